@@ -1,0 +1,159 @@
+//! The worker protocol: JSON lines on the worker's stdin (orchestrator to worker) and stdout
+//! (worker to orchestrator). Every message is one JSON object on one line with a `type` field.
+//! See `docs/protocol.md` for the conversation as a whole.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::point::Point;
+
+/// Bumped on any change a peer of the previous version would misread.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest line either side accepts; a longer one is counted, logged and skipped.
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// Orchestrator to worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ToWorker {
+    /// Always the first message.
+    Init(Box<Init>),
+    /// `seq` of a `points` or `state` message is durable in the store.
+    Ack { seq: u64 },
+    /// `seq` could not be stored (invalid points, store failure); nothing of it was kept.
+    Nack { seq: u64, error: String },
+    /// Fetch a time range again (RFC 3339 instants), for example after an outage or on request.
+    Sync { id: u64, from: String, to: String },
+    /// A kind-specific command, such as a setpoint write for a house.
+    Command {
+        id: u64,
+        name: String,
+        #[serde(default)]
+        args: Value,
+    },
+    /// Finish what is in flight and exit.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Init {
+    pub version: u32,
+    /// Stable worker id, such as `house:villa_12`.
+    pub id: String,
+    pub kind: String,
+    /// The kind's own config section, as validated by the orchestrator.
+    pub config: Value,
+    /// This worker's credentials and nothing else.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// What the worker last persisted with `state`, if anything.
+    #[serde(default)]
+    pub state: Option<Value>,
+    /// Delay before the first poll, so that a fleet does not poll in the same second.
+    #[serde(default)]
+    pub poll_offset_ms: u64,
+    /// How often the worker must send `heartbeat`.
+    pub heartbeat_ms: u64,
+}
+
+/// Worker to orchestrator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FromWorker {
+    /// Sent once after `init` was understood and the worker is about to start its loop.
+    Ready {
+        version: u32,
+    },
+    /// A batch of points, with an optional new state stored in the same transaction: the
+    /// checkpoint moves exactly when the data it covers is durable. Answered by `ack`/`nack`.
+    Points {
+        seq: u64,
+        points: Vec<Point>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<Value>,
+    },
+    /// Persist this state (a rotated token, a cursor, learned parameters). Answered by `ack`.
+    State {
+        seq: u64,
+        state: Value,
+    },
+    Heartbeat,
+    /// Human-readable progress, shown in `hemflux status`.
+    Status {
+        message: String,
+    },
+    /// Something went wrong; the worker goes on unless it exits.
+    Error {
+        message: String,
+    },
+    /// The answer to a `sync` or `command`.
+    Reply {
+        id: u64,
+        ok: bool,
+        #[serde(default)]
+        message: String,
+    },
+}
+
+impl FromWorker {
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).expect("protocol messages serialize");
+        s.push('\n');
+        s
+    }
+}
+
+impl ToWorker {
+    pub fn to_line(&self) -> String {
+        let mut s = serde_json::to_string(self).expect("protocol messages serialize");
+        s.push('\n');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_their_type_first_and_round_trip() {
+        let msgs = vec![
+            FromWorker::Ready {
+                version: PROTOCOL_VERSION,
+            },
+            FromWorker::Points {
+                seq: 3,
+                points: vec![Point::new("m", 1).field("v", 1.5)],
+                state: Some(serde_json::json!({"last": 1})),
+            },
+            FromWorker::Heartbeat,
+            FromWorker::Reply {
+                id: 1,
+                ok: true,
+                message: String::new(),
+            },
+        ];
+        for m in msgs {
+            let line = m.to_line();
+            assert!(line.starts_with("{\"type\":"), "{line}");
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            assert_eq!(serde_json::from_str::<FromWorker>(&line).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_errors() {
+        assert!(serde_json::from_str::<FromWorker>(r#"{"type":"bogus"}"#).is_err());
+        assert!(serde_json::from_str::<ToWorker>(r#"{"type":"ack","seq":1,"sqe":2}"#).is_err());
+        assert!(serde_json::from_str::<ToWorker>(r#"{"type":"ack","seq":1}"#).is_ok());
+        let init = r#"{"type":"init","version":1,"id":"synthetic:a","kind":"synthetic","config":{},"heartbeat_ms":10000}"#;
+        assert!(matches!(
+            serde_json::from_str::<ToWorker>(init).unwrap(),
+            ToWorker::Init(_)
+        ));
+    }
+}
