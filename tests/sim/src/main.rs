@@ -1,1 +1,64 @@
-fn main() {}
+//! `hemflux-sim <vendor> --listen 127.0.0.1:PORT`: strict simulators of the vendor services
+//! hemflux reads, following `../shared/protocols/`. Each prints `LISTENING <url-or-path>` on
+//! stdout once it accepts connections, so tests and the demo can start it on port 0.
+
+mod common;
+
+mod arrigo;
+mod broute;
+mod dropbox;
+mod homeside;
+mod seq;
+mod smhi;
+mod tibber;
+mod wattivahti;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "hemflux-sim",
+    about = "Strict simulators of the vendor services hemflux reads"
+)]
+struct Cli {
+    #[command(subcommand)]
+    vendor: Vendor,
+}
+
+#[derive(Subcommand)]
+enum Vendor {
+    /// HomeSide district-heating substation API.
+    Homeside(homeside::Args),
+    /// Arrigo BMS GraphQL API.
+    Arrigo(arrigo::Args),
+    /// SMHI open data: observations and point forecasts.
+    Smhi(smhi::Args),
+    /// WattiVahti OAuth and meter data.
+    Wattivahti(wattivahti::Args),
+    /// Tibber GraphQL API.
+    Tibber(tibber::Args),
+    /// Dropbox API v2 playing the energy company's file exchange.
+    Dropbox(dropbox::Args),
+    /// A Wi-SUN B-route module (SKSTACK-IP) and smart meter on a pseudo-terminal.
+    Broute(broute::Args),
+    /// Seq's CLEF ingestion endpoint.
+    Seq(seq::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    match Cli::parse().vendor {
+        Vendor::Homeside(a) => homeside::run(a).await,
+        Vendor::Arrigo(a) => arrigo::run(a).await,
+        Vendor::Smhi(a) => smhi::run(a).await,
+        Vendor::Wattivahti(a) => wattivahti::run(a).await,
+        Vendor::Tibber(a) => tibber::run(a).await,
+        Vendor::Dropbox(a) => dropbox::run(a).await,
+        Vendor::Broute(a) => broute::run(a).await,
+        Vendor::Seq(a) => seq::run(a).await,
+    }
+}

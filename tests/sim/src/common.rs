@@ -1,0 +1,41 @@
+//! What every HTTP simulator shares: binding, the `LISTENING` line, and shutdown.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use axum::Router;
+
+/// Binds `listen` (port 0 picks a free port), prints `LISTENING http://ADDR`, and serves until
+/// stdin closes or the process is signalled, so a test that dies takes its simulator with it.
+pub async fn serve(router: Router, listen: SocketAddr) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("LISTENING http://{addr}");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stdin_closed())
+        .await?;
+    Ok(())
+}
+
+/// Resolves when stdin reaches EOF (the parent is gone) or SIGTERM/SIGINT arrives.
+pub async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let eof = async {
+        let mut stdin = tokio::io::stdin();
+        let mut buf = [0u8; 256];
+        while let Ok(n) = stdin.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+        }
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = eof => {}
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
