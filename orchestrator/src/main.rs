@@ -1,8 +1,5 @@
 //! `hemflux`: the orchestrator and its command-line tools.
 
-mod sinks;
-mod store;
-
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -17,9 +14,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Print what the embedded store holds.
+    Query(hemflux::query::QueryArgs),
+}
 
 fn main() -> anyhow::Result<()> {
-    let _ = Cli::parse();
-    Ok(())
+    match Cli::parse().command {
+        Command::Query(args) => hemflux::query::run(args),
+    }
 }

@@ -3,6 +3,7 @@
 //! error names its file, line, column and field path.
 
 mod building;
+mod globals;
 mod house;
 mod meter;
 mod serial;
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
+pub use globals::Globals;
 pub use house::{HomesideConfig, HouseProfile};
 pub use meter::{MeterConfig, MeterSource};
 pub use serial::SerialConfig;

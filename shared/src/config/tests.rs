@@ -72,7 +72,10 @@ fn a_profile_becomes_one_worker_per_source() {
       "synthetic": {"interval_ms": 10}
     }"#;
     let e = house(text).unwrap();
-    let (specs, errs) = desired_workers(&[(PathBuf::from("profiles/villa_12.json"), e)]);
+    let (specs, errs) = desired_workers(
+        &[(PathBuf::from("profiles/villa_12.json"), e)],
+        &Globals::default(),
+    );
     assert!(errs.is_empty());
     let ids: Vec<_> = specs.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(

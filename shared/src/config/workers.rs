@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{ConfigError, Entity};
+use super::{ConfigError, Entity, Globals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -64,7 +64,10 @@ pub struct WorkerSpec {
 
 /// Every worker that the given valid entities ask for, and an error for each entity whose id
 /// clashes with an earlier one (entities come sorted by file, so the choice is stable).
-pub fn desired_workers(entities: &[(PathBuf, Entity)]) -> (Vec<WorkerSpec>, Vec<ConfigError>) {
+pub fn desired_workers(
+    entities: &[(PathBuf, Entity)],
+    _globals: &Globals,
+) -> (Vec<WorkerSpec>, Vec<ConfigError>) {
     let mut specs: Vec<WorkerSpec> = Vec::new();
     let mut errors = Vec::new();
     let mut owner: BTreeMap<(bool, String), PathBuf> = BTreeMap::new();
