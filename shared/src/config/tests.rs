@@ -94,10 +94,13 @@ fn a_profile_becomes_one_worker_per_source() {
 #[test]
 fn duplicate_ids_reject_the_later_file() {
     let a = house(r#"{"id": "x", "synthetic": {}}"#).unwrap();
-    let (specs, errs) = desired_workers(&[
-        (PathBuf::from("profiles/a.json"), a.clone()),
-        (PathBuf::from("profiles/b.json"), a),
-    ]);
+    let (specs, errs) = desired_workers(
+        &[
+            (PathBuf::from("profiles/a.json"), a.clone()),
+            (PathBuf::from("profiles/b.json"), a),
+        ],
+        &Globals::default(),
+    );
     assert_eq!(specs.len(), 1);
     assert_eq!(errs[0].file, PathBuf::from("profiles/b.json"));
     assert!(errs[0].message.contains("profiles/a.json"));
