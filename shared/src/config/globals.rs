@@ -4,4 +4,8 @@ use serde::Deserialize;
 
 /// The sections of `hemflux.toml` that shape the set of workers.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-pub struct Globals {}
+pub struct Globals {
+    /// `[district_heating]`: the energy company's file exchange; absent = no exchange worker.
+    #[serde(default)]
+    pub district_heating: Option<super::DistrictHeatingConfig>,
+}

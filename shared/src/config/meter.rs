@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
+use super::{check_positive, Problems, SecretSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,38 +17,156 @@ pub struct MeterConfig {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum MeterSource {
     /// WattiVahti (Finland): 15-minute or hourly electricity consumption.
-    Wattivahti {
-        /// The 7-digit metering point code.
-        metering_point: String,
-        #[serde(default)]
-        base_url: Option<String>,
-    },
+    Wattivahti(WattivahtiConfig),
     /// Tibber: electricity prices and hourly consumption of one home.
-    Tibber {
-        home_id: String,
-        #[serde(default)]
-        base_url: Option<String>,
-    },
+    Tibber(TibberConfig),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WattivahtiConfig {
+    /// The 7-digit metering point code.
+    pub metering_point: String,
+    /// The consumption API, without `/api/onlineapi/v1/meterdata2`.
+    #[serde(default = "WattivahtiConfig::default_base_url")]
+    pub base_url: String,
+    /// The Azure AD B2C token endpoint.
+    #[serde(default = "WattivahtiConfig::default_token_url")]
+    pub token_url: String,
+    /// How far back the first sync reaches.
+    #[serde(default = "WattivahtiConfig::default_initial_sync_days")]
+    pub initial_sync_days: u32,
+    /// Each sync starts this long before the last synced point (late corrections).
+    #[serde(default = "WattivahtiConfig::default_sync_buffer_hours")]
+    pub sync_buffer_hours: u32,
+    /// Where a new refresh token is dropped (by hand or by `hemflux meter-token`), relative to
+    /// the directory hemflux runs in. Read when it changes; the rotated token then lives in the
+    /// worker's state. Default `tokens/wattivahti_<metering_point>.txt`.
+    #[serde(default)]
+    pub token_file: Option<String>,
+    #[serde(default = "WattivahtiConfig::default_poll")]
+    pub poll_interval_secs: u64,
+}
+
+impl WattivahtiConfig {
+    fn default_base_url() -> String {
+        "https://porienergia-prod-agent.frendsapp.com:9999".into()
+    }
+    fn default_token_url() -> String {
+        "https://pesv.b2clogin.com/pesv.onmicrosoft.com/b2c_1_tunnistus_signinv2/oauth2/v2.0/token"
+            .into()
+    }
+    fn default_initial_sync_days() -> u32 {
+        7
+    }
+    fn default_sync_buffer_hours() -> u32 {
+        2
+    }
+    fn default_poll() -> u64 {
+        3600
+    }
+
+    /// The token file this meter reads, with its default applied.
+    pub fn token_path(&self) -> String {
+        self.token_file
+            .clone()
+            .unwrap_or_else(|| format!("tokens/wattivahti_{}.txt", self.metering_point))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TibberConfig {
+    /// The home's id (a UUID), as `viewer { homes { id } }` lists it.
+    pub home_id: String,
+    /// The GraphQL endpoint.
+    #[serde(default = "TibberConfig::default_base_url")]
+    pub base_url: String,
+    /// The `.env` prefix of the personal token: `<credential_ref>_TOKEN`; default `TIBBER`,
+    /// which reads `TIBBER_TOKEN`.
+    #[serde(default)]
+    pub credential_ref: Option<String>,
+    #[serde(default = "TibberConfig::default_poll")]
+    pub poll_interval_secs: u64,
+    /// How far back the first run fetches consumption.
+    #[serde(default = "TibberConfig::default_backfill_days")]
+    pub backfill_days: u32,
+    /// Least time between two requests of this worker: keeps a fleet of Tibber workers under
+    /// Tibber's limit of about 100 requests per 5 minutes (see docs/meters.md).
+    #[serde(default = "TibberConfig::default_min_request_interval_ms")]
+    pub min_request_interval_ms: u64,
+}
+
+impl TibberConfig {
+    fn default_base_url() -> String {
+        "https://api.tibber.com/v1-beta/gql".into()
+    }
+    fn default_poll() -> u64 {
+        3600
+    }
+    fn default_backfill_days() -> u32 {
+        30
+    }
+    fn default_min_request_interval_ms() -> u64 {
+        15_000
+    }
 }
 
 impl MeterConfig {
     pub(crate) fn validate(&self, at: &str, problems: &mut Problems) {
         super::check_name(&self.name, &format!("{at}.name"), problems);
+        let at = format!("{at}.source");
         match &self.source {
-            MeterSource::Wattivahti { metering_point, .. } => {
-                if metering_point.is_empty() || !metering_point.chars().all(|c| c.is_ascii_digit())
-                {
+            MeterSource::Wattivahti(w) => {
+                let mp = &w.metering_point;
+                if mp.is_empty() || !mp.chars().all(|c| c.is_ascii_digit()) {
                     problems.push((
-                        format!("{at}.source.metering_point"),
-                        format!("{metering_point:?} is not a metering point code (digits)"),
+                        format!("{at}.metering_point"),
+                        format!("{mp:?} is not a metering point code (digits)"),
                     ));
                 }
+                check_url(&w.base_url, &format!("{at}.base_url"), problems);
+                check_url(&w.token_url, &format!("{at}.token_url"), problems);
+                check_positive(
+                    w.initial_sync_days.into(),
+                    &format!("{at}.initial_sync_days"),
+                    problems,
+                );
+                check_positive(
+                    w.poll_interval_secs,
+                    &format!("{at}.poll_interval_secs"),
+                    problems,
+                );
             }
-            MeterSource::Tibber { home_id, .. } => {
-                if home_id.is_empty() {
-                    problems.push((format!("{at}.source.home_id"), "is empty".into()));
+            MeterSource::Tibber(t) => {
+                if t.home_id.is_empty() {
+                    problems.push((format!("{at}.home_id"), "is empty".into()));
                 }
+                check_url(&t.base_url, &format!("{at}.base_url"), problems);
+                check_positive(
+                    t.poll_interval_secs,
+                    &format!("{at}.poll_interval_secs"),
+                    problems,
+                );
             }
         }
+    }
+
+    /// The credentials this meter's worker receives in its init.
+    pub fn secrets(&self) -> Vec<SecretSpec> {
+        match &self.source {
+            MeterSource::Wattivahti(_) => Vec::new(),
+            MeterSource::Tibber(t) => vec![SecretSpec {
+                name: "token".into(),
+                env: format!("{}_TOKEN", t.credential_ref.as_deref().unwrap_or("TIBBER")),
+                required: true,
+            }],
+        }
+    }
+}
+
+pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
     }
 }

@@ -3,6 +3,7 @@
 //! error names its file, line, column and field path.
 
 mod building;
+mod district_heating;
 mod globals;
 mod house;
 mod meter;
@@ -19,7 +20,8 @@ use serde::{Deserialize, Serialize};
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
 pub use globals::Globals;
 pub use house::{HomesideConfig, HouseProfile};
-pub use meter::{MeterConfig, MeterSource};
+pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
+pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::SerialConfig;
 pub use synthetic::SyntheticConfig;
 pub use workers::{desired_workers, SecretSpec, WorkerKind, WorkerSpec};

@@ -16,6 +16,7 @@ pub enum WorkerKind {
     Meter,
     Serial,
     Synthetic,
+    DistrictHeating,
 }
 
 impl WorkerKind {
@@ -26,6 +27,7 @@ impl WorkerKind {
             WorkerKind::Meter => "meter",
             WorkerKind::Serial => "serial",
             WorkerKind::Synthetic => "synthetic",
+            WorkerKind::DistrictHeating => "district_heating",
         }
     }
 }
@@ -66,11 +68,12 @@ pub struct WorkerSpec {
 /// clashes with an earlier one (entities come sorted by file, so the choice is stable).
 pub fn desired_workers(
     entities: &[(PathBuf, Entity)],
-    _globals: &Globals,
+    globals: &Globals,
 ) -> (Vec<WorkerSpec>, Vec<ConfigError>) {
     let mut specs: Vec<WorkerSpec> = Vec::new();
     let mut errors = Vec::new();
     let mut owner: BTreeMap<(bool, String), PathBuf> = BTreeMap::new();
+    let mut exchange = super::district_heating::Exchange::default();
     for (file, entity) in entities {
         let key = (matches!(entity, Entity::House(_)), entity.id().to_string());
         if let Some(first) = owner.get(&key) {
@@ -88,6 +91,7 @@ pub fn desired_workers(
             continue;
         }
         owner.insert(key, file.clone());
+        exchange.add(file, entity);
         let file = vec![file.clone()];
         match entity {
             Entity::House(h) => {
@@ -109,7 +113,7 @@ pub fn desired_workers(
                         id: format!("meter:{}/{}", h.id, m.name),
                         kind: WorkerKind::Meter,
                         config: json!({"house_id": h.id, "meter": m}),
-                        secrets: Vec::new(),
+                        secrets: m.secrets(),
                         files: file.clone(),
                     });
                 }
@@ -147,5 +151,6 @@ pub fn desired_workers(
             }
         }
     }
+    exchange.finish(globals, &mut specs, &mut errors);
     (specs, errors)
 }
