@@ -22,7 +22,7 @@ pub use globals::Globals;
 pub use house::{HomesideConfig, HouseProfile};
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
-pub use serial::SerialConfig;
+pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub use workers::{desired_workers, SecretSpec, WorkerKind, WorkerSpec};
 

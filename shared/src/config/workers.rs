@@ -122,7 +122,16 @@ pub fn desired_workers(
                         id: format!("serial:{}/{}", h.id, s.name),
                         kind: WorkerKind::Serial,
                         config: json!({"house_id": h.id, "serial": s}),
-                        secrets: Vec::new(),
+                        secrets: {
+                            let prefix = s.credential_prefix(&h.id);
+                            vec![
+                                SecretSpec::required("broute_id", format!("{prefix}_ID")),
+                                SecretSpec::required(
+                                    "broute_password",
+                                    format!("{prefix}_PASSWORD"),
+                                ),
+                            ]
+                        },
                         files: file.clone(),
                     });
                 }
