@@ -1,6 +1,16 @@
 //! The orchestrator as a library, so that its parts are testable on their own; `main.rs` is the CLI.
 
+pub mod check;
+pub mod configset;
+pub mod http;
 pub mod logging;
 pub mod query;
+pub mod reconcile;
+pub mod run;
+pub mod secrets;
+pub mod settings;
 pub mod sinks;
+pub mod status;
 pub mod store;
+pub mod supervisor;
+pub mod watcher;

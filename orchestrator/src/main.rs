@@ -1,5 +1,7 @@
 //! `hemflux`: the orchestrator and its command-line tools.
 
+use std::net::SocketAddr;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -11,16 +13,80 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: human on a terminal and JSON lines otherwise (auto), or forced.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: hemflux::logging::LogFormat,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the orchestrator: watch the config folders and supervise one worker per source.
+    Run(hemflux::run::RunArgs),
+    /// Validate every config file; prints file:line:column: field: problem; exit 1 if any.
+    Check(hemflux::check::CheckArgs),
+    /// Show the workers of a running orchestrator.
+    Status {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restart one worker now (also clears a `failed` state).
+    Restart {
+        id: String,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Exit 0 if the orchestrator on --listen is healthy (for container health checks).
+    Health {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
-        Command::Query(args) => hemflux::query::run(args),
+fn main() {
+    let cli = Cli::parse();
+    // Only the long-running orchestrator ships its logs to Seq.
+    let seq = match &cli.command {
+        Command::Run(_) => hemflux::logging::SeqConfig::from_env(),
+        _ => Ok(None),
+    };
+    let _log_guard = match seq.and_then(|seq| hemflux::logging::init(cli.log_format, seq)) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => hemflux::check::run(args).map(|ok| if ok { 0 } else { 1 }),
+        Command::Query(args) => hemflux::query::run(args).map(|()| 0),
+        other => tokio::runtime::Runtime::new()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(async_command(other)))
+            .map(|()| 0),
+    };
+    match result {
+        Ok(code) => {
+            drop(_log_guard);
+            std::process::exit(code)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn async_command(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run(args) => hemflux::run::run(args).await,
+        Command::Status { listen, json } => hemflux::status::status(listen, json).await,
+        Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
+        Command::Health { listen } => hemflux::status::health(listen).await,
+        Command::Check(_) | Command::Query(_) => unreachable!("handled synchronously"),
     }
 }

@@ -1,0 +1,211 @@
+//! The config folders as the orchestrator sees them: every `*.json` at the top of `profiles/`
+//! and `buildings/`, parsed, with the last good version of each file kept so that a half-saved
+//! or broken edit never takes a running entity down.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use hemflux_shared::config::{
+    desired_workers, parse_entity, ConfigError, Entity, EntityKind, Globals, WorkerSpec,
+};
+
+/// Only `*.json` directly in the folder counts: dotfiles, editor temp files and subfolders
+/// (such as `examples/`) are ignored.
+pub fn config_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| is_config_file(p) && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+pub fn is_config_file(path: &Path) -> bool {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    !name.starts_with('.') && name.ends_with(".json") && name.len() > ".json".len()
+}
+
+struct FileState {
+    content_hash: u64,
+    last_good: Option<Entity>,
+    errors: Vec<ConfigError>,
+}
+
+/// What the folders ask for right now.
+pub struct Snapshot {
+    pub specs: Vec<WorkerSpec>,
+    /// Problems of files that are broken now (their last good version, if any, still runs).
+    pub errors: Vec<ConfigError>,
+}
+
+#[derive(Default)]
+pub struct ConfigSet {
+    files: BTreeMap<PathBuf, FileState>,
+}
+
+impl ConfigSet {
+    /// Reads both folders, re-parses changed files, and returns the desired workers.
+    pub fn rescan(&mut self, profiles: &Path, buildings: &Path, globals: &Globals) -> Snapshot {
+        let mut seen = BTreeMap::new();
+        for (dir, kind) in [
+            (profiles, EntityKind::House),
+            (buildings, EntityKind::Building),
+        ] {
+            for path in config_files(dir) {
+                seen.insert(path, kind);
+            }
+        }
+        self.files.retain(|path, _| seen.contains_key(path));
+        for (path, kind) in &seen {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    let state = self.files.entry(path.clone()).or_insert(FileState {
+                        content_hash: 0,
+                        last_good: None,
+                        errors: Vec::new(),
+                    });
+                    state.errors = vec![whole_file_error(path, format!("cannot read: {e}"))];
+                    continue;
+                }
+            };
+            let hash = hash_of(&text);
+            if self.files.get(path).is_some_and(|s| s.content_hash == hash) {
+                continue;
+            }
+            let parsed = parse_entity(*kind, path, &text);
+            let state = self.files.entry(path.clone()).or_insert(FileState {
+                content_hash: hash,
+                last_good: None,
+                errors: Vec::new(),
+            });
+            state.content_hash = hash;
+            match parsed {
+                Ok(entity) => {
+                    state.last_good = Some(entity);
+                    state.errors.clear();
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        if state.last_good.is_some() {
+                            tracing::error!("{e} (the last good version keeps running)");
+                        } else {
+                            tracing::error!("{e}");
+                        }
+                    }
+                    state.errors = errors;
+                }
+            }
+        }
+        let entities: Vec<(PathBuf, Entity)> = self
+            .files
+            .iter()
+            .filter_map(|(p, s)| s.last_good.clone().map(|e| (p.clone(), e)))
+            .collect();
+        let (specs, clashes) = desired_workers(&entities, globals);
+        let mut errors: Vec<ConfigError> =
+            self.files.values().flat_map(|s| s.errors.clone()).collect();
+        errors.extend(clashes);
+        Snapshot { specs, errors }
+    }
+}
+
+fn whole_file_error(path: &Path, message: String) -> ConfigError {
+    ConfigError {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        path: String::new(),
+        message,
+    }
+}
+
+pub fn hash_of(value: impl Hash) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(s: &Snapshot) -> Vec<&str> {
+        s.specs.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn only_top_level_json_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for name in [
+            "a.json",
+            ".a.json.swp",
+            "a.json~",
+            ".hidden.json",
+            "4913",
+            "b.txt",
+            ".json",
+        ] {
+            std::fs::write(p.join(name), "{}").unwrap();
+        }
+        std::fs::create_dir(p.join("examples")).unwrap();
+        std::fs::write(p.join("examples/c.json"), "{}").unwrap();
+        std::fs::create_dir(p.join("dir.json")).unwrap();
+        let names: Vec<_> = config_files(p)
+            .iter()
+            .map(|f| f.file_name().unwrap().to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["a.json"]);
+    }
+
+    #[test]
+    fn a_broken_edit_keeps_the_last_good_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let (profiles, buildings) = (dir.path().join("profiles"), dir.path().join("buildings"));
+        std::fs::create_dir(&profiles).unwrap();
+        let file = profiles.join("villa.json");
+        let mut set = ConfigSet::default();
+        let g = Globals::default();
+
+        std::fs::write(&file, r#"{"synthetic": {"interval_ms": 50}}"#).unwrap();
+        let s = set.rescan(&profiles, &buildings, &g);
+        assert_eq!(ids(&s), ["synthetic:villa"]);
+        assert!(s.errors.is_empty());
+
+        std::fs::write(&file, r#"{"synthetic": {"interval_ms": 5"#).unwrap();
+        let s = set.rescan(&profiles, &buildings, &g);
+        assert_eq!(
+            ids(&s),
+            ["synthetic:villa"],
+            "still running on the last good config"
+        );
+        assert_eq!(s.specs[0].config["synthetic"]["interval_ms"], 50);
+        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.errors[0].file, file);
+
+        std::fs::remove_file(&file).unwrap();
+        let s = set.rescan(&profiles, &buildings, &g);
+        assert!(ids(&s).is_empty() && s.errors.is_empty());
+    }
+
+    #[test]
+    fn a_new_broken_file_starts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.json"), "{nope").unwrap();
+        let s = ConfigSet::default().rescan(
+            dir.path(),
+            &dir.path().join("missing"),
+            &Globals::default(),
+        );
+        assert!(s.specs.is_empty());
+        assert_eq!(s.errors.len(), 1);
+    }
+}

@@ -1,0 +1,251 @@
+//! One HTTP listener: `/health`, `/metrics` (Prometheus text) and the JSON API that
+//! `hemflux status`, `restart`, `sync` and `backfill` use.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::sinks::Sinks;
+use crate::supervisor::{Ask, Request, Snapshot, WorkerState};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub supervisor: mpsc::Sender<Request>,
+    pub sinks: Arc<Sinks>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/api/workers", get(workers))
+        .route("/api/errors", get(errors))
+        .route("/api/sinks", get(sinks))
+        .route("/api/workers/{*rest}", post(worker_action))
+        .with_state(state)
+}
+
+async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
+    let (reply, rx) = oneshot::channel();
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the supervisor is not answering",
+        )
+            .into_response()
+    };
+    state
+        .supervisor
+        .send(Request::Snapshot { reply })
+        .await
+        .map_err(|_| unavailable())?;
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|_| unavailable())
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match snapshot(&state).await {
+        Ok(_) => "ok\n".into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn workers(State(state): State<AppState>) -> Response {
+    match snapshot(&state).await {
+        Ok(s) => Json(s.workers).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn errors(State(state): State<AppState>) -> Response {
+    match snapshot(&state).await {
+        Ok(s) => Json(s.config_errors).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn sinks(State(state): State<AppState>) -> Response {
+    Json(state.sinks.status()).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let s = match snapshot(&state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP hemflux_workers Workers by state.\n# TYPE hemflux_workers gauge"
+    );
+    for st in WorkerState::ALL {
+        let n = s.workers.iter().filter(|w| w.state == st).count();
+        let _ = writeln!(out, "hemflux_workers{{state=\"{}\"}} {n}", st.as_str());
+    }
+    let _ = writeln!(out, "# HELP hemflux_worker_restarts_total Restarts after a crash, per worker.\n# TYPE hemflux_worker_restarts_total counter");
+    for w in &s.workers {
+        let _ = writeln!(
+            out,
+            "hemflux_worker_restarts_total{{worker=\"{}\",kind=\"{}\"}} {}",
+            escape(&w.id),
+            w.kind.as_str(),
+            w.restarts
+        );
+    }
+    let _ = writeln!(out, "# HELP hemflux_worker_points_total Points stored, per worker, since the orchestrator started.\n# TYPE hemflux_worker_points_total counter");
+    for w in &s.workers {
+        let _ = writeln!(
+            out,
+            "hemflux_worker_points_total{{worker=\"{}\",kind=\"{}\"}} {}",
+            escape(&w.id),
+            w.kind.as_str(),
+            w.points
+        );
+    }
+    let _ = writeln!(out, "# HELP hemflux_messages_total Protocol messages received from workers.\n# TYPE hemflux_messages_total counter\nhemflux_messages_total {}", s.messages);
+    let _ = writeln!(out, "# HELP hemflux_bad_lines_total Lines from workers that were not protocol messages (skipped).\n# TYPE hemflux_bad_lines_total counter\nhemflux_bad_lines_total {}", s.bad_lines);
+    let _ = writeln!(out, "# HELP hemflux_config_errors Config problems right now.\n# TYPE hemflux_config_errors gauge\nhemflux_config_errors {}", s.config_errors.len());
+    let _ = writeln!(out, "# HELP hemflux_sink_points_behind Points stored but not yet forwarded, per sink.\n# TYPE hemflux_sink_points_behind gauge");
+    let sinks = state.sinks.status();
+    for sink in &sinks {
+        let _ = writeln!(
+            out,
+            "hemflux_sink_points_behind{{sink=\"{}\"}} {}",
+            escape(&sink.name),
+            sink.points_behind
+        );
+    }
+    let _ = writeln!(out, "# HELP hemflux_sink_oldest_unsent_seconds Age of the oldest point not yet forwarded, per sink.\n# TYPE hemflux_sink_oldest_unsent_seconds gauge");
+    for sink in &sinks {
+        let _ = writeln!(
+            out,
+            "hemflux_sink_oldest_unsent_seconds{{sink=\"{}\"}} {}",
+            escape(&sink.name),
+            sink.oldest_unsent_age_secs.unwrap_or(0.0)
+        );
+    }
+    ([("content-type", "text/plain; version=0.0.4")], out).into_response()
+}
+
+fn escape(label: &str) -> String {
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncBody {
+    from: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandBody {
+    name: String,
+    #[serde(default)]
+    args: Value,
+}
+
+/// `POST /api/workers/<id>/restart|sync|command`; ids contain `/`, so the action is the last segment.
+async fn worker_action(
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    body: Option<Json<Value>>,
+) -> Response {
+    let Some((id, action)) = rest.rsplit_once('/') else {
+        return (
+            StatusCode::NOT_FOUND,
+            "expected /api/workers/<id>/<restart|sync|command>",
+        )
+            .into_response();
+    };
+    let id = id.to_string();
+    let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    match action {
+        "restart" => {
+            let (reply, rx) = oneshot::channel();
+            if state
+                .supervisor
+                .send(Request::Restart { id, reply })
+                .await
+                .is_err()
+            {
+                return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+            }
+            answer(
+                rx.await
+                    .unwrap_or_else(|_| Err("shutting down".into()))
+                    .map(|()| "restarting".to_string()),
+            )
+        }
+        "sync" | "command" => {
+            let msg = if action == "sync" {
+                match serde_json::from_value::<SyncBody>(body) {
+                    Ok(b) => Ask::Sync {
+                        from: b.from,
+                        to: b.to,
+                    },
+                    Err(e) => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            format!(
+                                "body: {e} (expected {{\"from\": RFC 3339, \"to\": RFC 3339}})"
+                            ),
+                        )
+                            .into_response()
+                    }
+                }
+            } else {
+                match serde_json::from_value::<CommandBody>(body) {
+                    Ok(b) => Ask::Command {
+                        name: b.name,
+                        args: b.args,
+                    },
+                    Err(e) => {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            format!("body: {e} (expected {{\"name\": ..., \"args\": ...}})"),
+                        )
+                            .into_response()
+                    }
+                }
+            };
+            let (reply, rx) = oneshot::channel();
+            if state
+                .supervisor
+                .send(Request::Ask { id, msg, reply })
+                .await
+                .is_err()
+            {
+                return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+            }
+            answer(rx.await.unwrap_or_else(|_| Err("shutting down".into())))
+        }
+        _ => (StatusCode::NOT_FOUND, format!("unknown action {action:?}")).into_response(),
+    }
+}
+
+fn answer(result: Result<String, String>) -> Response {
+    match result {
+        Ok(message) => Json(serde_json::json!({"ok": true, "message": message})).into_response(),
+        Err(message) => (
+            StatusCode::CONFLICT,
+            Json(serde_json::json!({"ok": false, "message": message})),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,135 @@
+//! `hemflux run`: the orchestrator. Opens the store, starts the sinks, the supervisor, the
+//! watcher and the HTTP listener, and on SIGTERM/SIGINT stops every worker and exits 0.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tokio::sync::mpsc;
+
+use crate::settings::Settings;
+use crate::sinks::Sinks;
+use crate::store::Store;
+use crate::supervisor::{Request, Supervisor};
+use crate::watcher::{self, Folders};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    #[arg(long, default_value = "profiles")]
+    pub profiles: PathBuf,
+    #[arg(long, default_value = "buildings")]
+    pub buildings: PathBuf,
+    /// Where the embedded store and worker state live.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Settings file; default `hemflux.toml` next to the data folder.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Credentials file (`HOUSE_<id>_USERNAME=...`), read at start and whenever it changes.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
+    /// The worker binary; default `hemflux-worker` next to this binary.
+    #[arg(long, env = "HEMFLUX_WORKER_BIN")]
+    pub worker_bin: Option<PathBuf>,
+}
+
+/// The settings file that belongs to a data folder: `hemflux.toml` beside it.
+pub fn default_config_path(data: &Path) -> PathBuf {
+    let parent = data
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    parent.join("hemflux.toml")
+}
+
+pub fn worker_bin(explicit: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let me = std::env::current_exe().context("locating this binary")?;
+    Ok(me.with_file_name("hemflux-worker"))
+}
+
+pub async fn run(args: RunArgs) -> Result<()> {
+    let config_path = args
+        .config
+        .clone()
+        .unwrap_or_else(|| default_config_path(&args.data));
+    let settings = Settings::load(&config_path)?;
+    let worker_bin = worker_bin(args.worker_bin.clone())?;
+    if !worker_bin.is_file() {
+        anyhow::bail!(
+            "worker binary {} not found (build it with `cargo build`, or pass --worker-bin)",
+            worker_bin.display()
+        );
+    }
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let store = Store::open(&args.data, &settings.store)?;
+    let sinks = Arc::new(Sinks::start(&store, &settings.sinks)?);
+
+    let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;
+    let (requests, requests_rx) = mpsc::channel(64);
+    let supervisor = tokio::spawn(sup.run(requests_rx, heard));
+
+    let folders = Folders {
+        profiles: std::path::absolute(&args.profiles)?,
+        buildings: std::path::absolute(&args.buildings)?,
+        env_file: std::path::absolute(&args.env_file)?,
+    };
+    tokio::spawn(watcher::run(
+        folders,
+        settings.globals.clone(),
+        settings.supervisor.clone(),
+        requests.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, data = %args.data.display(), "hemflux is running");
+    let app = crate::http::router(crate::http::AppState {
+        supervisor: requests.clone(),
+        sinks: sinks.clone(),
+    });
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .await;
+    });
+
+    wait_for_stop_signal().await?;
+    tracing::info!("stop requested: shutting down");
+    let _ = requests.send(Request::Shutdown).await;
+    if tokio::time::timeout(Duration::from_secs(8), supervisor)
+        .await
+        .is_err()
+    {
+        tracing::error!("workers did not stop in time");
+    }
+    let _ = http_stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(1), http).await;
+    if let Ok(sinks) = Arc::try_unwrap(sinks) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), sinks.shutdown()).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}

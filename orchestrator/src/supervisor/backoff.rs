@@ -1,0 +1,145 @@
+//! When a crashed worker may start again: exponential backoff with jitter, reset after a stable
+//! run, and the `failed` state after a crash loop. Pure (time is passed in), so it is tested alone.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::settings::SupervisorSettings;
+
+#[derive(Debug, Default)]
+pub struct CrashHistory {
+    recent: VecDeque<Instant>,
+    /// Crashes since the last stable run; drives the delay.
+    consecutive: u32,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Start again after this delay.
+    Retry(Duration),
+    /// Too many crashes in the window: `failed`, tried again after `failed_retry_ms`.
+    Failed,
+}
+
+impl CrashHistory {
+    /// Records a crash at `now` of a run that lasted `ran_for`, and decides what happens next.
+    /// `jitter` in [0, 1) spreads restarts of many workers that crashed together.
+    pub fn crashed(
+        &mut self,
+        now: Instant,
+        ran_for: Duration,
+        s: &SupervisorSettings,
+        jitter: f64,
+    ) -> Verdict {
+        if ran_for >= Duration::from_millis(s.stable_after_ms) {
+            self.consecutive = 0;
+        }
+        self.consecutive += 1;
+        let window = Duration::from_millis(s.crash_window_ms);
+        self.recent.push_back(now);
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= s.crash_limit {
+            return Verdict::Failed;
+        }
+        let base = s
+            .backoff_initial_ms
+            .saturating_mul(1u64 << (self.consecutive - 1).min(30));
+        let capped = base.min(s.backoff_max_ms) as f64;
+        // Up to +25% so that a fleet that crashed together does not restart in lockstep.
+        Verdict::Retry(Duration::from_millis(
+            (capped * (1.0 + 0.25 * jitter)) as u64,
+        ))
+    }
+
+    /// A fresh start (file changed, `hemflux restart`): forget the past.
+    pub fn reset(&mut self) {
+        self.recent.clear();
+        self.consecutive = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    #[test]
+    fn doubles_from_one_second_to_the_cap() {
+        let s = SupervisorSettings {
+            crash_limit: 100,
+            ..Default::default()
+        };
+        let mut h = CrashHistory::default();
+        let t0 = Instant::now();
+        let delays: Vec<_> = (0..12)
+            .map(|i| match h.crashed(t0 + secs(i * 1000), secs(1), &s, 0.0) {
+                Verdict::Retry(d) => d.as_secs(),
+                Verdict::Failed => panic!("not failed"),
+            })
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_quarter() {
+        let s = SupervisorSettings::default();
+        let mut h = CrashHistory::default();
+        assert_eq!(
+            h.crashed(Instant::now(), secs(1), &s, 0.999),
+            Verdict::Retry(Duration::from_millis(1249))
+        );
+    }
+
+    #[test]
+    fn a_stable_run_resets_the_delay() {
+        let s = SupervisorSettings {
+            crash_limit: 100,
+            ..Default::default()
+        };
+        let mut h = CrashHistory::default();
+        let t0 = Instant::now();
+        for i in 0..4 {
+            h.crashed(t0 + secs(i), secs(1), &s, 0.0);
+        }
+        assert_eq!(
+            h.crashed(t0 + secs(2000), secs(601), &s, 0.0),
+            Verdict::Retry(secs(1))
+        );
+    }
+
+    #[test]
+    fn five_crashes_in_five_minutes_fail() {
+        let s = SupervisorSettings::default();
+        let mut h = CrashHistory::default();
+        let t0 = Instant::now();
+        for i in 0..4 {
+            assert!(matches!(
+                h.crashed(t0 + secs(i * 10), secs(1), &s, 0.0),
+                Verdict::Retry(_)
+            ));
+        }
+        assert_eq!(h.crashed(t0 + secs(50), secs(1), &s, 0.0), Verdict::Failed);
+    }
+
+    #[test]
+    fn crashes_spread_wider_than_the_window_do_not_fail() {
+        let s = SupervisorSettings::default();
+        let mut h = CrashHistory::default();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(matches!(
+                h.crashed(t0 + secs(i * 100), secs(1), &s, 0.0),
+                Verdict::Retry(_)
+            ));
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The pipes of one running worker: its stdin writer, its stdout protocol reader (points go to
+//! the store and are acknowledged once durable), and its stderr, logged line by line.
+
+use hemflux_shared::protocol::{FromWorker, ToWorker, MAX_LINE_BYTES};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+
+use super::process::Spawned;
+use crate::store::Store;
+
+/// What the supervisor hears from a worker's stdout (besides points, which go to the store here).
+#[derive(Debug)]
+pub enum Heard {
+    Message(FromWorker),
+    /// A batch is durable: how many points, and the newest point time (ns).
+    Stored {
+        points: usize,
+        newest: Option<i64>,
+    },
+    /// A batch or state could not be stored.
+    StoreFailed(String),
+    /// A line that is not a protocol message, or too long.
+    BadLine(String),
+}
+
+/// The orchestrator's end of a worker's stdin. Dropping `close` (or calling [`Stdin::close`])
+/// closes the pipe even while acknowledgements are in flight: that is the worker's signal to exit.
+pub struct Stdin {
+    lines: mpsc::UnboundedSender<String>,
+    close: Option<oneshot::Sender<()>>,
+}
+
+impl Stdin {
+    pub fn send(&self, msg: &ToWorker) {
+        let _ = self.lines.send(msg.to_line());
+    }
+
+    pub fn close(&mut self) {
+        self.close.take();
+    }
+}
+
+/// Wires up a freshly spawned worker. Everything it says arrives on `heard` tagged with its pid.
+pub fn attach(
+    spawned: Spawned,
+    worker_id: String,
+    kind: &'static str,
+    store: Store,
+    heard: mpsc::UnboundedSender<(i32, Heard)>,
+) -> Stdin {
+    let pid = spawned.pid;
+    let (lines_tx, lines_rx) = mpsc::unbounded_channel();
+    let (close_tx, close_rx) = oneshot::channel();
+    tokio::spawn(write_stdin(spawned.stdin, lines_rx, close_rx));
+    tokio::spawn(log_stderr(spawned.stderr, worker_id.clone(), kind));
+    tokio::spawn(read_stdout(
+        spawned.stdout,
+        pid,
+        worker_id,
+        store,
+        lines_tx.clone(),
+        heard,
+    ));
+    Stdin {
+        lines: lines_tx,
+        close: Some(close_tx),
+    }
+}
+
+async fn write_stdin(
+    mut stdin: tokio::process::ChildStdin,
+    mut lines: mpsc::UnboundedReceiver<String>,
+    mut close: oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut close => return,
+            line = lines.recv() => {
+                let Some(line) = line else { return };
+                if stdin.write_all(line.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn read_stdout(
+    stdout: tokio::process::ChildStdout,
+    pid: i32,
+    worker_id: String,
+    store: Store,
+    stdin: mpsc::UnboundedSender<String>,
+    heard: mpsc::UnboundedSender<(i32, Heard)>,
+) {
+    let mut reader = BufReader::with_capacity(256 * 1024, stdout);
+    let mut line = Vec::new();
+    loop {
+        match read_bounded_line(&mut reader, &mut line, MAX_LINE_BYTES).await {
+            Ok(Line::Eof) | Err(_) => return,
+            Ok(Line::TooLong(n)) => {
+                let _ = heard.send((
+                    pid,
+                    Heard::BadLine(format!(
+                        "a line of {n} bytes or more (limit {MAX_LINE_BYTES})"
+                    )),
+                ));
+                continue;
+            }
+            Ok(Line::Complete) => {}
+        }
+        let msg = match serde_json::from_slice::<FromWorker>(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                let shown = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
+                let _ = heard.send((pid, Heard::BadLine(format!("{e}: {shown:?}"))));
+                continue;
+            }
+        };
+        match msg {
+            FromWorker::Points { seq, points, state } => {
+                let newest = points.iter().map(|p| p.time).max();
+                let n = points.len();
+                store_then_ack(
+                    &store,
+                    &worker_id,
+                    seq,
+                    points,
+                    state,
+                    &stdin,
+                    &heard,
+                    pid,
+                    Heard::Stored { points: n, newest },
+                );
+            }
+            FromWorker::State { seq, state } => {
+                let done = Heard::Stored {
+                    points: 0,
+                    newest: None,
+                };
+                store_then_ack(
+                    &store,
+                    &worker_id,
+                    seq,
+                    Vec::new(),
+                    Some(state),
+                    &stdin,
+                    &heard,
+                    pid,
+                    done,
+                );
+            }
+            other => {
+                let _ = heard.send((pid, Heard::Message(other)));
+            }
+        }
+    }
+}
+
+/// Stores in the background (so heartbeats keep flowing meanwhile) and answers `ack` or `nack`.
+#[allow(clippy::too_many_arguments)]
+fn store_then_ack(
+    store: &Store,
+    worker_id: &str,
+    seq: u64,
+    points: Vec<hemflux_shared::Point>,
+    state: Option<serde_json::Value>,
+    stdin: &mpsc::UnboundedSender<String>,
+    heard: &mpsc::UnboundedSender<(i32, Heard)>,
+    pid: i32,
+    done: Heard,
+) {
+    let (store, worker_id, stdin, heard) = (
+        store.clone(),
+        worker_id.to_string(),
+        stdin.clone(),
+        heard.clone(),
+    );
+    tokio::spawn(async move {
+        match store.write(&worker_id, points, state).await {
+            Ok(()) => {
+                let _ = stdin.send(ToWorker::Ack { seq }.to_line());
+                let _ = heard.send((pid, done));
+            }
+            Err(e) => {
+                let error = format!("{e:#}");
+                let _ = stdin.send(
+                    ToWorker::Nack {
+                        seq,
+                        error: error.clone(),
+                    }
+                    .to_line(),
+                );
+                let _ = heard.send((pid, Heard::StoreFailed(error)));
+            }
+        }
+    });
+}
+
+async fn log_stderr(stderr: tokio::process::ChildStderr, worker: String, kind: &'static str) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = Vec::new();
+    loop {
+        match read_bounded_line(&mut reader, &mut line, 64 * 1024).await {
+            Ok(Line::Eof) | Err(_) => return,
+            Ok(Line::TooLong(n)) => {
+                tracing::warn!(worker = %worker, kind, "skipped a log line of {n} bytes or more");
+            }
+            Ok(Line::Complete) => {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end();
+                // The worker's own level prefix decides ours.
+                let (level, msg) = text.split_once(' ').unwrap_or(("", text));
+                match level.trim() {
+                    "ERROR" => tracing::error!(worker = %worker, kind, "{msg}"),
+                    "WARN" => tracing::warn!(worker = %worker, kind, "{msg}"),
+                    "DEBUG" | "TRACE" => tracing::debug!(worker = %worker, kind, "{msg}"),
+                    "INFO" => tracing::info!(worker = %worker, kind, "{msg}"),
+                    _ => tracing::info!(worker = %worker, kind, "{text}"),
+                }
+            }
+        }
+    }
+}
+
+pub enum Line {
+    Complete,
+    TooLong(usize),
+    Eof,
+}
+
+/// Reads one line into `buf` (without the newline), never holding more than `limit` bytes: the
+/// rest of an over-long line is consumed and dropped.
+pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<Line> {
+    buf.clear();
+    let mut total = 0usize;
+    loop {
+        let chunk = r.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(match total {
+                0 => Line::Eof,
+                n if n > limit => Line::TooLong(n),
+                _ => Line::Complete,
+            });
+        }
+        let (take, found) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        total += take;
+        if total <= limit + 1 {
+            buf.extend_from_slice(&chunk[..take]);
+        }
+        r.consume(take);
+        if found {
+            if total > limit + 1 {
+                buf.clear();
+                return Ok(Line::TooLong(total - 1));
+            }
+            buf.pop();
+            return Ok(Line::Complete);
+        }
+        if total > limit + 1 && !buf.is_empty() {
+            buf.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], limit: usize) -> Vec<String> {
+        let mut r = BufReader::with_capacity(7, input);
+        let mut buf = Vec::new();
+        let mut out = Vec::new();
+        loop {
+            match read_bounded_line(&mut r, &mut buf, limit).await.unwrap() {
+                Line::Eof => return out,
+                Line::TooLong(n) => out.push(format!("<too long: {n}>")),
+                Line::Complete => out.push(String::from_utf8(buf.clone()).unwrap()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn splits_lines_and_drops_over_long_ones_whole() {
+        let input = b"short\nthis line is far too long\nok\nlast-without-newline";
+        assert_eq!(
+            lines(input, 10).await,
+            ["short", "<too long: 25>", "ok", "<too long: 20>"]
+        );
+        assert_eq!(lines(b"a\n\nb\n", 10).await, ["a", "", "b"]);
+        assert_eq!(lines(b"exactly10!\n", 10).await, ["exactly10!"]);
+    }
+}

@@ -1,0 +1,416 @@
+//! The supervisor: one task that owns every worker slot. It starts, stops and restarts worker
+//! processes as the config asks, restarts crashed ones with backoff, kills silent ones, and
+//! answers the HTTP API. Everything arrives as a message, so there is no shared mutable state.
+
+mod backoff;
+mod child;
+pub mod process;
+mod slot;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use hemflux_shared::config::{ConfigError, WorkerSpec};
+use hemflux_shared::protocol::ToWorker;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::reconcile::{self, Fingerprints};
+use crate::secrets::Secrets;
+use crate::settings::SupervisorSettings;
+use crate::store::Store;
+use child::Heard;
+use process::{Exit, Launcher};
+use slot::{AfterStop, Slot};
+pub use slot::{WorkerState, WorkerView};
+
+/// Requests to the supervisor.
+pub enum Request {
+    /// The config folders or `.env` changed: this is what they ask for now.
+    Desired {
+        specs: Vec<WorkerSpec>,
+        errors: Vec<ConfigError>,
+        secrets: Secrets,
+    },
+    Restart {
+        id: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A `sync` or `command` for one worker; answered with the worker's reply.
+    Ask {
+        id: String,
+        msg: Ask,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// Stop every worker and return.
+    Shutdown,
+}
+
+pub enum Ask {
+    Sync { from: String, to: String },
+    Command { name: String, args: Value },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub workers: Vec<WorkerView>,
+    pub config_errors: Vec<String>,
+    pub bad_lines: u64,
+    pub messages: u64,
+}
+
+pub struct Supervisor {
+    settings: SupervisorSettings,
+    worker_bin: PathBuf,
+    store: Store,
+    launcher: Launcher,
+    slots: BTreeMap<String, Slot>,
+    config_errors: Vec<String>,
+    bad_lines: u64,
+    messages: u64,
+    next_ask: u64,
+    /// Workers started by the first reconcile spread their first poll; later ones start at once.
+    first_reconcile: bool,
+    heard_tx: mpsc::UnboundedSender<(i32, Heard)>,
+}
+
+impl Supervisor {
+    pub fn new(
+        settings: SupervisorSettings,
+        worker_bin: PathBuf,
+        store: Store,
+    ) -> Result<(Self, mpsc::UnboundedReceiver<(i32, Heard)>)> {
+        let (heard_tx, heard_rx) = mpsc::unbounded_channel();
+        let sup = Supervisor {
+            settings,
+            worker_bin,
+            store,
+            launcher: Launcher::start()?,
+            slots: BTreeMap::new(),
+            config_errors: Vec::new(),
+            bad_lines: 0,
+            messages: 0,
+            next_ask: 1,
+            first_reconcile: true,
+            heard_tx,
+        };
+        Ok((sup, heard_rx))
+    }
+
+    /// Runs until a `Shutdown` request has stopped every worker (bounded by two stop graces).
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut heard: mpsc::UnboundedReceiver<(i32, Heard)>,
+    ) {
+        let (exit_tx, mut exits) = mpsc::unbounded_channel();
+        if let Err(e) = process::start_reaper(exit_tx) {
+            tracing::error!("cannot reap children: {e:#}");
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutting_down: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                req = requests.recv(), if shutting_down.is_none() => match req {
+                    Some(Request::Shutdown) | None => {
+                        tracing::info!(workers = self.slots.len(), "stopping every worker");
+                        for slot in self.slots.values_mut() {
+                            slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
+                        }
+                        shutting_down = Some(Instant::now());
+                    }
+                    Some(req) => self.handle(req).await,
+                },
+                Some(exit) = exits.recv() => self.exited(exit).await,
+                Some((pid, h)) = heard.recv() => self.heard(pid, h),
+                _ = tick.tick() => self.tick().await,
+            }
+            if let Some(since) = shutting_down {
+                let hard_limit = Duration::from_millis(self.settings.stop_grace_ms * 2 + 500);
+                if self.slots.is_empty() || since.elapsed() > hard_limit {
+                    for slot in self.slots.values() {
+                        slot.kill_now();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, req: Request) {
+        match req {
+            Request::Desired {
+                specs,
+                errors,
+                secrets,
+            } => self.reconcile(specs, errors, &secrets).await,
+            Request::Restart { id, reply } => {
+                let result = match self.slots.get_mut(&id) {
+                    Some(slot) => {
+                        slot.crashes.reset();
+                        if slot.is_running() {
+                            slot.stop(AfterStop::Start, Instant::now(), &self.settings);
+                        } else {
+                            slot.next_start = Some(Instant::now());
+                        }
+                        Ok(())
+                    }
+                    None => Err(format!("no worker {id:?}")),
+                };
+                let _ = reply.send(result);
+            }
+            Request::Ask { id, msg, reply } => {
+                let ask_id = self.next_ask;
+                self.next_ask += 1;
+                let Some(slot) = self.slots.get_mut(&id) else {
+                    let _ = reply.send(Err(format!("no worker {id:?}")));
+                    return;
+                };
+                let msg = match msg {
+                    Ask::Sync { from, to } => ToWorker::Sync {
+                        id: ask_id,
+                        from,
+                        to,
+                    },
+                    Ask::Command { name, args } => ToWorker::Command {
+                        id: ask_id,
+                        name,
+                        args,
+                    },
+                };
+                slot.ask(ask_id, msg, reply);
+            }
+            Request::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
+            }
+            Request::Shutdown => unreachable!("handled by run"),
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            workers: self.slots.values().map(Slot::view).collect(),
+            config_errors: self.config_errors.clone(),
+            bad_lines: self.bad_lines,
+            messages: self.messages,
+        }
+    }
+
+    async fn reconcile(
+        &mut self,
+        specs: Vec<WorkerSpec>,
+        errors: Vec<ConfigError>,
+        secrets: &Secrets,
+    ) {
+        self.config_errors = errors.iter().map(ToString::to_string).collect();
+        let mut desired_specs = BTreeMap::new();
+        let mut desired: Fingerprints = BTreeMap::new();
+        for spec in specs {
+            let resolved = secrets.resolve(&spec.secrets);
+            let fingerprint = crate::configset::hash_of((
+                serde_json::to_string(&spec.config).unwrap_or_default(),
+                &resolved.values,
+                &resolved.missing,
+            ));
+            desired.insert(spec.id.clone(), fingerprint);
+            desired_specs.insert(spec.id.clone(), (spec, resolved, fingerprint));
+        }
+        let running: Fingerprints = self
+            .slots
+            .iter()
+            .filter(|(_, s)| !s.removing())
+            .map(|(id, s)| (id.clone(), s.fingerprint))
+            .collect();
+        let plan = reconcile::plan(&desired, &running);
+        if plan.is_empty() {
+            return;
+        }
+        tracing::info!(
+            start = plan.start.len(),
+            stop = plan.stop.len(),
+            restart = plan.restart.len(),
+            "reconciling workers"
+        );
+        let now = Instant::now();
+        for id in &plan.stop {
+            if let Some(slot) = self.slots.get_mut(id) {
+                tracing::info!(worker = %id, "config gone: stopping");
+                slot.stop(AfterStop::Remove, now, &self.settings);
+            }
+        }
+        let starting = plan.start.len().max(1) as u64;
+        for (i, id) in plan.start.iter().enumerate() {
+            let (spec, resolved, fingerprint) =
+                desired_specs.remove(id).expect("planned from desired");
+            let offset = if self.first_reconcile {
+                self.settings.stagger_ms * i as u64 / starting
+            } else {
+                0
+            };
+            // A slot may still be stopping from an earlier removal: replace it once it is down.
+            if let Some(old) = self.slots.get_mut(id) {
+                old.replace_with(spec, resolved, fingerprint, now, &self.settings);
+                continue;
+            }
+            let mut slot = Slot::new(spec, resolved, fingerprint, offset);
+            slot.next_start = Some(now);
+            self.slots.insert(id.clone(), slot);
+        }
+        for id in &plan.restart {
+            let (spec, resolved, fingerprint) =
+                desired_specs.remove(id).expect("planned from desired");
+            if let Some(slot) = self.slots.get_mut(id) {
+                tracing::info!(worker = %id, "config changed: restarting");
+                slot.replace_with(spec, resolved, fingerprint, now, &self.settings);
+            }
+        }
+        self.first_reconcile = false;
+        self.start_due().await;
+    }
+
+    async fn start_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.start_due(now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            self.start(&id).await;
+        }
+    }
+
+    async fn start(&mut self, id: &str) {
+        let Some(slot) = self.slots.get_mut(id) else {
+            return;
+        };
+        slot.next_start = None;
+        if !slot.missing.is_empty() {
+            slot.fail_config(format!(
+                "missing credentials: {} (add them to .env)",
+                slot.missing.join(", ")
+            ));
+            return;
+        }
+        let state = match self.store.load_state(id) {
+            Ok(s) => s,
+            Err(e) => {
+                slot.last_error = Some(format!("cannot load saved state: {e:#}"));
+                slot.next_start = Some(Instant::now() + Duration::from_secs(5));
+                return;
+            }
+        };
+        let req = process::SpawnRequest {
+            program: self.worker_bin.clone(),
+            args: vec![slot.spec.kind.as_str().into(), id.to_string()],
+            env: worker_env(),
+        };
+        match self.launcher.spawn(req).await {
+            Ok(spawned) => {
+                let pid = spawned.pid;
+                let stdin = child::attach(
+                    spawned,
+                    id.to_string(),
+                    slot.spec.kind.as_str(),
+                    self.store.clone(),
+                    self.heard_tx.clone(),
+                );
+                stdin.send(&ToWorker::Init(Box::new(
+                    slot.init(state, self.settings.heartbeat_ms),
+                )));
+                tracing::info!(worker = %id, pid, "started");
+                slot.started(pid, stdin, Instant::now());
+            }
+            Err(e) => {
+                tracing::error!(worker = %id, "cannot start {}: {e}", self.worker_bin.display());
+                let verdict = slot.crashes.crashed(
+                    Instant::now(),
+                    Duration::ZERO,
+                    &self.settings,
+                    fastrand::f64(),
+                );
+                slot.after_crash(
+                    verdict,
+                    format!("cannot start: {e}"),
+                    Instant::now(),
+                    &self.settings,
+                );
+            }
+        }
+    }
+
+    async fn exited(&mut self, exit: Exit) {
+        let Some((id, slot)) = self
+            .slots
+            .iter_mut()
+            .find(|(_, s)| s.pid() == Some(exit.pid))
+        else {
+            tracing::debug!(pid = exit.pid, "reaped an orphan: {exit}");
+            return;
+        };
+        let id = id.clone();
+        // Whatever the worker left behind in its group goes with it.
+        process::signal_group(exit.pid, nix::sys::signal::Signal::SIGKILL);
+        let now = Instant::now();
+        match slot.exited(now) {
+            Some(AfterStop::Remove) => {
+                tracing::info!(worker = %id, "stopped ({exit})");
+                self.slots.remove(&id);
+            }
+            Some(AfterStop::Start) => {
+                tracing::info!(worker = %id, "stopped ({exit}); starting again");
+                slot.next_start = Some(now);
+                self.start(&id).await;
+            }
+            None => {
+                let ran_for = slot.ran_for(now);
+                let verdict = slot
+                    .crashes
+                    .crashed(now, ran_for, &self.settings, fastrand::f64());
+                tracing::warn!(worker = %id, "{exit} after {:.1} s: {verdict:?}", ran_for.as_secs_f64());
+                slot.after_crash(verdict, format!("{exit}"), now, &self.settings);
+            }
+        }
+    }
+
+    fn heard(&mut self, pid: i32, heard: Heard) {
+        let Some((id, slot)) = self.slots.iter_mut().find(|(_, s)| s.pid() == Some(pid)) else {
+            return;
+        };
+        self.messages += 1;
+        if let Heard::BadLine(what) = &heard {
+            self.bad_lines += 1;
+            tracing::warn!(worker = %id, "skipped a bad line: {what}");
+        }
+        slot.heard(heard, Instant::now());
+    }
+
+    async fn tick(&mut self) {
+        let now = Instant::now();
+        for (id, slot) in self.slots.iter_mut() {
+            if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
+                tracing::warn!(worker = %id, "missed three heartbeats: killing");
+                slot.last_error = Some("missed three heartbeats".into());
+                slot.kill_now();
+            }
+            slot.advance_stop(now, &self.settings);
+        }
+        self.start_due().await;
+    }
+}
+
+/// The only environment a worker gets: where programs are, and how loud to log.
+fn worker_env() -> Vec<(String, String)> {
+    ["PATH", "RUST_LOG", "LANG", "TZ"]
+        .into_iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
+}

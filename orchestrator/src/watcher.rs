@@ -1,0 +1,148 @@
+//! Watches `profiles/`, `buildings/` and `.env`, and tells the supervisor what the config asks
+//! for whenever it changes. File events (notify, debounced) make it fast; a periodic full rescan
+//! makes it safe on mounts where inotify misses events. A folder that is missing at start, or
+//! deleted and recreated, is picked up by the rescan.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Result;
+use hemflux_shared::config::Globals;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use crate::configset::{hash_of, is_config_file, ConfigSet};
+use crate::secrets::Secrets;
+use crate::settings::SupervisorSettings;
+use crate::supervisor::Request;
+
+pub struct Folders {
+    pub profiles: PathBuf,
+    pub buildings: PathBuf,
+    pub env_file: PathBuf,
+}
+
+impl Folders {
+    fn relevant(&self, path: &Path) -> bool {
+        path == self.profiles
+            || path == self.buildings
+            || path == self.env_file
+            || (is_config_file(path)
+                && (path.parent() == Some(&self.profiles)
+                    || path.parent() == Some(&self.buildings)))
+    }
+}
+
+/// Runs until the supervisor goes away.
+pub async fn run(
+    folders: Folders,
+    globals: Globals,
+    settings: SupervisorSettings,
+    supervisor: mpsc::Sender<Request>,
+) -> Result<()> {
+    let (tx, mut events) = mpsc::unbounded_channel::<()>();
+    let filter = Folders {
+        profiles: folders.profiles.clone(),
+        buildings: folders.buildings.clone(),
+        env_file: folders.env_file.clone(),
+    };
+    let mut watcher =
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            Ok(ev) if ev.paths.iter().any(|p| filter.relevant(p)) => {
+                let _ = tx.send(());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("file watcher: {e}"),
+        })?;
+    let mut watched: BTreeMap<PathBuf, Option<(u64, u64)>> = BTreeMap::new();
+    let mut set = ConfigSet::default();
+    let mut last_sent = None;
+    let mut rescan = tokio::time::interval(Duration::from_millis(settings.rescan_ms));
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = rescan.tick() => {}
+            Some(()) = events.recv() => {
+                // Debounce: wait for a quiet moment (an editor's save is several events).
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                while let Ok(Some(())) = tokio::time::timeout_at(
+                    deadline.min(tokio::time::Instant::now() + Duration::from_millis(settings.debounce_ms)),
+                    events.recv(),
+                ).await {}
+            }
+        }
+        refresh_watches(&mut watcher, &folders, &mut watched);
+        let secrets = match Secrets::load(&folders.env_file) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{e:#}; keeping the credentials read before");
+                continue;
+            }
+        };
+        let snapshot = set.rescan(&folders.profiles, &folders.buildings, &globals);
+        let fingerprint = hash_of((
+            serde_json::to_string(&snapshot.specs).unwrap_or_default(),
+            snapshot
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            format!("{secrets:?}"),
+        ));
+        if last_sent == Some(fingerprint) {
+            continue;
+        }
+        last_sent = Some(fingerprint);
+        let req = Request::Desired {
+            specs: snapshot.specs,
+            errors: snapshot.errors,
+            secrets,
+        };
+        if supervisor.send(req).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Watches each folder (and the folders that hold them and `.env`, to see them appear). A folder
+/// recreated under the same name is a new inode and needs a new watch.
+fn refresh_watches(
+    watcher: &mut notify::RecommendedWatcher,
+    folders: &Folders,
+    watched: &mut BTreeMap<PathBuf, Option<(u64, u64)>>,
+) {
+    let parent = |p: &Path| {
+        p.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    let dirs = [
+        folders.profiles.clone(),
+        folders.buildings.clone(),
+        parent(&folders.profiles),
+        parent(&folders.buildings),
+        parent(&folders.env_file),
+    ];
+    for dir in dirs {
+        let identity = std::fs::metadata(&dir)
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|m| (m.dev(), m.ino()));
+        if watched.get(&dir) == Some(&identity) {
+            continue;
+        }
+        let _ = watcher.unwatch(&dir);
+        if identity.is_some() {
+            if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                tracing::warn!(
+                    "cannot watch {}: {e}; relying on the periodic rescan",
+                    dir.display()
+                );
+            }
+        }
+        watched.insert(dir, identity);
+    }
+}
