@@ -3,6 +3,7 @@
 //! and exits when stdin closes.
 
 mod link;
+mod serial;
 mod synthetic;
 
 use anyhow::{bail, Context, Result};
@@ -41,6 +42,7 @@ async fn run() -> Result<()> {
     }
     match kind.as_str() {
         "synthetic" => synthetic::run(worker).await,
+        "serial" => serial::run(worker).await,
         other => bail!("unknown worker kind {other:?}"),
     }
 }

@@ -1,0 +1,435 @@
+//! The `serial` kind: a Wi-SUN B-route smart meter read through a SKSTACK-IP USB module.
+//! Opens the port, scans (once: the PAN is cached in the worker state), joins, then reads the
+//! meter on a schedule. A lost session is re-joined, a vanished port is reopened when it comes
+//! back, and a reading that failed half-way is retried as soon as the link is back.
+
+pub mod echonet;
+mod port;
+mod reading;
+mod skstack;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::link::{Command, Link, Worker};
+use echonet::Frame;
+use reading::{Reading, Scale};
+use skstack::{Family, Module, Pan, RequestError};
+
+#[derive(Deserialize)]
+struct Config {
+    house_id: String,
+    serial: SerialConfig,
+}
+
+/// Kept in the worker state so that a restart joins without scanning.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct State {
+    #[serde(default)]
+    pan: Option<Pan>,
+    #[serde(default)]
+    family: Option<Family>,
+}
+
+struct Credentials {
+    id: String,
+    password: String,
+}
+
+/// An open module, joined to the meter once `meter` is set.
+struct Connection {
+    module: Module,
+    meter: Option<String>,
+    scale: Option<Scale>,
+}
+
+pub async fn run(worker: Worker) -> Result<()> {
+    let Config { house_id, serial } =
+        serde_json::from_value(worker.init.config.clone()).context("reading the serial config")?;
+    let credentials = credentials(&worker.init.secrets)?;
+    let zone = TimeZone::get(&serial.timezone)
+        .with_context(|| format!("time zone {:?}", serial.timezone))?;
+    let schedule = Schedule::new(&serial)?;
+    let mut state: State = worker
+        .init
+        .state
+        .clone()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .unwrap_or_default();
+    let link = worker.link.clone();
+    tokio::spawn(refuse_commands(worker.commands, link.clone()));
+
+    let mut reader = MeterReader {
+        serial: &serial,
+        credentials,
+        link: &link,
+        backoff: Backoff::default(),
+        join_failures: 0,
+    };
+    let mut conn: Option<Connection> = None;
+    let mut due = Timestamp::now() + Duration::from_millis(worker.init.poll_offset_ms);
+    if let Schedule::Cron(_) = schedule {
+        due = schedule.next_after(Timestamp::now(), &zone)?;
+    }
+    loop {
+        let mut c = match conn.take() {
+            Some(c) if c.meter.is_some() => c,
+            other => match reader.connect(other, &mut state).await {
+                Some(c) => c,
+                None => continue,
+            },
+        };
+        let until_due = due.duration_since(Timestamp::now()).unsigned_abs();
+        let until_due = if due > Timestamp::now() {
+            until_due
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = c.module.idle(tokio::time::Instant::now() + until_due).await {
+            conn = reader.after_failure(c, e);
+            continue;
+        }
+        let started = Timestamp::now();
+        match reader.read(&mut c).await {
+            Ok(reading) => {
+                let scale = c.scale.expect("read() sets the scale");
+                match reading.to_point(&scale, &zone, started, &house_id, &serial.name) {
+                    Some(point) => {
+                        link.send_points(vec![point], Some(json!(state))).await?;
+                        link.status(format!("read the meter at {started}"));
+                    }
+                    None => tracing::warn!("the meter answered none of the requests"),
+                }
+                due = schedule.next_after(due.max(started), &zone)?;
+                conn = Some(c);
+            }
+            // The reading is retried as soon as the link is back (`due` stays as it is).
+            Err(e) => conn = reader.after_failure(c, e),
+        }
+    }
+}
+
+struct MeterReader<'a> {
+    serial: &'a SerialConfig,
+    credentials: Credentials,
+    link: &'a Link,
+    backoff: Backoff,
+    join_failures: u32,
+}
+
+impl MeterReader<'_> {
+    /// Opens the port and joins, from wherever `conn` is; `None` after a failure (logged,
+    /// and waited for with backoff).
+    async fn connect(&mut self, conn: Option<Connection>, state: &mut State) -> Option<Connection> {
+        let mut c = match conn {
+            Some(c) => c,
+            None => match self.open(state).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.fail(format!("{e:#}")).await;
+                    return None;
+                }
+            },
+        };
+        match self.join(&mut c, state).await {
+            Ok(()) => {
+                self.backoff = Backoff::default();
+                Some(c)
+            }
+            Err(e) => {
+                let port_gone = e.downcast_ref::<port::PortLost>().is_some()
+                    || matches!(
+                        e.downcast_ref::<RequestError>(),
+                        Some(RequestError::PortLost(_))
+                    );
+                self.fail(format!("{e:#}")).await;
+                (!port_gone).then_some(c)
+            }
+        }
+    }
+
+    async fn open(&mut self, state: &State) -> Result<Connection> {
+        let s = self.serial;
+        let port = port::LinePort::open(&s.port, s.baud)?;
+        let (family, detect) = match s.family {
+            ModuleFamily::A1 => (Family::A1, false),
+            ModuleFamily::C => (Family::C, false),
+            ModuleFamily::Auto => (state.family.unwrap_or(Family::A1), state.family.is_none()),
+        };
+        let mut module = Module::new(port, family, detect);
+        module.start().await?;
+        module
+            .set_credentials(&self.credentials.id, &self.credentials.password)
+            .await?;
+        tracing::info!(port = %s.port, "module ready");
+        Ok(Connection {
+            module,
+            meter: None,
+            scale: None,
+        })
+    }
+
+    /// Joins the cached PAN, or scans for one; a cached PAN that keeps failing is scanned anew.
+    async fn join(&mut self, c: &mut Connection, state: &mut State) -> Result<()> {
+        c.module.terminate().await?;
+        let pan = match &state.pan {
+            Some(pan) => pan.clone(),
+            None => {
+                let pan = self.scan(&mut c.module).await?;
+                state.pan = Some(pan.clone());
+                state.family = Some(c.module.family);
+                // Durable before use: a restart after this point does not scan again.
+                self.link.save_state(json!(state)).await?;
+                pan
+            }
+        };
+        match c.module.join(&pan).await {
+            Ok(meter) => {
+                tracing::info!(channel = %pan.channel, pan_id = %pan.pan_id, %meter, "joined the meter (EVENT 25)");
+                self.link.status("joined the smart meter");
+                self.join_failures = 0;
+                c.meter = Some(meter);
+                Ok(())
+            }
+            Err(e) => {
+                self.join_failures += 1;
+                if self.join_failures >= 3 && state.pan.take().is_some() {
+                    tracing::warn!("the cached PAN failed 3 joins: scanning again next time");
+                    self.link.save_state(json!(state)).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn scan(&mut self, module: &mut Module) -> Result<Pan> {
+        for duration in [6, 7, 8] {
+            tracing::info!(duration, "scanning for the meter");
+            if let Some(pan) = module.scan(duration).await? {
+                tracing::info!(channel = %pan.channel, pan_id = %pan.pan_id, addr = %pan.addr, "found the meter");
+                return Ok(pan);
+            }
+        }
+        bail!("no meter answered the scan: is the B-route ID right and the meter in range?")
+    }
+
+    /// One cycle: scale (once per session), then the readings in the collector's order.
+    async fn read(&mut self, c: &mut Connection) -> Result<Reading, RequestError> {
+        let meter = c.meter.clone().expect("joined");
+        let mut tid = Tids::default();
+        let mut session = Requests {
+            module: &mut c.module,
+            meter: &meter,
+            timeout: Duration::from_secs(self.serial.reply_timeout_secs),
+            tids: &mut tid,
+        };
+        if c.scale.is_none() {
+            let unit = session.get(echonet::EPC_UNIT).await?;
+            let coefficient = session.get(echonet::EPC_COEFFICIENT).await?;
+            let digits = session.get(echonet::EPC_DIGITS).await?;
+            c.scale = Some(reading::scale_from(
+                unit.as_deref(),
+                coefficient.as_deref(),
+                digits.as_deref(),
+            ));
+        }
+        let mut r = Reading {
+            cumulative: decoded(
+                session.get(echonet::EPC_CUMULATIVE).await?,
+                echonet::cumulative,
+            ),
+            power_w: decoded(session.get(echonet::EPC_POWER).await?, echonet::power),
+            currents: decoded(session.get(echonet::EPC_CURRENT).await?, echonet::currents),
+            fixed_time: decoded(
+                session.get(echonet::EPC_FIXED_TIME).await?,
+                echonet::fixed_time,
+            ),
+            ..Reading::default()
+        };
+        r.today = session.history(0).await?;
+        if r.needs_yesterday() {
+            r.yesterday = session.history(1).await?;
+        }
+        Ok(r)
+    }
+
+    /// Decides what is left of the link after a failed step.
+    fn after_failure(&mut self, mut c: Connection, e: RequestError) -> Option<Connection> {
+        match e {
+            RequestError::PortLost(e) => {
+                tracing::warn!("{e}: reopening when it is back");
+                None
+            }
+            e => {
+                tracing::warn!("{e:#}: joining again");
+                c.meter = None;
+                c.scale = None;
+                Some(c)
+            }
+        }
+    }
+
+    async fn fail(&mut self, message: String) {
+        let wait = self.backoff.next();
+        tracing::warn!("{message}; retrying in {wait:?}");
+        self.link.error(message);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// Requests of one cycle; three unanswered in a row mean the session is gone.
+struct Requests<'a> {
+    module: &'a mut Module,
+    meter: &'a str,
+    timeout: Duration,
+    tids: &'a mut Tids,
+}
+
+impl Requests<'_> {
+    /// One property's EDT; `None` when the meter does not have it (SNA).
+    async fn get(&mut self, epc: u8) -> Result<Option<Vec<u8>>, RequestError> {
+        let answer = self.ask(|tid| Frame::get(tid, epc)).await?;
+        Ok((answer.esv == echonet::ESV_GET_RES).then(|| answer.props[0].edt.clone()))
+    }
+
+    /// E2 of `days_back` (0 = today), after setting E5.
+    async fn history(&mut self, days_back: u8) -> Result<Option<Vec<Option<u32>>>, RequestError> {
+        let set = self
+            .ask(|tid| Frame::set(tid, echonet::EPC_HISTORY_DAY, vec![days_back]))
+            .await?;
+        if set.esv != echonet::ESV_SET_RES {
+            tracing::warn!(days_back, "the meter refused the history day (E5)");
+            return Ok(None);
+        }
+        let edt = self.get(echonet::EPC_HISTORY).await?;
+        Ok(decoded(edt, echonet::history).map(|(_, slots)| slots))
+    }
+
+    async fn ask(&mut self, frame: impl Fn(u16) -> Frame) -> Result<Frame, RequestError> {
+        for attempt in 1..=3 {
+            match self
+                .module
+                .request(self.meter, &frame(self.tids.next()), self.timeout)
+                .await
+            {
+                Err(RequestError::NoAnswer) => {
+                    tracing::warn!(attempt, "no answer from the meter");
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                other => return other,
+            }
+        }
+        Err(RequestError::SessionLost(
+            "3 requests in a row were not answered".into(),
+        ))
+    }
+}
+
+/// Decodes an EDT, logging (not failing on) a malformed one.
+fn decoded<T>(
+    edt: Option<Vec<u8>>,
+    decode: impl Fn(&[u8]) -> Result<T, echonet::FrameError>,
+) -> Option<T> {
+    match decode(&edt?) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!("skipping a malformed value: {e}");
+            None
+        }
+    }
+}
+
+/// Transaction ids: a running counter that skips 0 (used by the meter's own notifications).
+#[derive(Default)]
+struct Tids(u16);
+
+impl Tids {
+    fn next(&mut self) -> u16 {
+        self.0 = self.0.checked_add(1).unwrap_or(1);
+        self.0
+    }
+}
+
+enum Schedule {
+    Cron(croner::Cron),
+    Every(Duration),
+}
+
+impl Schedule {
+    fn new(s: &SerialConfig) -> Result<Schedule> {
+        Ok(match s.read_schedule() {
+            ReadSchedule::Cron(expr) => {
+                Schedule::Cron(expr.parse().with_context(|| format!("schedule {expr:?}"))?)
+            }
+            ReadSchedule::IntervalSecs(secs) => Schedule::Every(Duration::from_secs(secs)),
+        })
+    }
+
+    /// The first reading time after `t`; cron expressions are read in the meter's zone.
+    fn next_after(&self, t: Timestamp, zone: &TimeZone) -> Result<Timestamp> {
+        Ok(match self {
+            Schedule::Cron(cron) => cron
+                .find_next_occurrence(&t.to_zoned(zone.clone()), false)
+                .context("the schedule has no next time")?
+                .timestamp(),
+            Schedule::Every(d) => {
+                let next = t + SignedDuration::try_from(*d)?;
+                next.max(Timestamp::now())
+            }
+        })
+    }
+}
+
+/// 1 s, doubling to 2 minutes, with jitter.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let secs = (1u64 << self.0.min(7)).min(120);
+        self.0 += 1;
+        Duration::from_millis(secs * 1000 * fastrand::u64(80..=120) / 100)
+    }
+}
+
+fn credentials(secrets: &std::collections::BTreeMap<String, String>) -> Result<Credentials> {
+    let get = |k: &str| {
+        secrets
+            .get(k)
+            .map(|v| v.trim().to_string())
+            .with_context(|| format!("the {k} secret is missing"))
+    };
+    let (id, password) = (get("broute_id")?, get("broute_password")?);
+    // Checked here so that a typo is named plainly, without printing the values.
+    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        bail!(
+            "the B-route ID must be 32 letters and digits (it has {} characters)",
+            id.len()
+        );
+    }
+    if password.is_empty() || password.len() > 32 || !password.bytes().all(|b| b.is_ascii_graphic())
+    {
+        bail!("the B-route password must be 1-32 printable characters without spaces");
+    }
+    Ok(Credentials { id, password })
+}
+
+async fn refuse_commands(
+    mut commands: tokio::sync::mpsc::Receiver<Command>,
+    link: std::sync::Arc<Link>,
+) {
+    while let Some(cmd) = commands.recv().await {
+        let (Command::Sync { id, .. } | Command::Custom { id, .. }) = cmd;
+        link.reply(
+            id,
+            false,
+            "a smart meter has no history to sync and takes no commands",
+        );
+    }
+}
