@@ -12,10 +12,13 @@ use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
 
-pub use seq::{SeqConfig, SeqCounters, SeqLayer, SeqShipper};
+pub use seq::{start as start_seq, SeqConfig, SeqCounters, SeqLayer, SeqShipper};
 
 /// `--log-format`: how log lines on stderr look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -57,15 +60,7 @@ pub fn init(format: LogFormat, seq: Option<SeqConfig>) -> Result<LogGuard> {
             .with_writer(std::io::stderr)
             .with_ansi(std::io::stderr().is_terminal())
     });
-    // Flattened, so that fields such as `worker` and `kind` are top-level keys of each line.
-    let json_layer = json.then(|| {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-    });
+    let json_layer = json.then(|| json_lines(std::io::stderr));
     let (seq_layer, shipper) = match seq {
         Some(cfg) => {
             let (layer, shipper) = seq::start(cfg)?;
@@ -84,7 +79,57 @@ pub fn init(format: LogFormat, seq: Option<SeqConfig>) -> Result<LogGuard> {
     Ok(LogGuard { _shipper: shipper })
 }
 
+/// One JSON object per line, flattened so that event fields such as `worker` and `kind` (the
+/// supervisor's tags on worker output) are top-level keys.
+fn json_lines<S, W>(writer: W) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_writer(writer)
+}
+
 /// The Seq shipper's counters for `/metrics`; `None` when Seq is not configured.
 pub fn seq_counters() -> Option<SeqCounters> {
     SEQ_COUNTERS.get().map(|c| c.snapshot())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_carry_worker_and_kind_as_top_level_keys() {
+        let buffer = Buffer::default();
+        let out = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(json_lines(move || out.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(worker = "house:villa_12", kind = "house", "session expired");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["worker"], "house:villa_12");
+        assert_eq!(line["kind"], "house");
+        assert_eq!(line["message"], "session expired");
+        assert_eq!(line["level"], "WARN");
+    }
 }

@@ -1,0 +1,312 @@
+//! The Seq shipper (`hemflux::logging`) against the real Seq simulator process
+//! (`hemflux-sim seq`): CLEF content and properties, API keys, retry on 5xx, split on 413,
+//! `MinimumLevelAccepted`, and Seq down or slow: logging never blocks and losses are counted.
+//! Build the binaries first (`cargo build --workspace`, as `cargo test --workspace` does).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hemflux::logging::{SeqConfig, SeqLayer, SeqShipper};
+use serde_json::Value;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// `hemflux-sim seq` on loopback, killed on drop.
+struct SeqSim {
+    child: Child,
+    url: String,
+}
+
+impl SeqSim {
+    fn start(args: &[&str]) -> SeqSim {
+        Self::start_on("127.0.0.1:0", args)
+    }
+
+    fn start_on(listen: &str, args: &[&str]) -> SeqSim {
+        let bin = bin_dir().join("hemflux-sim");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `cargo build --workspace` first",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .args(["seq", "--listen", listen])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting hemflux-sim seq");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the simulator did not print LISTENING within 20 s");
+        let url = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        SeqSim { child, url }
+    }
+
+    fn received(&self) -> Value {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/sim/received", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .and_then(|r| r.json())
+            .expect("GET /sim/received")
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.received()["events"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for SeqSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// A config with short retries so that the tests are quick.
+fn config(url: &str, key: Option<&str>) -> SeqConfig {
+    let mut cfg = SeqConfig::new(url, key.map(str::to_owned)).unwrap();
+    cfg.retry_min = Duration::from_millis(50);
+    cfg.retry_max = Duration::from_millis(200);
+    cfg.request_timeout = Duration::from_secs(5);
+    cfg
+}
+
+/// Runs `f` with only the Seq layer installed (on this thread), returns the shipper.
+fn with_seq(cfg: SeqConfig, f: impl FnOnce()) -> SeqShipper {
+    let (layer, shipper): (SeqLayer, SeqShipper) = hemflux::logging::start_seq(cfg).unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, f);
+    shipper
+}
+
+fn flushed(shipper: &SeqShipper, secs: u64) {
+    assert!(
+        shipper.flush(Duration::from_secs(secs)),
+        "still pending after {secs} s: {:?}",
+        shipper.counters()
+    );
+}
+
+#[test]
+fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
+    let sim = SeqSim::start(&["--require-api-key", "--api-key", "K1"]);
+    let shipper = with_seq(config(&sim.url, Some("K1")), || {
+        tracing::info!(
+            worker = "house:villa_12",
+            kind = "house",
+            "polled 14 variables"
+        );
+        let span = tracing::info_span!("import", EventType = "EnergyImport");
+        let _entered = span.enter();
+        tracing::error!(
+            worker = "meter:villa_12/el",
+            kind = "meter",
+            records = 48_i64,
+            "token refresh failed"
+        );
+    });
+    flushed(&shipper, 10);
+    assert_eq!(shipper.counters().sent, 2);
+    assert_eq!(shipper.counters().dropped, 0);
+    let events = sim.events();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    let first = &events[0];
+    assert_eq!(first["message"], "polled 14 variables");
+    assert_eq!(first["level"], "Information");
+    assert_eq!(first["format"], "clef");
+    assert_eq!(first["known_api_key"], true);
+    assert_eq!(first["properties"]["worker"], "house:villa_12");
+    assert_eq!(first["properties"]["kind"], "house");
+    assert_eq!(first["properties"]["Application"], "hemflux");
+    let second = &events[1];
+    assert_eq!(second["level"], "Error");
+    assert_eq!(second["properties"]["kind"], "meter");
+    assert_eq!(second["properties"]["records"], 48);
+    assert_eq!(second["properties"]["EventType"], "EnergyImport");
+}
+
+#[test]
+fn a_wrong_api_key_is_refused_and_counted_as_dropped() {
+    let sim = SeqSim::start(&["--require-api-key", "--api-key", "K1"]);
+    let shipper = with_seq(config(&sim.url, Some("not-the-key")), || {
+        for i in 0..5 {
+            tracing::info!(i, "event");
+        }
+    });
+    flushed(&shipper, 10);
+    let c = shipper.counters();
+    assert_eq!((c.sent, c.dropped), (0, 5), "{c:?}");
+    assert!(sim.events().is_empty());
+}
+
+#[test]
+fn server_errors_are_retried_until_seq_accepts() {
+    let sim = SeqSim::start(&["--fail-status", "500", "--fail-count", "3"]);
+    let shipper = with_seq(config(&sim.url, None), || {
+        for i in 0..10 {
+            tracing::warn!(i, "survives three 500s");
+        }
+    });
+    flushed(&shipper, 15);
+    let c = shipper.counters();
+    assert_eq!((c.sent, c.dropped), (10, 0), "{c:?}");
+    let received = sim.received();
+    assert_eq!(received["events"].as_array().unwrap().len(), 10);
+    assert!(received["requests"].as_u64().unwrap() >= 4);
+}
+
+#[test]
+fn batches_over_the_payload_limit_are_split() {
+    let sim = SeqSim::start(&["--max-payload-bytes", "2000"]);
+    let shipper = with_seq(config(&sim.url, None), || {
+        for i in 0..40 {
+            tracing::info!(i, padding = "p".repeat(150).as_str(), "sized event");
+        }
+    });
+    flushed(&shipper, 15);
+    let c = shipper.counters();
+    assert_eq!((c.sent, c.dropped), (40, 0), "{c:?}");
+    let received = sim.received();
+    let mut seen: Vec<i64> = received["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["properties"]["i"].as_i64().unwrap())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, (0..40).collect::<Vec<_>>());
+    assert!(received["requests"].as_u64().unwrap() > 4);
+}
+
+#[test]
+fn minimum_level_accepted_stops_lower_levels_at_the_source() {
+    let sim = SeqSim::start(&["--api-key", "K2=Warning"]);
+    let (layer, shipper) = hemflux::logging::start_seq(config(&sim.url, Some("K2"))).unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        // Before Seq has answered, the level is unknown: this one is shipped.
+        tracing::info!("first");
+        flushed(&shipper, 10);
+        tracing::info!("filtered at the source");
+        tracing::warn!("kept");
+    });
+    flushed(&shipper, 10);
+    let messages: Vec<String> = sim
+        .events()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(messages, ["first", "kept"]);
+}
+
+#[test]
+fn seq_down_drops_oldest_with_a_counter_never_blocks_and_recovers() {
+    // A port where nothing listens: connections are refused, as when Seq is down.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut cfg = config(&format!("http://127.0.0.1:{port}"), None);
+    cfg.queue_capacity = 100;
+    let total = 20_000;
+    let mut slowest = Duration::ZERO;
+    let started = Instant::now();
+    let shipper = with_seq(cfg, || {
+        for i in 0..total {
+            let t = Instant::now();
+            tracing::info!(
+                i,
+                worker = "synthetic:bench",
+                kind = "synthetic",
+                "while Seq is down"
+            );
+            slowest = slowest.max(t.elapsed());
+        }
+    });
+    let elapsed = started.elapsed();
+    eprintln!("{total} events with Seq down: {elapsed:?} in all, slowest {slowest:?}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "logging blocked: {elapsed:?}"
+    );
+    assert!(
+        slowest < Duration::from_millis(200),
+        "one event took {slowest:?}"
+    );
+    let c = shipper.counters();
+    // At most the queue plus one batch in flight survive.
+    assert!(c.pending <= 200, "{c:?}");
+    assert_eq!(c.dropped + c.pending, total, "{c:?}");
+    assert_eq!(c.sent, 0);
+
+    // Seq comes back on the same address: what was kept is delivered, the newest events.
+    let sim = SeqSim::start_on(&format!("127.0.0.1:{port}"), &[]);
+    flushed(&shipper, 15);
+    let after = shipper.counters();
+    assert_eq!(after.sent + after.dropped, total, "{after:?}");
+    assert_eq!(after.sent, c.pending);
+    let events = sim.events();
+    assert_eq!(events.len() as u64, after.sent);
+    let last = events
+        .iter()
+        .map(|e| e["properties"]["i"].as_i64().unwrap())
+        .max();
+    assert_eq!(
+        last,
+        Some(total as i64 - 1),
+        "the newest event must survive"
+    );
+}
+
+#[test]
+fn a_slow_seq_does_not_block_logging_and_shutdown_is_bounded() {
+    let sim = SeqSim::start(&["--delay-ms", "3000"]);
+    let mut cfg = config(&sim.url, None);
+    cfg.request_timeout = Duration::from_millis(300);
+    cfg.queue_capacity = 50;
+    cfg.shutdown_grace = Duration::from_millis(500);
+    let started = Instant::now();
+    let shipper = with_seq(cfg, || {
+        for i in 0..5000 {
+            tracing::info!(i, "while Seq is slow");
+        }
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let c = shipper.counters();
+    assert_eq!(c.sent, 0, "{c:?}");
+    assert!(c.dropped >= 5000 - 100, "{c:?}");
+    let t = Instant::now();
+    drop(shipper);
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "shutdown took {:?}",
+        t.elapsed()
+    );
+}
