@@ -1,2 +1,349 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: the built binaries, a running orchestrator on a temp
+//! folder, simulators, and polling with a deadline. Everything started here is stopped on drop.
+
 pub mod servers;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A binary of this workspace, built by `cargo test --workspace` into the same target folder.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo test --workspace` (or `cargo build --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Supervisor timings short enough for tests.
+pub const FAST_SUPERVISOR: &str = "[supervisor]
+heartbeat_ms = 300
+backoff_initial_ms = 200
+backoff_max_ms = 2000
+stable_after_ms = 60000
+crash_limit = 5
+crash_window_ms = 60000
+failed_retry_ms = 600000
+stop_grace_ms = 1000
+stagger_ms = 0
+rescan_ms = 1000
+debounce_ms = 50
+";
+
+/// A folder with `profiles/`, `buildings/`, `data/`, `hemflux.toml` and `.env`, and an
+/// orchestrator running on it.
+pub struct Orchestrator {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+impl Orchestrator {
+    /// A fresh folder with the fast supervisor settings plus `extra_toml`; not started yet.
+    pub fn new(extra_toml: &str) -> Orchestrator {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in ["profiles", "buildings", "data"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("hemflux.toml"),
+            format!("{FAST_SUPERVISOR}\n{extra_toml}"),
+        )
+        .unwrap();
+        Orchestrator {
+            dir,
+            port: free_port(),
+            child: None,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// Starts `hemflux run` and waits until `/health` answers.
+    pub fn start(mut self) -> Orchestrator {
+        self.spawn();
+        self
+    }
+
+    pub fn with_args(mut self, args: &[&str]) -> Orchestrator {
+        self.extra_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.path("orchestrator.log")
+    }
+
+    /// Everything the orchestrator (and its workers, through it) logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .unwrap();
+        let d = self.dir.path();
+        let child = Command::new(bin("hemflux"))
+            .arg("run")
+            .arg("--profiles")
+            .arg(d.join("profiles"))
+            .arg("--buildings")
+            .arg(d.join("buildings"))
+            .arg("--data")
+            .arg(d.join("data"))
+            .arg("--env-file")
+            .arg(d.join(".env"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--log-format")
+            .arg("json")
+            .args(&self.extra_args)
+            .env_remove("INFLUXDB_URL")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start hemflux run");
+        self.child = Some(child);
+        wait_for(
+            Duration::from_secs(20),
+            "the orchestrator's /health",
+            || self.get("/health").ok(),
+        );
+    }
+
+    /// Starts it again on the same folder (after `kill9` or `terminate`).
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("running").id() as i32
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn get(&self, path: &str) -> Result<String, String> {
+        let resp = reqwest::blocking::Client::new()
+            .get(self.url(path))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("{}", resp.status()));
+        }
+        resp.text().map_err(|e| e.to_string())
+    }
+
+    pub fn workers(&self) -> Vec<Value> {
+        serde_json::from_str(&self.get("/api/workers").expect("/api/workers")).unwrap()
+    }
+
+    pub fn worker(&self, id: &str) -> Option<Value> {
+        self.workers().into_iter().find(|w| w["id"] == id)
+    }
+
+    /// Waits until worker `id` is in `state` and returns its view.
+    pub fn wait_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
+        wait_for(timeout, &format!("{id} to be {state}"), || {
+            self.worker(id).filter(|w| w["state"] == state)
+        })
+    }
+
+    pub fn wait_gone(&self, id: &str, timeout: Duration) {
+        wait_for(timeout, &format!("{id} to be gone"), || {
+            self.worker(id).is_none().then_some(())
+        });
+    }
+
+    /// Writes a profile atomically (temp file + rename), as editors and `hemflux add-house` do.
+    pub fn write_profile(&self, name: &str, json: &str) {
+        write_atomically(&self.path("profiles").join(name), json);
+    }
+
+    pub fn write_building(&self, name: &str, json: &str) {
+        write_atomically(&self.path("buildings").join(name), json);
+    }
+
+    /// `hemflux query <measurement> --format json` on this folder's data.
+    pub fn query(&self, measurement: &str, extra: &[&str]) -> Vec<Value> {
+        let out = Command::new(bin("hemflux"))
+            .args(["query", measurement, "--format", "json", "--data"])
+            .arg(self.path("data"))
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hemflux query failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("query --format json prints a JSON array")
+    }
+
+    /// `kill -9`: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status and how long it took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let mut c = self.child.take().expect("running");
+        let t0 = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = wait_child(&mut c, Duration::from_secs(20)).expect("exited within 20 s");
+        (status, t0.elapsed())
+    }
+}
+
+impl Drop for Orchestrator {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            if wait_child(&mut c, Duration::from_secs(10)).is_none() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- last orchestrator log lines ---");
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
+fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(s)) = c.try_wait() {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn write_atomically(path: &Path, text: &str) {
+    let tmp = path.with_file_name(format!(
+        ".{}.tmp",
+        path.file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Whether a process is alive (a zombie is not: it has exited and only waits to be reaped).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|s| s.split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// A simulator subprocess (`hemflux-sim <vendor> ...`), stopped on drop.
+pub struct Sim {
+    child: Child,
+    /// What it printed after `LISTENING `: a URL, or a pty path for serial devices.
+    pub address: String,
+}
+
+impl Sim {
+    pub fn start(vendor: &str, args: &[&str]) -> Sim {
+        let mut child = Command::new(bin("hemflux-sim"))
+            .arg(vendor)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start hemflux-sim");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(addr) = line.strip_prefix("LISTENING ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let address = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("hemflux-sim {vendor} did not print LISTENING"));
+        Sim { child, address }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
