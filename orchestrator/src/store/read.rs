@@ -1,0 +1,315 @@
+//! Reading the store: range queries for `hemflux query` and the analytics, and the sinks' feed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use hemflux_shared::Point;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::fields::{self, RawValue};
+use super::schema;
+
+/// One series: a measurement and its full tag set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub id: i64,
+    pub measurement: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Which points a range query reads. `from` is inclusive, `to` exclusive (nanoseconds UTC).
+#[derive(Debug, Clone, Default)]
+pub struct RangeQuery {
+    pub measurement: String,
+    /// A series matches when it has every one of these tags with that value.
+    pub tags: BTreeMap<String, String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl RangeQuery {
+    pub fn new(measurement: impl Into<String>) -> RangeQuery {
+        RangeQuery {
+            measurement: measurement.into(),
+            ..RangeQuery::default()
+        }
+    }
+
+    pub fn tag(mut self, key: impl Into<String>, value: impl Into<String>) -> RangeQuery {
+        self.tags.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn between(mut self, from: Option<i64>, to: Option<i64>) -> RangeQuery {
+        self.from = from;
+        self.to = to;
+        self
+    }
+}
+
+/// A point as the sinks see it: its position in the store's write order, and the point.
+#[derive(Debug, Clone)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub point: Point,
+}
+
+/// A read-only view of the store on its own connection (one per thread that reads).
+pub struct Reader {
+    conn: Connection,
+    series: HashMap<i64, Series>,
+}
+
+impl Reader {
+    pub fn open(data_dir: &Path) -> Result<Reader> {
+        Ok(Reader {
+            conn: schema::open_reader(data_dir)?,
+            series: HashMap::new(),
+        })
+    }
+
+    /// Each measurement with its number of points.
+    pub fn measurement_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT s.measurement, count(*) FROM points p JOIN series s ON s.id = p.series_id
+             GROUP BY s.measurement ORDER BY s.measurement",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn load_state(&self, worker_id: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT state FROM worker_state WHERE worker_id = ?1",
+                [worker_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .with_context(|| format!("stored state of {worker_id} is not JSON"))
+        })
+        .transpose()
+    }
+
+    /// Every series in the store.
+    pub fn all_series(&self) -> Result<Vec<Series>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, measurement, tags FROM series ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, measurement, text) = row?;
+            out.push(Series {
+                id,
+                measurement,
+                tags: serde_json::from_str(&text)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every series of `measurement` carrying all of `tags`.
+    pub fn series(
+        &self,
+        measurement: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<Vec<Series>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, tags FROM series WHERE measurement = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([measurement], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, text) = row?;
+            let series_tags: BTreeMap<String, String> = serde_json::from_str(&text)?;
+            if tags.iter().all(|(k, v)| series_tags.get(k) == Some(v)) {
+                out.push(Series {
+                    id,
+                    measurement: measurement.to_string(),
+                    tags: series_tags,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `each(series, time, fields)` for every point of the query, series by series, each in
+    /// time order. Fields are borrowed: nothing is allocated per point.
+    pub fn for_each_point(
+        &self,
+        query: &RangeQuery,
+        mut each: impl FnMut(&Series, i64, fields::Fields<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT time, fields FROM points WHERE series_id = ?1 AND time >= ?2 AND time < ?3
+             ORDER BY time",
+        )?;
+        for series in self.series(&query.measurement, &query.tags)? {
+            let mut rows = stmt.query(params![
+                series.id,
+                query.from.unwrap_or(i64::MIN),
+                query.to.unwrap_or(i64::MAX)
+            ])?;
+            while let Some(row) = rows.next()? {
+                let time: i64 = row.get(0)?;
+                let bytes = row.get_ref(1)?.as_blob()?;
+                each(&series, time, fields::iter(bytes))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The points of the query as [`Point`]s, series by series, each in time order.
+    pub fn points(&self, query: &RangeQuery) -> Result<Vec<Point>> {
+        let mut out = Vec::new();
+        self.for_each_point(query, |series, time, fields| {
+            out.push(Point {
+                measurement: series.measurement.clone(),
+                tags: series.tags.clone(),
+                fields: fields
+                    .map(|f| f.map(|(k, v)| (k.to_string(), v.to_owned())))
+                    .collect::<Result<_>>()?,
+                time,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// One numeric field of one or more series as `(time, value)` pairs: the analytics' fast path.
+    pub fn numeric_field(&self, query: &RangeQuery, field: &str) -> Result<Vec<(i64, f64)>> {
+        let mut out = Vec::new();
+        self.for_each_point(query, |_, time, fields| {
+            for f in fields {
+                let (name, value) = f?;
+                if name == field {
+                    match value {
+                        RawValue::Float(v) => out.push((time, v)),
+                        RawValue::Int(v) => out.push((time, v as f64)),
+                        _ => {}
+                    }
+                    break;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Up to `limit` points written after `cursor`, in write order.
+    pub fn after(&mut self, cursor: u64, limit: usize) -> Result<Vec<Sequenced>> {
+        let rows: Vec<(i64, i64, i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, series_id, time, fields FROM points WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map(params![cursor as i64, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (seq, series_id, time, bytes) in rows {
+            let series = self.series_by_id(series_id)?;
+            out.push(Sequenced {
+                seq: seq as u64,
+                point: Point {
+                    measurement: series.measurement.clone(),
+                    tags: series.tags.clone(),
+                    fields: fields::decode(&bytes)?,
+                    time,
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    fn series_by_id(&mut self, id: i64) -> Result<&Series> {
+        if !self.series.contains_key(&id) {
+            let (measurement, text): (String, String) = self.conn.query_row(
+                "SELECT measurement, tags FROM series WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let tags = serde_json::from_str(&text)?;
+            self.series.insert(
+                id,
+                Series {
+                    id,
+                    measurement,
+                    tags,
+                },
+            );
+        }
+        Ok(&self.series[&id])
+    }
+
+    /// How many points were written after `cursor`.
+    pub fn count_after(&self, cursor: u64) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM points WHERE seq > ?1")?
+            .query_row([cursor as i64], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// When the oldest point written after `cursor` was committed (ms since the epoch).
+    pub fn committed_at_after(&self, cursor: u64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT at_ms FROM commits WHERE last_seq > ?1 ORDER BY last_seq LIMIT 1",
+            )?
+            .query_row([cursor as i64], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// A sink's durable cursor (0: nothing forwarded yet).
+    pub fn sink_cursor(&self, sink: &str) -> Result<u64> {
+        let seq: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT seq FROM sink_cursors WHERE sink = ?1")?
+            .query_row([sink], |r| r.get(0))
+            .optional()?;
+        Ok(seq.unwrap_or(0) as u64)
+    }
+
+    /// Batches a sink's server refused, newest first.
+    pub fn rejected_batches(&self, sink: &str) -> Result<Vec<RejectedBatch>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT first_seq, last_seq, points, at_ms, error, line_protocol FROM rejected_batches
+             WHERE sink = ?1 ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([sink], |r| {
+            Ok(RejectedBatch {
+                first_seq: r.get::<_, i64>(0)? as u64,
+                last_seq: r.get::<_, i64>(1)? as u64,
+                points: r.get::<_, i64>(2)? as u64,
+                at_ms: r.get(3)?,
+                error: r.get(4)?,
+                line_protocol: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A batch a sink's server refused as bad data, kept with the server's message.
+#[derive(Debug, Clone)]
+pub struct RejectedBatch {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub points: u64,
+    pub at_ms: i64,
+    pub error: String,
+    pub line_protocol: String,
+}

@@ -1,0 +1,274 @@
+//! The one writer thread: group commit.
+//!
+//! Every change to the store goes through here. The thread takes all the jobs that queued up while
+//! the previous commit was being fsync'd, applies each in its own savepoint (one failing job does
+//! not sink the others), commits once, and only then answers every job. So N workers writing at
+//! once cost one fsync, not N.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use hemflux_shared::Point;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde_json::Value;
+use tokio::sync::{oneshot, watch};
+
+use super::{fields, schema};
+
+/// Stop gathering more jobs into one transaction past this many points.
+const MAX_GROUP_POINTS: usize = 100_000;
+/// How often retention runs.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+pub type Answer = oneshot::Sender<Result<u64>>;
+
+/// A change run inside the writer's transaction; returns a count for the caller.
+pub type Change = Box<dyn FnOnce(&Connection) -> Result<u64> + Send>;
+
+pub enum Job {
+    Write {
+        worker_id: String,
+        points: Vec<Point>,
+        state: Option<Value>,
+        answer: Answer,
+    },
+    Change {
+        change: Change,
+        answer: Answer,
+    },
+}
+
+impl Job {
+    fn weight(&self) -> usize {
+        match self {
+            Job::Write { points, .. } => points.len().max(1),
+            Job::Change { .. } => 1,
+        }
+    }
+}
+
+pub struct Writer {
+    conn: Connection,
+    /// The last seq handed out; every point written gets the next one.
+    seq: u64,
+    series: HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
+    retention_days: Option<u32>,
+    /// Tells readers (the sinks) the last committed seq.
+    committed: watch::Sender<u64>,
+    fields_buf: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new(
+        conn: Connection,
+        retention_days: Option<u32>,
+        committed: watch::Sender<u64>,
+    ) -> Result<Writer> {
+        let seq: i64 = conn.query_row(
+            "SELECT max(coalesce((SELECT max(seq) FROM points), 0),
+                        coalesce((SELECT max(last_seq) FROM commits), 0))",
+            [],
+            |r| r.get(0),
+        )?;
+        committed.send_replace(seq as u64);
+        Ok(Writer {
+            conn,
+            seq: seq as u64,
+            series: HashMap::new(),
+            retention_days,
+            committed,
+            fields_buf: Vec::new(),
+        })
+    }
+
+    /// Runs until every sender is gone.
+    pub fn run(mut self, jobs: Receiver<Job>) {
+        let mut next_maintenance = Instant::now();
+        loop {
+            if Instant::now() >= next_maintenance {
+                if let Err(e) = self.apply_retention() {
+                    tracing::error!("store retention failed: {e:#}");
+                }
+                next_maintenance = Instant::now() + MAINTENANCE_EVERY;
+            }
+            let first = match jobs.recv_timeout(MAINTENANCE_EVERY) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut group = vec![first];
+            let mut weight = group[0].weight();
+            while weight < MAX_GROUP_POINTS {
+                match jobs.try_recv() {
+                    Ok(job) => {
+                        weight += job.weight();
+                        group.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+        // Leave a compact file behind: fold the WAL into the database.
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+    }
+
+    fn commit_group(&mut self, group: Vec<Job>) {
+        let seq_before = self.seq;
+        let mut outcomes = Vec::with_capacity(group.len());
+        let result = (|| -> Result<()> {
+            let mut tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for job in group {
+                let (outcome, answer) = {
+                    let mut sp = tx.savepoint()?;
+                    let (outcome, answer) = match job {
+                        Job::Write {
+                            worker_id,
+                            points,
+                            state,
+                            answer,
+                        } => (
+                            write_points(
+                                &sp,
+                                &mut self.seq,
+                                &mut self.series,
+                                &mut self.fields_buf,
+                                &worker_id,
+                                &points,
+                                state.as_ref(),
+                            ),
+                            answer,
+                        ),
+                        Job::Change { change, answer } => (change(&sp), answer),
+                    };
+                    match &outcome {
+                        Ok(_) => sp.commit()?,
+                        Err(_) => {
+                            sp.rollback()?;
+                            // An id cached during the rolled-back job may not exist: forget them all.
+                            self.series.clear();
+                        }
+                    }
+                    (outcome, answer)
+                };
+                outcomes.push((outcome, answer));
+            }
+            if self.seq > seq_before {
+                tx.execute(
+                    "INSERT OR REPLACE INTO commits (last_seq, at_ms) VALUES (?1, ?2)",
+                    params![self.seq as i64, schema::now_ms()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                self.committed.send_replace(self.seq);
+                for (outcome, answer) in outcomes {
+                    let _ = answer.send(outcome);
+                }
+            }
+            Err(e) => {
+                self.series.clear();
+                let message = format!("store transaction failed: {e:#}");
+                tracing::error!("{message}");
+                for (_, answer) in outcomes {
+                    let _ = answer.send(Err(anyhow::anyhow!(message.clone())));
+                }
+            }
+        }
+    }
+
+    fn apply_retention(&mut self) -> Result<()> {
+        let Some(days) = self.retention_days else {
+            return Ok(());
+        };
+        let cutoff = (schema::now_ms() - i64::from(days) * 86_400_000).saturating_mul(1_000_000);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let deleted = delete_before(&tx, cutoff)?;
+        tx.commit()?;
+        if deleted > 0 {
+            tracing::info!("retention: deleted {deleted} points older than {days} days");
+        }
+        Ok(())
+    }
+}
+
+/// Deletes every point before `cutoff_ns`, series by series so each delete uses the primary key.
+pub fn delete_before(tx: &Connection, cutoff_ns: i64) -> Result<u64> {
+    let ids: Vec<i64> = tx
+        .prepare("SELECT id FROM series")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut delete = tx.prepare("DELETE FROM points WHERE series_id = ?1 AND time < ?2")?;
+    let mut deleted = 0;
+    for id in ids {
+        deleted += delete.execute(params![id, cutoff_ns])? as u64;
+    }
+    Ok(deleted)
+}
+
+fn write_points(
+    tx: &Connection,
+    seq: &mut u64,
+    series: &mut HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
+    buf: &mut Vec<u8>,
+    worker_id: &str,
+    points: &[Point],
+    state: Option<&Value>,
+) -> Result<u64> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO points (series_id, time, seq, fields) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (series_id, time) DO UPDATE
+         SET seq = excluded.seq, fields = hf_merge_fields(points.fields, excluded.fields)",
+    )?;
+    for (i, p) in points.iter().enumerate() {
+        let series_id = series_id(tx, series, p)?;
+        fields::encode(&p.fields, buf).with_context(|| format!("point {i}"))?;
+        *seq += 1;
+        insert.execute(params![series_id, p.time, *seq as i64, &buf[..]])?;
+    }
+    if let Some(state) = state {
+        tx.prepare_cached(
+            "INSERT INTO worker_state (worker_id, state, updated_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (worker_id) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms",
+        )?
+        .execute(params![worker_id, state.to_string(), schema::now_ms()])?;
+    }
+    Ok(points.len() as u64)
+}
+
+fn series_id(
+    tx: &Connection,
+    cache: &mut HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
+    p: &Point,
+) -> Result<i64> {
+    if let Some(id) = cache.get(&p.measurement).and_then(|m| m.get(&p.tags)) {
+        return Ok(*id);
+    }
+    let tags = serde_json::to_string(&p.tags)?;
+    let existing: Option<i64> = tx
+        .prepare_cached("SELECT id FROM series WHERE measurement = ?1 AND tags = ?2")?
+        .query_row(params![p.measurement, tags], |r| r.get(0))
+        .optional()?;
+    let id = match existing {
+        Some(id) => id,
+        None => {
+            tx.prepare_cached("INSERT INTO series (measurement, tags) VALUES (?1, ?2)")?
+                .execute(params![p.measurement, tags])?;
+            tx.last_insert_rowid()
+        }
+    };
+    cache
+        .entry(p.measurement.clone())
+        .or_default()
+        .insert(p.tags.clone(), id);
+    Ok(id)
+}
