@@ -3,6 +3,7 @@
 //! and exits when stdin closes.
 
 mod link;
+mod meter;
 mod serial;
 mod synthetic;
 
@@ -42,6 +43,7 @@ async fn run() -> Result<()> {
     }
     match kind.as_str() {
         "synthetic" => synthetic::run(worker).await,
+        "meter" => meter::run(worker).await,
         "serial" => serial::run(worker).await,
         other => bail!("unknown worker kind {other:?}"),
     }

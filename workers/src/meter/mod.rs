@@ -1,0 +1,34 @@
+//! `meter` workers: one per meter in a house profile, by source.
+
+mod tibber;
+mod wattivahti;
+
+use anyhow::{Context, Result};
+use hemflux_shared::config::{MeterConfig, MeterSource};
+use serde::Deserialize;
+
+use crate::link::Worker;
+
+/// What `desired_workers` hands a meter worker as `init.config`.
+#[derive(Deserialize)]
+struct Config {
+    meter: MeterConfig,
+}
+
+pub async fn run(worker: Worker) -> Result<()> {
+    let cfg: Config =
+        serde_json::from_value(worker.init.config.clone()).context("the meter worker's config")?;
+    match cfg.meter.source {
+        MeterSource::Wattivahti(w) => wattivahti::run(worker, w).await,
+        MeterSource::Tibber(t) => tibber::run(worker, t).await,
+    }
+}
+
+/// An HTTP client for vendor APIs: bounded time per request, a User-Agent (Tibber requires one).
+pub(crate) fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .user_agent(concat!("hemflux/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
+}
