@@ -2,9 +2,11 @@
 //! its init (config, secrets, state) from stdin, writes JSON lines to stdout, logs to stderr,
 //! and exits when stdin closes.
 
+mod house;
+mod building;
 mod link;
-mod meter;
 mod serial;
+mod meter;
 mod synthetic;
 
 use anyhow::{bail, Context, Result};
@@ -43,8 +45,10 @@ async fn run() -> Result<()> {
     }
     match kind.as_str() {
         "synthetic" => synthetic::run(worker).await,
-        "meter" => meter::run(worker).await,
         "serial" => serial::run(worker).await,
+        "building" => building::run(worker).await,
+        "house" => house::run(worker).await,
+        "meter" => meter::run(worker).await,
         other => bail!("unknown worker kind {other:?}"),
     }
 }

@@ -33,21 +33,42 @@ pub struct ArrigoConfig {
     pub base_url: String,
     #[serde(default = "ArrigoConfig::default_poll")]
     pub poll_interval_secs: u64,
+    /// Bucket length of imported history: 3600 (hourly) or 300 (five-minute).
+    #[serde(default = "ArrigoConfig::default_history_resolution")]
+    pub history_resolution_secs: u64,
 }
 
 impl ArrigoConfig {
     fn default_poll() -> u64 {
         300
     }
+    fn default_history_resolution() -> u64 {
+        3600
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignalConfig {
-    /// The signal's id in Arrigo.
+    /// The signal's id in Arrigo (base64, stable across sessions).
     pub signal_id: String,
     /// The field name it is stored under in `building_system`.
     pub field: String,
+    /// The signal's name in Arrigo (`<controller>.<signal>`), for people reading the file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
+    /// Whether it is polled and imported; discovery writes every analog signal, set `false` to
+    /// keep one listed but unused.
+    #[serde(default = "SignalConfig::default_fetch")]
+    pub fetch: bool,
+}
+
+impl SignalConfig {
+    fn default_fetch() -> bool {
+        true
+    }
 }
 
 impl BuildingConfig {
@@ -66,6 +87,15 @@ impl BuildingConfig {
             "arrigo.poll_interval_secs",
             problems,
         );
+        if ![300, 3600].contains(&self.arrigo.history_resolution_secs) {
+            problems.push((
+                "arrigo.history_resolution_secs".into(),
+                format!(
+                    "{} is not a resolution Arrigo keeps history at: use 3600 or 300",
+                    self.arrigo.history_resolution_secs
+                ),
+            ));
+        }
         if !self.arrigo.base_url.starts_with("http://")
             && !self.arrigo.base_url.starts_with("https://")
         {
@@ -75,7 +105,14 @@ impl BuildingConfig {
             ));
         }
         let mut fields = std::collections::BTreeSet::new();
+        let mut ids = std::collections::BTreeSet::new();
         for (i, s) in self.signals.iter().enumerate() {
+            if !ids.insert(s.signal_id.as_str()) {
+                problems.push((
+                    format!("signals[{i}].signal_id"),
+                    format!("signal {:?} is listed twice", s.signal_id),
+                ));
+            }
             if s.field.is_empty() {
                 problems.push((format!("signals[{i}].field"), "is empty".into()));
             } else if !fields.insert(s.field.as_str()) {

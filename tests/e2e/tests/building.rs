@@ -1,0 +1,264 @@
+//! The `building` worker against the Arrigo simulator, both real binaries: this test plays the
+//! orchestrator's side of the worker protocol (init on stdin, `ack` for every batch) so each
+//! case can look at exactly what the worker sends.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use hemflux_e2e::{bin, Sim};
+use serde_json::{json, Value};
+
+const USER: &str = "kontor-user";
+const PASSWORD: &str = "pw-Zq81-never-logged";
+
+/// The simulator's signal ids: base64 of `<controller>.<signal>`.
+const GT_UTE: &str = "VEUyMzZfSEVNX0tvbnRvci5HVF9VVEU="; // TE236_HEM_Kontor.GT_UTE
+const ENERGY: &str = "VEUyMzZfSEVNX0tvbnRvci5QYWdlcygxKS5FbmVyZ3k="; // TE236_HEM_Kontor.Pages(1).Energy
+const BROKEN: &str = "VEUyMzZfSEVNX0tvbnRvci5HVF9GUkFOTFVGVA=="; // TE236_HEM_Kontor.GT_FRANLUFT
+
+/// The simulator's documented values (docs/buildings-and-onboarding.md): GT_UTE is
+/// 6 + 5 sin(2 pi t / 1 day), Pages(1).Energy is 1200 + 0.048 per hour since 2020.
+fn gt_ute(t: i64) -> f64 {
+    let v = 6.0 + 5.0 * (2.0 * std::f64::consts::PI * t as f64 / 86_400.0).sin();
+    (v * 100.0).round() / 100.0
+}
+fn energy(t: i64) -> f64 {
+    let v = 1200.0 + 0.048 * (t - 1_577_836_800) as f64 / 3600.0;
+    (v * 1000.0).round() / 1000.0
+}
+
+fn sim(extra: &[&str]) -> Sim {
+    let mut args = vec!["--username", USER, "--password", PASSWORD];
+    args.extend_from_slice(extra);
+    Sim::start("arrigo", &args)
+}
+
+fn config(sim: &Sim, poll_secs: u64) -> Value {
+    json!({
+        "building_id": "TE236_HEM_Kontor",
+        "arrigo": {"base_url": format!("{}/Arrigo/api", sim.address), "poll_interval_secs": poll_secs,
+                   "history_resolution_secs": 3600},
+        "signals": [
+            {"signal_id": GT_UTE, "field": "outdoor_temperature"},
+            {"signal_id": ENERGY, "field": "energy_total"},
+            {"signal_id": BROKEN, "field": "exhaust_temperature"},
+        ],
+    })
+}
+
+/// A `hemflux-worker building` subprocess; stderr goes to a temp file the test can grep.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    rx: Receiver<Value>,
+    _dir: tempfile::TempDir,
+    stderr: std::path::PathBuf,
+    /// Points received, keyed by time (ns): what a store holding them would hold.
+    store: BTreeMap<i64, Value>,
+    received: usize,
+    state: Option<Value>,
+    errors: Vec<String>,
+}
+
+impl Worker {
+    fn start(config: Value, state: Option<Value>) -> Worker {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("worker.log");
+        let mut child = Command::new(bin("hemflux-worker"))
+            .args(["building", "building:TE236_HEM_Kontor"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).expect("the worker writes JSON lines");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Worker {
+            stdin: child.stdin.take().unwrap(),
+            child,
+            rx,
+            _dir: dir,
+            stderr,
+            store: BTreeMap::new(),
+            received: 0,
+            state: None,
+            errors: Vec::new(),
+        };
+        w.send(json!({"type": "init", "version": 1, "id": "building:TE236_HEM_Kontor", "kind": "building",
+            "config": config, "secrets": {"username": USER, "password": PASSWORD},
+            "state": state, "poll_offset_ms": 0, "heartbeat_ms": 1000}));
+        w
+    }
+
+    fn send(&mut self, v: Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+    }
+
+    /// Handles messages (acking every batch) until `done` holds; panics after `timeout`.
+    fn serve_until(&mut self, timeout: Duration, what: &str, mut done: impl FnMut(&Worker, &Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let msg = self
+                .rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("timed out waiting for {what}; log:\n{}", self.log()));
+            match msg["type"].as_str().unwrap() {
+                "points" => {
+                    for p in msg["points"].as_array().unwrap() {
+                        self.store.insert(p["time"].as_i64().unwrap(), p.clone());
+                        self.received += 1;
+                    }
+                    if !msg["state"].is_null() {
+                        self.state = Some(msg["state"].clone());
+                    }
+                    let seq = msg["seq"].clone();
+                    self.send(json!({"type": "ack", "seq": seq}));
+                }
+                "state" => {
+                    self.state = Some(msg["state"].clone());
+                    let seq = msg["seq"].clone();
+                    self.send(json!({"type": "ack", "seq": seq}));
+                }
+                "error" => self.errors.push(msg["message"].as_str().unwrap().to_string()),
+                _ => {}
+            }
+            if done(self, &msg) {
+                return msg;
+            }
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn sync(&mut self, id: u64, from: &str, to: &str) -> Value {
+        self.send(json!({"type": "sync", "id": id, "from": from, "to": to}));
+        self.serve_until(Duration::from_secs(60), "the sync reply", |_, m| m["type"] == "reply" && m["id"] == id)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn assert_no_secret(w: &Worker) {
+    let log = w.log();
+    assert!(!log.contains(PASSWORD), "the password is in the worker's log:\n{log}");
+    assert!(!w.errors.iter().any(|e| e.contains(PASSWORD)));
+}
+
+#[test]
+fn poll_writes_the_configured_fields_at_the_servers_time() {
+    let sim = sim(&["--now", "2025-01-15T12:34:56Z"]);
+    let mut w = Worker::start(config(&sim, 1), None);
+    w.serve_until(Duration::from_secs(20), "two polls", |w, _| w.store.len() >= 2);
+    for (time, p) in &w.store {
+        let t = time / 1_000_000_000;
+        assert_eq!(time % 1_000_000_000, 0, "server time has whole seconds");
+        // The simulator's clock, not this machine's: January 2025.
+        assert!((1_736_944_496..1_736_944_496 + 30).contains(&t), "{p}");
+        assert_eq!(p["measurement"], "building_system");
+        assert_eq!(p["tags"], json!({"building_id": "TE236_HEM_Kontor"}));
+        let fields = p["fields"].as_object().unwrap();
+        assert_eq!(fields.len(), 2, "the null signal is skipped: {p}");
+        assert_eq!(fields["outdoor_temperature"].as_f64().unwrap(), gt_ute(t), "{p}");
+        assert_eq!(fields["energy_total"].as_f64().unwrap(), energy(t), "{p}");
+    }
+    assert_no_secret(&w);
+}
+
+#[test]
+fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
+    let sim = sim(&["--token-lifetime-secs", "0.5"]);
+    let mut w = Worker::start(config(&sim, 1), None);
+    w.serve_until(Duration::from_secs(30), "four polls", |w, _| w.received >= 4);
+    let log = w.log();
+    // Each poll after the first meets an expired token; every refresh must use the rotated
+    // refresh token (the spent one is refused, which would show as a failed refresh).
+    assert!(log.matches("token refreshed").count() >= 2, "{log}");
+    assert!(!log.contains("refresh failed"), "{log}");
+    assert_eq!(log.matches("logged in to Arrigo").count(), 1, "{log}");
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert_no_secret(&w);
+}
+
+#[test]
+fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
+    let sim = sim(&["--http-500-every", "2", "--html-every", "3", "--truncated-every", "5"]);
+    let mut w = Worker::start(config(&sim, 1), None);
+    w.serve_until(Duration::from_secs(40), "four good polls", |w, _| w.received >= 4);
+    assert!(w.alive(), "the worker exited");
+    let all = w.errors.join("\n");
+    assert!(all.contains("HTTP 500"), "{all}");
+    assert!(all.contains("HTML page"), "{all}");
+    assert!(all.contains("not JSON"), "{all}");
+    assert_no_secret(&w);
+}
+
+#[test]
+fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
+    // Cap 500 rows per page: a 30-day chunk of hourly rows (720) needs two pages per signal.
+    let sim = sim(&["--now", "2025-01-01T06:00:00Z", "--history-cap", "500"]);
+    let mut w = Worker::start(config(&sim, 3600), None);
+    let (from, to) = ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
+    let (from_s, to_s) = (1_704_067_200i64, 1_735_689_600i64);
+    let in_range = |w: &Worker| w.store.range(from_s * 1_000_000_000..to_s * 1_000_000_000).count();
+
+    let reply = w.sync(1, from, to);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let hours = ((to_s - from_s) / 3600) as usize; // 2024 is a leap year: 8784
+    assert_eq!(hours, 8784);
+    assert_eq!(in_range(&w), hours, "one point per hour, none missing");
+    for (time, p) in w.store.range(from_s * 1_000_000_000..to_s * 1_000_000_000) {
+        let t = time / 1_000_000_000;
+        assert_eq!(t % 3600, 0);
+        assert_eq!(p["fields"]["outdoor_temperature"].as_f64().unwrap(), gt_ute(t));
+        assert_eq!(p["fields"]["energy_total"].as_f64().unwrap(), energy(t));
+        assert!(p["fields"].get("exhaust_temperature").is_none());
+    }
+    assert_eq!(w.state.as_ref().unwrap()["backfill"]["done_until"], to);
+
+    // Twice: the same points again, nothing new.
+    let before = w.received;
+    let reply = w.sync(2, from, to);
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(in_range(&w), hours);
+    assert_eq!(w.received - before, hours, "the second run sends the same points");
+    assert_no_secret(&w);
+    drop(w);
+
+    // Interrupted after three chunks: a new worker with the saved state resumes there.
+    let mut w = Worker::start(config(&sim, 3600), None);
+    w.send(json!({"type": "sync", "id": 3, "from": from, "to": to}));
+    w.serve_until(Duration::from_secs(30), "three chunks", |w, _| {
+        w.state.as_ref().is_some_and(|s| s["backfill"]["done_until"] == "2024-03-31T00:00:00Z")
+    });
+    let state = w.state.clone();
+    drop(w);
+    let mut w = Worker::start(config(&sim, 3600), state);
+    let reply = w.sync(4, from, to);
+    assert_eq!(reply["ok"], true, "{reply}");
+    let first = *w.store.range(from_s * 1_000_000_000..).next().unwrap().0 / 1_000_000_000;
+    assert_eq!(first, 1_711_843_200, "resumed at 2024-03-31, not from the start");
+    assert_eq!(in_range(&w), hours - 90 * 24);
+}

@@ -1,0 +1,153 @@
+//! History import (`sync {from, to}`): walks the range in 30-day chunks; for each chunk pulls
+//! every fetched signal's history one signal per request, following `hasNextPage` past the
+//! server's per-query cap, merges the rows into one `building_system` point per timestamp, and
+//! stores the chunk together with the progress (`state.backfill.done_until`). A sync of the same
+//! range after an interruption resumes there; the store overwrites same-series same-time
+//! points, so running it twice changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use hemflux_shared::time::to_nanos;
+use hemflux_shared::Point;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::client::{Arrigo, HistoryPage};
+use super::{backoff, round4, Config};
+use crate::link::Link;
+
+const CHUNK: SignedDuration = SignedDuration::from_hours(30 * 24);
+const ATTEMPTS: u32 = 6;
+
+/// A history import and how far it got; kept in the worker's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub from: Timestamp,
+    pub to: Timestamp,
+    pub done_until: Timestamp,
+}
+
+impl Job {
+    pub fn from_state(state: Option<&Value>) -> Option<Job> {
+        serde_json::from_value(state?.get("backfill")?.clone()).ok()
+    }
+
+    /// The same range as an unfinished saved job resumes it; anything else starts afresh.
+    pub fn start(from: Timestamp, to: Timestamp, saved: Option<&Job>) -> Job {
+        match saved {
+            Some(j) if j.from == from && j.to == to && j.done_until < to => {
+                tracing::info!(done_until = %j.done_until, "resuming an interrupted backfill");
+                j.clone()
+            }
+            _ => Job {
+                from,
+                to,
+                done_until: from,
+            },
+        }
+    }
+
+    fn chunks(&self, from: Timestamp) -> u64 {
+        let secs = (self.to.as_second() - from.as_second()).max(0) as u64;
+        secs.div_ceil(CHUNK.as_secs() as u64)
+    }
+}
+
+/// Runs a job to its end and answers the sync `id`; returns the job as far as it got.
+pub async fn run(link: Arc<Link>, mut client: Arrigo, cfg: Config, id: u64, mut job: Job) -> Option<Job> {
+    let total = job.chunks(job.from);
+    let mut points = 0u64;
+    let result: Result<()> = async {
+        while job.done_until < job.to {
+            let start = job.done_until;
+            let end = (start + CHUNK).min(job.to);
+            let batch = fetch_window(&mut client, &cfg, (start, end)).await?;
+            points += batch.len() as u64;
+            job.done_until = end;
+            let state = json!({ "backfill": job });
+            if batch.is_empty() {
+                link.save_state(state).await?;
+            } else {
+                link.send_points(batch, Some(state)).await?;
+            }
+            let done = total - job.chunks(end);
+            link.status(format!("backfill: {done}/{total} chunks, {points} points, through {end}"));
+        }
+        Ok(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            let msg = format!("backfilled {points} points from {} to {}", job.from, job.to);
+            tracing::info!("{msg}");
+            link.reply(id, true, msg);
+        }
+        Err(e) => {
+            tracing::warn!("backfill stopped at {}: {e:#}", job.done_until);
+            link.reply(id, false, format!("backfill stopped at {} (run it again to resume): {e:#}", job.done_until));
+        }
+    }
+    Some(job)
+}
+
+/// Every fetched signal's history over [from, to), merged into one point per timestamp.
+async fn fetch_window(client: &mut Arrigo, cfg: &Config, range: (Timestamp, Timestamp)) -> Result<Vec<Point>> {
+    let fields: HashMap<&str, &str> = cfg
+        .fetched()
+        .map(|s| (s.signal_id.as_str(), s.field.as_str()))
+        .collect();
+    let mut by_time: BTreeMap<Timestamp, Point> = BTreeMap::new();
+    for signal_id in fields.keys() {
+        let mut after: Option<String> = None;
+        loop {
+            let page = page_with_retries(client, cfg, signal_id, range, after.as_deref()).await?;
+            for row in page.rows {
+                let (Some(field), Some(v)) = (fields.get(row.signal_id.as_str()), row.value) else {
+                    continue;
+                };
+                if row.time < range.0 || row.time >= range.1 || !v.is_finite() {
+                    continue;
+                }
+                let point = by_time
+                    .remove(&row.time)
+                    .unwrap_or_else(|| cfg.point(to_nanos(row.time)));
+                by_time.insert(row.time, point.field(*field, round4(v)));
+            }
+            match page.next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+    }
+    Ok(by_time.into_values().collect())
+}
+
+/// A 500, an HTML page, cut-off JSON or a timeout is retried with backoff before giving up.
+async fn page_with_retries(
+    client: &mut Arrigo,
+    cfg: &Config,
+    signal_id: &str,
+    range: (Timestamp, Timestamp),
+    after: Option<&str>,
+) -> Result<HistoryPage> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match client
+            .history_page(signal_id, range, cfg.arrigo.history_resolution_secs, after)
+            .await
+        {
+            Ok(p) => return Ok(p),
+            Err(e) if attempt < ATTEMPTS => {
+                let wait = backoff(attempt, Duration::from_secs(30));
+                tracing::warn!("history page failed (attempt {attempt}), retrying in {wait:?}: {e:#}");
+                tokio::time::sleep(wait).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

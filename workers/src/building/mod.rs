@@ -1,0 +1,173 @@
+//! The `building` worker: polls a building's configured Arrigo signals into `building_system`
+//! points (tag `building_id`, one field per signal) stamped with the server's own time, and
+//! imports history on a `sync` command (see `backfill`).
+//!
+//! Tokens are not persisted: the worker holds the password, so a restart costs one login, and
+//! no live token ever sits in the store or in `hemflux status`.
+
+mod backfill;
+pub mod client;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hemflux_shared::config::{ArrigoConfig, SignalConfig};
+use hemflux_shared::time::to_nanos;
+use hemflux_shared::Point;
+use serde::Deserialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::link::{Command, Worker};
+use client::Arrigo;
+
+pub const MEASUREMENT: &str = "building_system";
+
+#[derive(Deserialize, Clone)]
+pub struct Config {
+    pub building_id: String,
+    pub arrigo: ArrigoConfig,
+    pub signals: Vec<SignalConfig>,
+}
+
+impl Config {
+    fn fetched(&self) -> impl Iterator<Item = &SignalConfig> {
+        self.signals.iter().filter(|s| s.fetch)
+    }
+
+    fn point(&self, time_ns: i64) -> Point {
+        Point::new(MEASUREMENT, time_ns).tag("building_id", self.building_id.as_str())
+    }
+}
+
+/// Username and password from `init.secrets`.
+#[derive(Clone)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl Credentials {
+    fn client(&self, cfg: &Config) -> Result<Arrigo> {
+        Arrigo::new(&cfg.arrigo.base_url, &self.username, &self.password)
+    }
+}
+
+/// 4 decimals, as stored before; keeps float noise out of the store.
+fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+/// Waits after the n-th failure in a row: 1, 2, 4 ... s, never longer than `cap`.
+fn backoff(failures: u32, cap: Duration) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(cap)
+}
+
+pub async fn run(mut worker: Worker) -> Result<()> {
+    let cfg: Config =
+        serde_json::from_value(worker.init.config.clone()).context("reading the building config")?;
+    let secret = |k: &str| {
+        worker
+            .init
+            .secrets
+            .get(k)
+            .cloned()
+            .with_context(|| format!("the init has no {k} secret"))
+    };
+    let creds = Credentials {
+        username: secret("username")?,
+        password: secret("password")?,
+    };
+    let link = worker.link.clone();
+    let mut client = creds.client(&cfg)?;
+    let mut saved_job = backfill::Job::from_state(worker.init.state.as_ref());
+    let interval = Duration::from_secs(cfg.arrigo.poll_interval_secs);
+    if cfg.fetched().next().is_none() {
+        link.status("no signals with fetch: true: nothing to poll");
+    }
+
+    let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
+    let mut failures = 0u32;
+    let mut running: Option<JoinHandle<Option<backfill::Job>>> = None;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {
+                match poll(&mut client, &cfg, &link).await {
+                    Ok(()) => {
+                        failures = 0;
+                        next += interval;
+                        if next < Instant::now() {
+                            next = Instant::now() + interval;
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        let wait = backoff(failures, interval);
+                        tracing::warn!("poll failed ({failures} in a row), retrying in {wait:?}: {e:#}");
+                        link.error(format!("poll failed: {e:#}"));
+                        next = Instant::now() + wait;
+                    }
+                }
+            }
+            Some(cmd) = worker.commands.recv() => match cmd {
+                Command::Sync { id, from, to } => {
+                    if let Some(h) = running.take_if(|h| h.is_finished()) {
+                        saved_job = h.await.unwrap_or(saved_job);
+                    }
+                    if running.is_some() {
+                        link.reply(id, false, "a backfill is already running");
+                        continue;
+                    }
+                    let job = backfill::Job::start(from, to, saved_job.as_ref());
+                    let (link, cfg) = (link.clone(), cfg.clone());
+                    let client = creds.client(&cfg)?;
+                    running = Some(tokio::spawn(backfill::run(link, client, cfg, id, job)));
+                }
+                Command::Custom { id, name, .. } if name == "discover" => match client.analogs().await {
+                    Ok(r) => link.reply(id, true, discovered(&r.analogs).to_string()),
+                    Err(e) => link.reply(id, false, format!("discovery failed: {e:#}")),
+                },
+                Command::Custom { id, name, .. } => {
+                    link.reply(id, false, format!("the building worker has no command {name:?}; it knows sync and discover"));
+                }
+            },
+        }
+    }
+}
+
+/// The signals the server lists, as JSON for the `discover` command's reply.
+fn discovered(analogs: &[client::Analog]) -> serde_json::Value {
+    analogs
+        .iter()
+        .map(|a| serde_json::json!({"signal_id": a.id, "name": a.name, "unit": a.unit, "value": a.value}))
+        .collect()
+}
+
+/// Reads the current values and sends one point with a field per fetched signal.
+async fn poll(client: &mut Arrigo, cfg: &Config, link: &Arc<crate::link::Link>) -> Result<()> {
+    let reading = client.analogs().await?;
+    let mut point = cfg.point(to_nanos(reading.time));
+    let mut missing = Vec::new();
+    for signal in cfg.fetched() {
+        match reading.analogs.iter().find(|a| a.id == signal.signal_id) {
+            Some(a) => {
+                if let Some(v) = a.value.filter(|v| v.is_finite()) {
+                    point = point.field(signal.field.as_str(), round4(v));
+                }
+            }
+            None => missing.push(signal.field.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        tracing::warn!(?missing, "configured signals the server does not list");
+    }
+    if point.fields.is_empty() {
+        link.status("poll: no values (all null or missing)");
+        return Ok(());
+    }
+    let n = point.fields.len();
+    link.send_points(vec![point], None).await?;
+    tracing::debug!(fields = n, "poll stored");
+    Ok(())
+}
