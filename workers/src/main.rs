@@ -2,7 +2,6 @@
 //! its init (config, secrets, state) from stdin, writes JSON lines to stdout, logs to stderr,
 //! and exits when stdin closes.
 
-mod house;
 mod building;
 mod link;
 mod serial;
@@ -47,7 +46,6 @@ async fn run() -> Result<()> {
         "synthetic" => synthetic::run(worker).await,
         "serial" => serial::run(worker).await,
         "building" => building::run(worker).await,
-        "house" => house::run(worker).await,
         "meter" => meter::run(worker).await,
         other => bail!("unknown worker kind {other:?}"),
     }
