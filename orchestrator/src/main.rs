@@ -45,13 +45,17 @@ enum Command {
     },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
+    /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
+    Demo(hemflux::demo::DemoArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
     // Only the long-running orchestrator ships its logs to Seq.
     let seq = match &cli.command {
-        Command::Run(_) => hemflux::logging::SeqConfig::from_env(),
+        // `SEQ_URL` / `SEQ_API_KEY` from `.env` as our users have them, else the environment.
+        Command::Run(args) => hemflux::secrets::Secrets::load(&args.env_file)
+            .and_then(|s| hemflux::logging::SeqConfig::from_lookup(|name| s.get(name))),
         _ => Ok(None),
     };
     let _log_guard = match seq.and_then(|seq| hemflux::logging::init(cli.log_format, seq)) {
@@ -87,6 +91,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
+        Command::Demo(args) => hemflux::demo::run(args).await,
         Command::Check(_) | Command::Query(_) => unreachable!("handled synchronously"),
     }
 }

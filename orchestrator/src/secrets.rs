@@ -35,7 +35,8 @@ impl Secrets {
         Ok(Secrets { values })
     }
 
-    fn get(&self, key: &str) -> Option<String> {
+    /// A value from `.env`, else from the environment.
+    pub fn get(&self, key: &str) -> Option<String> {
         self.values
             .get(key)
             .cloned()

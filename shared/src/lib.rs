@@ -3,6 +3,7 @@
 pub mod config;
 pub mod point;
 pub mod protocol;
+pub mod schema;
 pub mod time;
 
 pub use point::{FieldValue, Point};

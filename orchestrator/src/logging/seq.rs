@@ -72,11 +72,6 @@ impl SeqConfig {
             None => Ok(None),
         }
     }
-
-    /// [`SeqConfig::from_lookup`] on the process environment.
-    pub fn from_env() -> Result<Option<SeqConfig>> {
-        SeqConfig::from_lookup(|name| std::env::var(name).ok())
-    }
 }
 
 impl fmt::Debug for SeqConfig {

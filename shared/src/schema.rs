@@ -1,0 +1,268 @@
+//! The measurements hemflux writes, with their tags and fields, in one place: the names our
+//! users' dashboards and queries rely on (seed 002's table, the protocol pages, issues 5-7).
+//! The Grafana dashboards in `deploy/` are checked against this list by a test
+//! (`tests/e2e/tests/deploy.rs`), and that test also checks that every name listed here for a
+//! source that exists appears in that source's code, so the list cannot drift from what is written.
+
+/// One source's series of one measurement. A measurement written by two sources (such as
+/// `electricity_consumption` from WattiVahti and Tibber) has one entry per source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Series {
+    pub measurement: &'static str,
+    /// The folder (or file) of the code that writes it, relative to the repository root.
+    pub writer: &'static str,
+    pub tags: &'static [&'static str],
+    pub fields: &'static [&'static str],
+    /// Whether the config adds fields of its own names (building signals, HomeSide overrides).
+    pub configured_fields: bool,
+}
+
+/// Every series hemflux writes.
+pub const SERIES: &[Series] = &[
+    Series {
+        measurement: "heating_system",
+        writer: "workers/src/house",
+        tags: &["house_id"],
+        fields: &[
+            "room_temperature",
+            "outdoor_temperature",
+            "outdoor_temp_24h_avg",
+            "supply_temp",
+            "return_temp",
+            "hot_water_temp",
+            "system_pressure",
+            "electric_heater",
+            "heat_recovery",
+            "away_mode",
+            "target_temp_setpoint",
+            "away_temp_setpoint",
+            "dh_supply_temp",
+            "dh_return_temp",
+            "dh_power",
+            "dh_flow",
+            "supply_setpoint",
+        ],
+        configured_fields: true,
+    },
+    Series {
+        measurement: "building_system",
+        writer: "workers/src/building",
+        tags: &["building_id"],
+        fields: &[],
+        configured_fields: true,
+    },
+    Series {
+        measurement: "energy_meter",
+        writer: "workers/src/district_heating",
+        tags: &["house_id", "building_id", "meter_id"],
+        fields: &[
+            "meter_reading",
+            "consumption",
+            "volume",
+            "primary_temp_in",
+            "primary_temp_out",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "electricity_consumption",
+        writer: "workers/src/meter/wattivahti.rs",
+        tags: &["metering_point"],
+        fields: &["consumption_kwh", "consumption_wh", "resolution"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "electricity_consumption",
+        writer: "workers/src/meter/tibber.rs",
+        tags: &["home_id"],
+        fields: &["consumption_kwh", "cost", "unit_price"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "electricity_price",
+        writer: "workers/src/meter/tibber.rs",
+        tags: &["home_id", "resolution", "currency"],
+        fields: &["total", "energy", "tax", "level"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "weather_observation",
+        writer: "workers/src/weather",
+        tags: &[
+            "house_id",
+            "building_id",
+            "station_name",
+            "station_id",
+            "source",
+        ],
+        fields: &["temperature", "wind_speed", "humidity", "distance_km"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "weather_forecast",
+        writer: "workers/src/weather",
+        tags: &["house_id", "building_id", "trend", "cloud_condition"],
+        fields: &[
+            "current_temp",
+            "avg_temp",
+            "max_temp",
+            "min_temp",
+            "temp_change",
+            "forecast_hours",
+            "avg_cloud_cover",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "smart_meter",
+        writer: "workers/src/serial",
+        tags: &["house_id", "device"],
+        fields: &[
+            "cumulative_power_kwh",
+            "instant_power_w",
+            "current_a",
+            "current_r_a",
+            "current_t_a",
+            "historical_timestamp",
+            "historical_cumulative_power_kwh",
+            "recent_30min_timestamp",
+            "recent_30min_consumption_kwh",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "synthetic",
+        writer: "workers/src/synthetic.rs",
+        tags: &["house_id", "series"],
+        fields: &["n", "value"],
+        configured_fields: false,
+    },
+    // Analytics (a later issue): the names of seed 002 and `../shared/analytics/heating.md`.
+    Series {
+        measurement: "energy_separated",
+        writer: "analytics (not built yet)",
+        tags: &["house_id", "building_id", "method"],
+        fields: &[
+            "actual_energy_kwh",
+            "heating_energy_kwh",
+            "dhw_energy_kwh",
+            "excess_energy_kwh",
+            "avg_temp_difference",
+            "degree_hours",
+            "k_value",
+            "k_implied",
+            "dhw_events",
+            "dhw_minutes",
+            "data_coverage",
+            "avg_indoor_temp",
+            "avg_effective_outdoor_temp",
+            "no_breakdown",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "k_value_history",
+        writer: "analytics (not built yet)",
+        tags: &["house_id", "building_id", "method"],
+        fields: &[
+            "k_value",
+            "k_median",
+            "k_stddev",
+            "days_used",
+            "total_days",
+            "avg_outdoor_temp",
+            "confidence",
+        ],
+        configured_fields: false,
+    },
+];
+
+/// The series of `measurement`; empty when hemflux does not write it.
+pub fn series(measurement: &str) -> impl Iterator<Item = &'static Series> + '_ {
+    SERIES.iter().filter(move |s| s.measurement == measurement)
+}
+
+pub fn is_measurement(name: &str) -> bool {
+    series(name).next().is_some()
+}
+
+/// Whether `tag` is a tag of `measurement` (of any of its sources).
+pub fn has_tag(measurement: &str, tag: &str) -> bool {
+    series(measurement).any(|s| s.tags.contains(&tag))
+}
+
+/// Whether `field` can be a field of `measurement`: listed, or configured by the user.
+pub fn has_field(measurement: &str, field: &str) -> bool {
+    series(measurement).any(|s| s.configured_fields || s.fields.contains(&field))
+}
+
+/// A Prometheus metric of the orchestrator's `/metrics`, with its labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub labels: &'static [&'static str],
+}
+
+/// The metrics the hemflux dashboard reads from `/metrics` (through Prometheus).
+pub const METRICS: &[Metric] = &[
+    Metric {
+        name: "hemflux_workers",
+        labels: &["state"],
+    },
+    Metric {
+        name: "hemflux_worker_restarts_total",
+        labels: &["worker", "kind"],
+    },
+    Metric {
+        name: "hemflux_worker_points_total",
+        labels: &["worker", "kind"],
+    },
+    Metric {
+        name: "hemflux_sink_points_behind",
+        labels: &["sink"],
+    },
+    Metric {
+        name: "hemflux_sink_oldest_unsent_seconds",
+        labels: &["sink"],
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn names_are_valid_influx_identifiers_and_unique_per_series() {
+        let ident = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        for s in SERIES {
+            assert!(ident(s.measurement), "{s:?}");
+            let mut seen = BTreeSet::new();
+            for name in s.tags.iter().chain(s.fields) {
+                assert!(ident(name), "{}: {name:?}", s.measurement);
+                // A tag and a field of one name would make two columns Flux cannot tell apart.
+                assert!(seen.insert(name), "{}: {name} twice", s.measurement);
+            }
+            assert!(
+                !s.fields.is_empty() || s.configured_fields,
+                "{} has no fields",
+                s.measurement
+            );
+        }
+    }
+
+    #[test]
+    fn lookups_follow_every_source_of_a_measurement() {
+        assert!(has_tag("electricity_consumption", "metering_point"));
+        assert!(has_tag("electricity_consumption", "home_id"));
+        assert!(has_field("electricity_consumption", "cost"));
+        assert!(!has_field("electricity_consumption", "total"));
+        assert!(has_field("building_system", "any_signal_field"));
+        assert!(!has_tag("heating_system", "building_id"));
+        assert!(!is_measurement("kWh"));
+    }
+}
