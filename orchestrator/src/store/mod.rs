@@ -19,7 +19,7 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 pub use fields::{Fields, RawValue};
-pub use read::{RangeQuery, Reader, RejectedBatch, Sequenced, Series};
+pub use read::{Batch, RangeQuery, Reader, RejectedBatch, Series};
 pub use schema::FILE_NAME;
 use writer::{Change, Job, Writer};
 

@@ -49,11 +49,25 @@ impl RangeQuery {
     }
 }
 
-/// A point as the sinks see it: its position in the store's write order, and the point.
-#[derive(Debug, Clone)]
-pub struct Sequenced {
-    pub seq: u64,
-    pub point: Point,
+/// Points as the sinks see them, in write order, each with its position (`seq`) in that order.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub seqs: Vec<u64>,
+    pub points: Vec<Point>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    pub fn last_seq(&self) -> Option<u64> {
+        self.seqs.last().copied()
+    }
 }
 
 /// A read-only view of the store on its own connection (one per thread that reads).
@@ -207,7 +221,7 @@ impl Reader {
     }
 
     /// Up to `limit` points written after `cursor`, in write order.
-    pub fn after(&mut self, cursor: u64, limit: usize) -> Result<Vec<Sequenced>> {
+    pub fn after(&mut self, cursor: u64, limit: usize) -> Result<Batch> {
         let rows: Vec<(i64, i64, i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
@@ -217,17 +231,15 @@ impl Reader {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Batch::default();
         for (seq, series_id, time, bytes) in rows {
             let series = self.series_by_id(series_id)?;
-            out.push(Sequenced {
-                seq: seq as u64,
-                point: Point {
-                    measurement: series.measurement.clone(),
-                    tags: series.tags.clone(),
-                    fields: fields::decode(&bytes)?,
-                    time,
-                },
+            out.seqs.push(seq as u64);
+            out.points.push(Point {
+                measurement: series.measurement.clone(),
+                tags: series.tags.clone(),
+                fields: fields::decode(&bytes)?,
+                time,
             });
         }
         Ok(out)

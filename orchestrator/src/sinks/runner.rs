@@ -1,0 +1,232 @@
+//! The loop around every sink: cursor, batches, retries, setting bad points aside, lag.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use hemflux_shared::point::write_line_protocol;
+use tokio::sync::watch;
+
+use super::{SendError, Sink, SinkStatus};
+use crate::store::{Batch, Reader, RejectedBatch, Store};
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Recount the exact lag at most this often (a count over a big backlog is not free).
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// At most this many points per request.
+    pub size: usize,
+    /// A partial batch waits at most this long for more points.
+    pub interval: Duration,
+}
+
+pub struct Context {
+    pub name: String,
+    pub store: Store,
+    pub batching: Batching,
+    pub status: Arc<Mutex<SinkStatus>>,
+    pub stop: watch::Receiver<bool>,
+}
+
+/// Raised when the orchestrator is shutting down.
+struct Stopped;
+
+impl Context {
+    fn update(&self, f: impl FnOnce(&mut SinkStatus)) {
+        let mut status = self.status.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut status);
+    }
+
+    /// Sleeps, or returns early with `Stopped`.
+    async fn sleep(&mut self, d: Duration) -> Result<(), Stopped> {
+        if *self.stop.borrow() {
+            return Err(Stopped);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => Ok(()),
+            _ = self.stop.wait_for(|s| *s) => Err(Stopped),
+        }
+    }
+
+    /// Retries `f` (a store operation) with backoff until it succeeds or we are stopped.
+    async fn persist<T, F: std::future::Future<Output = Result<T>>>(
+        &mut self,
+        mut f: impl FnMut() -> F,
+    ) -> Result<T, Stopped> {
+        let mut backoff = Backoff::new();
+        loop {
+            match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.update(|s| s.last_error = Some(format!("store: {e:#}")));
+                    self.sleep(backoff.next()).await?;
+                }
+            }
+        }
+    }
+}
+
+struct Backoff(Duration);
+
+impl Backoff {
+    fn new() -> Backoff {
+        Backoff(BACKOFF_FIRST)
+    }
+
+    /// The next delay: doubling up to the cap, with ±25 % jitter so sinks do not retry in step.
+    fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(BACKOFF_MAX);
+        d.mul_f64(0.75 + fastrand::f64() * 0.5)
+    }
+}
+
+/// A reader shared with blocking threads: SQLite calls must not run on the async executor.
+#[derive(Clone)]
+struct Feed(Arc<Mutex<Reader>>);
+
+impl Feed {
+    async fn call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Reader) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let reader = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut reader)
+        })
+        .await?
+    }
+}
+
+pub async fn run<S: Sink>(mut sink: S, mut ctx: Context) {
+    let _ = forward(&mut sink, &mut ctx).await;
+}
+
+async fn forward<S: Sink>(sink: &mut S, ctx: &mut Context) -> Result<(), Stopped> {
+    let store = ctx.store.clone();
+    let feed = Feed(Arc::new(Mutex::new(
+        ctx.persist(|| async { store.reader() }).await?,
+    )));
+    let name = ctx.name.clone();
+    let mut cursor = ctx
+        .persist(|| {
+            let name = name.clone();
+            feed.call(move |r| r.sink_cursor(&name))
+        })
+        .await?;
+    let mut committed = ctx.store.committed();
+    let mut lingered = false;
+    let mut last_status = None::<Instant>;
+    loop {
+        if last_status.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
+            refresh_status(ctx, &feed, cursor).await;
+            last_status = Some(Instant::now());
+        }
+        let size = ctx.batching.size;
+        let batch = ctx
+            .persist(|| feed.call(move |r| r.after(cursor, size)))
+            .await?;
+        if batch.is_empty() {
+            refresh_status(ctx, &feed, cursor).await;
+            last_status = Some(Instant::now());
+            // Wait for the next commit (or poll now and then, in case a signal was missed).
+            tokio::select! {
+                _ = committed.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = ctx.stop.wait_for(|s| *s) => return Err(Stopped),
+            }
+            continue;
+        }
+        if batch.len() < size && !lingered {
+            // A partial batch: give it up to one flush interval to fill.
+            lingered = true;
+            ctx.sleep(ctx.batching.interval).await?;
+            continue;
+        }
+        lingered = false;
+        deliver(sink, ctx, &batch).await?;
+        cursor = batch.last_seq().unwrap_or(cursor);
+        let (store, name) = (ctx.store.clone(), ctx.name.clone());
+        ctx.persist(|| store.set_sink_cursor(&name, cursor)).await?;
+        ctx.update(|s| {
+            s.cursor = cursor;
+            s.points_sent += batch.len() as u64;
+            s.points_behind = s.points_behind.saturating_sub(batch.len() as u64);
+        });
+    }
+}
+
+async fn refresh_status(ctx: &Context, feed: &Feed, cursor: u64) {
+    let lag = feed
+        .call(move |r| Ok((r.count_after(cursor)?, r.committed_at_after(cursor)?)))
+        .await;
+    match lag {
+        Ok((behind, oldest_ms)) => ctx.update(|s| {
+            s.cursor = cursor;
+            s.points_behind = behind;
+            s.oldest_unsent_age_secs = oldest_ms
+                .filter(|_| behind > 0)
+                .map(|ms| (crate::store::now_ms() - ms).max(0) as f64 / 1000.0);
+        }),
+        Err(e) => ctx.update(|s| s.last_error = Some(format!("store: {e:#}"))),
+    }
+}
+
+/// Sends `batch` until it has arrived, except points the server refuses as bad data: those are
+/// found by halving the refused part until single points remain, and set aside.
+async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Result<(), Stopped> {
+    let points = &batch.points;
+    // Ranges still to send, last one first, so the batch goes out in order.
+    let mut todo: Vec<Range<usize>> = vec![0..batch.len()];
+    while let Some(range) = todo.pop() {
+        let mut backoff = Backoff::new();
+        loop {
+            if *ctx.stop.borrow() {
+                return Err(Stopped);
+            }
+            match sink.send(&points[range.clone()]).await {
+                Ok(()) => break,
+                Err(SendError::Rejected(message)) if range.len() > 1 => {
+                    tracing::debug!(sink = %ctx.name, "batch refused, narrowing down: {message}");
+                    let mid = range.start + range.len() / 2;
+                    todo.push(mid..range.end);
+                    todo.push(range.start..mid);
+                    break;
+                }
+                Err(SendError::Rejected(message)) => {
+                    let seq = batch.seqs[range.start];
+                    tracing::warn!(sink = %ctx.name, seq, "point set aside: {message}");
+                    let mut line = Vec::new();
+                    write_line_protocol(&points[range.clone()], &mut line);
+                    let rejected = RejectedBatch {
+                        first_seq: seq,
+                        last_seq: seq,
+                        points: 1,
+                        at_ms: crate::store::now_ms(),
+                        error: message.clone(),
+                        line_protocol: String::from_utf8_lossy(&line).into_owned(),
+                    };
+                    let (store, name) = (ctx.store.clone(), ctx.name.clone());
+                    ctx.persist(|| store.set_aside(&name, rejected.clone()))
+                        .await?;
+                    ctx.update(|s| {
+                        s.points_rejected += 1;
+                        s.last_error = Some(format!("set aside: {message}"));
+                    });
+                    break;
+                }
+                Err(SendError::Failed(message)) => {
+                    tracing::warn!(sink = %ctx.name, "send failed, retrying: {message}");
+                    ctx.update(|s| s.last_error = Some(message));
+                    ctx.sleep(backoff.next()).await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
