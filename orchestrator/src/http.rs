@@ -15,12 +15,14 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::sinks::Sinks;
+use crate::store::Store;
 use crate::supervisor::{Ask, Request, Snapshot, WorkerState};
 
 #[derive(Clone)]
 pub struct AppState {
     pub supervisor: mpsc::Sender<Request>,
     pub sinks: Arc<Sinks>,
+    pub store: Store,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -30,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/workers", get(workers))
         .route("/api/errors", get(errors))
         .route("/api/sinks", get(sinks))
+        .route("/api/measurements", get(measurements))
         .route("/api/workers/{*rest}", post(worker_action))
         .with_state(state)
 }
@@ -77,6 +80,21 @@ async fn errors(State(state): State<AppState>) -> Response {
 
 async fn sinks(State(state): State<AppState>) -> Response {
     Json(state.sinks.status()).into_response()
+}
+
+/// Points per measurement in the embedded store.
+async fn measurements(State(state): State<AppState>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || store.measurement_counts()).await {
+        Ok(Ok(counts)) => Json(
+            counts
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

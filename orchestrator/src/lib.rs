@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod configset;
+pub mod demo;
 pub mod http;
 pub mod logging;
 pub mod query;

@@ -45,6 +45,8 @@ enum Command {
     },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
+    /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
+    Demo(hemflux::demo::DemoArgs),
 }
 
 fn main() {
@@ -89,6 +91,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
+        Command::Demo(args) => hemflux::demo::run(args).await,
         Command::Check(_) | Command::Query(_) => unreachable!("handled synchronously"),
     }
 }

@@ -95,6 +95,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let app = crate::http::router(crate::http::AppState {
         supervisor: requests.clone(),
         sinks: sinks.clone(),
+        store: store.clone(),
     });
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
