@@ -344,6 +344,7 @@ impl Module {
             match self.next_line(deadline).await? {
                 None => return Err(anyhow!("no answer to {} within {timeout:?}", verb(cmd)).into()),
                 Some(status @ (Line::Ok(_) | Line::Fail(_))) => return Ok((status, text)),
+                Some(Line::Notice(n)) => self.notices.push_back(n),
                 Some(Line::Text(t)) => {
                     let done = cmd.starts_with("SKLL64") && is_ipv6(&t);
                     text.push(t);
@@ -361,24 +362,29 @@ impl Module {
             match self.next_line(deadline).await? {
                 None => return Ok(None),
                 Some(status @ (Line::Ok(_) | Line::Fail(_))) => return Ok(Some(status)),
+                Some(Line::Notice(n)) => self.notices.push_back(n),
                 Some(_) => {}
             }
         }
     }
 
     async fn next_notice(&mut self, deadline: Instant) -> Result<Option<Notice>, PortLost> {
+        if let Some(n) = self.notices.pop_front() {
+            return Ok(Some(n));
+        }
         loop {
-            if let Some(n) = self.notices.pop_front() {
-                return Ok(Some(n));
-            }
-            if self.next_line(deadline).await?.is_none() {
-                return Ok(None);
+            match self.next_line(deadline).await? {
+                None => return Ok(None),
+                Some(Line::Notice(n)) => return Ok(Some(n)),
+                Some(other) => {
+                    tracing::debug!(?other, "ignoring a line that answers nothing we asked")
+                }
             }
         }
     }
 
-    /// The next meaningful line; notices are queued as a side effect so that a command waiting
-    /// for its `OK` never loses an event.
+    /// The next meaningful line: echo is dropped, garbage logged and dropped, an EPANDESC
+    /// block read whole.
     async fn next_line(&mut self, deadline: Instant) -> Result<Option<Line>, PortLost> {
         loop {
             let raw = match self.peeked.take() {
@@ -393,17 +399,20 @@ impl Module {
                     tracing::warn!(line = %printable(&raw), "skipping a line that is not SKSTACK-IP output")
                 }
                 Some(Line::Echo) => {}
-                Some(Line::PanDescStart) => self.read_pan_desc(deadline).await?,
+                Some(Line::PanDescStart) => {
+                    if let Some(pan) = self.read_pan_desc(deadline).await? {
+                        return Ok(Some(Line::Notice(Notice::PanDesc(pan))));
+                    }
+                }
                 Some(Line::PanField(..)) => {
                     tracing::warn!(line = %printable(&raw), "skipping an EPANDESC field outside a block")
                 }
-                Some(Line::Notice(n)) => self.notices.push_back(n),
                 Some(line) => return Ok(Some(line)),
             }
         }
     }
 
-    async fn read_pan_desc(&mut self, deadline: Instant) -> Result<(), PortLost> {
+    async fn read_pan_desc(&mut self, deadline: Instant) -> Result<Option<Pan>, PortLost> {
         let (mut channel, mut pan_id, mut addr) = (None, None, None);
         while let Some(raw) = self.port.next_line(deadline).await? {
             match classify(&raw) {
@@ -420,16 +429,16 @@ impl Module {
             }
         }
         match (channel, pan_id, addr) {
-            (Some(channel), Some(pan_id), Some(addr)) => {
-                self.notices.push_back(Notice::PanDesc(Pan {
-                    channel,
-                    pan_id,
-                    addr,
-                }))
+            (Some(channel), Some(pan_id), Some(addr)) => Ok(Some(Pan {
+                channel,
+                pan_id,
+                addr,
+            })),
+            _ => {
+                tracing::warn!("skipping an incomplete EPANDESC block");
+                Ok(None)
             }
-            _ => tracing::warn!("skipping an incomplete EPANDESC block"),
         }
-        Ok(())
     }
 }
 
