@@ -3,10 +3,12 @@
 //! and exits when stdin closes.
 
 mod building;
+mod house;
 mod link;
 mod serial;
 mod meter;
 mod synthetic;
+mod weather;
 
 use anyhow::{bail, Context, Result};
 
@@ -44,6 +46,8 @@ async fn run() -> Result<()> {
     }
     match kind.as_str() {
         "synthetic" => synthetic::run(worker).await,
+        "house" => house::run(worker).await,
+        "weather" => weather::run(worker).await,
         "serial" => serial::run(worker).await,
         "building" => building::run(worker).await,
         "meter" => meter::run(worker).await,

@@ -8,4 +8,8 @@ pub struct Globals {
     /// `[district_heating]`: the energy company's file exchange; absent = no exchange worker.
     #[serde(default)]
     pub district_heating: Option<super::DistrictHeatingConfig>,
+    /// `[weather]`: SMHI observations and forecasts for every entity with a location; on with
+    /// defaults when the section is absent.
+    #[serde(default)]
+    pub weather: Option<super::WeatherSettings>,
 }

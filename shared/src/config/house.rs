@@ -1,5 +1,7 @@
 //! A house profile: `profiles/<id>.json`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{check_positive, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
@@ -42,6 +44,28 @@ pub struct HomesideConfig {
     pub base_url: String,
     #[serde(default = "HomesideConfig::default_poll")]
     pub poll_interval_secs: u64,
+    /// The controller name, the last segment of HomeSide's `restapiurl` (such as
+    /// `HEM_FJV_Villa_149`); defaults to the house id.
+    #[serde(default)]
+    pub controller: Option<String>,
+    /// Per-request timeout; HomeSide answers slowly at times.
+    #[serde(default = "HomesideConfig::default_timeout")]
+    pub timeout_secs: u64,
+    /// While most wanted variables are `Pending` (warm-up after a new BMS token), read again
+    /// after this long...
+    #[serde(default = "HomesideConfig::default_pending_retry")]
+    pub pending_retry_ms: u64,
+    /// ...for at most this long, then store what is there.
+    #[serde(default = "HomesideConfig::default_pending_max")]
+    pub pending_max_ms: u64,
+    /// First wait after a failed poll (5xx, HTML, truncated JSON, timeout); doubles up to the
+    /// poll interval.
+    #[serde(default = "HomesideConfig::default_retry")]
+    pub retry_initial_ms: u64,
+    /// `{"<variable>": "<field>"}`: read this variable (short name, after the controller
+    /// prefix) into this field, replacing the built-in variable for that field or adding a field.
+    #[serde(default)]
+    pub variable_overrides: BTreeMap<String, String>,
 }
 
 impl HomesideConfig {
@@ -50,6 +74,55 @@ impl HomesideConfig {
     }
     fn default_poll() -> u64 {
         300
+    }
+    fn default_timeout() -> u64 {
+        30
+    }
+    fn default_pending_retry() -> u64 {
+        5_000
+    }
+    fn default_pending_max() -> u64 {
+        60_000
+    }
+    fn default_retry() -> u64 {
+        2_000
+    }
+
+    fn validate(&self, problems: &mut Problems) {
+        check_positive(
+            self.poll_interval_secs,
+            "homeside.poll_interval_secs",
+            problems,
+        );
+        check_positive(self.timeout_secs, "homeside.timeout_secs", problems);
+        check_positive(self.pending_retry_ms, "homeside.pending_retry_ms", problems);
+        check_positive(self.retry_initial_ms, "homeside.retry_initial_ms", problems);
+        check_url(&self.base_url, "homeside.base_url", problems);
+        if self
+            .controller
+            .as_deref()
+            .is_some_and(|c| c.trim().is_empty() || c.contains('/'))
+        {
+            problems.push((
+                "homeside.controller".into(),
+                "must be the last segment of restapiurl, such as HEM_FJV_Villa_149".into(),
+            ));
+        }
+        for (variable, field) in &self.variable_overrides {
+            let at = format!("homeside.variable_overrides.{variable}");
+            if variable.trim().is_empty() || field.trim().is_empty() {
+                problems.push((at, "variable and field must not be empty".into()));
+            } else if field.contains([' ', ',', '=']) {
+                problems.push((at, format!("{field:?} is not a usable field name")));
+            }
+        }
+    }
+}
+
+/// Checks an http(s) URL setting.
+pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
     }
 }
 
@@ -65,11 +138,7 @@ impl HouseProfile {
             loc.validate("location", problems);
         }
         if let Some(hs) = &self.homeside {
-            check_positive(
-                hs.poll_interval_secs,
-                "homeside.poll_interval_secs",
-                problems,
-            );
+            hs.validate(problems);
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.meters.iter().enumerate() {

@@ -9,6 +9,7 @@ mod house;
 mod meter;
 mod serial;
 mod synthetic;
+mod weather;
 mod workers;
 
 use std::fmt;
@@ -24,6 +25,7 @@ pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCH
 pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
+pub use weather::{WeatherPosition, WeatherSettings};
 pub use workers::{desired_workers, SecretSpec, WorkerKind, WorkerSpec};
 
 /// Which folder a config file came from, and so what it must contain.

@@ -17,6 +17,7 @@ pub enum WorkerKind {
     Serial,
     Synthetic,
     DistrictHeating,
+    Weather,
 }
 
 impl WorkerKind {
@@ -28,6 +29,7 @@ impl WorkerKind {
             WorkerKind::Serial => "serial",
             WorkerKind::Synthetic => "synthetic",
             WorkerKind::DistrictHeating => "district_heating",
+            WorkerKind::Weather => "weather",
         }
     }
 }
@@ -161,5 +163,9 @@ pub fn desired_workers(
         }
     }
     exchange.finish(globals, &mut specs, &mut errors);
+    specs.extend(super::weather::weather_worker(
+        entities,
+        globals.weather.as_ref(),
+    ));
     (specs, errors)
 }

@@ -39,3 +39,28 @@ pub async fn stdin_closed() {
         _ = tokio::signal::ctrl_c() => {}
     }
 }
+
+/// A simulator's clock: starts at `--clock` (default now) and runs `--time-scale` times faster
+/// than real time, so tests get deterministic, fast-evolving values.
+#[derive(Debug, Clone, Copy)]
+pub struct SimClock {
+    start: jiff::Timestamp,
+    real_start: std::time::Instant,
+    scale: f64,
+}
+
+impl SimClock {
+    pub fn new(start: Option<jiff::Timestamp>, scale: f64) -> Self {
+        SimClock {
+            start: start.unwrap_or_else(jiff::Timestamp::now),
+            real_start: std::time::Instant::now(),
+            scale,
+        }
+    }
+
+    pub fn now(&self) -> jiff::Timestamp {
+        let elapsed = self.real_start.elapsed().as_secs_f64() * self.scale;
+        let nanos = self.start.as_nanosecond() + (elapsed * 1e9) as i128;
+        jiff::Timestamp::from_nanosecond(nanos).unwrap_or(self.start)
+    }
+}

@@ -1,0 +1,480 @@
+//! The `house` worker against the HomeSide simulator, both real binaries. The test plays the
+//! orchestrator's side of the worker protocol (init on stdin, `ack` for every batch), so each
+//! case sees exactly what the worker sends; the last case runs the whole orchestrator.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use hemflux_e2e::{bin, Orchestrator, Sim};
+use hemflux_shared::{FieldValue, Point};
+use serde_json::{json, Value};
+
+const HOUSE: &str = "HEM_FJV_Villa_149";
+const USER: &str = "FC2000233091";
+const PASSWORD: &str = "hs-pw-Kq73-never-logged";
+/// A fixed simulated clock and a 10-minute controller sample: every read in a test sees the
+/// same sample, so the test can compare the worker's points with its own read.
+const SIM_CLOCK: [&str; 4] = ["--clock", "2026-01-15T10:00:00Z", "--sample-secs", "600"];
+
+fn sim(extra: &[&str]) -> Sim {
+    let house = format!("{HOUSE}:{USER}:{PASSWORD}");
+    let mut args = vec!["--house", house.as_str()];
+    args.extend_from_slice(&SIM_CLOCK);
+    args.extend_from_slice(extra);
+    Sim::start("homeside", &args)
+}
+
+fn config(sim: &Sim, extra: Value) -> Value {
+    let mut homeside = json!({
+        "base_url": sim.address, "poll_interval_secs": 1, "timeout_secs": 5,
+        "pending_retry_ms": 200, "pending_max_ms": 5000, "retry_initial_ms": 100,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        homeside[k] = v.clone();
+    }
+    json!({"house_id": HOUSE, "name": "Daggis 8", "homeside": homeside})
+}
+
+/// A `hemflux-worker house` subprocess; stderr goes to a temp file the test can grep.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    rx: Receiver<Value>,
+    _dir: tempfile::TempDir,
+    stderr: std::path::PathBuf,
+    points: Vec<(Instant, Point)>,
+    state: Option<Value>,
+}
+
+impl Worker {
+    fn start(config: Value, password: &str) -> Worker {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("worker.log");
+        let mut child = Command::new(bin("hemflux-worker"))
+            .args(["house", &format!("house:{HOUSE}")])
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).expect("the worker writes JSON lines");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Worker {
+            stdin: child.stdin.take().unwrap(),
+            child,
+            rx,
+            _dir: dir,
+            stderr,
+            points: Vec::new(),
+            state: None,
+        };
+        w.send(
+            json!({"type": "init", "version": 1, "id": format!("house:{HOUSE}"), "kind": "house",
+            "config": config, "secrets": {"username": USER, "password": password},
+            "poll_offset_ms": 0, "heartbeat_ms": 1000}),
+        );
+        w
+    }
+
+    fn send(&mut self, v: Value) {
+        writeln!(self.stdin, "{v}").unwrap();
+    }
+
+    /// Handles messages (acking every batch) until `done` holds; panics after `timeout`.
+    fn serve_until(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut done: impl FnMut(&Worker, &Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(msg) = self.rx.recv_timeout(left) else {
+                panic!("timed out waiting for {what}; log:\n{}", self.log());
+            };
+            if msg["type"] == "points" || msg["type"] == "state" {
+                if msg["type"] == "points" {
+                    for p in msg["points"].as_array().unwrap() {
+                        let p: Point = serde_json::from_value(p.clone()).unwrap();
+                        self.points.push((Instant::now(), p));
+                    }
+                }
+                if !msg["state"].is_null() {
+                    self.state = Some(msg["state"].clone());
+                }
+                let seq = msg["seq"].clone();
+                self.send(json!({"type": "ack", "seq": seq}));
+            }
+            if done(self, &msg) {
+                return msg;
+            }
+        }
+    }
+
+    fn command(&mut self, id: u64, name: &str, args: Value) -> Value {
+        self.send(json!({"type": "command", "id": id, "name": name, "args": args}));
+        self.serve_until(
+            Duration::from_secs(20),
+            &format!("the {name} reply"),
+            |_, m| m["type"] == "reply" && m["id"] == id,
+        )
+    }
+
+    /// Serves for `d`, whatever comes.
+    fn serve_for(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        self.serve_until(d + Duration::from_secs(5), "time to pass", |_, _| {
+            Instant::now() >= until
+        });
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    fn assert_no_secret(&self) {
+        let log = self.log();
+        assert!(
+            !log.contains(PASSWORD),
+            "the password is in the worker's log:\n{log}"
+        );
+        assert!(!log.contains("querykey"), "{log}");
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The simulator's variables as a HomeSide client of our own reads them (after warm-up).
+fn read_like_a_client(base: &str) -> Vec<Value> {
+    let http = reqwest::blocking::Client::new();
+    let post = |path: &str, auth: Option<&str>, body: Value| -> Value {
+        let mut req = http.post(format!("{base}/api/v2/{path}")).json(&body);
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.send().unwrap();
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().unwrap()
+    };
+    let login = json!({"user": {"Account": "homeside", "UserName": USER, "Password": PASSWORD}, "lang": "sv"});
+    let key = post("authorize/account", None, login)["querykey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let houses = post("housefidlist", Some(&key), json!({}));
+    let clientid = houses[0]["restapiurl"].as_str().unwrap().to_string();
+    assert!(clientid.ends_with(HOUSE));
+    let bms = post(
+        "housearrigobmsapi/getarrigobmstoken",
+        Some(&key),
+        json!({ "clientid": clientid }),
+    );
+    let body = json!({"uid": bms["uid"], "clientid": clientid, "extendUid": bms["extendUid"], "token": bms["token"]});
+    for _ in 0..5 {
+        let vars = post(
+            "housearrigobmsapi/getducvariables",
+            Some(&key),
+            body.clone(),
+        );
+        let vars = vars["variables"].as_array().unwrap().clone();
+        let room = vars
+            .iter()
+            .find(|v| v["variable"] == format!("{HOUSE}.MEAN_GT_RUM_1_Output"));
+        if room.is_some_and(|v| v["type"] == "Response") {
+            return vars;
+        }
+    }
+    panic!("the simulator stayed in warm-up");
+}
+
+fn float(p: &Point, field: &str) -> f64 {
+    match &p.fields[field] {
+        FieldValue::Float(x) => *x,
+        other => panic!("{field} is {other:?}, not a float"),
+    }
+}
+
+#[test]
+fn a_house_polls_and_its_points_match_what_the_simulator_serves() {
+    let sim = sim(&["--warmup-reads", "1"]);
+    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(20), "three polls", |w, _| {
+        w.points.len() >= 3
+    });
+
+    // The first read after the BMS token is all `Pending`: the worker read again, so even the
+    // first point is complete.
+    let p = &w.points[0].1;
+    assert_eq!(p.measurement, "heating_system");
+    assert_eq!(p.tags, [("house_id".to_string(), HOUSE.to_string())].into());
+    let vars = read_like_a_client(&sim.address);
+    let var = |short: &str| {
+        vars.iter()
+            .find(|v| v["variable"] == format!("{HOUSE}.{short}"))
+            .unwrap_or_else(|| panic!("{short} not served"))
+    };
+    let numbers = [
+        ("room_temperature", "MEAN_GT_RUM_1_Output"),
+        ("outdoor_temperature", "AI_GT_UTE_Output"),
+        ("outdoor_temp_24h_avg", "MEDEL_GT_UTE_24h_Average"),
+        ("supply_temp", "AI_VS1_GT_TILL_1_Output"),
+        ("return_temp", "AI_VS1_GT_RETUR_1_Output"),
+        ("hot_water_temp", "AI_VV1_TAPP_GT41_Output"),
+        ("system_pressure", "AI_GP_EXP1_1_Output"),
+        ("target_temp_setpoint", "KU_VS1_GT_TILL_1_SetPoint"),
+        ("away_temp_setpoint", "KU_VS1_GT_TILL_1_BORTREST_SetPoint"),
+        ("dh_supply_temp", "VMM1_TempForw"),
+        ("dh_return_temp", "VMM1_TempRet"),
+        ("supply_setpoint", "PID_VS1_GT_TILL_1_SetP"),
+    ];
+    let flags = [
+        ("electric_heater", "ELM1_AKTIV_Input"),
+        ("heat_recovery", "VMM1_AKTIV_Input"),
+        ("away_mode", "FORC_BORTALAGE"),
+    ];
+    for (field, short) in numbers {
+        let served = var(short)["value"].as_f64().unwrap();
+        let stored = float(p, field);
+        assert!(
+            (stored - (served * 100.0).round() / 100.0).abs() < 1e-9,
+            "{field}: stored {stored}, served {served}"
+        );
+    }
+    for (field, short) in flags {
+        let served = var(short)["value"].as_bool().unwrap() as i64;
+        assert_eq!(p.fields[field], FieldValue::Int(served), "{field}");
+    }
+    // dh_flow is Pending and dh_power ErrorUnreachable on this controller: left out.
+    assert_eq!(p.fields.len(), 15, "{:?}", p.fields.keys());
+    // Time = the newest source timestamp among the values used, not the poll's time.
+    let newest = numbers
+        .iter()
+        .chain(&flags)
+        .map(|(_, short)| {
+            let ts = var(short)["timestamp"].as_str().unwrap();
+            hemflux_shared::time::parse_instant(ts)
+                .unwrap()
+                .as_nanosecond() as i64
+        })
+        .max()
+        .unwrap();
+    assert_eq!(p.time, newest);
+    assert_eq!(
+        p.time / 1_000_000_000,
+        1_768_471_200,
+        "within the 10:00 sample"
+    );
+    assert!(
+        p.time % 1_000_000_000 != 0,
+        "the source's sub-second time is kept"
+    );
+    assert!(
+        w.log().contains("values pending: reading again shortly"),
+        "{}",
+        w.log()
+    );
+    w.assert_no_secret();
+}
+
+#[test]
+fn token_expiry_is_survived_without_losing_a_poll() {
+    // Sessions die after 4 calls (a 401), BMS tokens after 1.5 s (silently: no variables).
+    let sim = sim(&[
+        "--expire-after-calls",
+        "4",
+        "--bms-ttl-secs",
+        "1",
+        "--warmup-reads",
+        "0",
+    ]);
+    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(30), "eight polls", |w, _| {
+        w.points.len() >= 8
+    });
+    let times: Vec<Instant> = w.points.iter().map(|(t, _)| *t).collect();
+    let worst = times.windows(2).map(|p| p[1] - p[0]).max().unwrap();
+    assert!(
+        worst < Duration::from_millis(1900),
+        "a poll was lost: gap {worst:?}"
+    );
+    let log = w.log();
+    assert!(log.contains("(401): logging in again"), "{log}");
+    assert!(
+        log.contains("the token has expired, logging in again"),
+        "{log}"
+    );
+    assert!(log.matches("logged in to HomeSide").count() >= 3, "{log}");
+    assert!(!log.contains("poll failed"), "{log}");
+    w.assert_no_secret();
+}
+
+#[test]
+fn server_errors_are_logged_with_context_and_retried() {
+    // Every other read fails: a 500, an HTML page from a proxy, JSON cut off, in turn.
+    let sim = sim(&[
+        "--fail-every",
+        "2",
+        "--fail-with",
+        "500,html,truncated",
+        "--warmup-reads",
+        "0",
+    ]);
+    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(30), "six polls", |w, _| {
+        w.points.len() >= 6
+    });
+    assert!(w.alive());
+    let log = w.log();
+    assert!(log.contains("getducvariables: HTTP 500"), "{log}");
+    assert!(log.contains("getducvariables: HTTP 502: <html>"), "{log}");
+    assert!(log.contains("502 Bad Gateway"), "{log}");
+    assert!(
+        log.contains("getducvariables: the answer is not the expected JSON"),
+        "{log}"
+    );
+    assert!(log.contains("retrying in 0.1 s"), "{log}");
+    w.assert_no_secret();
+}
+
+#[test]
+fn a_dead_server_is_retried_with_growing_backoff_not_a_crash_loop() {
+    let sim = sim(&["--fail-every", "1", "--fail-with", "html"]);
+    let mut w = Worker::start(config(&sim, json!({"poll_interval_secs": 2})), PASSWORD);
+    w.serve_for(Duration::from_secs(4));
+    assert!(w.alive(), "the worker exited: {}", w.log());
+    assert!(w.points.is_empty());
+    let log = w.log();
+    let waits: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.split("retrying in ").nth(1))
+        .collect();
+    assert!(
+        waits.starts_with(&["0.1 s", "0.2 s", "0.4 s", "0.8 s", "1.6 s"]),
+        "{waits:?}"
+    );
+    assert!(waits.len() < 9, "no faster than the backoff: {waits:?}");
+    w.assert_no_secret();
+}
+
+#[test]
+fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
+    let sim = sim(&[]);
+    let wrong = "wrong-Pw-5521-never-logged";
+    let mut w = Worker::start(config(&sim, json!({})), wrong);
+    let status = w.serve_until(Duration::from_secs(10), "a status", |_, m| {
+        m["type"] == "status"
+    });
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the login"),
+        "{status}"
+    );
+    w.serve_for(Duration::from_millis(500));
+    assert!(w.alive());
+    let log = w.log();
+    assert!(!log.contains(wrong), "{log}");
+    w.assert_no_secret();
+}
+
+#[test]
+fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
+    let sim = sim(&["--write-delay-ms", "300", "--warmup-reads", "0"]);
+    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(20), "a poll", |w, _| {
+        !w.points.is_empty()
+    });
+    let before = float(&w.points[0].1, "target_temp_setpoint");
+
+    let reply = w.command(
+        1,
+        "set",
+        json!({"variable": "target_temp_setpoint", "value": 19.5}),
+    );
+    assert_eq!(reply["ok"], true, "{reply}");
+    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
+    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+    let n = w.points.len();
+    w.serve_until(Duration::from_secs(10), "a poll after the write", |w, _| {
+        w.points.len() > n
+    });
+    assert_eq!(
+        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        19.5
+    );
+
+    // A second set keeps the original value, not the intermediate one.
+    let reply = w.command(
+        2,
+        "set",
+        json!({"variable": "KU_VS1_GT_TILL_1_SetPoint", "value": 20}),
+    );
+    assert_eq!(reply["ok"], true, "{reply}");
+    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
+    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+
+    let reply = w.command(3, "restore", json!({}));
+    assert_eq!(reply["ok"], true, "{reply}");
+    assert_eq!(w.state.as_ref().unwrap()["restore"], json!({}));
+    let n = w.points.len();
+    w.serve_until(Duration::from_secs(10), "a poll after restore", |w, _| {
+        w.points.len() > n
+    });
+    assert_eq!(
+        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        before
+    );
+
+    let reply = w.command(4, "set", json!({"variable": "no_such_thing", "value": 1}));
+    assert_eq!(reply["ok"], false);
+    w.assert_no_secret();
+}
+
+#[test]
+fn a_dropped_profile_lands_heating_points_in_the_store() {
+    let sim = sim(&["--warmup-reads", "0"]);
+    let o = Orchestrator::new("[weather]\nenabled = false\n").start();
+    std::fs::write(
+        o.path(".env"),
+        format!("HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\n"),
+    )
+    .unwrap();
+    let profile =
+        json!({"name": "Daggis 8", "homeside": {"base_url": sim.address, "poll_interval_secs": 1}});
+    o.write_profile(&format!("{HOUSE}.json"), &profile.to_string());
+    let rows = hemflux_e2e::wait_for(Duration::from_secs(30), "heating_system rows", || {
+        let rows = o.query("heating_system", &[]);
+        (!rows.is_empty()).then_some(rows)
+    });
+    let row = rows[0].to_string();
+    assert!(
+        row.contains(HOUSE) && row.contains("room_temperature"),
+        "{row}"
+    );
+    assert!(
+        !o.log().contains(PASSWORD),
+        "the password is in the orchestrator's log"
+    );
+}

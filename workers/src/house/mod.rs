@@ -1,0 +1,318 @@
+//! The `house` worker: one HomeSide substation. Logs in (session token, then BMS token), reads
+//! the variables every poll interval, and writes one `heating_system` point per read, stamped
+//! with the source's time. Expiry (401 or an empty answer) means log in again and read again at
+//! once; `Pending` values mean read again shortly (bounded); server errors are retried with
+//! backoff. Commands: `set {variable, value}` writes a variable, keeping the old value in state
+//! for `restore {variable?}`.
+
+pub mod client;
+mod mapping;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hemflux_shared::config::HomesideConfig;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::link::{Command, Link, Worker};
+use client::{BmsToken, HomesideClient, HomesideError, Session, Variable};
+use mapping::{FieldMap, Snapshot};
+
+#[derive(Deserialize)]
+struct Config {
+    house_id: String,
+    homeside: HomesideConfig,
+}
+
+/// A logged-in connection to one house.
+struct Conn {
+    session: Session,
+    clientid: String,
+    bms: BmsToken,
+}
+
+struct House {
+    client: HomesideClient,
+    cfg: HomesideConfig,
+    house_id: String,
+    controller: String,
+    username: String,
+    password: String,
+    mapping: Vec<FieldMap>,
+    conn: Option<Conn>,
+    /// Original values of variables changed by `set`, as written back by `restore`.
+    restore: BTreeMap<String, String>,
+}
+
+pub async fn run(mut worker: Worker) -> Result<()> {
+    let Config {
+        house_id,
+        homeside: cfg,
+    } = serde_json::from_value(worker.init.config.clone()).context("reading init.config")?;
+    let secret = |name: &str| {
+        worker.init.secrets.get(name).cloned().ok_or_else(|| {
+            anyhow!(
+                "init.secrets has no `{name}` (HOUSE_<id>_{} in .env)",
+                name.to_uppercase()
+            )
+        })
+    };
+    let restore = worker
+        .init
+        .state
+        .as_ref()
+        .and_then(|s| serde_json::from_value(s["restore"].clone()).ok())
+        .unwrap_or_default();
+    let mut house = House {
+        client: HomesideClient::new(&cfg.base_url, Duration::from_secs(cfg.timeout_secs))?,
+        controller: cfg.controller.clone().unwrap_or_else(|| house_id.clone()),
+        mapping: mapping::mapping(&cfg.variable_overrides),
+        username: secret("username")?,
+        password: secret("password")?,
+        house_id,
+        cfg,
+        conn: None,
+        restore,
+    };
+    let link = worker.link.clone();
+    let interval = Duration::from_secs(house.cfg.poll_interval_secs);
+    let first_backoff = Duration::from_millis(house.cfg.retry_initial_ms);
+    let mut backoff = first_backoff;
+    let mut slot = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
+    let mut next = slot;
+    loop {
+        tokio::select! {
+            _ = sleep_until(next) => {}
+            Some(cmd) = worker.commands.recv() => {
+                house.command(&link, cmd).await;
+                continue;
+            }
+        }
+        match house.poll().await {
+            Ok(point) => {
+                if let Some(point) = point {
+                    link.send_points(vec![point], Some(house.state())).await?;
+                } else {
+                    tracing::warn!(house = %house.house_id, "the read had no mapped value to store");
+                }
+                backoff = first_backoff;
+                while slot <= Instant::now() {
+                    slot += interval;
+                }
+                next = slot;
+            }
+            Err(e) => {
+                let message = format!(
+                    "house {}: poll failed: {e:#}; retrying in {:.1} s",
+                    house.house_id,
+                    backoff.as_secs_f64()
+                );
+                tracing::warn!("{message}");
+                link.status(message);
+                next = Instant::now() + backoff;
+                backoff = (backoff * 2).min(interval.max(first_backoff));
+            }
+        }
+    }
+}
+
+impl House {
+    fn state(&self) -> Value {
+        json!({ "restore": self.restore })
+    }
+
+    async fn connect(&self) -> Result<Conn, HomesideError> {
+        let session = self.client.login(&self.username, &self.password).await?;
+        let entry = self.client.house(&session, &self.controller).await?;
+        let bms = self.client.bms_token(&session, &entry.restapiurl).await?;
+        tracing::info!(house = %self.house_id, "logged in to HomeSide");
+        Ok(Conn {
+            session,
+            clientid: entry.restapiurl,
+            bms,
+        })
+    }
+
+    /// All variables, logging in again once on expiry (a 401, or the silent kind: no variables,
+    /// or none of the mapped ones) so that the poll is not lost.
+    async fn read(&mut self) -> Result<Vec<Variable>> {
+        for attempt in 0..2 {
+            let conn = match self.conn.take() {
+                Some(c) => c,
+                None => self.connect().await?,
+            };
+            let result = self
+                .client
+                .variables(&conn.session, &conn.clientid, &conn.bms)
+                .await;
+            match result {
+                Ok(vars) if self.knows_any(&vars) => {
+                    self.conn = Some(conn);
+                    return Ok(vars);
+                }
+                Ok(vars) => tracing::info!(
+                    house = %self.house_id, attempt, count = vars.len(),
+                    "no mapped variables in the answer: the token has expired, logging in again"
+                ),
+                Err(e) if e.is_expiry() => tracing::info!(
+                    house = %self.house_id, attempt, "{e}: logging in again"
+                ),
+                Err(e) => {
+                    // A server error leaves the session as it is; the next try reuses it.
+                    self.conn = Some(conn);
+                    return Err(e.into());
+                }
+            }
+        }
+        bail!("still no variables after logging in again")
+    }
+
+    fn knows_any(&self, vars: &[Variable]) -> bool {
+        let snap = Snapshot::new(&self.controller, vars);
+        self.mapping.iter().any(|m| snap.for_field(m).is_some())
+    }
+
+    /// One poll: reads until fewer than half of the mapped variables are `Pending` (warm-up after
+    /// a new BMS token), for at most `pending_max_ms`, then maps what is there.
+    async fn poll(&mut self) -> Result<Option<hemflux_shared::Point>> {
+        let give_up = Instant::now() + Duration::from_millis(self.cfg.pending_max_ms);
+        loop {
+            let vars = self.read().await?;
+            let reading =
+                Snapshot::new(&self.controller, &vars).reading(&self.house_id, &self.mapping);
+            if reading.pending * 2 > reading.wanted && Instant::now() < give_up {
+                tracing::info!(
+                    house = %self.house_id, pending = reading.pending, wanted = reading.wanted,
+                    "values pending: reading again shortly"
+                );
+                sleep(Duration::from_millis(self.cfg.pending_retry_ms)).await;
+                continue;
+            }
+            return Ok(reading.point);
+        }
+    }
+
+    async fn command(&mut self, link: &Link, cmd: Command) {
+        let (id, result) = match cmd {
+            Command::Custom { id, name, args } if name == "set" => {
+                (id, self.set(link, &args).await)
+            }
+            Command::Custom { id, name, args } if name == "restore" => {
+                (id, self.restore_values(link, &args).await)
+            }
+            Command::Custom { id, name, .. } => (
+                id,
+                Err(anyhow!(
+                    "unknown command {name:?}: the house worker knows set and restore"
+                )),
+            ),
+            Command::Sync { id, .. } => (
+                id,
+                Err(anyhow!(
+                    "HomeSide has no history; import it through Arrigo (hemflux backfill)"
+                )),
+            ),
+        };
+        match result {
+            Ok(message) => link.reply(id, true, message),
+            Err(e) => link.reply(id, false, format!("{e:#}")),
+        }
+    }
+
+    /// The short variable name for a field name or a variable name.
+    fn resolve(&self, name: &str, vars: &[Variable]) -> Result<Variable> {
+        let snap = Snapshot::new(&self.controller, vars);
+        let var = match self.mapping.iter().find(|m| m.field == name) {
+            Some(m) => snap.for_field(m),
+            None => snap.get(name),
+        };
+        var.cloned()
+            .ok_or_else(|| anyhow!("house {} has no variable or field {name:?}", self.house_id))
+    }
+
+    async fn set(&mut self, link: &Link, args: &Value) -> Result<String> {
+        let name = args["variable"]
+            .as_str()
+            .context("set needs args {\"variable\": ..., \"value\": ...}")?;
+        let text = mapping::to_write_text(&args["value"])
+            .context("set needs a number, bool or string value")?;
+        let vars = self.read().await?;
+        let var = self.resolve(name, &vars)?;
+        let short = var.variable[self.controller.len() + 1..].to_string();
+        if !self.restore.contains_key(&short) {
+            let old = mapping::to_write_text(&var.value)
+                .with_context(|| format!("{short} has no current value to keep for restore"))?;
+            self.restore.insert(short.clone(), old);
+            // Durable before the write: a crash after it can still restore.
+            link.save_state(self.state()).await?;
+        }
+        self.write_and_check(&var, &text).await?;
+        Ok(format!(
+            "{short} = {text} (restore keeps {})",
+            self.restore[&short]
+        ))
+    }
+
+    async fn restore_values(&mut self, link: &Link, args: &Value) -> Result<String> {
+        let names: Vec<String> = match args["variable"].as_str() {
+            Some(n) => vec![n.to_string()],
+            None => self.restore.keys().cloned().collect(),
+        };
+        let vars = self.read().await?;
+        let mut done = Vec::new();
+        for name in names {
+            let var = self.resolve(&name, &vars)?;
+            let short = var.variable[self.controller.len() + 1..].to_string();
+            let old = self
+                .restore
+                .get(&short)
+                .cloned()
+                .with_context(|| format!("nothing to restore for {short}"))?;
+            self.write_and_check(&var, &old).await?;
+            self.restore.remove(&short);
+            link.save_state(self.state()).await?;
+            done.push(format!("{short} = {old}"));
+        }
+        Ok(format!("restored {}", done.join(", ")))
+    }
+
+    /// Writes by path, then reads back (writes show after ~1-3 s) until the value is there.
+    async fn write_and_check(&mut self, var: &Variable, text: &str) -> Result<()> {
+        let path = var
+            .path
+            .as_deref()
+            .with_context(|| format!("{} has no path to write to", var.variable))?;
+        let conn = self.conn.as_ref().context("not logged in")?;
+        self.client
+            .write(&conn.session, &conn.clientid, &conn.bms, path, text)
+            .await
+            .with_context(|| format!("writing {}", var.variable))?;
+        let mut seen = Value::Null;
+        for wait_ms in [2000, 1000, 1000] {
+            sleep(Duration::from_millis(wait_ms)).await;
+            let vars = self.read().await?;
+            if let Some(now) = vars.iter().find(|v| v.variable == var.variable) {
+                seen = now.value.clone();
+                if same_value(&seen, text) {
+                    return Ok(());
+                }
+            }
+        }
+        bail!(
+            "wrote {} = {text} but it reads back as {seen}",
+            var.variable
+        )
+    }
+}
+
+fn same_value(read: &Value, written: &str) -> bool {
+    match (read, written.parse::<f64>()) {
+        (Value::Number(n), Ok(w)) => n.as_f64().is_some_and(|r| (r - w).abs() < 0.05),
+        (Value::Bool(b), _) => written.eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        (Value::String(s), _) => s == written,
+        _ => false,
+    }
+}

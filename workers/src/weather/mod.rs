@@ -1,0 +1,400 @@
+//! The `weather` worker: SMHI observations and forecasts for every house and building with a
+//! location, in one process so that positions share requests: observations are fetched once
+//! per nearest station, forecasts once per grid cell, whatever the number of houses.
+//!
+//! Writes `weather_observation` (time = SMHI's observation time), `weather_forecast` (a summary
+//! per fetch, at fetch time) and `weather_forecast_hourly` (time = the forecast's valid time),
+//! each tagged `house_id` or `building_id`.
+
+mod smhi;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hemflux_shared::config::{WeatherPosition, WeatherSettings};
+use hemflux_shared::time::to_nanos;
+use hemflux_shared::Point;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::{sleep_until, Instant};
+
+use crate::link::{Command, Worker};
+use smhi::{SmhiClient, Station, Step};
+
+#[derive(Deserialize)]
+struct Config {
+    settings: WeatherSettings,
+    positions: Vec<WeatherPosition>,
+}
+
+/// Observation parameters: air temperature (which picks the station), wind speed, humidity.
+const TEMPERATURE: u32 = 1;
+const WIND_SPEED: u32 = 4;
+const HUMIDITY: u32 = 6;
+
+struct Weather {
+    client: SmhiClient,
+    settings: WeatherSettings,
+    positions: Vec<WeatherPosition>,
+    /// The station list for air temperature and when it was fetched.
+    stations: Option<(Instant, Vec<Station>)>,
+    /// Per position (`tag/id`): the newest observation stored, epoch ms.
+    last_observation: BTreeMap<String, i64>,
+}
+
+pub async fn run(mut worker: Worker) -> Result<()> {
+    let Config {
+        settings,
+        positions,
+    } = serde_json::from_value(worker.init.config.clone()).context("reading init.config")?;
+    let last_observation = worker
+        .init
+        .state
+        .as_ref()
+        .and_then(|s| serde_json::from_value(s["last_observation"].clone()).ok())
+        .unwrap_or_default();
+    let mut w = Weather {
+        client: SmhiClient::new(
+            &settings.observations_url,
+            &settings.forecast_url,
+            Duration::from_secs(settings.timeout_secs),
+        )?,
+        settings,
+        positions,
+        stations: None,
+        last_observation,
+    };
+    let link = worker.link.clone();
+    let start = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
+    let obs_every = Duration::from_secs(w.settings.observation_interval_secs);
+    let fcst_every = Duration::from_secs(w.settings.forecast_interval_secs);
+    let (mut next_obs, mut next_fcst) = (start, start);
+    loop {
+        let due = if w.settings.observations && w.settings.forecasts {
+            next_obs.min(next_fcst)
+        } else if w.settings.observations {
+            next_obs
+        } else {
+            next_fcst
+        };
+        tokio::select! {
+            _ = sleep_until(due) => {}
+            Some(cmd) = worker.commands.recv() => {
+                let (Command::Sync { id, .. } | Command::Custom { id, .. }) = cmd;
+                link.reply(id, false, "the weather worker takes no commands");
+                continue;
+            }
+        }
+        let now = Instant::now();
+        if w.settings.observations && next_obs <= now {
+            next_obs = now + obs_every;
+            let points = w.observe().await;
+            if !points.is_empty() {
+                let state = json!({ "last_observation": w.last_observation });
+                link.send_points(points, Some(state)).await?;
+            }
+        }
+        if w.settings.forecasts && next_fcst <= now {
+            next_fcst = now + fcst_every;
+            let points = w.forecast().await;
+            if !points.is_empty() {
+                link.send_points(points, None).await?;
+            }
+        }
+    }
+}
+
+/// Great-circle distance in km.
+fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    6371.0 * 2.0 * a.sqrt().asin()
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn key(p: &WeatherPosition) -> String {
+    format!("{}/{}", p.tag, p.id)
+}
+
+impl Weather {
+    /// The temperature stations, from the cache while it is fresh; a failed refresh keeps the
+    /// old list.
+    async fn stations(&mut self) -> Result<&[Station]> {
+        let max_age = Duration::from_secs(self.settings.station_cache_hours * 3600);
+        let fresh = self
+            .stations
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < max_age);
+        if !fresh {
+            match self.client.stations(TEMPERATURE).await {
+                Ok(list) => self.stations = Some((Instant::now(), list)),
+                Err(e) if self.stations.is_some() => {
+                    tracing::warn!("refreshing the station list failed, keeping the old one: {e:#}")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(&self.stations.as_ref().expect("set above").1)
+    }
+
+    /// New observations for every position, one set of requests per nearest active station.
+    async fn observe(&mut self) -> Vec<Point> {
+        let stations = match self.stations().await {
+            Ok(s) => s.to_vec(),
+            Err(e) => {
+                tracing::warn!("weather observations skipped: {e:#}");
+                return Vec::new();
+            }
+        };
+        let mut by_station: BTreeMap<u64, (Station, Vec<(WeatherPosition, f64)>)> = BTreeMap::new();
+        for p in &self.positions {
+            let nearest = stations
+                .iter()
+                .filter(|s| s.active)
+                .map(|s| (haversine_km(p.lat, p.lon, s.latitude, s.longitude), s))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((km, s)) = nearest {
+                by_station
+                    .entry(s.id)
+                    .or_insert_with(|| (s.clone(), Vec::new()))
+                    .1
+                    .push((p.clone(), km));
+            }
+        }
+        let mut points = Vec::new();
+        for (station, positions) in by_station.into_values() {
+            let rows = match self.station_rows(&station).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(station = %station.name, "observations failed: {e:#}");
+                    continue;
+                }
+            };
+            for (p, km) in positions {
+                let last = self
+                    .last_observation
+                    .get(&key(&p))
+                    .copied()
+                    .unwrap_or(i64::MIN);
+                for (date, fields) in rows.range(last + 1..) {
+                    let Some(time) = Timestamp::from_millisecond(*date).ok() else {
+                        continue;
+                    };
+                    let mut point = Point::new("weather_observation", to_nanos(time))
+                        .tag(p.tag.as_str(), p.id.as_str())
+                        .tag("station_name", station.name.as_str())
+                        .tag("station_id", station.id.to_string())
+                        .field("distance_km", round2(km));
+                    for (name, value) in fields {
+                        point = point.field(*name, round2(*value));
+                    }
+                    points.push(point);
+                }
+                if let Some((newest, _)) = rows.last_key_value() {
+                    self.last_observation.insert(key(&p), *newest);
+                }
+            }
+        }
+        points
+    }
+
+    /// The last day of hourly rows at one station: temperature, with wind speed and humidity
+    /// where the station has them.
+    async fn station_rows(
+        &self,
+        station: &Station,
+    ) -> Result<BTreeMap<i64, Vec<(&'static str, f64)>>> {
+        let mut rows: BTreeMap<i64, Vec<(&'static str, f64)>> = BTreeMap::new();
+        for (parameter, field) in [
+            (TEMPERATURE, "temperature"),
+            (WIND_SPEED, "wind_speed"),
+            (HUMIDITY, "humidity"),
+        ] {
+            let series = self
+                .client
+                .observations(parameter, station.id, "latest-day")
+                .await;
+            let series = match series {
+                Ok(Some(s)) => s,
+                Ok(None) if parameter != TEMPERATURE => continue,
+                Ok(None) => anyhow::bail!("station {} has no temperature data (404)", station.id),
+                Err(e) if parameter != TEMPERATURE => {
+                    tracing::warn!(station = %station.name, "{field} left out: {e:#}");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (date, value) in series {
+                // Rows exist where the temperature does; the others join them.
+                if parameter == TEMPERATURE {
+                    rows.entry(date).or_default().push((field, value));
+                } else if let Some(r) = rows.get_mut(&date) {
+                    r.push((field, value));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A forecast for every position, one request per grid cell.
+    async fn forecast(&mut self) -> Vec<Point> {
+        let grid = self.settings.forecast_grid_deg;
+        let mut cells: HashMap<(i64, i64), Vec<&WeatherPosition>> = HashMap::new();
+        for p in &self.positions {
+            let cell = ((p.lat / grid).round() as i64, (p.lon / grid).round() as i64);
+            cells.entry(cell).or_default().push(p);
+        }
+        let now = Timestamp::now();
+        let horizon = now + jiff::SignedDuration::from_hours(self.settings.forecast_hours.into());
+        let mut points = Vec::new();
+        for ((lat, lon), positions) in cells {
+            let steps = match self
+                .client
+                .forecast(lat as f64 * grid, lon as f64 * grid)
+                .await
+            {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!("forecast failed: {e:#}");
+                    continue;
+                }
+            };
+            let ahead: Vec<&Step> = steps
+                .iter()
+                .filter(|s| s.time > now && s.time <= horizon)
+                .collect();
+            for p in positions {
+                points.extend(summary(p, now, &ahead, self.settings.forecast_hours));
+                points.extend(ahead.iter().map(|s| hourly(p, now, s)));
+            }
+        }
+        points
+    }
+}
+
+/// `weather_forecast`: the forecast summarised as our users' dashboards know it.
+fn summary(p: &WeatherPosition, now: Timestamp, steps: &[&Step], hours: u32) -> Option<Point> {
+    let temps: Vec<f64> = steps
+        .iter()
+        .filter_map(|s| s.data.get("air_temperature").copied())
+        .collect();
+    let clouds: Vec<f64> = steps
+        .iter()
+        .filter_map(|s| s.data.get("cloud_area_fraction").copied())
+        .collect();
+    let (first, last) = (*temps.first()?, *temps.last()?);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let change = last - first;
+    let trend = if change > 1.0 {
+        "rising"
+    } else if change < -1.0 {
+        "falling"
+    } else {
+        "stable"
+    };
+    let cloud = mean(&clouds);
+    let condition = match cloud {
+        c if c < 2.0 => "clear",
+        c if c < 5.0 => "partly cloudy",
+        c if c < 7.0 => "cloudy",
+        _ => "overcast",
+    };
+    let at = Timestamp::from_second(now.as_second()).ok()?;
+    Some(
+        Point::new("weather_forecast", to_nanos(at))
+            .tag(p.tag.as_str(), p.id.as_str())
+            .tag("trend", trend)
+            .tag("cloud_condition", condition)
+            .field("current_temp", round2(first))
+            .field("avg_temp", round2(mean(&temps)))
+            .field(
+                "max_temp",
+                round2(temps.iter().copied().fold(f64::MIN, f64::max)),
+            )
+            .field(
+                "min_temp",
+                round2(temps.iter().copied().fold(f64::MAX, f64::min)),
+            )
+            .field("temp_change", round2(change))
+            .field("forecast_hours", f64::from(hours))
+            .field("avg_cloud_cover", round2(cloud)),
+    )
+}
+
+/// `weather_forecast_hourly`: one step; precipitation per hour of its interval (as pmp3g had it).
+fn hourly(p: &WeatherPosition, now: Timestamp, s: &Step) -> Point {
+    let lead = (s.time.as_second() - now.as_second()) as f64 / 3600.0;
+    let mut point = Point::new("weather_forecast_hourly", to_nanos(s.time))
+        .tag(p.tag.as_str(), p.id.as_str())
+        .field("lead_time_hours", (lead * 10.0).round() / 10.0);
+    let interval_h = ((s.time.as_second() - s.start.as_second()) as f64 / 3600.0).max(1.0);
+    for (key, field) in [
+        ("air_temperature", "temperature"),
+        ("cloud_area_fraction", "cloud_cover"),
+        ("wind_speed", "wind_speed"),
+        ("wind_speed_of_gust", "wind_gust"),
+        ("wind_from_direction", "wind_direction"),
+        ("relative_humidity", "humidity"),
+        ("precipitation_amount_mean", "precipitation"),
+        ("visibility_in_air", "visibility"),
+    ] {
+        if let Some(v) = s.data.get(key) {
+            let v = if field == "precipitation" {
+                v / interval_h
+            } else {
+                *v
+            };
+            point = point.field(field, round2(v));
+        }
+    }
+    point
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances_and_summaries() {
+        // Helsingborg to Halmstad, about 74 km.
+        let km = haversine_km(56.0465, 12.6945, 56.6745, 12.8578);
+        assert!((69.0..79.0).contains(&km), "{km}");
+        let t = |h: i64| Timestamp::from_second(1_768_471_200 + h * 3600).unwrap();
+        let step = |h: i64, temp: f64, precip: f64| Step {
+            time: t(h),
+            start: t(h - 6),
+            data: [
+                ("air_temperature".to_string(), temp),
+                ("cloud_area_fraction".to_string(), 8.0),
+                ("precipitation_amount_mean".to_string(), precip),
+            ]
+            .into(),
+        };
+        let (a, b) = (step(1, -2.0, 0.0), step(7, 1.5, 3.0));
+        let p = WeatherPosition {
+            tag: "house_id".into(),
+            id: "v".into(),
+            lat: 56.0,
+            lon: 12.0,
+        };
+        let s = summary(&p, t(0), &[&a, &b], 72).unwrap();
+        assert_eq!(s.tags["trend"], "rising");
+        assert_eq!(s.tags["cloud_condition"], "overcast");
+        let h = hourly(&p, t(0), &b);
+        assert_eq!(
+            h.fields["precipitation"],
+            hemflux_shared::FieldValue::Float(0.5)
+        );
+        assert_eq!(
+            h.fields["lead_time_hours"],
+            hemflux_shared::FieldValue::Float(7.0)
+        );
+    }
+}
