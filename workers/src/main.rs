@@ -4,6 +4,7 @@
 
 mod building;
 mod house;
+mod district_heating;
 mod link;
 mod serial;
 mod meter;
@@ -51,6 +52,7 @@ async fn run() -> Result<()> {
         "serial" => serial::run(worker).await,
         "building" => building::run(worker).await,
         "meter" => meter::run(worker).await,
+        "district_heating" => district_heating::run(worker).await,
         other => bail!("unknown worker kind {other:?}"),
     }
 }

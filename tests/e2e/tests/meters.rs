@@ -471,3 +471,225 @@ fn wattivahti_missing_then_refused_then_new_token() {
     assert!(!store.points.is_empty());
     assert!(!w.proc.stderr_text().contains("good-token"));
 }
+
+// ---------------------------------------------------------------- district-heating exchange
+
+const DH_ID: &str = "district_heating:exchange";
+
+fn dh_meters() -> Value {
+    json!([
+        {"meter_id": "735999255020057923", "house_id": "villa_1", "house_name": "Daggis8"},
+        {"meter_id": "735999255020057924", "house_id": "kontor_3", "house_name": "Kontor 3"},
+    ])
+}
+
+fn dh_secrets() -> Value {
+    json!({"app_key": "sim-app-key", "app_secret": "sim-app-secret", "refresh_token": "sim-dropbox-refresh-token"})
+}
+
+/// `meter_id -> from_datetime` of a request file.
+fn request_dates(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut lines = text.split('\n');
+    assert_eq!(lines.next(), Some("meter_id;from_datetime;house_name"));
+    lines
+        .map(|l| {
+            let cols: Vec<&str> = l.split(';').collect();
+            assert_eq!(cols.len(), 3, "{l:?}");
+            (cols[0].to_string(), cols[1].to_string())
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of the hour after the given point time.
+fn hour_after(ns: i64) -> String {
+    let secs = ns / 1_000_000_000 + 3600;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+fn last_time(points: &[Value], meter: &str) -> i64 {
+    points
+        .iter()
+        .filter(|p| p["tags"]["meter_id"] == meter)
+        .map(|p| p["time"].as_i64().unwrap())
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expiry() {
+    // Each access token dies after 3 calls: the worker meets expired_access_token mid-import.
+    // One entry per listing page: the whole listing takes several pages.
+    let sim = sim(
+        "dropbox",
+        &[
+            "--access-token-calls",
+            "3",
+            "--page-size",
+            "1",
+            "--partner-interval-ms",
+            "100",
+        ],
+    );
+    let config = json!({"exchange": {"transport": "dropbox", "folder": "/data", "dropbox_api_url": sim.url,
+        "dropbox_content_url": sim.url, "dropbox_token_url": format!("{}/oauth2/token", sim.url),
+        "check_interval_secs": 1, "initial_days": 2}, "meters": dh_meters()});
+    let mut store = Store::default();
+    let mut w = WorkerRun::start("district_heating", DH_ID, config, dh_secrets(), &store);
+    let status = w.until_status(&mut store, "imported");
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert!(
+        status.starts_with("imported 96 points from 1 files") || store.points.len() > 96,
+        "{status}"
+    );
+
+    // The request file now asks for the hour after each meter's last point.
+    let mut files = Value::Null;
+    let deadline = Instant::now() + WAIT;
+    let expected: std::collections::BTreeMap<String, String> =
+        ["735999255020057923", "735999255020057924"]
+            .iter()
+            .map(|m| (m.to_string(), hour_after(last_time(&store.points, m))))
+            .collect();
+    while Instant::now() < deadline {
+        files = sim.get("/_sim/files");
+        if request_dates(files["files"]["/data/BVPro_DH.csv"].as_str().unwrap()) == expected {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let request = files["files"]["/data/BVPro_DH.csv"].as_str().unwrap();
+    assert_eq!(request_dates(request), expected, "{request}");
+    assert!(
+        request.ends_with("Kontor 3") && request.contains(";Daggis8\n"),
+        "{request:?}"
+    );
+    let deleted = files["deleted"].as_array().unwrap();
+    assert!(
+        deleted
+            .iter()
+            .any(|d| d.as_str().unwrap().starts_with("/data/energy_")),
+        "{files}"
+    );
+    assert!(
+        files["files"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.contains("energy_")),
+        "{files}"
+    );
+    assert!(files["expired_answers"].as_u64().unwrap() >= 1, "{files}");
+    assert!(files["token_refreshes"].as_u64().unwrap() >= 2, "{files}");
+
+    let p = store
+        .points
+        .iter()
+        .find(|p| p["tags"]["meter_id"] == "735999255020057924")
+        .unwrap();
+    assert_eq!(p["measurement"], "energy_meter");
+    assert_eq!(p["tags"]["house_id"], "kontor_3");
+    let hours_since_2020 = (p["time"].as_i64().unwrap() / 1_000_000_000 - 1_577_836_800) / 3600;
+    assert_eq!(
+        p["fields"]["meter_reading"].as_f64().unwrap(),
+        3.0 * hours_since_2020 as f64
+    );
+    assert_eq!(p["fields"]["consumption"].as_f64().unwrap(), 3.0);
+    for f in ["volume", "primary_temp_in", "primary_temp_out"] {
+        assert!(p["fields"][f].is_f64(), "{f}: {p}");
+    }
+    assert!(
+        !w.proc.stderr_text().contains("sl.u."),
+        "an access token in the log"
+    );
+}
+
+#[test]
+fn district_heating_folder_keeps_a_file_with_a_bad_line_and_imports_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "timestamp;serviceID;meterStand;consumption;volume;temperatureIn;temperatureOut\n\
+                2026-01-28T23:00:00Z;735999255020057923;6920;3;0.08;64.24;33.9\n\
+                2026-01-29T00:00:00Z;735999255020057923;6923;3;0.07;64.31;34.2";
+    let bad = "timestamp;serviceID;meterStand;consumption;volume;temperatureIn;temperatureOut\n\
+               2026-01-29T01:00:00Z;735999255020057924;100;2;0,05;60;30\n\
+               2026-01-29 02:00;735999255020057924;102;2;0,05;60;30\n";
+    std::fs::write(dir.path().join("energy_20260129.txt"), good).unwrap();
+    std::fs::write(dir.path().join("energy_20260130.txt"), bad).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not an energy file").unwrap();
+    let config = |dry_run: bool| {
+        json!({"exchange": {"transport": "folder", "folder": dir.path(), "check_interval_secs": 3600, "initial_days": 400,
+            "settle_secs": 0, "dry_run": dry_run}, "meters": dh_meters()})
+    };
+
+    // Dry run first: says what it would import, touches nothing.
+    let mut store = Store::default();
+    let mut w = WorkerRun::start("district_heating", DH_ID, config(true), json!({}), &store);
+    let status = w.until_status(&mut store, "dry run, nothing written");
+    assert!(status.contains("energy_20260129.txt: meter 735999255020057923: 2 hours 2026-01-28 23:00 to 2026-01-29 00:00"), "{status}");
+    assert!(
+        status.contains("energy_20260130.txt:3: timestamp"),
+        "{status}"
+    );
+    assert!(store.points.is_empty() && !dir.path().join("BVPro_DH.csv").exists());
+    drop(w);
+
+    let mut w = WorkerRun::start("district_heating", DH_ID, config(false), json!({}), &store);
+    let status = w.until_status(&mut store, "imported");
+    assert_eq!(
+        status,
+        "imported 3 points from 1 files; kept energy_20260130.txt"
+    );
+    assert_eq!(w.errors.len(), 1, "{:?}", w.errors);
+    assert!(
+        w.errors[0].contains("energy_20260130.txt:3: timestamp \"2026-01-29 02:00\""),
+        "{}",
+        w.errors[0]
+    );
+    assert!(
+        !dir.path().join("energy_20260129.txt").exists(),
+        "imported file deleted"
+    );
+    assert!(
+        dir.path().join("energy_20260130.txt").exists(),
+        "file with a bad line kept"
+    );
+    assert!(dir.path().join("notes.txt").exists());
+    let bad_row = store
+        .points
+        .iter()
+        .find(|p| p["tags"]["meter_id"] == "735999255020057924")
+        .unwrap();
+    assert_eq!(
+        bad_row["fields"]["volume"].as_f64().unwrap(),
+        0.05,
+        "decimal comma"
+    );
+    let request = std::fs::read_to_string(dir.path().join("BVPro_DH.csv")).unwrap();
+    let dates = request_dates(&request);
+    assert_eq!(
+        dates["735999255020057923"], "2026-01-29 01:00",
+        "advanced past the imported file"
+    );
+    assert_ne!(
+        dates["735999255020057924"], "2026-01-29 02:00",
+        "not advanced by a kept file"
+    );
+    assert_eq!(
+        store.state.as_ref().unwrap()["from"]["735999255020057923"],
+        "2026-01-29 01:00"
+    );
+}

@@ -101,7 +101,7 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let form: HashMap<String, String> = match serde_urlencoded_pairs(&body) {
+    let form: HashMap<String, String> = match form_pairs(&body) {
         Some(f) if form_type => f,
         _ => {
             return b2c_error(
@@ -174,7 +174,7 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
 }
 
 /// Decodes `application/x-www-form-urlencoded` without another dependency.
-fn serde_urlencoded_pairs(body: &str) -> Option<HashMap<String, String>> {
+pub fn form_pairs(body: &str) -> Option<HashMap<String, String>> {
     let decode = |s: &str| -> Option<String> {
         let s = s.replace('+', " ");
         let mut out = Vec::new();
