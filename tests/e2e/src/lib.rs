@@ -73,6 +73,7 @@ pub struct Orchestrator {
     pub port: u16,
     child: Option<Child>,
     extra_args: Vec<String>,
+    wrapper: Vec<String>,
 }
 
 impl Orchestrator {
@@ -92,6 +93,7 @@ impl Orchestrator {
             port: free_port(),
             child: None,
             extra_args: Vec::new(),
+            wrapper: Vec::new(),
         }
     }
 
@@ -103,6 +105,12 @@ impl Orchestrator {
 
     pub fn with_args(mut self, args: &[&str]) -> Orchestrator {
         self.extra_args = args.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Runs `hemflux` under a wrapper command, such as `unshare --pid --fork --mount-proc`.
+    pub fn wrapped_in(mut self, wrapper: &[&str]) -> Orchestrator {
+        self.wrapper = wrapper.iter().map(|s| s.to_string()).collect();
         self
     }
 
@@ -126,7 +134,15 @@ impl Orchestrator {
             .open(self.log_path())
             .unwrap();
         let d = self.dir.path();
-        let child = Command::new(bin("hemflux"))
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(bin("hemflux"));
+                c
+            }
+            None => Command::new(bin("hemflux")),
+        };
+        let child = cmd
             .arg("run")
             .arg("--profiles")
             .arg(d.join("profiles"))
@@ -234,6 +250,16 @@ impl Orchestrator {
         }
     }
 
+    /// Waits for the process (or its wrapper) to exit on its own.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take().expect("running");
+        let status = wait_child(&mut c, timeout);
+        if status.is_none() {
+            self.child = Some(c);
+        }
+        status
+    }
+
     /// SIGTERM and wait; returns the exit status and how long it took.
     pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
         let mut c = self.child.take().expect("running");
@@ -291,6 +317,33 @@ pub fn write_atomically(path: &Path, text: &str) {
     ));
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// The children of a process, from `/proc` (all threads' children lists).
+pub fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// The state letter of a process (`R`, `S`, `Z`, ...), if it exists.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 /// Whether a process is alive (a zombie is not: it has exited and only waits to be reaped).
