@@ -36,6 +36,12 @@ pub fn plan(desired: &Fingerprints, running: &Fingerprints) -> Plan {
     plan
 }
 
+/// First-poll delays for `n` workers started together: evenly spread over `window_ms`, so that
+/// 300 houses starting at once do not all poll in the same second.
+pub fn stagger_offset(index: usize, n: usize, window_ms: u64) -> u64 {
+    window_ms * index as u64 / n.max(1) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +59,19 @@ mod tests {
         assert_eq!(p.start, ["a"]);
         assert_eq!(p.restart, ["c"]);
         assert_eq!(p.stop, ["d"]);
+    }
+
+    #[test]
+    fn a_fleet_start_is_spread_over_the_window() {
+        let offsets: Vec<u64> = (0..300).map(|i| stagger_offset(i, 300, 60_000)).collect();
+        assert_eq!(offsets[0], 0);
+        assert_eq!(offsets[150], 30_000);
+        assert_eq!(offsets[299], 59_800);
+        // At most 5 first polls in any one second.
+        let busiest = (0..60)
+            .map(|s| offsets.iter().filter(|o| **o / 1000 == s).count())
+            .max();
+        assert_eq!(busiest, Some(5));
     }
 
     #[test]

@@ -245,12 +245,11 @@ impl Supervisor {
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
-        let starting = plan.start.len().max(1) as u64;
         for (i, id) in plan.start.iter().enumerate() {
             let (spec, resolved, fingerprint) =
                 desired_specs.remove(id).expect("planned from desired");
             let offset = if self.first_reconcile {
-                self.settings.stagger_ms * i as u64 / starting
+                reconcile::stagger_offset(i, plan.start.len(), self.settings.stagger_ms)
             } else {
                 0
             };

@@ -290,3 +290,48 @@ fn state_survives_a_restart_of_the_orchestrator() {
     );
     assert!(points.len() > before);
 }
+
+#[test]
+fn status_and_metrics_show_the_workers() {
+    let o = Orchestrator::new("").start();
+    o.write_profile("a.json", &synthetic(""));
+    o.write_profile("b.json", &synthetic(r#", "exit_after_ms": 10"#));
+    o.wait_state("synthetic:a", "running", T);
+    wait_for(T, "b to have crashed", || {
+        o.worker("synthetic:b")
+            .filter(|w| w["restarts"].as_u64() >= Some(1))
+    });
+    let out = std::process::Command::new(hemflux_e2e::bin("hemflux"))
+        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row_a = table
+        .lines()
+        .find(|l| l.starts_with("synthetic:a "))
+        .expect("a row for a");
+    assert!(row_a.contains("running"), "{table}");
+    let row_b = table
+        .lines()
+        .find(|l| l.starts_with("synthetic:b "))
+        .expect("a row for b");
+    assert!(row_b.contains("exited with status 3"), "{table}");
+
+    let metrics = o.get("/metrics").unwrap();
+    assert!(
+        metrics.contains("hemflux_workers{state=\"running\"} "),
+        "{metrics}"
+    );
+    let restarts = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "hemflux_worker_restarts_total{worker=\"synthetic:b\",kind=\"synthetic\"} ",
+            )
+        })
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a restart counter for b");
+    assert!(restarts >= 1);
+    assert_eq!(o.get("/health").unwrap(), "ok\n");
+}
