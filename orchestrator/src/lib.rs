@@ -1,10 +1,12 @@
 //! The orchestrator as a library, so that its parts are testable on their own; `main.rs` is the CLI.
 
+pub mod backfill;
 pub mod check;
 pub mod configset;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod onboard;
 pub mod query;
 pub mod reconcile;
 pub mod run;

@@ -45,6 +45,14 @@ enum Command {
     },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
+    /// Add a house: verify its HomeSide login, write its profile and credentials.
+    AddHouse(hemflux::onboard::AddHouseArgs),
+    /// Add a building: verify its Arrigo login, discover its signals, write config and credentials.
+    AddBuilding(hemflux::onboard::AddBuildingArgs),
+    /// Remove a house or building: hard (data purged now), --soft (after 30 days), --restore, --dry-run.
+    Remove(hemflux::onboard::RemoveArgs),
+    /// Import a time range of history through the entity's worker, with a progress bar.
+    Backfill(hemflux::backfill::BackfillArgs),
     /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
     Demo(hemflux::demo::DemoArgs),
 }
@@ -88,6 +96,10 @@ fn main() {
 async fn async_command(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run(args) => hemflux::run::run(args).await,
+        Command::AddHouse(args) => hemflux::onboard::add_house(args).await,
+        Command::AddBuilding(args) => hemflux::onboard::add_building(args).await,
+        Command::Remove(args) => hemflux::onboard::remove(args).await,
+        Command::Backfill(args) => hemflux::backfill::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,

@@ -106,7 +106,12 @@ impl Worker {
     }
 
     /// Handles messages (acking every batch) until `done` holds; panics after `timeout`.
-    fn serve_until(&mut self, timeout: Duration, what: &str, mut done: impl FnMut(&Worker, &Value) -> bool) -> Value {
+    fn serve_until(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut done: impl FnMut(&Worker, &Value) -> bool,
+    ) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -131,7 +136,9 @@ impl Worker {
                     let seq = msg["seq"].clone();
                     self.send(json!({"type": "ack", "seq": seq}));
                 }
-                "error" => self.errors.push(msg["message"].as_str().unwrap().to_string()),
+                "error" => self
+                    .errors
+                    .push(msg["message"].as_str().unwrap().to_string()),
                 _ => {}
             }
             if done(self, &msg) {
@@ -150,7 +157,9 @@ impl Worker {
 
     fn sync(&mut self, id: u64, from: &str, to: &str) -> Value {
         self.send(json!({"type": "sync", "id": id, "from": from, "to": to}));
-        self.serve_until(Duration::from_secs(60), "the sync reply", |_, m| m["type"] == "reply" && m["id"] == id)
+        self.serve_until(Duration::from_secs(60), "the sync reply", |_, m| {
+            m["type"] == "reply" && m["id"] == id
+        })
     }
 }
 
@@ -163,7 +172,10 @@ impl Drop for Worker {
 
 fn assert_no_secret(w: &Worker) {
     let log = w.log();
-    assert!(!log.contains(PASSWORD), "the password is in the worker's log:\n{log}");
+    assert!(
+        !log.contains(PASSWORD),
+        "the password is in the worker's log:\n{log}"
+    );
     assert!(!w.errors.iter().any(|e| e.contains(PASSWORD)));
 }
 
@@ -171,7 +183,9 @@ fn assert_no_secret(w: &Worker) {
 fn poll_writes_the_configured_fields_at_the_servers_time() {
     let sim = sim(&["--now", "2025-01-15T12:34:56Z"]);
     let mut w = Worker::start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(20), "two polls", |w, _| w.store.len() >= 2);
+    w.serve_until(Duration::from_secs(20), "two polls", |w, _| {
+        w.store.len() >= 2
+    });
     for (time, p) in &w.store {
         let t = time / 1_000_000_000;
         assert_eq!(time % 1_000_000_000, 0, "server time has whole seconds");
@@ -181,7 +195,11 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
         assert_eq!(p["tags"], json!({"building_id": "TE236_HEM_Kontor"}));
         let fields = p["fields"].as_object().unwrap();
         assert_eq!(fields.len(), 2, "the null signal is skipped: {p}");
-        assert_eq!(fields["outdoor_temperature"].as_f64().unwrap(), gt_ute(t), "{p}");
+        assert_eq!(
+            fields["outdoor_temperature"].as_f64().unwrap(),
+            gt_ute(t),
+            "{p}"
+        );
         assert_eq!(fields["energy_total"].as_f64().unwrap(), energy(t), "{p}");
     }
     assert_no_secret(&w);
@@ -191,7 +209,9 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
 fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
     let sim = sim(&["--token-lifetime-secs", "0.5"]);
     let mut w = Worker::start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(30), "four polls", |w, _| w.received >= 4);
+    w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
+        w.received >= 4
+    });
     let log = w.log();
     // Each poll after the first meets an expired token; every refresh must use the rotated
     // refresh token (the spent one is refused, which would show as a failed refresh).
@@ -204,9 +224,18 @@ fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
 
 #[test]
 fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
-    let sim = sim(&["--http-500-every", "2", "--html-every", "3", "--truncated-every", "5"]);
+    let sim = sim(&[
+        "--http-500-every",
+        "2",
+        "--html-every",
+        "3",
+        "--truncated-every",
+        "5",
+    ]);
     let mut w = Worker::start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(40), "four good polls", |w, _| w.received >= 4);
+    w.serve_until(Duration::from_secs(40), "four good polls", |w, _| {
+        w.received >= 4
+    });
     assert!(w.alive(), "the worker exited");
     let all = w.errors.join("\n");
     assert!(all.contains("HTTP 500"), "{all}");
@@ -222,7 +251,11 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     let mut w = Worker::start(config(&sim, 3600), None);
     let (from, to) = ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
     let (from_s, to_s) = (1_704_067_200i64, 1_735_689_600i64);
-    let in_range = |w: &Worker| w.store.range(from_s * 1_000_000_000..to_s * 1_000_000_000).count();
+    let in_range = |w: &Worker| {
+        w.store
+            .range(from_s * 1_000_000_000..to_s * 1_000_000_000)
+            .count()
+    };
 
     let reply = w.sync(1, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
@@ -232,7 +265,10 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     for (time, p) in w.store.range(from_s * 1_000_000_000..to_s * 1_000_000_000) {
         let t = time / 1_000_000_000;
         assert_eq!(t % 3600, 0);
-        assert_eq!(p["fields"]["outdoor_temperature"].as_f64().unwrap(), gt_ute(t));
+        assert_eq!(
+            p["fields"]["outdoor_temperature"].as_f64().unwrap(),
+            gt_ute(t)
+        );
         assert_eq!(p["fields"]["energy_total"].as_f64().unwrap(), energy(t));
         assert!(p["fields"].get("exhaust_temperature").is_none());
     }
@@ -243,7 +279,11 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     let reply = w.sync(2, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(in_range(&w), hours);
-    assert_eq!(w.received - before, hours, "the second run sends the same points");
+    assert_eq!(
+        w.received - before,
+        hours,
+        "the second run sends the same points"
+    );
     assert_no_secret(&w);
     drop(w);
 
@@ -251,7 +291,9 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     let mut w = Worker::start(config(&sim, 3600), None);
     w.send(json!({"type": "sync", "id": 3, "from": from, "to": to}));
     w.serve_until(Duration::from_secs(30), "three chunks", |w, _| {
-        w.state.as_ref().is_some_and(|s| s["backfill"]["done_until"] == "2024-03-31T00:00:00Z")
+        w.state
+            .as_ref()
+            .is_some_and(|s| s["backfill"]["done_until"] == "2024-03-31T00:00:00Z")
     });
     let state = w.state.clone();
     drop(w);
@@ -259,6 +301,9 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     let reply = w.sync(4, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
     let first = *w.store.range(from_s * 1_000_000_000..).next().unwrap().0 / 1_000_000_000;
-    assert_eq!(first, 1_711_843_200, "resumed at 2024-03-31, not from the start");
+    assert_eq!(
+        first, 1_711_843_200,
+        "resumed at 2024-03-31, not from the start"
+    );
     assert_eq!(in_range(&w), hours - 90 * 24);
 }

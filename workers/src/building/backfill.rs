@@ -58,7 +58,13 @@ impl Job {
 }
 
 /// Runs a job to its end and answers the sync `id`; returns the job as far as it got.
-pub async fn run(link: Arc<Link>, mut client: Arrigo, cfg: Config, id: u64, mut job: Job) -> Option<Job> {
+pub async fn run(
+    link: Arc<Link>,
+    mut client: Arrigo,
+    cfg: Config,
+    id: u64,
+    mut job: Job,
+) -> Option<Job> {
     let total = job.chunks(job.from);
     let mut points = 0u64;
     let result: Result<()> = async {
@@ -75,7 +81,9 @@ pub async fn run(link: Arc<Link>, mut client: Arrigo, cfg: Config, id: u64, mut 
                 link.send_points(batch, Some(state)).await?;
             }
             let done = total - job.chunks(end);
-            link.status(format!("backfill: {done}/{total} chunks, {points} points, through {end}"));
+            link.status(format!(
+                "backfill: {done}/{total} chunks, {points} points, through {end}"
+            ));
         }
         Ok(())
     }
@@ -88,14 +96,25 @@ pub async fn run(link: Arc<Link>, mut client: Arrigo, cfg: Config, id: u64, mut 
         }
         Err(e) => {
             tracing::warn!("backfill stopped at {}: {e:#}", job.done_until);
-            link.reply(id, false, format!("backfill stopped at {} (run it again to resume): {e:#}", job.done_until));
+            link.reply(
+                id,
+                false,
+                format!(
+                    "backfill stopped at {} (run it again to resume): {e:#}",
+                    job.done_until
+                ),
+            );
         }
     }
     Some(job)
 }
 
 /// Every fetched signal's history over [from, to), merged into one point per timestamp.
-async fn fetch_window(client: &mut Arrigo, cfg: &Config, range: (Timestamp, Timestamp)) -> Result<Vec<Point>> {
+async fn fetch_window(
+    client: &mut Arrigo,
+    cfg: &Config,
+    range: (Timestamp, Timestamp),
+) -> Result<Vec<Point>> {
     let fields: HashMap<&str, &str> = cfg
         .fetched()
         .map(|s| (s.signal_id.as_str(), s.field.as_str()))
@@ -144,7 +163,9 @@ async fn page_with_retries(
             Ok(p) => return Ok(p),
             Err(e) if attempt < ATTEMPTS => {
                 let wait = backoff(attempt, Duration::from_secs(30));
-                tracing::warn!("history page failed (attempt {attempt}), retrying in {wait:?}: {e:#}");
+                tracing::warn!(
+                    "history page failed (attempt {attempt}), retrying in {wait:?}: {e:#}"
+                );
                 tokio::time::sleep(wait).await;
             }
             Err(e) => return Err(e),

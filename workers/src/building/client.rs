@@ -66,7 +66,8 @@ pub struct HistoryPage {
     pub next: Option<String>,
 }
 
-const ANALOGS_QUERY: &str = "query($first: Int, $after: String) { analogs(first: $first, after: $after) { \
+const ANALOGS_QUERY: &str =
+    "query($first: Int, $after: String) { analogs(first: $first, after: $after) { \
      totalCount pageInfo { hasNextPage endCursor } items { id name value unit } } }";
 
 const HISTORY_QUERY: &str = "query($first: Int!, $after: String, $filter: AnalogEventFilter) { \
@@ -111,7 +112,10 @@ impl Arrigo {
 
     /// Trades the (expired) auth token and the refresh token for a new pair.
     async fn refresh(&mut self) -> Result<()> {
-        let tokens = self.tokens.as_ref().ok_or_else(|| anyhow!("not logged in"))?;
+        let tokens = self
+            .tokens
+            .as_ref()
+            .ok_or_else(|| anyhow!("not logged in"))?;
         let url = format!("{}/login/refresh", self.base);
         let res = self
             .http
@@ -140,7 +144,11 @@ impl Arrigo {
     }
 
     /// Runs a GraphQL query and returns its `data` and the server's `Date`.
-    pub async fn query(&mut self, query: &str, variables: Value) -> Result<(Value, Option<Timestamp>)> {
+    pub async fn query(
+        &mut self,
+        query: &str,
+        variables: Value,
+    ) -> Result<(Value, Option<Timestamp>)> {
         if self.tokens.is_none() {
             self.login().await?;
         }
@@ -158,7 +166,10 @@ impl Arrigo {
                 .await
                 .with_context(|| format!("calling {url}"))?;
             if res.status() == StatusCode::UNAUTHORIZED && !renewed {
-                let expired = res.headers().get("token-expired").is_some_and(|v| v == "true");
+                let expired = res
+                    .headers()
+                    .get("token-expired")
+                    .is_some_and(|v| v == "true");
                 tracing::info!(expired, "Arrigo answered 401: renewing the token");
                 self.renew(expired).await?;
                 renewed = true;
@@ -168,10 +179,17 @@ impl Arrigo {
                 .headers()
                 .get(DATE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|s| jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(s).ok());
+                .and_then(|s| {
+                    jiff::fmt::rfc2822::DateTimeParser::new()
+                        .parse_timestamp(s)
+                        .ok()
+                });
             let answer = json_of(res, &url).await?;
             if let Some(errors) = answer.get("errors").and_then(Value::as_array) {
-                let messages: Vec<&str> = errors.iter().filter_map(|e| e["message"].as_str()).collect();
+                let messages: Vec<&str> = errors
+                    .iter()
+                    .filter_map(|e| e["message"].as_str())
+                    .collect();
                 bail!("GraphQL error from {url}: {}", messages.join("; "));
             }
             return Ok((answer["data"].clone(), date));
@@ -224,14 +242,18 @@ impl Arrigo {
             "ranges": [{"from": from.to_string(), "to": to.to_string()}],
             "timeLength": time_length, "timeLengthComparer": "equal"});
         if self.no_comparer {
-            filter.as_object_mut().expect("object").remove("timeLengthComparer");
+            filter
+                .as_object_mut()
+                .expect("object")
+                .remove("timeLengthComparer");
         }
         let vars = json!({"first": 20_000, "after": after, "filter": filter});
         let data = match self.query(HISTORY_QUERY, vars.clone()).await {
             Err(e) if !self.no_comparer && format!("{e:#}").contains("timeLengthComparer") => {
                 tracing::info!("this Arrigo rejects timeLengthComparer: asking without it");
                 self.no_comparer = true;
-                return Box::pin(self.history_page(signal_id, (from, to), time_length, after)).await;
+                return Box::pin(self.history_page(signal_id, (from, to), time_length, after))
+                    .await;
             }
             other => other?.0,
         };
@@ -305,7 +327,10 @@ async fn json_of(res: reqwest::Response, url: &str) -> Result<Value> {
         .with_context(|| format!("reading the answer of {url}"))?;
     if !status.is_success() {
         let what = if is_html { "an HTML page" } else { "an error" };
-        bail!("{url} answered HTTP {status} with {what}: {}", snippet(&text));
+        bail!(
+            "{url} answered HTTP {status} with {what}: {}",
+            snippet(&text)
+        );
     }
     serde_json::from_str(&text).with_context(|| {
         format!(
@@ -327,7 +352,11 @@ mod tests {
     #[test]
     fn times_with_z_offset_or_none_are_utc() {
         let want: Timestamp = "2026-02-01T00:05:00Z".parse().unwrap();
-        for s in ["2026-02-01T00:05:00Z", "2026-02-01T01:05:00+01:00", "2026-02-01T00:05:00"] {
+        for s in [
+            "2026-02-01T00:05:00Z",
+            "2026-02-01T01:05:00+01:00",
+            "2026-02-01T00:05:00",
+        ] {
             assert_eq!(parse_time(s).unwrap(), want, "{s}");
         }
         assert!(parse_time("yesterday").is_err());

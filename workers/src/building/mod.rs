@@ -65,8 +65,8 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
 }
 
 pub async fn run(mut worker: Worker) -> Result<()> {
-    let cfg: Config =
-        serde_json::from_value(worker.init.config.clone()).context("reading the building config")?;
+    let cfg: Config = serde_json::from_value(worker.init.config.clone())
+        .context("reading the building config")?;
     let secret = |k: &str| {
         worker
             .init

@@ -44,7 +44,9 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn random_hex(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", fastrand::u8(..))).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect()
 }
 
 impl Auth {
@@ -67,7 +69,14 @@ impl Auth {
             b64(random_hex(32))
         );
         let h = random_hex(16);
-        let refresh = format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]);
+        let refresh = format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        );
         self.refresh
             .insert(refresh.clone(), (auth.clone(), now + self.rt_lifetime));
         self.sessions.insert(
@@ -135,7 +144,10 @@ mod tests {
         assert_ne!(p.auth, q.auth);
         assert_ne!(p.refresh, q.refresh);
         assert!(a.refresh(Some(&p.auth), &p.refresh).is_none(), "spent RT");
-        assert!(a.refresh(Some(&p.auth), &q.refresh).is_none(), "RT of another AT");
+        assert!(
+            a.refresh(Some(&p.auth), &q.refresh).is_none(),
+            "RT of another AT"
+        );
         assert!(a.refresh(None, &q.refresh).is_none(), "no AT");
         assert!(a.refresh(Some(&q.auth), &q.refresh).is_some());
     }
@@ -148,6 +160,9 @@ mod tests {
         a.expire(&p.auth);
         assert!(matches!(a.check(Some(&p.auth)), Bearer::Expired));
         assert!(matches!(a.check(Some("nope")), Bearer::Invalid));
-        assert!(a.refresh(Some(&p.auth), &p.refresh).is_some(), "expired AT may refresh");
+        assert!(
+            a.refresh(Some(&p.auth), &p.refresh).is_some(),
+            "expired AT may refresh"
+        );
     }
 }

@@ -28,9 +28,7 @@ pub fn execute(body: &Value, root_type: &str, resolve: &Resolver) -> Value {
 }
 
 fn run(body: &Value, root_type: &str, resolve: &Resolver) -> Result<Value, String> {
-    let query = body["query"]
-        .as_str()
-        .ok_or("Must provide query string.")?;
+    let query = body["query"].as_str().ok_or("Must provide query string.")?;
     let doc = parse_query::<String>(query).map_err(|e| format!("Syntax Error: {e}"))?;
     let mut fragments: Fragments = HashMap::new();
     let mut operations = Vec::new();
@@ -49,12 +47,16 @@ fn run(body: &Value, root_type: &str, resolve: &Resolver) -> Result<Value, Strin
             .find(|op| operation_name(op) == Some(name))
             .ok_or_else(|| format!("Unknown operation named \"{name}\"."))?,
         None if operations.len() == 1 => &operations[0],
-        None => return Err("Must provide operation name if query contains multiple operations.".into()),
+        None => {
+            return Err("Must provide operation name if query contains multiple operations.".into())
+        }
     };
     let (var_defs, selection) = match op {
         OperationDefinition::SelectionSet(s) => (&[][..], s),
         OperationDefinition::Query(q) => (&q.variable_definitions[..], &q.selection_set),
-        OperationDefinition::Mutation(_) => return Err("Schema is not configured for mutations.".into()),
+        OperationDefinition::Mutation(_) => {
+            return Err("Schema is not configured for mutations.".into())
+        }
         OperationDefinition::Subscription(_) => {
             return Err("Schema is not configured for subscriptions.".into())
         }
@@ -178,7 +180,10 @@ fn project<'q>(
                     json!(type_name)
                 } else {
                     let child = obj.get(sub.name.as_str()).ok_or_else(|| {
-                        format!("Cannot query field \"{}\" on type \"{type_name}\".", sub.name)
+                        format!(
+                            "Cannot query field \"{}\" on type \"{type_name}\".",
+                            sub.name
+                        )
                     })?;
                     project(child, sub, type_name, fragments)?
                 };
@@ -259,13 +264,19 @@ mod tests {
 
     fn resolver(field: &str, args: &Map<String, Value>) -> Result<Value, String> {
         match field {
-            "thing" => Ok(json!({"__typename": "Thing", "id": args.get("id").cloned().unwrap_or(json!("x")), "n": 1, "inner": {"__typename": "Inner", "v": 2}})),
+            "thing" => Ok(
+                json!({"__typename": "Thing", "id": args.get("id").cloned().unwrap_or(json!("x")), "n": 1, "inner": {"__typename": "Inner", "v": 2}}),
+            ),
             other => Err(format!("Cannot query field \"{other}\" on type \"Root\".")),
         }
     }
 
     fn run_q(query: &str, vars: Value) -> Value {
-        execute(&json!({"query": query, "variables": vars}), "Root", &resolver)
+        execute(
+            &json!({"query": query, "variables": vars}),
+            "Root",
+            &resolver,
+        )
     }
 
     #[test]

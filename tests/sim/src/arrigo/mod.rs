@@ -96,7 +96,7 @@ impl Sim {
     }
 
     fn every(&self, n: u64, knob: Option<u64>) -> bool {
-        knob.is_some_and(|k| k > 0 && n % k == 0)
+        knob.is_some_and(|k| k > 0 && n.is_multiple_of(k))
     }
 }
 
@@ -141,7 +141,10 @@ fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .nest("/arrigo/api", api.clone())
         .nest("/Arrigo/api", api)
-        .layer(axum::middleware::map_response_with_state(sim.clone(), date_header))
+        .layer(axum::middleware::map_response_with_state(
+            sim.clone(),
+            date_header,
+        ))
         .with_state(sim)
 }
 
@@ -161,33 +164,41 @@ fn message(status: StatusCode, text: &str) -> Response {
 }
 
 /// Arrigo accepts only `application/json`; the body must then be a JSON object.
-fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, (StatusCode, &'static str)> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.to_ascii_lowercase().starts_with("application/json") {
-        return Err(message(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED MEDIA TYPE"));
+        return Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED MEDIA TYPE"));
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        _ => Err(message(StatusCode::BAD_REQUEST, "The request body is not a JSON object")),
+        _ => Err((
+            StatusCode::BAD_REQUEST,
+            "The request body is not a JSON object",
+        )),
     }
 }
 
 async fn service_info(State(sim): State<Arc<Sim>>) -> Response {
-    Json(json!({"service": "arrigo_login", "account": "HEMLocal", "mainProject": sim.args.controller,
-                "serviceStatus": "running"}))
+    Json(
+        json!({"service": "arrigo_login", "account": "HEMLocal", "mainProject": sim.args.controller,
+                "serviceStatus": "running"}),
+    )
     .into_response()
 }
 
 async fn login(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, text)) => return message(status, text),
     };
     let (Some(user), Some(pass)) = (body["username"].as_str(), body["password"].as_str()) else {
-        return message(StatusCode::BAD_REQUEST, "username and password are required");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "username and password are required",
+        );
     };
     if user != sim.args.username || pass != sim.args.password {
         tracing::info!("login refused for a wrong username or password");
@@ -195,15 +206,17 @@ async fn login(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> 
     }
     let pair = sim.auth.lock().expect("auth lock").login(user);
     tracing::info!("login ok");
-    Json(json!({"authToken": pair.auth, "expires_in": sim.args.token_lifetime_secs.ceil() as u64,
-                "refreshToken": pair.refresh, "account": "HEMLocal"}))
+    Json(
+        json!({"authToken": pair.auth, "expires_in": sim.args.token_lifetime_secs.ceil() as u64,
+                "refreshToken": pair.refresh, "account": "HEMLocal"}),
+    )
     .into_response()
 }
 
 async fn refresh(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, text)) => return message(status, text),
     };
     let Some(rt) = body["refreshToken"].as_str() else {
         return message(StatusCode::BAD_REQUEST, "refreshToken is required");
@@ -226,11 +239,14 @@ async fn refresh(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
 async fn verify(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, text)) => return message(status, text),
     };
-    let valid = body["authToken"]
-        .as_str()
-        .is_some_and(|t| matches!(sim.auth.lock().expect("auth lock").check(Some(t)), Bearer::Valid));
+    let valid = body["authToken"].as_str().is_some_and(|t| {
+        matches!(
+            sim.auth.lock().expect("auth lock").check(Some(t)),
+            Bearer::Valid
+        )
+    });
     if valid {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -241,7 +257,7 @@ async fn verify(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
 async fn logout(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, text)) => return message(status, text),
     };
     let mut auth = sim.auth.lock().expect("auth lock");
     if auth.logout(auth::bearer(&headers), body["refreshToken"].as_str()) {
@@ -254,7 +270,7 @@ async fn logout(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) ->
 async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     let body = match json_body(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err((status, text)) => return message(status, text),
     };
     let n = sim.graphql_calls.fetch_add(1, Ordering::Relaxed) + 1;
     if sim.every(n, sim.args.slow_every) {
@@ -274,7 +290,8 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
         Bearer::Valid => {}
         Bearer::Expired => {
             let mut r = message(StatusCode::UNAUTHORIZED, "Token expired");
-            r.headers_mut().insert("token-expired", HeaderValue::from_static("true"));
+            r.headers_mut()
+                .insert("token-expired", HeaderValue::from_static("true"));
             return r;
         }
         Bearer::Invalid => return message(StatusCode::UNAUTHORIZED, "Unauthorized"),
@@ -285,10 +302,17 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
     if sim.every(n, sim.args.html_every) {
         let page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>\
                     <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
-        return (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/html")], page).into_response();
+        return (
+            StatusCode::BAD_GATEWAY,
+            [(header::CONTENT_TYPE, "text/html")],
+            page,
+        )
+            .into_response();
     }
     let now = sim.now();
-    let answer = graphql::execute(&body, "Root", &|field, args| sim.schema.resolve(field, args, now));
+    let answer = graphql::execute(&body, "Root", &|field, args| {
+        sim.schema.resolve(field, args, now)
+    });
     if sim.every(n, sim.args.truncated_every) {
         let text = answer.to_string().into_bytes();
         let cut = text[..text.len() / 2].to_vec();

@@ -29,13 +29,64 @@ struct Analog {
 }
 
 const ANALOGS: &[Analog] = &[
-    Analog { signal: "GT_UTE", unit: "°C", shape: Shape::Wave { base: 6.0, amp: 5.0, period_h: 24.0 } },
-    Analog { signal: "VS1_GT_TILL", unit: "°C", shape: Shape::Wave { base: 45.0, amp: 6.0, period_h: 24.0 } },
-    Analog { signal: "VS1_GT_RETUR", unit: "°C", shape: Shape::Wave { base: 33.0, amp: 4.0, period_h: 24.0 } },
-    Analog { signal: "GT_RUM_1", unit: "°C", shape: Shape::Wave { base: 21.5, amp: 0.8, period_h: 24.0 } },
-    Analog { signal: "Pages(1).Power", unit: "kW", shape: Shape::Wave { base: 48.0, amp: 20.0, period_h: 12.0 } },
-    Analog { signal: "Pages(1).Energy", unit: "MWh", shape: Shape::Counter { start: 1200.0, per_hour: 0.048 } },
-    Analog { signal: "GT_FRANLUFT", unit: "°C", shape: Shape::Broken },
+    Analog {
+        signal: "GT_UTE",
+        unit: "°C",
+        shape: Shape::Wave {
+            base: 6.0,
+            amp: 5.0,
+            period_h: 24.0,
+        },
+    },
+    Analog {
+        signal: "VS1_GT_TILL",
+        unit: "°C",
+        shape: Shape::Wave {
+            base: 45.0,
+            amp: 6.0,
+            period_h: 24.0,
+        },
+    },
+    Analog {
+        signal: "VS1_GT_RETUR",
+        unit: "°C",
+        shape: Shape::Wave {
+            base: 33.0,
+            amp: 4.0,
+            period_h: 24.0,
+        },
+    },
+    Analog {
+        signal: "GT_RUM_1",
+        unit: "°C",
+        shape: Shape::Wave {
+            base: 21.5,
+            amp: 0.8,
+            period_h: 24.0,
+        },
+    },
+    Analog {
+        signal: "Pages(1).Power",
+        unit: "kW",
+        shape: Shape::Wave {
+            base: 48.0,
+            amp: 20.0,
+            period_h: 12.0,
+        },
+    },
+    Analog {
+        signal: "Pages(1).Energy",
+        unit: "MWh",
+        shape: Shape::Counter {
+            start: 1200.0,
+            per_hour: 0.048,
+        },
+    },
+    Analog {
+        signal: "GT_FRANLUFT",
+        unit: "°C",
+        shape: Shape::Broken,
+    },
 ];
 
 const DIGITALS: &[(&str, &str)] = &[("P1_DRIFT", "Pump 1 running"), ("SUMMALARM", "Sum alarm")];
@@ -53,12 +104,18 @@ fn round(v: f64, decimals: i32) -> f64 {
 impl Shape {
     fn value_at(self, t: i64) -> Option<f64> {
         match self {
-            Shape::Wave { base, amp, period_h } => {
-                Some(round(base + amp * (2.0 * PI * t as f64 / (period_h * 3600.0)).sin(), 2))
-            }
-            Shape::Counter { start, per_hour } => {
-                Some(round(start + per_hour * (t - COUNTER_EPOCH) as f64 / 3600.0, 3))
-            }
+            Shape::Wave {
+                base,
+                amp,
+                period_h,
+            } => Some(round(
+                base + amp * (2.0 * PI * t as f64 / (period_h * 3600.0)).sin(),
+                2,
+            )),
+            Shape::Counter { start, per_hour } => Some(round(
+                start + per_hour * (t - COUNTER_EPOCH) as f64 / 3600.0,
+                3,
+            )),
             Shape::Broken => None,
         }
     }
@@ -95,7 +152,9 @@ pub struct Schema {
 
 fn check_args(field: &str, args: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
     match args.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(format!("Unknown argument \"{k}\" on field \"Root.{field}\".")),
+        Some(k) => Err(format!(
+            "Unknown argument \"{k}\" on field \"Root.{field}\"."
+        )),
         None => Ok(()),
     }
 }
@@ -115,7 +174,11 @@ fn string_list(v: &Value, what: &str) -> Result<Vec<String>, String> {
         Value::String(s) => Ok(vec![s.clone()]),
         Value::Array(items) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_string).ok_or_else(|| format!("{what}: String expected.")))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{what}: String expected."))
+            })
             .collect(),
         Value::Null => Ok(Vec::new()),
         other => Err(format!("{what} has invalid value {other}.")),
@@ -140,7 +203,11 @@ fn page(args: &Map<String, Value>, total: usize, cap: usize) -> Result<Page, Str
     }
     let n = first.map(|n| n as usize).unwrap_or(cap).min(cap);
     let start = start.min(total);
-    Ok(Page { start, end: (start + n).min(total), total })
+    Ok(Page {
+        start,
+        end: (start + n).min(total),
+        total,
+    })
 }
 
 impl Schema {
@@ -148,7 +215,12 @@ impl Schema {
         format!("{}.{}", self.opts.controller, a.signal)
     }
 
-    pub fn resolve(&self, field: &str, args: &Map<String, Value>, now: i64) -> Result<Value, String> {
+    pub fn resolve(
+        &self,
+        field: &str,
+        args: &Map<String, Value>,
+        now: i64,
+    ) -> Result<Value, String> {
         match field {
             "analogs" => {
                 check_args(field, args, &["first", "after", "filter", "orderBy"])?;
@@ -205,7 +277,13 @@ impl Schema {
             .enumerate()
             .map(|(i, n)| (b64(&(p.start + i).to_string()), n.clone()))
             .collect();
-        Ok(connection(type_name, slice, p.total, p.end < p.total, p.start > 0))
+        Ok(connection(
+            type_name,
+            slice,
+            p.total,
+            p.end < p.total,
+            p.start > 0,
+        ))
     }
 
     fn folder(&self, id: Option<&str>) -> Value {
@@ -216,8 +294,10 @@ impl Schema {
             json!({"__typename": "FolderConnection", "totalCount": n, "items": items})
         };
         match id {
-            None => json!({"__typename": self.opts.root_typename, "name": "HEMLocal", "id": b64("root"),
-                           "title": "HEMLocal", "icon": "home", "folders": folders(vec![area])}),
+            None => {
+                json!({"__typename": self.opts.root_typename, "name": "HEMLocal", "id": b64("root"),
+                           "title": "HEMLocal", "icon": "home", "folders": folders(vec![area])})
+            }
             Some(i) if i == b64(&self.opts.controller) => {
                 let mut a = area;
                 a["folders"] = folders(Vec::new());
@@ -228,7 +308,10 @@ impl Schema {
     }
 
     fn alarms(&self, args: &Map<String, Value>, now: i64) -> Result<Value, String> {
-        let wanted = string_list(&args.get("filter").cloned().unwrap_or_default()["status"], "status")?;
+        let wanted = string_list(
+            &args.get("filter").cloned().unwrap_or_default()["status"],
+            "status",
+        )?;
         let day = now - now % 86_400;
         let mut nodes: Vec<Value> = [("ALARMED", "A", 3600), ("RETURNED", "B", 7200), ("ACKNOWLEDGED", "B", 90_000)]
             .iter()
@@ -262,23 +345,42 @@ impl Schema {
             None | Some(Value::Null) => Map::new(),
             Some(other) => return Err(format!("Argument \"filter\" has invalid value {other}.")),
         };
-        let input = if digital { "DigitalEventFilter" } else { "AnalogEventFilter" };
+        let input = if digital {
+            "DigitalEventFilter"
+        } else {
+            "AnalogEventFilter"
+        };
         for key in filter.keys() {
-            let known = ["signalId", "ranges", "timeLength", "timeLengthComparer"].contains(&key.as_str());
+            let known =
+                ["signalId", "ranges", "timeLength", "timeLengthComparer"].contains(&key.as_str());
             if !known || (key == "timeLengthComparer" && self.opts.reject_time_length_comparer) {
-                return Err(format!("Field \"{key}\" is not defined by type \"{input}\"."));
+                return Err(format!(
+                    "Field \"{key}\" is not defined by type \"{input}\"."
+                ));
             }
         }
         let signals = string_list(filter.get("signalId").unwrap_or(&Value::Null), "signalId")?;
         let step = int_arg(&filter, "timeLength")?.unwrap_or(300);
-        let comparer = filter.get("timeLengthComparer").and_then(Value::as_str).unwrap_or("equal");
+        let comparer = filter
+            .get("timeLengthComparer")
+            .and_then(Value::as_str)
+            .unwrap_or("equal");
         if comparer != "equal" {
-            return Err(format!("Value \"{comparer}\" does not exist in \"TimeLengthComparer\" enum."));
+            return Err(format!(
+                "Value \"{comparer}\" does not exist in \"TimeLengthComparer\" enum."
+            ));
         }
         let mut ranges = Vec::new();
-        for r in filter.get("ranges").and_then(Value::as_array).into_iter().flatten() {
+        for r in filter
+            .get("ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let parse = |k: &str| -> Result<i64, String> {
-                let s = r[k].as_str().ok_or_else(|| format!("ranges.{k}: DateTime expected."))?;
+                let s = r[k]
+                    .as_str()
+                    .ok_or_else(|| format!("ranges.{k}: DateTime expected."))?;
                 s.parse::<Timestamp>()
                     .map(|t| t.as_second())
                     .map_err(|_| format!("ranges.{k}: \"{s}\" is not a DateTime with an offset."))
@@ -290,7 +392,10 @@ impl Schema {
         let mut segments = Vec::new();
         if !digital && TIME_LENGTHS.contains(&step) {
             for id in &signals {
-                let Some(i) = ANALOGS.iter().position(|a| b64(&self.analog_name(a)) == *id) else {
+                let Some(i) = ANALOGS
+                    .iter()
+                    .position(|a| b64(&self.analog_name(a)) == *id)
+                else {
                     continue;
                 };
                 if matches!(ANALOGS[i].shape, Shape::Broken) {
@@ -298,10 +403,18 @@ impl Schema {
                 }
                 for &(from, to) in &ranges {
                     let first = from.max(oldest).div_euclid(step) * step;
-                    let first = if first < from.max(oldest) { first + step } else { first };
+                    let first = if first < from.max(oldest) {
+                        first + step
+                    } else {
+                        first
+                    };
                     // Only complete buckets: t + step <= now.
                     let end = to.min(now - step + 1);
-                    let count = if end > first { ((end - first + step - 1) / step) as usize } else { 0 };
+                    let count = if end > first {
+                        ((end - first + step - 1) / step) as usize
+                    } else {
+                        0
+                    };
                     segments.push((i, first, count));
                 }
             }
@@ -330,7 +443,11 @@ impl Schema {
             }
             skip = 0;
         }
-        let name = if digital { "DigitalEvent" } else { "AnalogEvent" };
+        let name = if digital {
+            "DigitalEvent"
+        } else {
+            "AnalogEvent"
+        };
         Ok(connection(name, nodes, total, p.end < total, p.start > 0))
     }
 }
@@ -369,7 +486,13 @@ mod tests {
             let r = s.resolve("analogsHistory", &args, now).unwrap();
             assert_eq!(r["totalCount"], 96);
             assert!(r["items"].as_array().unwrap().len() <= 50);
-            times.extend(r["items"].as_array().unwrap().iter().map(|i| i["time"].as_str().unwrap().to_string()));
+            times.extend(
+                r["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i["time"].as_str().unwrap().to_string()),
+            );
             if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
                 break;
             }
@@ -385,10 +508,19 @@ mod tests {
         let s = schema(100);
         let t = 1_699_995_600; // a whole hour
         let current = s.resolve("analogs", &Map::new(), t).unwrap();
-        let gt_ute = current["items"].as_array().unwrap().iter().find(|i| i["name"] == "B1.GT_UTE").unwrap().clone();
+        let gt_ute = current["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == "B1.GT_UTE")
+            .unwrap()
+            .clone();
         let mut args = Map::new();
-        args.insert("filter".into(), json!({"signalId": [gt_ute["id"]], "timeLength": 3600,
-            "ranges": [{"from": "2023-11-14T21:00:00Z", "to": "2023-11-14T22:00:00Z"}]}));
+        args.insert(
+            "filter".into(),
+            json!({"signalId": [gt_ute["id"]], "timeLength": 3600,
+            "ranges": [{"from": "2023-11-14T21:00:00Z", "to": "2023-11-14T22:00:00Z"}]}),
+        );
         let h = s.resolve("analogsHistory", &args, t + 3600).unwrap();
         assert_eq!(h["items"][0]["value"], gt_ute["value"]);
     }

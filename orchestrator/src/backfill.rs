@@ -1,0 +1,128 @@
+//! `hemflux backfill <entity> --from T --to T`: asks the running orchestrator to have the
+//! entity's worker import a time range (`POST /api/workers/<id>/sync`, answered when the worker
+//! is done) and shows its progress from the worker's status (`backfill: 3/12 chunks, ...`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hemflux_shared::time::parse_instant;
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+#[derive(clap::Args, Debug)]
+pub struct BackfillArgs {
+    /// A worker id (`building:kontor_3`) or a building id.
+    pub entity: String,
+    /// Start of the range: `2024-01-01`, `2024-01-01T06:00:00` (UTC) or RFC 3339.
+    #[arg(long)]
+    pub from: String,
+    /// End of the range (exclusive); default now.
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Where the orchestrator's HTTP API listens (`hemflux run --listen`).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// Progress as the building worker reports it: (done, total, points).
+fn parse_progress(status: &str) -> Option<(u64, u64, u64)> {
+    let rest = status.strip_prefix("backfill: ")?;
+    let (chunks, rest) = rest.split_once(" chunks, ")?;
+    let (done, total) = chunks.split_once('/')?;
+    let points = rest.split_once(" points")?.0;
+    Some((
+        done.parse().ok()?,
+        total.parse().ok()?,
+        points.parse().ok()?,
+    ))
+}
+
+pub async fn run(args: BackfillArgs) -> Result<()> {
+    let id = if args.entity.contains(':') {
+        args.entity.clone()
+    } else {
+        format!("building:{}", args.entity)
+    };
+    let from = parse_instant(&args.from).map_err(|e| anyhow!("--from: {e}"))?;
+    let to = match &args.to {
+        Some(t) => parse_instant(t).map_err(|e| anyhow!("--to: {e}"))?,
+        None => Timestamp::now(),
+    };
+    if from >= to {
+        bail!("--from {from} is not before --to {to}");
+    }
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", args.listen);
+    let sync = http
+        .post(format!("{base}/api/workers/{id}/sync"))
+        .json(&json!({"from": from.to_string(), "to": to.to_string()}))
+        .send();
+    let mut sync = Box::pin(sync);
+
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} chunks {msg}",
+        )
+        .expect("a valid template"),
+    );
+    bar.set_message(format!("{id}: waiting for the worker"));
+    let response = loop {
+        tokio::select! {
+            r = &mut sync => break r.with_context(|| format!("asking the orchestrator at {base}"))?,
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {
+                if let Some((done, total, points)) = progress(&http, &base, &id).await {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                    bar.set_message(format!("{points} points"));
+                }
+            }
+        }
+    };
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let message = body["message"].as_str().unwrap_or("").to_string();
+    if status.is_success() && body["ok"] == true {
+        bar.finish_and_clear();
+        println!("{id}: {message}");
+        Ok(())
+    } else {
+        bar.abandon();
+        bail!(
+            "{id}: backfill failed (HTTP {}): {message}",
+            status.as_u16()
+        )
+    }
+}
+
+/// The worker's latest backfill progress from `/api/workers`, if it reported any.
+async fn progress(http: &reqwest::Client, base: &str, id: &str) -> Option<(u64, u64, u64)> {
+    let workers: Vec<Value> = http
+        .get(format!("{base}/api/workers"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let status = workers.iter().find(|w| w["id"] == id)?["status"]
+        .as_str()?
+        .to_string();
+    parse_progress(&status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_building_workers_progress() {
+        assert_eq!(
+            parse_progress("backfill: 3/13 chunks, 2160 points, through 2024-03-31T00:00:00Z"),
+            Some((3, 13, 2160))
+        );
+        assert_eq!(parse_progress("poll: no values"), None);
+    }
+}

@@ -1,0 +1,326 @@
+//! `hemflux add-house` and `hemflux add-building`: ask (or take flags), verify the login against
+//! the vendor's API, discover what there is, then write `.env` and the config file. Nothing is
+//! written unless the login worked and the config validates.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use hemflux_shared::config::{parse_entity, EntityKind};
+use serde_json::{json, Value};
+
+use super::arrigo::{Analog, Arrigo, BadCredentials};
+use super::files::{env_set, write_atomic};
+use super::homeside::{HomesideClient, HomesideError};
+use super::prompt::Asker;
+use super::Paths;
+
+const HOMESIDE_URL: &str = "https://homeside.systeminstallation.se";
+
+/// Flags shared by both commands.
+#[derive(clap::Args, Debug)]
+pub struct Common {
+    #[command(flatten)]
+    pub paths: Paths,
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The password on the command line is visible to other users of this machine (`ps`):
+    /// prefer the prompt or --password-stdin.
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Read the password from the first line of stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// A display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub lat: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    pub lon: Option<f64>,
+    #[arg(long, default_value_t = 300)]
+    pub poll_interval_secs: u64,
+    /// Never ask: a missing flag is an error (or takes its default).
+    #[arg(long)]
+    pub non_interactive: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AddHouseArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The house id (the controller, such as `HEM_FJV_Villa_149`); needed only when the login
+    /// has several houses.
+    #[arg(long)]
+    pub house_id: Option<String>,
+    /// The HomeSide API root.
+    #[arg(long, default_value = HOMESIDE_URL)]
+    pub base_url: String,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AddBuildingArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The Arrigo server, such as `exodrift05.systeminstallation.se` (API at `https://<host>/arrigo/api`).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// The API root itself, instead of --host (such as `http://127.0.0.1:8081/arrigo/api`).
+    #[arg(long, conflicts_with = "host")]
+    pub base_url: Option<String>,
+    /// The building id (`building_id` tag and file name); default: the controller of its signals.
+    #[arg(long)]
+    pub building_id: Option<String>,
+}
+
+/// Name and location, asked for after the login worked.
+fn describe(ask: &Asker, c: &Common, default_name: &str) -> Result<(String, Option<Value>)> {
+    let name = ask.value(c.name.clone(), "--name", "Name", Some(default_name))?;
+    let parse = |v: Option<String>, what: &str| -> Result<Option<f64>> {
+        v.map(|s| {
+            s.trim()
+                .parse::<f64>()
+                .with_context(|| format!("{what} {s:?} is not a number"))
+        })
+        .transpose()
+    };
+    let lat = parse(
+        ask.optional(c.lat.map(|v| v.to_string()), "Latitude")?,
+        "latitude",
+    )?;
+    let lon = match lat {
+        Some(_) => parse(
+            ask.optional(c.lon.map(|v| v.to_string()), "Longitude")?,
+            "longitude",
+        )?,
+        None => c.lon,
+    };
+    let location = match (lat, lon) {
+        (Some(lat), Some(lon)) => Some(json!({"lat": lat, "lon": lon})),
+        (None, None) => None,
+        _ => bail!("give both --lat and --lon, or neither"),
+    };
+    Ok((name, location))
+}
+
+/// Validates the config as the orchestrator will, then writes credentials and config.
+fn write_entity(
+    paths: &Paths,
+    kind: EntityKind,
+    id: &str,
+    config: &Value,
+    credentials: [(String, String); 2],
+) -> Result<std::path::PathBuf> {
+    let path = paths.folder(kind).join(format!("{id}.json"));
+    if path.exists() {
+        bail!(
+            "{} already exists: remove it first (hemflux remove {id})",
+            path.display()
+        );
+    }
+    let mut text = serde_json::to_string_pretty(config)?;
+    text.push('\n');
+    if let Err(errors) = parse_entity(kind, &path, &text) {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        bail!("the new config would not be valid:\n{}", all.join("\n"));
+    }
+    // Credentials first: when the watcher sees the config, its secrets are already there.
+    env_set(&paths.env_file, &credentials)?;
+    write_atomic(&path, text.as_bytes(), 0o644)?;
+    Ok(path)
+}
+
+fn credentials(prefix: &str, username: String, password: String) -> [(String, String); 2] {
+    [
+        (format!("{prefix}_USERNAME"), username),
+        (format!("{prefix}_PASSWORD"), password),
+    ]
+}
+
+pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
+    let c = &a.common;
+    let ask = Asker::new(c.non_interactive);
+    let base_url = match a.base_url.clone() {
+        Some(u) => u,
+        None => {
+            let host = ask.value(
+                a.host.clone(),
+                "--host (or --base-url)",
+                "Arrigo server (host name)",
+                None,
+            )?;
+            format!("https://{host}/arrigo/api")
+        }
+    };
+    let username = ask.value(c.username.clone(), "--username", "Arrigo username", None)?;
+    let password = ask.password(c.password.clone(), c.password_stdin)?;
+
+    let mut client = Arrigo::new(&base_url, &username, &password)?;
+    if let Err(e) = client.login().await {
+        if e.is::<BadCredentials>() {
+            bail!("{e} at {base_url}: nothing was written");
+        }
+        return Err(e.context(format!(
+            "verifying the login at {base_url}; nothing was written"
+        )));
+    }
+    let reading = client
+        .analogs()
+        .await
+        .context("discovering the building's signals; nothing was written")?;
+    if reading.analogs.is_empty() {
+        bail!("the login works but the server lists no analog signals; nothing was written");
+    }
+    let controller = main_controller(&reading.analogs);
+    let id = ask.value(
+        a.building_id.clone(),
+        "--building-id",
+        "Building id",
+        Some(&controller),
+    )?;
+    let (name, location) = describe(&ask, c, &id)?;
+    let signals = signal_configs(&reading.analogs);
+    let mut config = json!({
+        "id": id, "name": name,
+        "arrigo": {"base_url": base_url, "poll_interval_secs": c.poll_interval_secs},
+        "signals": signals,
+    });
+    if let Some(loc) = location {
+        config["location"] = loc;
+    }
+    let prefix = format!("BUILDING_{id}");
+    let path = write_entity(
+        &c.paths,
+        EntityKind::Building,
+        &id,
+        &config,
+        credentials(&prefix, username, password),
+    )?;
+    println!(
+        "Added building {id}: {} signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        signals.len(),
+        path.display(),
+        c.paths.env_file.display()
+    );
+    println!("A running orchestrator starts polling it within seconds. Set \"fetch\": false on signals you do not want.");
+    Ok(())
+}
+
+/// The controller most signals belong to (`<controller>.<signal>`).
+fn main_controller(analogs: &[Analog]) -> String {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for a in analogs {
+        *counts
+            .entry(a.name.split_once('.').map_or(a.name.as_str(), |(c, _)| c))
+            .or_default() += 1;
+    }
+    let best = counts
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(c, _)| c)
+        .unwrap_or("building");
+    best.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// One signal entry per analog; the field is the signal name after its controller, or the
+/// whole name where two controllers share a signal name.
+fn signal_configs(analogs: &[Analog]) -> Vec<Value> {
+    let short = |a: &Analog| {
+        a.name
+            .split_once('.')
+            .map_or(a.name.clone(), |(_, s)| s.to_string())
+    };
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for a in analogs {
+        *seen.entry(short(a)).or_default() += 1;
+    }
+    analogs
+        .iter()
+        .map(|a| {
+            let field = if seen[&short(a)] > 1 { a.name.clone() } else { short(a) };
+            json!({"signal_id": a.id, "field": field, "name": a.name, "unit": a.unit, "fetch": true})
+        })
+        .collect()
+}
+
+pub async fn add_house(a: AddHouseArgs) -> Result<()> {
+    let c = &a.common;
+    let ask = Asker::new(c.non_interactive);
+    let username = ask.value(
+        c.username.clone(),
+        "--username",
+        "HomeSide username (such as FC2000233091)",
+        None,
+    )?;
+    let password = ask.password(c.password.clone(), c.password_stdin)?;
+
+    let client = HomesideClient::new(&a.base_url, Duration::from_secs(30))
+        .context("building the HTTP client")?;
+    let session = match client.login(&username, &password).await {
+        Ok(s) => s,
+        Err(e @ HomesideError::LoginRefused(_)) => bail!("{e}: nothing was written"),
+        Err(e) => bail!(
+            "verifying the login at {}: {e}; nothing was written",
+            a.base_url
+        ),
+    };
+    let houses = client.houses(&session).await.with_context(|| {
+        format!(
+            "listing the houses of this login at {}; nothing was written",
+            a.base_url
+        )
+    })?;
+    let controllers: Vec<&str> = houses.iter().map(|h| h.controller()).collect();
+    let house = match (&a.house_id, houses.as_slice()) {
+        (Some(want), _) => houses
+            .iter()
+            .find(|h| h.controller() == want)
+            .with_context(|| {
+                format!(
+                    "this login has no house {want:?}; it has {controllers:?}; nothing was written"
+                )
+            })?,
+        (None, [one]) => one,
+        (None, []) => bail!("this login has no houses; nothing was written"),
+        (None, _) => {
+            bail!("this login has several houses {controllers:?}: choose one with --house-id")
+        }
+    };
+    let id = house.controller().to_string();
+    let default_name = if house.name.is_empty() {
+        id.clone()
+    } else {
+        house.name.clone()
+    };
+    let (name, location) = describe(&ask, c, &default_name)?;
+    let mut homeside = json!({"poll_interval_secs": c.poll_interval_secs});
+    if a.base_url != HOMESIDE_URL {
+        homeside["base_url"] = json!(a.base_url);
+    }
+    let mut config = json!({"id": id, "name": name, "homeside": homeside});
+    if let Some(loc) = location {
+        config["location"] = loc;
+    }
+    let prefix = format!("HOUSE_{id}");
+    let path = write_entity(
+        &c.paths,
+        EntityKind::House,
+        &id,
+        &config,
+        credentials(&prefix, username, password),
+    )?;
+    println!(
+        "Added house {id} ({name}), written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        path.display(),
+        c.paths.env_file.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Onboarding and offboarding: `hemflux add-house`, `add-building` and `remove`.
+//!
+//! Adding verifies the credentials against the vendor's API before anything is written, then
+//! writes the credentials into `.env` (0600) and the config file (atomically) into `profiles/` or
+//! `buildings/`, where the running orchestrator picks it up. Removing is hard (config,
+//! credentials and every stored point go now) or soft (config and credentials go now and are
+//! kept in `<data>/offboarded.json` for a 30-day grace period, during which `--restore` brings
+//! them back; [`purge_due`] deletes the data afterwards).
+
+mod add;
+mod files;
+mod prompt;
+mod remove;
+
+#[allow(dead_code)] // shared with the building worker, which uses all of it
+#[path = "../../../workers/src/building/client.rs"]
+mod arrigo;
+#[allow(dead_code)] // shared with the house worker, which uses all of it
+#[path = "../../../workers/src/house/client.rs"]
+mod homeside;
+
+use std::path::PathBuf;
+
+pub use add::{add_building, add_house, AddBuildingArgs, AddHouseArgs};
+pub use remove::{purge_due, remove, Offboarded, Purge, RemoveArgs, StorePurge, GRACE_DAYS};
+
+/// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Paths {
+    #[arg(long, default_value = "profiles")]
+    pub profiles: PathBuf,
+    #[arg(long, default_value = "buildings")]
+    pub buildings: PathBuf,
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
+}
+
+impl Paths {
+    fn folder(&self, kind: hemflux_shared::config::EntityKind) -> &PathBuf {
+        match kind {
+            hemflux_shared::config::EntityKind::House => &self.profiles,
+            hemflux_shared::config::EntityKind::Building => &self.buildings,
+        }
+    }
+}

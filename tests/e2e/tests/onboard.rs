@@ -1,0 +1,359 @@
+//! Onboarding and offboarding with the real `hemflux` binary against the simulators: credentials
+//! are verified before anything is written, signals are discovered, `.env` is 0600, a running
+//! orchestrator picks the building up, backfill runs through its API, and removal (soft, restore,
+//! hard) does what it says. The password never shows in any output or log.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use serde_json::Value;
+
+const USER: &str = "kontor-user";
+const PASSWORD: &str = "Pw$-onb0ard 'never-shown'";
+const ID: &str = "TE236_HEM_Kontor";
+
+fn arrigo(extra: &[&str]) -> Sim {
+    let mut args = vec!["--username", USER, "--password", PASSWORD];
+    args.extend_from_slice(extra);
+    Sim::start("arrigo", &args)
+}
+
+/// Runs `hemflux <args> --profiles .. --buildings .. --data .. --env-file ..` on `dir` with
+/// `stdin` as its input.
+fn hemflux(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin("hemflux"))
+        .args(args)
+        .arg("--profiles")
+        .arg(dir.join("profiles"))
+        .arg("--buildings")
+        .arg(dir.join("buildings"))
+        .arg("--data")
+        .arg(dir.join("data"))
+        .arg("--env-file")
+        .arg(dir.join(".env"))
+        .env_remove("INFLUXDB_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains(PASSWORD), "the password was printed:\n{all}");
+    out
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn add_building(dir: &Path, sim: &Sim, password: &str) -> Output {
+    let base = format!("{}/arrigo/api", sim.address);
+    hemflux(
+        dir,
+        &[
+            "add-building",
+            "--non-interactive",
+            "--base-url",
+            &base,
+            "--username",
+            USER,
+            "--password-stdin",
+            "--name",
+            "Kontor",
+            "--lat",
+            "56.67",
+            "--lon",
+            "12.86",
+            "--poll-interval-secs",
+            "1",
+        ],
+        &format!("{password}\n"),
+    )
+}
+
+fn empty_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["profiles", "buildings", "data"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
+    let sim = arrigo(&[]);
+    let dir = empty_dir();
+    std::fs::write(dir.path().join(".env"), "# mine\nINFLUXDB_ORG=home\n").unwrap();
+    let out = add_building(dir.path(), &sim, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!("buildings/{ID}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        config["id"], ID,
+        "the id defaults to the signals' controller"
+    );
+    assert_eq!(config["location"]["lat"], 56.67);
+    let signals = config["signals"].as_array().unwrap();
+    assert_eq!(signals.len(), 7, "{config}");
+    let gt_ute = signals
+        .iter()
+        .find(|s| s["name"] == format!("{ID}.GT_UTE"))
+        .unwrap();
+    assert_eq!(gt_ute["signal_id"], "VEUyMzZfSEVNX0tvbnRvci5HVF9VVEU=");
+    assert_eq!(gt_ute["field"], "GT_UTE");
+    assert_eq!(gt_ute["unit"], "°C");
+
+    let env_path = dir.path().join(".env");
+    let env = std::fs::read_to_string(&env_path).unwrap();
+    assert!(
+        env.starts_with("# mine\nINFLUXDB_ORG=home\n"),
+        "other lines kept: {env}"
+    );
+    assert!(
+        env.contains(&format!("BUILDING_{ID}_USERNAME='{USER}'")),
+        "{env}"
+    );
+    assert!(env.contains(&format!("BUILDING_{ID}_PASSWORD=")), "{env}");
+    assert_eq!(
+        std::fs::metadata(&env_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // The orchestrator's own check accepts what was written.
+    let check = Command::new(bin("hemflux"))
+        .arg("check")
+        .arg("--profiles")
+        .arg(dir.path().join("profiles"))
+        .arg("--buildings")
+        .arg(dir.path().join("buildings"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", text(&check));
+
+    // Adding it twice is refused and changes nothing.
+    let again = add_building(dir.path(), &sim, PASSWORD);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("already exists"), "{}", text(&again));
+}
+
+#[test]
+fn wrong_credentials_write_nothing() {
+    let sim = arrigo(&[]);
+    let dir = empty_dir();
+    let out = add_building(dir.path(), &sim, "not-the-password");
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("refused the username or password"),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("nothing was written"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("buildings"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!dir.path().join(".env").exists());
+
+    // The same for a house whose HomeSide login is wrong.
+    let homeside = Sim::start(
+        "homeside",
+        &["--house", "HEM_FJV_Villa_149:FC2000233091:right"],
+    );
+    let out = hemflux(
+        dir.path(),
+        &[
+            "add-house",
+            "--non-interactive",
+            "--base-url",
+            &homeside.address,
+            "--username",
+            "FC2000233091",
+            "--password-stdin",
+        ],
+        "wrong\n",
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("nothing was written"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("profiles"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert!(!dir.path().join(".env").exists());
+}
+
+#[test]
+fn add_house_finds_the_controller_of_the_login() {
+    let homeside = Sim::start(
+        "homeside",
+        &[
+            "--house",
+            &format!("HEM_FJV_Villa_149:FC2000233091:{PASSWORD}"),
+        ],
+    );
+    let dir = empty_dir();
+    let out = hemflux(
+        dir.path(),
+        &[
+            "add-house",
+            "--non-interactive",
+            "--base-url",
+            &homeside.address,
+            "--username",
+            "FC 2000233091",
+            "--password-stdin",
+            "--name",
+            "Villa 149",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let profile: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("profiles/HEM_FJV_Villa_149.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(profile["name"], "Villa 149");
+    assert_eq!(profile["homeside"]["base_url"], homeside.address.as_str());
+    let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+    assert!(
+        env.contains("HOUSE_HEM_FJV_Villa_149_USERNAME='FC 2000233091'"),
+        "{env}"
+    );
+    assert_eq!(
+        std::fs::metadata(dir.path().join(".env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+}
+
+/// Points of the building in the store, by `hemflux query`.
+fn building_points(o: &Orchestrator) -> Vec<Value> {
+    o.query("building_system", &["--tag", &format!("building_id={ID}")])
+}
+
+#[test]
+fn a_building_is_onboarded_polled_backfilled_removed_softly_restored_and_purged() {
+    let sim = arrigo(&["--now", "2025-01-01T06:00:00Z"]);
+    let o = Orchestrator::new("").start();
+    let d = o.dir.path();
+
+    let out = add_building(d, &sim, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    let worker = format!("building:{ID}");
+    o.wait_state(&worker, "running", Duration::from_secs(20));
+    wait_for(
+        Duration::from_secs(20),
+        "polled points in the store",
+        || (!building_points(&o).is_empty()).then_some(()),
+    );
+
+    // Backfill December 2024 through the running orchestrator, twice: the same hourly points.
+    let listen = format!("127.0.0.1:{}", o.port);
+    let backfill = || {
+        let out = hemflux_plain(&[
+            "backfill",
+            ID,
+            "--from",
+            "2024-12-01",
+            "--to",
+            "2025-01-01",
+            "--listen",
+            &listen,
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(
+            text(&out).contains("backfilled 744 points"),
+            "{}",
+            text(&out)
+        );
+    };
+    backfill();
+    let hourly = |o: &Orchestrator| {
+        building_points(o)
+            .iter()
+            .filter(|p| p["time"].as_str().is_some_and(|t| t.starts_with("2024-12")))
+            .count()
+    };
+    assert_eq!(hourly(&o), 744);
+    backfill();
+    assert_eq!(hourly(&o), 744, "a second backfill adds nothing");
+
+    // Soft removal: config and credentials go, the worker stops, the data stays.
+    let out = hemflux(d, &["remove", ID, "--soft"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    o.wait_gone(&worker, Duration::from_secs(20));
+    assert!(!std::fs::read_to_string(d.join(".env"))
+        .unwrap()
+        .contains("BUILDING_"));
+    assert!(hourly(&o) == 744);
+
+    // Restore within the grace period: it polls again.
+    let out = hemflux(d, &["remove", ID, "--restore"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    o.wait_state(&worker, "running", Duration::from_secs(20));
+
+    // Dry run changes nothing; hard removal purges the store.
+    let out = hemflux(d, &["remove", ID, "--dry-run"], "");
+    assert!(
+        out.status.success() && text(&out).contains("Would purge"),
+        "{}",
+        text(&out)
+    );
+    assert!(d.join(format!("buildings/{ID}.json")).exists());
+    let out = hemflux(
+        d,
+        &["remove", ID, "--type", "building", "--listen", &listen],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        o.worker(&worker).is_none(),
+        "the removal waited for the worker to stop"
+    );
+    assert_eq!(
+        building_points(&o).len(),
+        0,
+        "every point of the building is purged"
+    );
+
+    let log = o.log();
+    assert!(
+        !log.contains(PASSWORD),
+        "the password is in the orchestrator log"
+    );
+}
+
+/// `hemflux` with only the given args (for commands that take no folder flags).
+fn hemflux_plain(args: &[&str]) -> Output {
+    let out = Command::new(bin("hemflux")).args(args).output().unwrap();
+    assert!(!text(&out).contains(PASSWORD));
+    out
+}
