@@ -81,8 +81,11 @@ pub async fn run(worker: Worker) -> Result<()> {
         let mut c = match conn.take() {
             Some(c) if c.meter.is_some() => c,
             other => match reader.connect(other, &mut state).await {
-                Some(c) => c,
-                None => continue,
+                Ok(c) => c,
+                Err(kept) => {
+                    conn = kept;
+                    continue;
+                }
             },
         };
         let until_due = due.duration_since(Timestamp::now()).unsigned_abs();
@@ -124,23 +127,27 @@ struct MeterReader<'a> {
 }
 
 impl MeterReader<'_> {
-    /// Opens the port and joins, from wherever `conn` is; `None` after a failure (logged,
-    /// and waited for with backoff).
-    async fn connect(&mut self, conn: Option<Connection>, state: &mut State) -> Option<Connection> {
+    /// Opens the port and joins, from wherever `conn` is. A failure is logged and waited for
+    /// with backoff; it returns what is still usable (the open module, unless the port is gone).
+    async fn connect(
+        &mut self,
+        conn: Option<Connection>,
+        state: &mut State,
+    ) -> Result<Connection, Option<Connection>> {
         let mut c = match conn {
             Some(c) => c,
             None => match self.open(state).await {
                 Ok(c) => c,
                 Err(e) => {
                     self.fail(format!("{e:#}")).await;
-                    return None;
+                    return Err(None);
                 }
             },
         };
         match self.join(&mut c, state).await {
             Ok(()) => {
                 self.backoff = Backoff::default();
-                Some(c)
+                Ok(c)
             }
             Err(e) => {
                 let port_gone = e.downcast_ref::<port::PortLost>().is_some()
@@ -149,7 +156,7 @@ impl MeterReader<'_> {
                         Some(RequestError::PortLost(_))
                     );
                 self.fail(format!("{e:#}")).await;
-                (!port_gone).then_some(c)
+                Err((!port_gone).then_some(c))
             }
         }
     }

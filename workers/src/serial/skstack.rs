@@ -208,6 +208,23 @@ impl Module {
         frame: &Frame,
         timeout: Duration,
     ) -> Result<Frame, RequestError> {
+        for _ in 0..3 {
+            if let Some(answer) = self.send_once(meter, frame, timeout).await? {
+                return Ok(answer);
+            }
+        }
+        Err(RequestError::SessionLost(
+            "the session keeps expiring".into(),
+        ))
+    }
+
+    /// `None` when the session expired and was renewed meanwhile: send again.
+    async fn send_once(
+        &mut self,
+        meter: &str,
+        frame: &Frame,
+        timeout: Duration,
+    ) -> Result<Option<Frame>, RequestError> {
         let data = frame.encode();
         let side = match self.family {
             Family::A1 => "",
@@ -235,7 +252,7 @@ impl Module {
             match notice {
                 Notice::Udp(udp) => {
                     if let Some(answer) = answer_to(frame, meter, &udp) {
-                        return Ok(answer);
+                        return Ok(Some(answer));
                     }
                 }
                 Notice::Event {
@@ -246,7 +263,7 @@ impl Module {
                 Notice::Event { code: 0x29, .. } => {
                     // The module re-authenticates by itself; our request was lost with the session.
                     self.await_reauth().await?;
-                    return Err(RequestError::NoAnswer);
+                    return Ok(None);
                 }
                 Notice::Event {
                     code: c @ (0x24 | 0x26 | 0x27 | 0x28),
