@@ -35,8 +35,8 @@ pub struct Args {
     #[arg(long, default_value_t = 43_200)]
     pub session_ttl_secs: u64,
     /// BMS tokens expire after this many (real) seconds.
-    #[arg(long, default_value_t = 600)]
-    pub bms_ttl_secs: u64,
+    #[arg(long, default_value_t = 600.0)]
+    pub bms_ttl_secs: f64,
     /// A session token stops working (401) after this many authenticated calls: forces re-login.
     #[arg(long)]
     pub expire_after_calls: Option<u64>,
@@ -271,7 +271,7 @@ impl Sim {
             b.token == token
                 && b.uid == uid
                 && b.extend_uid == extend_uid
-                && b.issued.elapsed() < Duration::from_secs(self.args.bms_ttl_secs)
+                && b.issued.elapsed().as_secs_f64() < self.args.bms_ttl_secs
         })
     }
 
