@@ -149,7 +149,7 @@ async fn forward<S: Sink>(sink: &mut S, ctx: &mut Context) -> Result<(), Stopped
             continue;
         }
         lingered = false;
-        deliver(sink, ctx, &batch).await?;
+        deliver(sink, ctx, &feed, cursor, &batch).await?;
         cursor = batch.last_seq().unwrap_or(cursor);
         let (store, name) = (ctx.store.clone(), ctx.name.clone());
         ctx.persist(|| store.set_sink_cursor(&name, cursor)).await?;
@@ -179,7 +179,13 @@ async fn refresh_status(ctx: &Context, feed: &Feed, cursor: u64) {
 
 /// Sends `batch` until it has arrived, except points the server refuses as bad data: those are
 /// found by halving the refused part until single points remain, and set aside.
-async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Result<(), Stopped> {
+async fn deliver<S: Sink>(
+    sink: &mut S,
+    ctx: &mut Context,
+    feed: &Feed,
+    cursor: u64,
+    batch: &Batch,
+) -> Result<(), Stopped> {
     let points = &batch.points;
     // Ranges still to send, last one first, so the batch goes out in order.
     let mut todo: Vec<Range<usize>> = vec![0..batch.len()];
@@ -223,6 +229,8 @@ async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Res
                 Err(SendError::Failed(message)) => {
                     tracing::warn!(sink = %ctx.name, "send failed, retrying: {message}");
                     ctx.update(|s| s.last_error = Some(message));
+                    // The lag keeps growing while the server is away: keep it current.
+                    refresh_status(ctx, feed, cursor).await;
                     ctx.sleep(backoff.next()).await?;
                 }
             }
