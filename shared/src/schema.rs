@@ -9,8 +9,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Series {
     pub measurement: &'static str,
-    /// The folder (or file) of the code that writes it, relative to the repository root.
-    pub writer: &'static str,
+    /// The folders (or files) of the code that writes it, relative to the repository root.
+    pub writers: &'static [&'static str],
     pub tags: &'static [&'static str],
     pub fields: &'static [&'static str],
     /// Whether the config adds fields of its own names (building signals, HomeSide overrides).
@@ -21,7 +21,7 @@ pub struct Series {
 pub const SERIES: &[Series] = &[
     Series {
         measurement: "heating_system",
-        writer: "workers/src/house",
+        writers: &["workers/src/house"],
         tags: &["house_id"],
         fields: &[
             "room_temperature",
@@ -46,15 +46,15 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "building_system",
-        writer: "workers/src/building",
+        writers: &["workers/src/building"],
         tags: &["building_id"],
         fields: &[],
         configured_fields: true,
     },
     Series {
         measurement: "energy_meter",
-        writer: "workers/src/district_heating",
-        tags: &["house_id", "building_id", "meter_id"],
+        writers: &["workers/src/district_heating"],
+        tags: &["house_id", "meter_id"],
         fields: &[
             "meter_reading",
             "consumption",
@@ -66,41 +66,35 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "electricity_consumption",
-        writer: "workers/src/meter/wattivahti.rs",
+        writers: &["workers/src/meter/wattivahti.rs"],
         tags: &["metering_point"],
         fields: &["consumption_kwh", "consumption_wh", "resolution"],
         configured_fields: false,
     },
     Series {
         measurement: "electricity_consumption",
-        writer: "workers/src/meter/tibber.rs",
+        writers: &["workers/src/meter/tibber.rs"],
         tags: &["home_id"],
         fields: &["consumption_kwh", "cost", "unit_price"],
         configured_fields: false,
     },
     Series {
         measurement: "electricity_price",
-        writer: "workers/src/meter/tibber.rs",
+        writers: &["workers/src/meter/tibber.rs"],
         tags: &["home_id", "resolution", "currency"],
         fields: &["total", "energy", "tax", "level"],
         configured_fields: false,
     },
     Series {
         measurement: "weather_observation",
-        writer: "workers/src/weather",
-        tags: &[
-            "house_id",
-            "building_id",
-            "station_name",
-            "station_id",
-            "source",
-        ],
+        writers: &["workers/src/weather", "shared/src/config/weather.rs"],
+        tags: &["house_id", "building_id", "station_name", "station_id"],
         fields: &["temperature", "wind_speed", "humidity", "distance_km"],
         configured_fields: false,
     },
     Series {
         measurement: "weather_forecast",
-        writer: "workers/src/weather",
+        writers: &["workers/src/weather", "shared/src/config/weather.rs"],
         tags: &["house_id", "building_id", "trend", "cloud_condition"],
         fields: &[
             "current_temp",
@@ -114,8 +108,25 @@ pub const SERIES: &[Series] = &[
         configured_fields: false,
     },
     Series {
+        measurement: "weather_forecast_hourly",
+        writers: &["workers/src/weather", "shared/src/config/weather.rs"],
+        tags: &["house_id", "building_id"],
+        fields: &[
+            "temperature",
+            "lead_time_hours",
+            "cloud_cover",
+            "wind_speed",
+            "wind_gust",
+            "wind_direction",
+            "humidity",
+            "precipitation",
+            "visibility",
+        ],
+        configured_fields: false,
+    },
+    Series {
         measurement: "smart_meter",
-        writer: "workers/src/serial",
+        writers: &["workers/src/serial"],
         tags: &["house_id", "device"],
         fields: &[
             "cumulative_power_kwh",
@@ -132,7 +143,7 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "synthetic",
-        writer: "workers/src/synthetic.rs",
+        writers: &["workers/src/synthetic.rs"],
         tags: &["house_id", "series"],
         fields: &["n", "value"],
         configured_fields: false,
@@ -140,7 +151,7 @@ pub const SERIES: &[Series] = &[
     // Analytics (a later issue): the names of seed 002 and `../shared/analytics/heating.md`.
     Series {
         measurement: "energy_separated",
-        writer: "analytics (not built yet)",
+        writers: &["analytics (not built yet)"],
         tags: &["house_id", "building_id", "method"],
         fields: &[
             "actual_energy_kwh",
@@ -162,7 +173,7 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "k_value_history",
-        writer: "analytics (not built yet)",
+        writers: &["analytics (not built yet)"],
         tags: &["house_id", "building_id", "method"],
         fields: &[
             "k_value",
@@ -191,9 +202,10 @@ pub fn has_tag(measurement: &str, tag: &str) -> bool {
     series(measurement).any(|s| s.tags.contains(&tag))
 }
 
-/// Whether `field` can be a field of `measurement`: listed, or configured by the user.
+/// Whether `field` is a listed field of `measurement`. Fields named by the user's config
+/// (`configured_fields`) are not known here, so nothing shared may rely on them.
 pub fn has_field(measurement: &str, field: &str) -> bool {
-    series(measurement).any(|s| s.configured_fields || s.fields.contains(&field))
+    series(measurement).any(|s| s.fields.contains(&field))
 }
 
 /// A Prometheus metric of the orchestrator's `/metrics`, with its labels.
@@ -261,7 +273,8 @@ mod tests {
         assert!(has_tag("electricity_consumption", "home_id"));
         assert!(has_field("electricity_consumption", "cost"));
         assert!(!has_field("electricity_consumption", "total"));
-        assert!(has_field("building_system", "any_signal_field"));
+        assert!(!has_field("building_system", "any_signal_field"));
+        assert!(!has_field("heating_system", "room_temp"));
         assert!(!has_tag("heating_system", "building_id"));
         assert!(!is_measurement("kWh"));
     }

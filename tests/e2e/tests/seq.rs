@@ -1,87 +1,33 @@
 //! The Seq shipper (`hemflux::logging`) against the real Seq simulator process
 //! (`hemflux-sim seq`): CLEF content and properties, API keys, retry on 5xx, split on 413,
 //! `MinimumLevelAccepted`, and Seq down or slow: logging never blocks and losses are counted.
+//! The last test runs the real orchestrator with `SEQ_URL` in its `.env`.
 //! Build the binaries first (`cargo build --workspace`, as `cargo test --workspace` does).
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hemflux::logging::{SeqConfig, SeqLayer, SeqShipper};
+use hemflux_e2e::{free_port, wait_for, Orchestrator, Sim};
 use serde_json::Value;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// `hemflux-sim seq` on loopback, killed on drop.
-struct SeqSim {
-    child: Child,
-    url: String,
+/// `hemflux-sim seq` with `args`, on a free loopback port unless `args` names one.
+fn seq_sim(args: &[&str]) -> Sim {
+    Sim::start("seq", args)
 }
 
-impl SeqSim {
-    fn start(args: &[&str]) -> SeqSim {
-        Self::start_on("127.0.0.1:0", args)
-    }
-
-    fn start_on(listen: &str, args: &[&str]) -> SeqSim {
-        let bin = bin_dir().join("hemflux-sim");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `cargo build --workspace` first",
-            bin.display()
-        );
-        let mut child = Command::new(&bin)
-            .args(["seq", "--listen", listen])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting hemflux-sim seq");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the simulator did not print LISTENING within 20 s");
-        let url = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        SeqSim { child, url }
-    }
-
-    fn received(&self) -> Value {
-        reqwest::blocking::Client::new()
-            .get(format!("{}/sim/received", self.url))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .and_then(|r| r.json())
-            .expect("GET /sim/received")
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.received()["events"].as_array().unwrap().clone()
-    }
+/// What the simulator accepted: `{"requests": n, "events": [...]}`.
+fn received(sim: &Sim) -> Value {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/sim/received", sim.address))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .and_then(|r| r.json())
+        .expect("GET /sim/received")
 }
 
-impl Drop for SeqSim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+fn events(sim: &Sim) -> Vec<Value> {
+    received(sim)["events"].as_array().unwrap().clone()
 }
 
 /// A config with short retries so that the tests are quick.
@@ -111,8 +57,8 @@ fn flushed(shipper: &SeqShipper, secs: u64) {
 
 #[test]
 fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
-    let sim = SeqSim::start(&["--require-api-key", "--api-key", "K1"]);
-    let shipper = with_seq(config(&sim.url, Some("K1")), || {
+    let sim = seq_sim(&["--require-api-key", "--api-key", "K1"]);
+    let shipper = with_seq(config(&sim.address, Some("K1")), || {
         tracing::info!(
             worker = "house:villa_12",
             kind = "house",
@@ -130,7 +76,7 @@ fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
     flushed(&shipper, 10);
     assert_eq!(shipper.counters().sent, 2);
     assert_eq!(shipper.counters().dropped, 0);
-    let events = sim.events();
+    let events = events(&sim);
     assert_eq!(events.len(), 2, "{events:#?}");
     let first = &events[0];
     assert_eq!(first["message"], "polled 14 variables");
@@ -149,8 +95,8 @@ fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
 
 #[test]
 fn a_wrong_api_key_is_refused_and_counted_as_dropped() {
-    let sim = SeqSim::start(&["--require-api-key", "--api-key", "K1"]);
-    let shipper = with_seq(config(&sim.url, Some("not-the-key")), || {
+    let sim = seq_sim(&["--require-api-key", "--api-key", "K1"]);
+    let shipper = with_seq(config(&sim.address, Some("not-the-key")), || {
         for i in 0..5 {
             tracing::info!(i, "event");
         }
@@ -158,13 +104,13 @@ fn a_wrong_api_key_is_refused_and_counted_as_dropped() {
     flushed(&shipper, 10);
     let c = shipper.counters();
     assert_eq!((c.sent, c.dropped), (0, 5), "{c:?}");
-    assert!(sim.events().is_empty());
+    assert!(events(&sim).is_empty());
 }
 
 #[test]
 fn server_errors_are_retried_until_seq_accepts() {
-    let sim = SeqSim::start(&["--fail-status", "500", "--fail-count", "3"]);
-    let shipper = with_seq(config(&sim.url, None), || {
+    let sim = seq_sim(&["--fail-status", "500", "--fail-count", "3"]);
+    let shipper = with_seq(config(&sim.address, None), || {
         for i in 0..10 {
             tracing::warn!(i, "survives three 500s");
         }
@@ -172,15 +118,15 @@ fn server_errors_are_retried_until_seq_accepts() {
     flushed(&shipper, 15);
     let c = shipper.counters();
     assert_eq!((c.sent, c.dropped), (10, 0), "{c:?}");
-    let received = sim.received();
+    let received = received(&sim);
     assert_eq!(received["events"].as_array().unwrap().len(), 10);
     assert!(received["requests"].as_u64().unwrap() >= 4);
 }
 
 #[test]
 fn batches_over_the_payload_limit_are_split() {
-    let sim = SeqSim::start(&["--max-payload-bytes", "2000"]);
-    let shipper = with_seq(config(&sim.url, None), || {
+    let sim = seq_sim(&["--max-payload-bytes", "2000"]);
+    let shipper = with_seq(config(&sim.address, None), || {
         for i in 0..40 {
             tracing::info!(i, padding = "p".repeat(150).as_str(), "sized event");
         }
@@ -188,7 +134,7 @@ fn batches_over_the_payload_limit_are_split() {
     flushed(&shipper, 15);
     let c = shipper.counters();
     assert_eq!((c.sent, c.dropped), (40, 0), "{c:?}");
-    let received = sim.received();
+    let received = received(&sim);
     let mut seen: Vec<i64> = received["events"]
         .as_array()
         .unwrap()
@@ -202,8 +148,8 @@ fn batches_over_the_payload_limit_are_split() {
 
 #[test]
 fn minimum_level_accepted_stops_lower_levels_at_the_source() {
-    let sim = SeqSim::start(&["--api-key", "K2=Warning"]);
-    let (layer, shipper) = hemflux::logging::start_seq(config(&sim.url, Some("K2"))).unwrap();
+    let sim = seq_sim(&["--api-key", "K2=Warning"]);
+    let (layer, shipper) = hemflux::logging::start_seq(config(&sim.address, Some("K2"))).unwrap();
     let subscriber = tracing_subscriber::registry().with(layer);
     tracing::subscriber::with_default(subscriber, || {
         // Before Seq has answered, the level is unknown: this one is shipped.
@@ -224,10 +170,7 @@ fn minimum_level_accepted_stops_lower_levels_at_the_source() {
 #[test]
 fn seq_down_drops_oldest_with_a_counter_never_blocks_and_recovers() {
     // A port where nothing listens: connections are refused, as when Seq is down.
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut cfg = config(&format!("http://127.0.0.1:{port}"), None);
     cfg.queue_capacity = 100;
     let total = 20_000;
@@ -262,12 +205,12 @@ fn seq_down_drops_oldest_with_a_counter_never_blocks_and_recovers() {
     assert_eq!(c.sent, 0);
 
     // Seq comes back on the same address: what was kept is delivered, the newest events.
-    let sim = SeqSim::start_on(&format!("127.0.0.1:{port}"), &[]);
+    let sim = seq_sim(&["--listen", &format!("127.0.0.1:{port}")]);
     flushed(&shipper, 15);
     let after = shipper.counters();
     assert_eq!(after.sent + after.dropped, total, "{after:?}");
     assert_eq!(after.sent, c.pending);
-    let events = sim.events();
+    let events = events(&sim);
     assert_eq!(events.len() as u64, after.sent);
     let last = events
         .iter()
@@ -282,8 +225,8 @@ fn seq_down_drops_oldest_with_a_counter_never_blocks_and_recovers() {
 
 #[test]
 fn a_slow_seq_does_not_block_logging_and_shutdown_is_bounded() {
-    let sim = SeqSim::start(&["--delay-ms", "3000"]);
-    let mut cfg = config(&sim.url, None);
+    let sim = seq_sim(&["--delay-ms", "3000"]);
+    let mut cfg = config(&sim.address, None);
     cfg.request_timeout = Duration::from_millis(300);
     cfg.queue_capacity = 50;
     cfg.shutdown_grace = Duration::from_millis(500);
@@ -309,4 +252,45 @@ fn a_slow_seq_does_not_block_logging_and_shutdown_is_bounded() {
         "shutdown took {:?}",
         t.elapsed()
     );
+}
+
+#[test]
+fn the_orchestrator_ships_worker_lines_tagged_with_worker_and_kind() {
+    let key = "seq-key-7f3a9c";
+    let sim = seq_sim(&["--require-api-key", "--api-key", key]);
+    let o = Orchestrator::new("");
+    // As our users have it: with `/api`, in `.env`.
+    std::fs::write(
+        o.path(".env"),
+        format!("SEQ_URL={}/api\nSEQ_API_KEY={key}\n", sim.address),
+    )
+    .unwrap();
+    let o = o.start();
+    o.write_profile(
+        "villa_1.json",
+        r#"{"synthetic": {"interval_ms": 100, "exit_after_ms": 300}}"#,
+    );
+    let event = wait_for(
+        Duration::from_secs(20),
+        "the worker's error line in Seq",
+        || {
+            events(&sim)
+                .into_iter()
+                .find(|e| e["properties"]["worker"] == "synthetic:villa_1" && e["level"] == "Error")
+        },
+    );
+    assert_eq!(event["properties"]["kind"], "synthetic");
+    assert_eq!(event["known_api_key"], true);
+    assert!(
+        event["message"].as_str().unwrap().contains("exit_after_ms"),
+        "{event:#}"
+    );
+    let log = o.log();
+    let line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["worker"] == "synthetic:villa_1")
+        .expect("a JSON log line tagged with the worker");
+    assert_eq!(line["kind"], "synthetic");
+    assert!(!log.contains(key), "the Seq API key was logged");
 }
