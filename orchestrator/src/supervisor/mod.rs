@@ -229,6 +229,8 @@ impl Supervisor {
             .map(|(id, s)| (id.clone(), s.fingerprint))
             .collect();
         let plan = reconcile::plan(&desired, &running);
+        // Only the fleet present at start-up is staggered, even if that fleet is empty.
+        let staggered = std::mem::replace(&mut self.first_reconcile, false);
         if plan.is_empty() {
             return;
         }
@@ -248,7 +250,7 @@ impl Supervisor {
         for (i, id) in plan.start.iter().enumerate() {
             let (spec, resolved, fingerprint) =
                 desired_specs.remove(id).expect("planned from desired");
-            let offset = if self.first_reconcile {
+            let offset = if staggered {
                 reconcile::stagger_offset(i, plan.start.len(), self.settings.stagger_ms)
             } else {
                 0
@@ -270,7 +272,6 @@ impl Supervisor {
                 slot.replace_with(spec, resolved, fingerprint, now, &self.settings);
             }
         }
-        self.first_reconcile = false;
         self.start_due().await;
     }
 
