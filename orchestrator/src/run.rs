@@ -71,6 +71,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data.display()))?;
     let store = Store::open(&args.data, &settings.store)?;
     let sinks = Arc::new(Sinks::start(&store, &settings.sinks)?);
+    let purger = crate::onboard::StorePurge { store: store.clone(), sinks: settings.sinks.clone() };
+    tokio::spawn(crate::onboard::purge_daily(args.data.clone(), purger));
 
     let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;
     let (requests, requests_rx) = mpsc::channel(64);

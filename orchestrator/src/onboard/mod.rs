@@ -22,7 +22,9 @@ mod homeside;
 use std::path::PathBuf;
 
 pub use add::{add_building, add_house, AddBuildingArgs, AddHouseArgs};
-pub use remove::{purge_due, remove, Offboarded, Purge, RemoveArgs, StorePurge, GRACE_DAYS};
+pub use remove::{
+    purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, StorePurge, GRACE_DAYS,
+};
 
 /// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.
 #[derive(clap::Args, Debug, Clone)]

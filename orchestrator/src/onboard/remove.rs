@@ -178,6 +178,17 @@ pub async fn purge_due(now: Timestamp, data: &Path, purger: &impl Purge) -> Resu
     Ok(purged)
 }
 
+/// What `hemflux run` runs: [`purge_due`] at start and then once a day, for as long as it runs.
+pub async fn purge_daily(data: PathBuf, purger: StorePurge) {
+    let mut day = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
+    loop {
+        day.tick().await;
+        if let Err(e) = purge_due(Timestamp::now(), &data, &purger).await {
+            tracing::warn!("the daily purge of soft-removed entities failed: {e:#}");
+        }
+    }
+}
+
 /// A config file on disk and what it says.
 struct Found {
     file: PathBuf,

@@ -357,3 +357,41 @@ fn hemflux_plain(args: &[&str]) -> Output {
     assert!(!text(&out).contains(PASSWORD));
     out
 }
+
+#[test]
+fn the_orchestrator_purges_a_soft_removal_once_its_grace_period_is_over() {
+    let sim = arrigo(&[]);
+    let mut o = Orchestrator::new("").start();
+    let d = o.dir.path().to_path_buf();
+    let out = add_building(&d, &sim, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for(
+        Duration::from_secs(20),
+        "polled points in the store",
+        || (!building_points(&o).is_empty()).then_some(()),
+    );
+    let out = hemflux(&d, &["remove", ID, "--soft"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    o.wait_gone(&format!("building:{ID}"), Duration::from_secs(20));
+    let state_path = d.join("data/offboarded.json");
+    let mut state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert!(
+        !building_points(&o).is_empty(),
+        "a soft removal keeps the data"
+    );
+
+    // The grace period ends (the clock is moved by editing the due date); the orchestrator
+    // purges at start and then daily.
+    state["entities"][0]["purge_after"] = "2000-01-01T00:00:00Z".into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    o.terminate();
+    o.restart();
+    wait_for(Duration::from_secs(20), "the purge", || {
+        building_points(&o).is_empty().then_some(())
+    });
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    assert_eq!(state["entities"], serde_json::json!([]));
+    assert!(!o.log().contains(PASSWORD));
+}
