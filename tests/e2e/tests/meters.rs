@@ -101,7 +101,7 @@ struct Sim {
     url: String,
 }
 
-fn sim(vendor: &str, args: &[&str]) -> Sim {
+fn start_sim(vendor: &str, args: &[&str]) -> Sim {
     let mut all = vec![vendor, "--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let proc = Proc::spawn(&bin("hemflux-sim"), &all);
@@ -287,7 +287,7 @@ fn meterdata_calls(sim: &Sim) -> usize {
 
 #[test]
 fn wattivahti_kill_9_between_rotation_and_use_keeps_the_only_valid_token() {
-    let sim = sim("wattivahti", &["--refresh-token", "wv-first-token"]);
+    let sim = start_sim("wattivahti", &["--refresh-token", "wv-first-token"]);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
     std::fs::write(&token_file, "wv-first-token\n").unwrap();
@@ -349,7 +349,7 @@ fn wattivahti_kill_9_between_rotation_and_use_keeps_the_only_valid_token() {
 
 #[test]
 fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
-    let sim = sim(
+    let sim = start_sim(
         "wattivahti",
         &[
             "--refresh-token",
@@ -437,7 +437,7 @@ fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
 
 #[test]
 fn wattivahti_missing_then_refused_then_new_token() {
-    let sim = sim("wattivahti", &["--refresh-token", "good-token"]);
+    let sim = start_sim("wattivahti", &["--refresh-token", "good-token"]);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
     let mut store = Store::default();
@@ -534,7 +534,7 @@ fn last_time(points: &[Value], meter: &str) -> i64 {
 fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expiry() {
     // Each access token dies after 3 calls: the worker meets expired_access_token mid-import.
     // One entry per listing page: the whole listing takes several pages.
-    let sim = sim(
+    let sim = start_sim(
         "dropbox",
         &[
             "--access-token-calls",
@@ -691,5 +691,143 @@ fn district_heating_folder_keeps_a_file_with_a_bad_line_and_imports_the_rest() {
     assert_eq!(
         store.state.as_ref().unwrap()["from"]["735999255020057923"],
         "2026-01-29 01:00"
+    );
+}
+
+// ---------------------------------------------------------------- Tibber
+
+const HOME: &str = "96a14971-525a-4420-aae9-e5aedaa129ff";
+
+fn tibber_config(sim: &Sim, backfill_days: u32) -> Value {
+    json!({"house_id": "villa_se", "meter": {"name": "tibber", "source": {"type": "tibber", "home_id": HOME,
+        "base_url": format!("{}/v1-beta/gql", sim.url), "backfill_days": backfill_days,
+        "min_request_interval_ms": 50}}})
+}
+
+fn of<'a>(points: &'a [Value], measurement: &str) -> Vec<&'a Value> {
+    points
+        .iter()
+        .filter(|p| p["measurement"] == measurement)
+        .collect()
+}
+
+#[test]
+fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
+    let sim = start_sim("tibber", &["--null-recent-hours", "3"]);
+    let mut store = Store::default();
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_se/tibber",
+        tibber_config(&sim, 40),
+        json!({"token": "sim-tibber-token"}),
+        &store,
+    );
+    w.until_status(&mut store, "hours of consumption");
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+
+    let prices = of(&store.points, "electricity_price");
+    let hourly = prices
+        .iter()
+        .filter(|p| p["tags"]["resolution"] == "HOURLY")
+        .count();
+    let quarterly = prices
+        .iter()
+        .filter(|p| p["tags"]["resolution"] == "QUARTER_HOURLY")
+        .count();
+    // Today, and tomorrow once published: 24 hours or 96 quarters a day (no DST day in the test's days is assumed, so allow 23/25).
+    assert!([23, 24, 25, 47, 48, 49, 50].contains(&hourly), "{hourly}");
+    assert_eq!(
+        quarterly,
+        hourly * 4,
+        "a quarter-hourly price for every quarter"
+    );
+    let p = prices[0];
+    assert_eq!(
+        (
+            p["tags"]["home_id"].as_str(),
+            p["tags"]["currency"].as_str()
+        ),
+        (Some(HOME), Some("SEK"))
+    );
+    let total = p["fields"]["total"].as_f64().unwrap();
+    let parts = p["fields"]["energy"].as_f64().unwrap() + p["fields"]["tax"].as_f64().unwrap();
+    assert!((total - parts).abs() < 1e-3, "{p}");
+    assert!(p["fields"]["level"].is_string());
+
+    // 40 days of hours over two pages (Tibber caps a page at 744), no gap, no duplicate, and
+    // the three newest (not yet metered) hours skipped.
+    let mut times: Vec<i64> = of(&store.points, "electricity_consumption")
+        .iter()
+        .map(|p| p["time"].as_i64().unwrap())
+        .collect();
+    times.sort();
+    let n = times.len();
+    assert!((40 * 24 - 4..=40 * 24 - 2).contains(&n), "{n}");
+    assert!(
+        times.windows(2).all(|w| w[1] - w[0] == 3_600_000_000_000),
+        "gap-free and distinct"
+    );
+    let c = of(&store.points, "electricity_consumption")[0];
+    assert_eq!(c["tags"]["home_id"], HOME);
+    let (kwh, cost, unit) = (
+        c["fields"]["consumption_kwh"].as_f64().unwrap(),
+        c["fields"]["cost"].as_f64().unwrap(),
+        c["fields"]["unit_price"].as_f64().unwrap(),
+    );
+    assert!((kwh * unit - cost).abs() < 1e-3, "{c}");
+    assert_eq!(
+        sim.get("/_sim/stats")["requests"],
+        3,
+        "one price request and two consumption pages"
+    );
+    let until = store.state.as_ref().unwrap()["consumption_until"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(nanos(&until), *times.last().unwrap());
+    assert!(!w.proc.stderr_text().contains("sim-tibber-token"));
+}
+
+#[test]
+fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
+    // Two requests allowed: the third (the second consumption page) is refused with a ban.
+    let sim = start_sim("tibber", &["--rate-limit", "2"]);
+    let mut store = Store::default();
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_se/tibber",
+        tibber_config(&sim, 40),
+        json!({"token": "sim-tibber-token"}),
+        &store,
+    );
+    let e = w.until_error(&mut store, "rate limit");
+    assert!(e.contains("429"), "{e}");
+    std::thread::sleep(Duration::from_secs(2));
+    let stats = sim.get("/_sim/stats");
+    assert_eq!(
+        (stats["requests"].as_u64(), stats["refused"].as_u64()),
+        (Some(3), Some(1)),
+        "no retries into the ban: {stats}"
+    );
+    assert_eq!(stats["banned"], true);
+    assert_eq!(
+        of(&store.points, "electricity_consumption").len(),
+        744,
+        "the first page is kept"
+    );
+    drop(w);
+
+    let fresh = start_sim("tibber", &[]);
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_se/tibber",
+        tibber_config(&fresh, 1),
+        json!({"token": "wrong"}),
+        &store,
+    );
+    let e = w.until_error(&mut store, "Tibber refused the token");
+    assert!(
+        e.contains("invalid token") && e.contains("TIBBER_TOKEN"),
+        "{e}"
     );
 }

@@ -1,0 +1,256 @@
+//! A small GraphQL executor over Tibber's schema (the part hemflux and its users' tools use):
+//! parses the document, picks the operation, substitutes variables, follows aliases and
+//! fragments, checks every field, argument and enum against the schema, and resolves fields
+//! with their own arguments at any depth.
+
+use std::collections::HashMap;
+
+use graphql_parser::query::{
+    parse_query, Definition, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
+    TypeCondition, Value as Gql,
+};
+use serde_json::{json, Map, Value};
+
+/// What a field resolves to.
+pub enum Resolved<O> {
+    Scalar(Value),
+    Object(O),
+    List(Vec<O>),
+    Null,
+}
+
+/// The schema and data: a type name per object, and each field's value from its arguments.
+pub trait Schema {
+    type Obj;
+    fn type_name(&self, obj: &Self::Obj) -> &'static str;
+    /// The arguments a field accepts, or `None` if the type has no such field.
+    fn field_args(&self, type_name: &str, field: &str) -> Option<&'static [&'static str]>;
+    fn resolve(
+        &self,
+        obj: &Self::Obj,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Resolved<Self::Obj>, Error>;
+}
+
+/// A GraphQL error: a request error (HTTP 400, no data) or a field error (HTTP 200, null data).
+#[derive(Debug)]
+pub enum Error {
+    Syntax(String),
+    Validation(String),
+    Field { message: String, code: &'static str },
+}
+
+impl Error {
+    pub fn field(message: impl Into<String>, code: &'static str) -> Error {
+        Error::Field {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+type Fragments<'q> = HashMap<String, &'q FragmentDefinition<'q, String>>;
+
+/// Runs a request body; the HTTP status and the response body.
+pub fn execute<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> (u16, Value) {
+    match run(schema, root, body) {
+        Ok(data) => (200, json!({ "data": data })),
+        Err(Error::Syntax(m)) => (
+            400,
+            json!({"errors": [{"message": m, "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]}),
+        ),
+        Err(Error::Validation(m)) => (
+            400,
+            json!({"errors": [{"message": m, "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}]}),
+        ),
+        Err(Error::Field { message, code }) => (
+            200,
+            json!({"errors": [{"message": message, "extensions": {"code": code}}], "data": null}),
+        ),
+    }
+}
+
+fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Value, Error> {
+    let query = body["query"]
+        .as_str()
+        .ok_or_else(|| Error::Validation("Must provide query string.".into()))?;
+    let doc =
+        parse_query::<String>(query).map_err(|e| Error::Syntax(format!("Syntax Error: {e}")))?;
+    let mut fragments: Fragments = HashMap::new();
+    let mut operations = Vec::new();
+    for def in &doc.definitions {
+        match def {
+            Definition::Fragment(f) => {
+                fragments.insert(f.name.clone(), f);
+            }
+            Definition::Operation(op) => operations.push(op),
+        }
+    }
+    let op = match (body["operationName"].as_str(), operations.as_slice()) {
+        (Some(name), ops) => *ops
+            .iter()
+            .find(
+                |op| matches!(op, OperationDefinition::Query(q) if q.name.as_deref() == Some(name)),
+            )
+            .ok_or_else(|| Error::Validation(format!("Unknown operation named \"{name}\".")))?,
+        (None, [op]) => *op,
+        (None, _) => {
+            return Err(Error::Validation(
+                "Must provide operation name if query contains multiple operations.".into(),
+            ))
+        }
+    };
+    let (defs, set) = match op {
+        OperationDefinition::SelectionSet(s) => (&[][..], s),
+        OperationDefinition::Query(q) => (&q.variable_definitions[..], &q.selection_set),
+        _ => {
+            return Err(Error::Validation(
+                "Schema is not configured to execute mutation or subscription operations.".into(),
+            ))
+        }
+    };
+    let given = body["variables"].as_object().cloned().unwrap_or_default();
+    let mut vars = Map::new();
+    for d in defs {
+        let v = match (given.get(&d.name), &d.default_value) {
+            (Some(v), _) => v.clone(),
+            (None, Some(def)) => to_json(def, &Map::new())?,
+            (None, None) => Value::Null,
+        };
+        if v.is_null() && matches!(d.var_type, graphql_parser::query::Type::NonNullType(_)) {
+            return Err(Error::Validation(format!(
+                "Variable \"${}\" of required type \"{}\" was not provided.",
+                d.name, d.var_type
+            )));
+        }
+        vars.insert(d.name.clone(), v);
+    }
+    let ctx = Ctx {
+        schema,
+        fragments: &fragments,
+        vars: &vars,
+    };
+    // Validate the whole document first: a bad field deep down fails the request, not a field.
+    ctx.select(&root, set, true)?;
+    ctx.select(&root, set, false).map(Value::Object)
+}
+
+struct Ctx<'a, 'q, S> {
+    schema: &'a S,
+    fragments: &'a Fragments<'q>,
+    vars: &'a Map<String, Value>,
+}
+
+impl<S: Schema> Ctx<'_, '_, S> {
+    /// Projects `obj` on `set`. With `dry`, only checks names and arguments (no data).
+    fn select(
+        &self,
+        obj: &S::Obj,
+        set: &SelectionSet<'_, String>,
+        dry: bool,
+    ) -> Result<Map<String, Value>, Error> {
+        let ty = self.schema.type_name(obj);
+        let mut out = Map::new();
+        for item in &set.items {
+            match item {
+                Selection::Field(f) => {
+                    let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
+                    if f.name == "__typename" {
+                        out.insert(key, ty.into());
+                        continue;
+                    }
+                    let allowed = self.schema.field_args(ty, &f.name).ok_or_else(|| {
+                        Error::Validation(format!(
+                            "Cannot query field \"{}\" on type \"{ty}\".",
+                            f.name
+                        ))
+                    })?;
+                    let mut args = Map::new();
+                    for (name, value) in &f.arguments {
+                        if !allowed.contains(&name.as_str()) {
+                            return Err(Error::Validation(format!(
+                                "Unknown argument \"{name}\" on field \"{ty}.{}\".",
+                                f.name
+                            )));
+                        }
+                        args.insert(name.clone(), to_json(value, self.vars)?);
+                    }
+                    let value = match self.schema.resolve(obj, &f.name, &args)? {
+                        Resolved::Scalar(v) if f.selection_set.items.is_empty() => v,
+                        Resolved::Scalar(_) => {
+                            return Err(Error::Validation(format!(
+                                "Field \"{}\" must not have a selection since it is a leaf.",
+                                f.name
+                            )))
+                        }
+                        Resolved::Null => Value::Null,
+                        _ if f.selection_set.items.is_empty() => {
+                            return Err(Error::Validation(format!(
+                                "Field \"{}\" of type \"{ty}\" must have a selection of subfields.",
+                                f.name
+                            )))
+                        }
+                        Resolved::Object(o) => {
+                            Value::Object(self.select(&o, &f.selection_set, dry)?)
+                        }
+                        Resolved::List(items) => Value::Array(
+                            items
+                                .iter()
+                                .take(if dry { 1 } else { usize::MAX })
+                                .map(|o| self.select(o, &f.selection_set, dry).map(Value::Object))
+                                .collect::<Result<_, _>>()?,
+                        ),
+                    };
+                    out.insert(key, value);
+                }
+                Selection::InlineFragment(frag) => {
+                    if type_matches(&frag.type_condition, ty) {
+                        out.extend(self.select(obj, &frag.selection_set, dry)?);
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    let frag = self.fragments.get(&spread.fragment_name).ok_or_else(|| {
+                        Error::Validation(format!("Unknown fragment \"{}\".", spread.fragment_name))
+                    })?;
+                    if type_matches(&Some(frag.type_condition.clone()), ty) {
+                        out.extend(self.select(obj, &frag.selection_set, dry)?);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn type_matches(cond: &Option<TypeCondition<'_, String>>, ty: &str) -> bool {
+    match cond {
+        None => true,
+        Some(TypeCondition::On(name)) => name == ty,
+    }
+}
+
+fn to_json(v: &Gql<'_, String>, vars: &Map<String, Value>) -> Result<Value, Error> {
+    Ok(match v {
+        Gql::Variable(name) => vars
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::Validation(format!("Variable \"${name}\" is not defined.")))?,
+        Gql::Int(n) => json!(n.as_i64()),
+        Gql::Float(f) => json!(f),
+        Gql::String(s) | Gql::Enum(s) => json!(s),
+        Gql::Boolean(b) => json!(b),
+        Gql::Null => Value::Null,
+        Gql::List(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| to_json(i, vars))
+                .collect::<Result<_, _>>()?,
+        ),
+        Gql::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), to_json(v, vars)?)))
+                .collect::<Result<_, Error>>()?,
+        ),
+    })
+}

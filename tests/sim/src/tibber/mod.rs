@@ -1,0 +1,601 @@
+//! Tibber's GraphQL API (`POST /v1-beta/gql`): homes, prices (hourly and quarter-hourly) and
+//! hourly consumption with cursor paging, a personal Bearer token, and the rate limit of about
+//! 100 requests per 5 minutes that answers 429 and bans the caller for a while, renewed by every
+//! request during the ban. See `../shared/protocols/tibber.md`.
+//!
+//! Every caller of a simulator runs on this machine (127.0.0.1), so the per-IP limit is one
+//! limit for all callers: exactly the case of many Tibber workers on one host.
+//!
+//! Inspection: `GET /_sim/stats` (requests, 429 answers, whether the ban is on).
+
+mod gql;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{json, Map, Value};
+
+use gql::{Error, Resolved};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The personal access token that is accepted.
+    #[arg(long, default_value = "sim-tibber-token")]
+    pub token: String,
+    /// A home of the token's user (repeatable).
+    #[arg(long = "home", default_values_t = vec!["96a14971-525a-4420-aae9-e5aedaa129ff".to_string()])]
+    pub homes: Vec<String>,
+    #[arg(long, default_value = "Europe/Stockholm")]
+    pub time_zone: String,
+    #[arg(long, default_value = "SEK")]
+    pub currency: String,
+    /// Consumption history reaches back this many days.
+    #[arg(long, default_value_t = 400)]
+    pub history_days: i64,
+    /// The newest this many hours have `null` consumption and cost (not yet metered).
+    #[arg(long, default_value_t = 0)]
+    pub null_recent_hours: i64,
+    /// Local hour at which tomorrow's prices are published.
+    #[arg(long, default_value_t = 13)]
+    pub publish_hour: i8,
+    /// Requests allowed per window (per client IP), then 429 and a ban.
+    #[arg(long, default_value_t = 100)]
+    pub rate_limit: usize,
+    #[arg(long, default_value_t = 300)]
+    pub rate_window_secs: u64,
+    #[arg(long, default_value_t = 600)]
+    pub ban_secs: u64,
+}
+
+struct Sim {
+    args: Args,
+    tz: TimeZone,
+    limiter: Mutex<Limiter>,
+}
+
+#[derive(Default)]
+struct Limiter {
+    recent: VecDeque<Instant>,
+    banned_until: Option<Instant>,
+    requests: u64,
+    refused: u64,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let tz = TimeZone::get(&args.time_zone)?;
+    let sim = Arc::new(Sim {
+        args,
+        tz,
+        limiter: Mutex::default(),
+    });
+    let router = Router::new()
+        .route("/v1-beta/gql", post(gql_endpoint))
+        .route("/_sim/stats", get(stats))
+        .with_state(sim.clone());
+    crate::common::serve(router, sim.args.listen).await
+}
+
+async fn stats(State(sim): State<Arc<Sim>>) -> Json<Value> {
+    let l = sim.limiter.lock().unwrap();
+    let banned = l.banned_until.is_some_and(|t| t > Instant::now());
+    Json(json!({"requests": l.requests, "refused": l.refused, "banned": banned}))
+}
+
+impl Sim {
+    /// Counts the request; false when the caller is (now) banned.
+    fn admit(&self) -> bool {
+        let mut l = self.limiter.lock().unwrap();
+        let now = Instant::now();
+        l.requests += 1;
+        let window = Duration::from_secs(self.args.rate_window_secs);
+        while l
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > window)
+        {
+            l.recent.pop_front();
+        }
+        let ban = now + Duration::from_secs(self.args.ban_secs);
+        if l.banned_until.is_some_and(|t| t > now) || l.recent.len() >= self.args.rate_limit {
+            l.banned_until = Some(ban);
+            l.refused += 1;
+            return false;
+        }
+        l.recent.push_back(now);
+        true
+    }
+}
+
+async fn gql_endpoint(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) -> Response {
+    if !sim.admit() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::CONTENT_TYPE, "text/plain")],
+            "Too many requests. Your IP is now temporarily banned for calling API for a few minutes.",
+        )
+            .into_response();
+    }
+    let unauthenticated = |message: &str| {
+        let body = json!({"errors": [{"message": message, "locations": [{"line": 1, "column": 1}],
+            "extensions": {"code": "UNAUTHENTICATED"}}], "data": null});
+        (StatusCode::BAD_REQUEST, Json(body)).into_response()
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        None => return unauthenticated("Context creation failed: no authorization header"),
+        Some(t) if t != sim.args.token => {
+            return unauthenticated("Context creation failed: invalid token")
+        }
+        _ => {}
+    }
+    if headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(str::is_empty)
+    {
+        let body = json!({"errors": [{"message": "User-Agent header is required", "extensions": {"code": "BAD_USER_INPUT"}}]});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    }
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed: Option<Value> = if ct.starts_with("application/json") {
+        serde_json::from_str(&body).ok()
+    } else if ct.starts_with("application/x-www-form-urlencoded") {
+        crate::wattivahti::form_pairs(&body).map(|f| {
+            let vars = f
+                .get("variables")
+                .and_then(|v| serde_json::from_str::<Value>(v).ok());
+            json!({"query": f.get("query"), "variables": vars})
+        })
+    } else {
+        None
+    };
+    let Some(request) = parsed else {
+        let body = json!({"errors": [{"message": "POST body sent invalid JSON.", "extensions": {"code": "BAD_REQUEST"}}]});
+        return (StatusCode::BAD_REQUEST, Json(body)).into_response();
+    };
+    let (status, answer) = gql::execute(&*sim, Obj::Query, &request);
+    (
+        StatusCode::from_u16(status).expect("valid status"),
+        Json(answer),
+    )
+        .into_response()
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Res {
+    Hourly,
+    Quarter,
+}
+
+impl Res {
+    fn step(self) -> SignedDuration {
+        match self {
+            Res::Hourly => SignedDuration::from_hours(1),
+            Res::Quarter => SignedDuration::from_mins(15),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Node {
+    from: Timestamp,
+    consumption: Option<f64>,
+    unit_price: f64,
+}
+
+struct Page {
+    nodes: Vec<Node>,
+    has_previous: bool,
+    has_next: bool,
+}
+
+#[derive(Clone)]
+enum Obj {
+    Query,
+    Viewer,
+    Home(usize),
+    Features,
+    Subscription(usize),
+    PriceInfo(usize, Res),
+    Price(usize, Timestamp),
+    Connection(Arc<Page>),
+    PageInfo(Arc<Page>),
+    Edge(Node),
+    Node(Node),
+}
+
+fn hash(home: &str, t: Timestamp) -> u64 {
+    let mut x = home
+        .bytes()
+        .fold(t.as_second() as u64, |h, b| h.rotate_left(5) ^ b as u64);
+    x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+impl Sim {
+    fn fmt(&self, t: Timestamp) -> String {
+        t.to_zoned(self.tz.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
+            .to_string()
+    }
+
+    /// (total, energy, tax) per kWh of the interval starting at `t`.
+    fn price(&self, home: usize, t: Timestamp) -> (f64, f64, f64) {
+        let energy = round(
+            0.3 + (hash(&self.args.homes[home], t) % 100) as f64 / 100.0,
+            4,
+        );
+        let tax = round(energy * 0.25 + 0.1, 4);
+        (round(energy + tax, 4), energy, tax)
+    }
+
+    fn level(total: f64) -> &'static str {
+        match total {
+            t if t < 0.6 => "VERY_CHEAP",
+            t if t < 0.8 => "CHEAP",
+            t if t < 1.1 => "NORMAL",
+            t if t < 1.3 => "EXPENSIVE",
+            _ => "VERY_EXPENSIVE",
+        }
+    }
+
+    /// Interval starts of one local day at a resolution (23/25 hours on DST days).
+    fn day(&self, date: Date, res: Res) -> Vec<Timestamp> {
+        let start = date
+            .to_zoned(self.tz.clone())
+            .expect("valid day")
+            .timestamp();
+        let end = date
+            .tomorrow()
+            .expect("valid day")
+            .to_zoned(self.tz.clone())
+            .expect("valid day")
+            .timestamp();
+        std::iter::successors(Some(start), |t| Some(*t + res.step()))
+            .take_while(|t| *t < end)
+            .collect()
+    }
+
+    /// Hourly consumption from `history_days` ago to the last complete hour.
+    fn nodes(&self, home: usize) -> Vec<Node> {
+        let now = Timestamp::now();
+        let last = Timestamp::from_second(now.as_second().div_euclid(3600) * 3600 - 3600)
+            .expect("in range");
+        let first = last - SignedDuration::from_hours(24 * self.args.history_days);
+        let recent_null = last - SignedDuration::from_hours(self.args.null_recent_hours);
+        std::iter::successors(Some(first), |t| Some(*t + SignedDuration::from_hours(1)))
+            .take_while(|t| *t <= last)
+            .map(|from| Node {
+                from,
+                consumption: (from <= recent_null || self.args.null_recent_hours == 0).then(|| {
+                    round(
+                        0.2 + (hash(&self.args.homes[home], from) % 150) as f64 / 100.0,
+                        3,
+                    )
+                }),
+                unit_price: self.price(home, from).0,
+            })
+            .collect()
+    }
+
+    fn consumption(&self, home: usize, args: &Map<String, Value>) -> Result<Page, Error> {
+        let resolution = args.get("resolution").and_then(Value::as_str).unwrap_or("");
+        let cap = match resolution {
+            "HOURLY" => 744,
+            "DAILY" | "WEEKLY" | "MONTHLY" | "ANNUAL" => 0,
+            other => {
+                return Err(Error::Validation(format!(
+                    "Value \"{other}\" does not exist in \"EnergyResolution\" enum."
+                )))
+            }
+        };
+        let mut nodes = if cap == 0 {
+            Vec::new()
+        } else {
+            self.nodes(home)
+        };
+        if args.get("filterEmptyNodes") == Some(&json!(true)) {
+            nodes.retain(|n| n.consumption.is_some());
+        }
+        let cursor = |name: &str| -> Result<Option<(Timestamp, bool)>, Error> {
+            match args.get(name).and_then(Value::as_str) {
+                None | Some("") => Ok(None),
+                Some(c) => self.decode_cursor(c).map(Some),
+            }
+        };
+        let count = |name: &str| {
+            args.get(name)
+                .and_then(Value::as_i64)
+                .map(|n| (n.max(0) as usize).min(cap))
+        };
+        let (start, end) = match (count("first"), count("last")) {
+            (Some(n), _) => {
+                let start = match cursor("after")? {
+                    Some((c, inclusive)) => {
+                        nodes.partition_point(|x| if inclusive { x.from < c } else { x.from <= c })
+                    }
+                    None => 0,
+                };
+                (start, (start + n).min(nodes.len()))
+            }
+            (None, Some(n)) => {
+                let end = match cursor("before")? {
+                    Some((c, _)) => nodes.partition_point(|x| x.from < c),
+                    None => nodes.len(),
+                };
+                (end.saturating_sub(n), end)
+            }
+            (None, None) => return Err(Error::field(
+                "You must provide a `first` or `last` value to properly paginate the connection.",
+                "INTERNAL_SERVER_ERROR",
+            )),
+        };
+        Ok(Page {
+            has_previous: start > 0,
+            has_next: end < nodes.len(),
+            nodes: nodes[start..end].to_vec(),
+        })
+    }
+
+    /// A cursor is base64 of an ISO date-time; a date-only (or offset-less) one is local time
+    /// and includes the node starting there.
+    fn decode_cursor(&self, c: &str) -> Result<(Timestamp, bool), Error> {
+        let bad = || Error::field(format!("Invalid cursor: {c}"), "INTERNAL_SERVER_ERROR");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(c)
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        if let Ok(t) = text.parse::<Timestamp>() {
+            return Ok((t, false));
+        }
+        let local = text
+            .parse::<jiff::civil::DateTime>()
+            .or_else(|_| {
+                text.parse::<Date>()
+                    .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+            })
+            .map_err(|_| bad())?;
+        let t = local
+            .to_zoned(self.tz.clone())
+            .map_err(|_| bad())?
+            .timestamp();
+        Ok((t, true))
+    }
+
+    fn cursor(&self, t: Timestamp) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.fmt(t))
+    }
+}
+
+const NO_ARGS: &[&str] = &[];
+
+impl gql::Schema for Sim {
+    type Obj = Obj;
+
+    fn type_name(&self, obj: &Obj) -> &'static str {
+        match obj {
+            Obj::Query => "Query",
+            Obj::Viewer => "Viewer",
+            Obj::Home(_) => "Home",
+            Obj::Features => "HomeFeatures",
+            Obj::Subscription(_) => "Subscription",
+            Obj::PriceInfo(..) => "PriceInfo",
+            Obj::Price(..) => "Price",
+            Obj::Connection(_) => "HomeConsumptionConnection",
+            Obj::PageInfo(_) => "HomeConsumptionPageInfo",
+            Obj::Edge(_) => "HomeConsumptionEdge",
+            Obj::Node(_) => "Consumption",
+        }
+    }
+
+    fn field_args(&self, ty: &str, field: &str) -> Option<&'static [&'static str]> {
+        let fields: &[&str] = match ty {
+            "Query" => &["viewer"],
+            "Viewer" => &["userId", "name", "login", "homes", "home"],
+            "Home" => &[
+                "id",
+                "appNickname",
+                "timeZone",
+                "currentSubscription",
+                "features",
+                "consumption",
+            ],
+            "HomeFeatures" => &["realTimeConsumptionEnabled"],
+            "Subscription" => &["status", "priceInfo"],
+            "PriceInfo" => &["current", "today", "tomorrow"],
+            "Price" => &["total", "energy", "tax", "startsAt", "currency", "level"],
+            "HomeConsumptionConnection" => &["pageInfo", "nodes", "edges"],
+            "HomeConsumptionPageInfo" => &[
+                "startCursor",
+                "endCursor",
+                "hasPreviousPage",
+                "hasNextPage",
+                "count",
+                "currency",
+                "totalCost",
+                "totalConsumption",
+                "filtered",
+            ],
+            "HomeConsumptionEdge" => &["cursor", "node"],
+            "Consumption" => &[
+                "from",
+                "to",
+                "cost",
+                "unitPrice",
+                "unitPriceVAT",
+                "consumption",
+                "consumptionUnit",
+                "currency",
+            ],
+            _ => &[],
+        };
+        fields.contains(&field).then_some(match (ty, field) {
+            ("Viewer", "home") => &["id"],
+            ("Subscription", "priceInfo") => &["resolution"],
+            ("Home", "consumption") => &[
+                "resolution",
+                "first",
+                "last",
+                "before",
+                "after",
+                "filterEmptyNodes",
+            ],
+            _ => NO_ARGS,
+        })
+    }
+
+    fn resolve(
+        &self,
+        obj: &Obj,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Resolved<Obj>, Error> {
+        let s = |v: Value| Ok(Resolved::Scalar(v));
+        let currency = self.args.currency.as_str();
+        match (obj, field) {
+            (Obj::Query, "viewer") => Ok(Resolved::Object(Obj::Viewer)),
+            (Obj::Viewer, "userId") => s(json!("b1c2d3e4-0000-4000-8000-000000000001")),
+            (Obj::Viewer, "name") => s(json!("Anna Simulator")),
+            (Obj::Viewer, "login") => s(json!("anna@example.com")),
+            (Obj::Viewer, "homes") => Ok(Resolved::List(
+                (0..self.args.homes.len()).map(Obj::Home).collect(),
+            )),
+            (Obj::Viewer, "home") => {
+                let id = args.get("id").and_then(Value::as_str).unwrap_or_default();
+                match self.args.homes.iter().position(|h| h == id) {
+                    Some(i) => Ok(Resolved::Object(Obj::Home(i))),
+                    None => Err(Error::field(
+                        format!("Could not find home with id {id}"),
+                        "NOT_FOUND",
+                    )),
+                }
+            }
+            (Obj::Home(i), "id") => s(json!(self.args.homes[*i])),
+            (Obj::Home(i), "appNickname") => s(json!(format!("Home {}", i + 1))),
+            (Obj::Home(_), "timeZone") => s(json!(self.args.time_zone)),
+            (Obj::Home(i), "currentSubscription") => Ok(Resolved::Object(Obj::Subscription(*i))),
+            (Obj::Home(_), "features") => Ok(Resolved::Object(Obj::Features)),
+            (Obj::Home(i), "consumption") => Ok(Resolved::Object(Obj::Connection(Arc::new(
+                self.consumption(*i, args)?,
+            )))),
+            (Obj::Features, _) => s(json!(false)),
+            (Obj::Subscription(_), "status") => s(json!("running")),
+            (Obj::Subscription(i), "priceInfo") => {
+                let res = match args.get("resolution").and_then(Value::as_str) {
+                    None | Some("HOURLY") => Res::Hourly,
+                    Some("QUARTER_HOURLY") => Res::Quarter,
+                    Some(other) => {
+                        return Err(Error::Validation(format!(
+                            "Value \"{other}\" does not exist in \"PriceInfoResolution\" enum."
+                        )))
+                    }
+                };
+                Ok(Resolved::Object(Obj::PriceInfo(*i, res)))
+            }
+            (Obj::PriceInfo(i, res), day) => {
+                let now = Timestamp::now().to_zoned(self.tz.clone());
+                let today = now.date();
+                let starts = match day {
+                    "current" => {
+                        let t = self
+                            .day(today, *res)
+                            .into_iter()
+                            .rfind(|t| *t <= now.timestamp());
+                        return Ok(t.map_or(Resolved::Null, |t| {
+                            Resolved::Object(Obj::Price(*i, t))
+                        }));
+                    }
+                    "today" => self.day(today, *res),
+                    _ if now.hour() < self.args.publish_hour => Vec::new(),
+                    _ => self.day(today.tomorrow().expect("valid"), *res),
+                };
+                Ok(Resolved::List(
+                    starts
+                        .into_iter()
+                        .map(|t| Obj::Price(*i, t))
+                        .collect(),
+                ))
+            }
+            (Obj::Price(i, t), f) => {
+                let (total, energy, tax) = self.price(*i, *t);
+                match f {
+                    "total" => s(json!(total)),
+                    "energy" => s(json!(energy)),
+                    "tax" => s(json!(tax)),
+                    "startsAt" => s(json!(self.fmt(*t))),
+                    "currency" => s(json!(currency)),
+                    _ => s(json!(Self::level(total))),
+                }
+            }
+            (Obj::Connection(p), "pageInfo") => Ok(Resolved::Object(Obj::PageInfo(p.clone()))),
+            (Obj::Connection(p), "nodes") => Ok(Resolved::List(
+                p.nodes.iter().cloned().map(Obj::Node).collect(),
+            )),
+            (Obj::Connection(p), _) => Ok(Resolved::List(
+                p.nodes.iter().cloned().map(Obj::Edge).collect(),
+            )),
+            (Obj::PageInfo(p), f) => {
+                let cost: f64 = p
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.consumption.map(|c| c * n.unit_price))
+                    .sum();
+                let kwh: f64 = p.nodes.iter().filter_map(|n| n.consumption).sum();
+                match f {
+                    "startCursor" => s(json!(p.nodes.first().map(|n| self.cursor(n.from)))),
+                    "endCursor" => s(json!(p.nodes.last().map(|n| self.cursor(n.from)))),
+                    "hasPreviousPage" => s(json!(p.has_previous)),
+                    "hasNextPage" => s(json!(p.has_next)),
+                    "count" => s(json!(p.nodes.len())),
+                    "currency" => s(json!(currency)),
+                    "totalCost" => s(json!(round(cost, 4))),
+                    "totalConsumption" => s(json!(round(kwh, 3))),
+                    _ => s(json!(p
+                        .nodes
+                        .iter()
+                        .filter(|n| n.consumption.is_none())
+                        .count())),
+                }
+            }
+            (Obj::Edge(n), "cursor") => s(json!(self.cursor(n.from))),
+            (Obj::Edge(n), _) => Ok(Resolved::Object(Obj::Node(n.clone()))),
+            (Obj::Node(n), f) => s(match f {
+                "from" => json!(self.fmt(n.from)),
+                "to" => json!(self.fmt(n.from + SignedDuration::from_hours(1))),
+                "cost" => json!(n.consumption.map(|c| round(c * n.unit_price, 4))),
+                "unitPrice" => json!(n.unit_price),
+                "unitPriceVAT" => json!(round(n.unit_price * 0.2, 4)),
+                "consumption" => json!(n.consumption),
+                "consumptionUnit" => json!("kWh"),
+                _ => json!(currency),
+            }),
+            (o, f) => Err(Error::Validation(format!(
+                "Cannot query field \"{f}\" on type \"{}\".",
+                gql::Schema::type_name(self, o)
+            ))),
+        }
+    }
+}
