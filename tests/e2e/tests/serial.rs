@@ -1,0 +1,353 @@
+//! The B-route smart meter end to end: `hemflux run` with a profile that declares a serial
+//! device, the real `hemflux-worker serial` on the pseudo-terminal of the real
+//! `hemflux-sim broute` (whose meter clock runs 300 times faster, so an hour of readings takes
+//! about 13 s), and the points read back from the store with `hemflux query`. Expected values
+//! come from the simulator's own meter model (`hemflux-sim broute --energy-at`).
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_shared::time::{from_nanos, parse_instant, to_nanos};
+use serde_json::{json, Value};
+
+const HOUSE: &str = "home";
+const RBID: &str = "00112233445566778899AABBCCDDEEFF";
+const PASSWORD: &str = "0123456789AB";
+/// 13:50 JST: the first readings cross the 14:00 boundary soon.
+const START: &str = "2026-05-20T04:50:00Z";
+/// The meter settings both the running simulator and `--energy-at` are given.
+const METER: [&str; 4] = ["--initial-kwh", "6500", "--unit", "01"];
+
+/// A simulator with a fast clock and fast scans/joins; its pty is linked at `<dir>/ttyBROUTE`.
+fn broute(dir: &tempfile::TempDir, name: &str, knobs: &[&str]) -> Sim {
+    let link = dir.path().join(name);
+    let mut args = vec![
+        "--link",
+        link.to_str().unwrap(),
+        "--scan-time-scale",
+        "0.01",
+        "--join-delay-ms",
+        "300",
+        "--time-scale",
+        "300",
+        "--start",
+        START,
+    ];
+    args.extend(METER);
+    args.extend(knobs);
+    Sim::start("broute", &args)
+}
+
+/// E0 (raw, 0.1 kWh) of the simulated meter at a UTC instant.
+fn energy_at(t: &str) -> i64 {
+    let out = Command::new(bin("hemflux-sim"))
+        .args(["broute", "--energy-at", t])
+        .args(METER)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn orchestrator(devices: &[(&str, &Sim, Value)]) -> Orchestrator {
+    let o = Orchestrator::new("[weather]\nenabled = false\n").start();
+    let mut env = String::new();
+    let mut serial = Vec::new();
+    for (name, sim, extra) in devices {
+        env += &format!(
+            "BROUTE_{HOUSE}_{name}_ID={RBID}\nBROUTE_{HOUSE}_{name}_PASSWORD={PASSWORD}\n"
+        );
+        let mut device = json!({"name": name, "port": sim.address, "interval_secs": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            device[k] = v.clone();
+        }
+        serial.push(device);
+    }
+    std::fs::write(o.path(".env"), env).unwrap();
+    o.write_profile(
+        &format!("{HOUSE}.json"),
+        &json!({ "serial": serial }).to_string(),
+    );
+    o
+}
+
+fn rows(o: &Orchestrator, device: &str) -> Vec<Value> {
+    o.query("smart_meter", &["--tag", &format!("device={device}")])
+}
+
+fn f(row: &Value, key: &str) -> f64 {
+    row["fields"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing in {row}"))
+}
+
+fn s<'a>(row: &'a Value, key: &str) -> &'a str {
+    row["fields"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} missing in {row}"))
+}
+
+/// Waits until the meter clock, as seen in the readings, reached `boundary` (historical time).
+fn rows_until(o: &Orchestrator, device: &str, boundary: &str, timeout: Duration) -> Vec<Value> {
+    wait_for(
+        timeout,
+        &format!("{device} readings up to {boundary}"),
+        || {
+            let rows = rows(o, device);
+            let reached = rows
+                .iter()
+                .any(|r| r["fields"]["historical_timestamp"].as_str() >= Some(boundary));
+            reached.then_some(rows)
+        },
+    )
+}
+
+/// Nanoseconds since the epoch of an RFC 3339 instant.
+fn ns(t: &str) -> i64 {
+    to_nanos(parse_instant(t).unwrap())
+}
+
+/// `t` moved by `minutes`, as RFC 3339.
+fn shifted(t: &str, minutes: i64) -> String {
+    from_nanos(ns(t) + minutes * 60_000_000_000).to_string()
+}
+
+/// The longest time between consecutive readings, in seconds of host time.
+fn max_gap(rows: &[Value]) -> f64 {
+    let times: Vec<i64> = rows
+        .iter()
+        .map(|r| ns(r["time"].as_str().unwrap()))
+        .collect();
+    times
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e9)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn an_hour_of_readings_lands_with_the_meters_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = broute(&dir, "ttyBROUTE", &[]);
+    let o = orchestrator(&[("broute", &sim, json!({}))]);
+    // 13:50 to past 15:00 meter time.
+    let rows = rows_until(
+        &o,
+        "broute",
+        "2026-05-20T06:00:00+00:00",
+        Duration::from_secs(60),
+    );
+    assert!(rows.len() >= 12, "{} readings", rows.len());
+
+    let historical: BTreeSet<&str> = rows.iter().map(|r| s(r, "historical_timestamp")).collect();
+    assert_eq!(
+        historical.iter().copied().collect::<Vec<_>>()[..4],
+        [
+            "2026-05-20T04:30:00+00:00",
+            "2026-05-20T05:00:00+00:00",
+            "2026-05-20T05:30:00+00:00",
+            "2026-05-20T06:00:00+00:00"
+        ]
+    );
+    let mut last_cumulative = 0.0;
+    for row in &rows {
+        assert_eq!(row["tags"]["house_id"], HOUSE);
+        let at = s(row, "historical_timestamp");
+        let raw = energy_at(at);
+        assert_eq!(
+            f(row, "historical_cumulative_power_kwh"),
+            raw as f64 / 10.0,
+            "{row}"
+        );
+
+        // The last half hour: the meter's two latest half-hour readings, 30 minutes apart.
+        let recent = s(row, "recent_30min_timestamp");
+        assert_eq!(
+            recent, at,
+            "the latest E2 slot is the last fixed time: {row}"
+        );
+        let expected = (energy_at(recent) - energy_at(&shifted(recent, -30))) as f64 / 10.0;
+        assert!(
+            (f(row, "recent_30min_consumption_kwh") - expected).abs() < 1e-9,
+            "{row} expected {expected}"
+        );
+
+        // The register now: at or past the last fixed time, before the next one, never back.
+        let cumulative = f(row, "cumulative_power_kwh");
+        assert!(
+            cumulative >= raw as f64 / 10.0
+                && cumulative <= energy_at(&shifted(at, 30)) as f64 / 10.0,
+            "{row}"
+        );
+        assert!(
+            cumulative >= last_cumulative,
+            "the register went back: {row}"
+        );
+        last_cumulative = cumulative;
+
+        // 300-900 W through the day; three-wire currents at 100 V add up.
+        let power = row["fields"]["instant_power_w"].as_i64().unwrap();
+        assert!((300..=900).contains(&power), "{row}");
+        let (a, r, t) = (
+            f(row, "current_a"),
+            f(row, "current_r_a"),
+            f(row, "current_t_a"),
+        );
+        assert!(
+            (a - (r + t)).abs() < 1e-9 && (a - power as f64 / 10.0 / 10.0).abs() <= 0.2,
+            "{row}"
+        );
+    }
+    assert!(
+        max_gap(&rows) < 2.5,
+        "a reading was skipped: {}",
+        max_gap(&rows)
+    );
+    assert!(
+        !o.log().contains(PASSWORD) && !o.log().contains(RBID),
+        "a credential is in the log"
+    );
+}
+
+#[test]
+fn session_expiry_and_garbage_lines_cost_no_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    // The session ends every 3 s and the module's own re-authentication fails, so the worker
+    // must join again; every third answer is followed by garbage; output arrives in pieces.
+    let sim = broute(
+        &dir,
+        "ttyBROUTE",
+        &[
+            "--session-lifetime-secs",
+            "3",
+            "--reauth-fails",
+            "--garbage-every",
+            "3",
+            "--split-writes",
+        ],
+    );
+    let o = orchestrator(&[("broute", &sim, json!({"interval_secs": 2}))]);
+    let rows = rows_until(
+        &o,
+        "broute",
+        "2026-05-20T05:30:00+00:00",
+        Duration::from_secs(60),
+    );
+    let log = o.log();
+    assert!(
+        log.matches("joining again").count() >= 2,
+        "the session never expired:\n{log}"
+    );
+    assert!(
+        log.contains("skipping a line that is not SKSTACK-IP output"),
+        "no garbage seen:\n{log}"
+    );
+    assert!(rows.len() >= 5, "{} readings", rows.len());
+    // One interval is 2 s: a reading may come late, never be skipped.
+    assert!(max_gap(&rows) <= 4.0, "gap of {} s", max_gap(&rows));
+    for row in &rows {
+        let raw = energy_at(s(row, "historical_timestamp"));
+        assert_eq!(
+            f(row, "historical_cumulative_power_kwh"),
+            raw as f64 / 10.0,
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn the_port_vanishing_and_coming_back_is_survived_without_a_new_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = broute(
+        &dir,
+        "ttyBROUTE",
+        &["--drop-port-after-secs", "4", "--drop-port-for-secs", "3"],
+    );
+    let o = orchestrator(&[("broute", &sim, json!({}))]);
+    let before = wait_for(Duration::from_secs(30), "readings before the drop", || {
+        let rows = rows(&o, "broute");
+        (rows.len() >= 2).then_some(rows.len())
+    });
+    wait_for(Duration::from_secs(30), "the port to vanish", || {
+        (!std::path::Path::new(&sim.address).exists()).then_some(())
+    });
+    let during = rows(&o, "broute").len();
+    let after = wait_for(
+        Duration::from_secs(60),
+        "readings after the port came back",
+        || {
+            let rows = rows(&o, "broute");
+            (rows.len() >= during + 3).then_some(rows)
+        },
+    );
+    assert!(after.len() > before);
+    let log = o.log();
+    assert!(log.contains("reopening when it is back"), "{log}");
+    assert_eq!(
+        log.matches("scanning for the meter").count(),
+        1,
+        "the cached PAN was not used:\n{log}"
+    );
+    assert_eq!(o.worker("serial:home/broute").unwrap()["state"], "running");
+}
+
+#[test]
+fn module_families_and_a_two_wire_meter() {
+    let dir = tempfile::tempdir().unwrap();
+    let bp35a1 = broute(&dir, "a1", &["--family", "bp35a1", "--binary"]);
+    let c = broute(&dir, "c", &["--family", "c", "--two-wire"]);
+    let o = orchestrator(&[
+        ("bp35a1", &bp35a1, json!({})),
+        ("dss", &c, json!({"family": "auto"})),
+    ]);
+    for device in ["bp35a1", "dss"] {
+        let rows = wait_for(Duration::from_secs(60), device, || {
+            let rows = rows(&o, device);
+            (rows.len() >= 2).then_some(rows)
+        });
+        let row = &rows[1];
+        let raw = energy_at(s(row, "historical_timestamp"));
+        assert_eq!(
+            f(row, "historical_cumulative_power_kwh"),
+            raw as f64 / 10.0,
+            "{row}"
+        );
+        let two_wire = device == "dss";
+        assert_eq!(
+            row["fields"].get("current_t_a").is_none(),
+            two_wire,
+            "{row}"
+        );
+        if two_wire {
+            assert_eq!(f(row, "current_a"), f(row, "current_r_a"), "{row}");
+        }
+    }
+    let log = o.log();
+    assert!(
+        log.contains("WOPT 01"),
+        "the binary BP35A1 was not switched to hex:\n{log}"
+    );
+    assert!(log.contains("the module is C-style"), "{log}");
+}
+
+#[test]
+fn a_wrong_password_is_reported_and_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = broute(&dir, "ttyBROUTE", &["--password", "SOMETHINGELS"]);
+    let o = orchestrator(&[("broute", &sim, json!({}))]);
+    wait_for(Duration::from_secs(30), "the authentication error", || {
+        o.log().contains("PANA authentication failed").then_some(())
+    });
+    assert!(rows(&o, "broute").is_empty());
+    assert_eq!(
+        o.worker("serial:home/broute").unwrap()["state"],
+        "running",
+        "it keeps trying"
+    );
+    assert!(!o.log().contains(PASSWORD), "the password is in the log");
+}
