@@ -395,3 +395,36 @@ fn the_orchestrator_purges_a_soft_removal_once_its_grace_period_is_over() {
     assert_eq!(state["entities"], serde_json::json!([]));
     assert!(!o.log().contains(PASSWORD));
 }
+
+#[test]
+fn hard_removal_purges_the_building_from_influxdb_too() {
+    let Some(influx) = hemflux_e2e::servers::Influxd::start("hemflux") else {
+        return;
+    };
+    let sim = arrigo(&[]);
+    let sink = format!(
+        "[[sinks]]\ntype = \"influxdb_v1\"\nurl = \"{}\"\ndb = \"hemflux\"\nflush_interval_ms = 100\n",
+        influx.url()
+    );
+    let o = Orchestrator::new(&sink).start();
+    let d = o.dir.path();
+    let out = add_building(d, &sim, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_for(
+        Duration::from_secs(30),
+        "building points in InfluxDB",
+        || (influx.count("hemflux", "building_system", "GT_UTE") > 0).then_some(()),
+    );
+
+    let listen = format!("127.0.0.1:{}", o.port);
+    let out = hemflux(d, &["remove", ID, "--listen", &listen], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("deleted from sink influxdb_v1"),
+        "{}",
+        text(&out)
+    );
+    assert!(building_points(&o).is_empty());
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(influx.count("hemflux", "building_system", "GT_UTE"), 0);
+}
