@@ -6,6 +6,7 @@ pub mod configset;
 pub mod demo;
 pub mod http;
 pub mod logging;
+pub mod meter_token;
 pub mod onboard;
 pub mod query;
 pub mod reconcile;

@@ -55,6 +55,21 @@ enum Command {
     Backfill(hemflux::backfill::BackfillArgs),
     /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
     Demo(hemflux::demo::DemoArgs),
+    /// Give a WattiVahti meter its refresh token (read from stdin, written to its token file).
+    MeterToken(hemflux::meter_token::MeterTokenArgs),
+    /// Fetch a range again through a running worker: `hemflux sync meter:villa/el --start 2024-01-01 --end 2024-01-31`.
+    Sync {
+        /// The worker id.
+        id: String,
+        /// `2024-01-01`, `2024-01-01T06:00:00` (UTC) or RFC 3339.
+        #[arg(long)]
+        start: String,
+        /// End (exclusive; a date means its 00:00); default now.
+        #[arg(long)]
+        end: Option<String>,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
 }
 
 fn main() {
@@ -76,6 +91,7 @@ fn main() {
     let result = match cli.command {
         Command::Check(args) => hemflux::check::run(args).map(|ok| if ok { 0 } else { 1 }),
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
+        Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
         other => tokio::runtime::Runtime::new()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(async_command(other)))
@@ -104,6 +120,12 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
-        Command::Check(_) | Command::Query(_) => unreachable!("handled synchronously"),
+        Command::Sync { id, start, end, listen } => {
+            let args = hemflux::backfill::BackfillArgs { entity: id, from: start, to: end, listen };
+            hemflux::backfill::run(args).await
+        }
+        Command::Check(_) | Command::Query(_) | Command::MeterToken(_) => {
+            unreachable!("handled synchronously")
+        }
     }
 }

@@ -831,3 +831,64 @@ fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles");
+    std::fs::create_dir(&profiles).unwrap();
+    let token_file = dir.path().join("tokens/wv.txt");
+    let profile = json!({"name": "Villa FI", "meters": [
+        {"name": "el", "source": {"type": "wattivahti", "metering_point": "1234567", "token_file": token_file}},
+        {"name": "tibber", "source": {"type": "tibber", "home_id": HOME}}]});
+    std::fs::write(profiles.join("villa_fi.json"), profile.to_string()).unwrap();
+    let run = |id: &str, stdin: &str| {
+        let mut child = Command::new(bin("hemflux"))
+            .args(["meter-token", id, "--profiles"])
+            .arg(&profiles)
+            .arg("--buildings")
+            .arg(dir.path().join("none"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let out = run("meter:villa_fi/el", "  the-new-refresh-token \n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&token_file).unwrap(),
+        "the-new-refresh-token\n"
+    );
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !all.contains("the-new-refresh-token"),
+        "the token is never echoed"
+    );
+
+    let out = run("meter:villa_fi/tibber", "x\n");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a WattiVahti meter"));
+    let out = run("meter:villa_fi/nope", "x\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no worker"));
+    let out = run("meter:villa_fi/el", "\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no token on stdin"));
+}
