@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::{sleep_until, Instant};
 
-use crate::link::{Command, Worker};
+use crate::link::{Command, Link, Worker};
 use smhi::{SmhiClient, Station, Step};
 
 #[derive(Deserialize)]
@@ -91,19 +91,31 @@ pub async fn run(mut worker: Worker) -> Result<()> {
         if w.settings.observations && next_obs <= now {
             next_obs = now + obs_every;
             let points = w.observe().await;
-            if !points.is_empty() {
-                let state = json!({ "last_observation": w.last_observation });
-                link.send_points(points, Some(state)).await?;
-            }
+            let state = json!({ "last_observation": w.last_observation });
+            send(&link, points, Some(state)).await?;
         }
         if w.settings.forecasts && next_fcst <= now {
             next_fcst = now + fcst_every;
-            let points = w.forecast().await;
-            if !points.is_empty() {
-                link.send_points(points, None).await?;
-            }
+            send(&link, w.forecast().await, None).await?;
         }
     }
+}
+
+/// Points per batch: hundreds of houses times 72 forecast hours would make one huge line.
+const BATCH: usize = 2000;
+
+/// Sends points in batches; the state rides with the last one, so it moves only when all of
+/// them are durable.
+async fn send(link: &Link, mut points: Vec<Point>, state: Option<serde_json::Value>) -> Result<()> {
+    while points.len() > BATCH {
+        let rest = points.split_off(BATCH);
+        link.send_points(std::mem::replace(&mut points, rest), None)
+            .await?;
+    }
+    if !points.is_empty() {
+        link.send_points(points, state).await?;
+    }
+    Ok(())
 }
 
 /// Great-circle distance in km.

@@ -235,8 +235,8 @@ fn bad_request(what: &str) -> Response {
     message(StatusCode::BAD_REQUEST, what)
 }
 
-fn parse_body(body: &str) -> Result<Value, Response> {
-    serde_json::from_str(body).map_err(|_| bad_request("The request is invalid."))
+fn parse_body(body: &str) -> Option<Value> {
+    serde_json::from_str(body).ok()
 }
 
 fn random_token(len: usize) -> String {
@@ -346,9 +346,8 @@ impl Sim {
 }
 
 async fn login(State(sim): State<Shared>, body: String) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = parse_body(&body) else {
+        return bad_request("The request is invalid.");
     };
     let user = &body["user"];
     let (Some(account), Some(username), Some(password), Some(_lang)) = (
@@ -381,8 +380,8 @@ async fn login(State(sim): State<Shared>, body: String) -> Response {
 }
 
 async fn house_list(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    if let Err(r) = parse_body(&body) {
-        return r;
+    if parse_body(&body).is_none() {
+        return bad_request("The request is invalid.");
     }
     let mut sim = sim.lock().expect("sim");
     let Some(username) = sim.authorize(&headers) else {
@@ -398,9 +397,8 @@ async fn house_list(State(sim): State<Shared>, headers: HeaderMap, body: String)
 }
 
 async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = parse_body(&body) else {
+        return bad_request("The request is invalid.");
     };
     let mut sim = sim.lock().expect("sim");
     let Some(username) = sim.authorize(&headers) else {
@@ -436,9 +434,8 @@ async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) 
 }
 
 async fn variables(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = parse_body(&body) else {
+        return bad_request("The request is invalid.");
     };
     let mut sim = sim.lock().expect("sim");
     let Some(username) = sim.authorize(&headers) else {
@@ -497,9 +494,8 @@ fn fault_response(fault: Fault, full: &Value) -> Response {
 }
 
 async fn save(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let body = match parse_body(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
+    let Some(body) = parse_body(&body) else {
+        return bad_request("The request is invalid.");
     };
     let hang = {
         let mut sim = sim.lock().expect("sim");

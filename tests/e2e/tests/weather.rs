@@ -1,0 +1,275 @@
+//! The `weather` worker against the SMHI simulator, both real binaries: first playing the
+//! orchestrator's side of the protocol to see every point and count the simulator's requests,
+//! then through the whole orchestrator.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_shared::{FieldValue, Point};
+use serde_json::{json, Value};
+
+/// `hemflux-sim smhi` with its request log in a file, so a test can count requests.
+struct SmhiSim {
+    child: Child,
+    url: String,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmhiSim {
+    fn start(extra: &[&str]) -> SmhiSim {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("sim.log");
+        let mut child = Command::new(bin("hemflux-sim"))
+            .arg("smhi")
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .strip_prefix("LISTENING ")
+            .expect("the simulator prints LISTENING")
+            .trim()
+            .to_string();
+        SmhiSim {
+            child,
+            url,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn requests(&self, path_part: &str) -> usize {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        log.lines()
+            .filter(|l| l.contains("GET ") && l.contains(path_part))
+            .count()
+    }
+
+    fn get(&self, path: &str) -> Value {
+        reqwest::blocking::get(format!("{}{path}", self.url))
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "observations_url": format!("{}/api/version/latest", self.url),
+            "forecast_url": format!("{}/api/category/snow1g/version/1", self.url),
+            "observation_interval_secs": 1, "forecast_interval_secs": 3600,
+            "forecast_grid_deg": 0.05, "timeout_secs": 5,
+        })
+    }
+}
+
+impl Drop for SmhiSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `hemflux-worker weather` subprocess that this test serves (init, acks).
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    rx: Receiver<Value>,
+    points: Vec<Point>,
+}
+
+impl Worker {
+    fn start(config: Value) -> Worker {
+        let mut child = Command::new(bin("hemflux-worker"))
+            .args(["weather", "weather"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).expect("JSON lines");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut w = Worker {
+            stdin: child.stdin.take().unwrap(),
+            child,
+            rx,
+            points: Vec::new(),
+        };
+        let init = json!({"type": "init", "version": 1, "id": "weather", "kind": "weather",
+            "config": config, "poll_offset_ms": 0, "heartbeat_ms": 1000});
+        writeln!(w.stdin, "{init}").unwrap();
+        w
+    }
+
+    /// Serves (acking batches) for `d`.
+    fn serve_for(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            let Ok(msg) = self.rx.recv_timeout(left) else {
+                continue;
+            };
+            if msg["type"] == "points" {
+                for p in msg["points"].as_array().unwrap() {
+                    self.points.push(serde_json::from_value(p.clone()).unwrap());
+                }
+                writeln!(self.stdin, "{}", json!({"type": "ack", "seq": msg["seq"]})).unwrap();
+            }
+        }
+    }
+
+    fn of<'a>(&'a self, measurement: &'a str, id: &'a str) -> impl Iterator<Item = &'a Point> {
+        self.points
+            .iter()
+            .filter(move |p| p.measurement == measurement && p.tags.values().any(|v| v == id))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn float(p: &Point, field: &str) -> Option<f64> {
+    match p.fields.get(field)? {
+        FieldValue::Float(x) => Some(*x),
+        other => panic!("{field} is {other:?}"),
+    }
+}
+
+#[test]
+fn three_hundred_houses_near_one_station_cost_one_request_each() {
+    let sim = SmhiSim::start(&["--forecast-missing-every", "5"]);
+    // 300 villas around Helsingborg (inside one forecast cell), one near Halmstad (whose
+    // station has no humidity sensor) and an office building in Stockholm.
+    let mut positions: Vec<Value> = (0..300)
+        .map(|i| {
+            let d = (i as f64 / 300.0 - 0.5) * 0.02;
+            json!({"tag": "house_id", "id": format!("villa_{i}"), "lat": 56.05 + d, "lon": 12.70 - d})
+        })
+        .collect();
+    positions.push(json!({"tag": "house_id", "id": "halmstad_1", "lat": 56.675, "lon": 12.857}));
+    positions.push(json!({"tag": "building_id", "id": "kontor_3", "lat": 59.33, "lon": 18.07}));
+    let mut w = Worker::start(json!({"settings": sim.settings(), "positions": positions}));
+    w.serve_for(Duration::from_secs(4));
+
+    // One station list, three parameters per station, one forecast per cell: never per house.
+    assert_eq!(sim.requests("/parameter/1.json"), 1);
+    assert_eq!(
+        sim.requests("/station/62040/period/latest-day"),
+        3 * 4,
+        "3 params, 4 rounds at most"
+    );
+    assert!(sim.requests("/station/62040/period/latest-day") >= 3);
+    assert_eq!(
+        sim.requests("/station/62030/"),
+        0,
+        "the inactive nearer station is skipped"
+    );
+    assert_eq!(sim.requests("/geotype/point/"), 3, "one forecast per cell");
+
+    // Observations: SMHI's own values and times, tagged with the nearest active station.
+    let served =
+        sim.get("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
+    let served: BTreeMap<i64, f64> = served["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["date"].as_i64().unwrap() * 1_000_000,
+                r["value"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    let obs: Vec<&Point> = w.of("weather_observation", "villa_0").collect();
+    assert!(obs.len() >= 20, "a day of hourly rows: {}", obs.len());
+    assert_eq!(
+        obs.len(),
+        served.len(),
+        "each hour once, even after four rounds"
+    );
+    for p in &obs {
+        assert_eq!(p.tags["station_name"], "Helsingborg A");
+        assert_eq!(p.tags["station_id"], "62040");
+        assert_eq!(float(p, "temperature"), Some(served[&p.time]), "{p:?}");
+        assert!(float(p, "wind_speed").is_some() && float(p, "humidity").is_some());
+        assert!((0.0..5.0).contains(&float(p, "distance_km").unwrap()));
+    }
+    let halmstad: Vec<&Point> = w.of("weather_observation", "halmstad_1").collect();
+    assert!(!halmstad.is_empty());
+    assert!(halmstad
+        .iter()
+        .all(|p| p.tags["station_name"] == "Halmstad flygplats"
+            && float(p, "humidity").is_none()
+            && float(p, "temperature").is_some()));
+    assert!(w
+        .of("weather_observation", "kontor_3")
+        .all(|p| p.tags.contains_key("building_id")));
+
+    // Forecasts: a summary per position, and 72 h of steps without the 9999 sentinel.
+    for id in ["villa_0", "villa_299", "halmstad_1", "kontor_3"] {
+        let summary: Vec<&Point> = w.of("weather_forecast", id).collect();
+        assert_eq!(summary.len(), 1, "{id}");
+        assert!(["rising", "falling", "stable"].contains(&summary[0].tags["trend"].as_str()));
+        let hourly: Vec<&Point> = w.of("weather_forecast_hourly", id).collect();
+        assert!((58..=72).contains(&hourly.len()), "{id}: {}", hourly.len());
+        for p in &hourly {
+            for (k, v) in &p.fields {
+                assert!(v.as_f64().is_none_or(|x| x.abs() < 9000.0), "{k} = {v:?}");
+            }
+        }
+        assert!(
+            hourly.iter().any(|p| !p.fields.contains_key("temperature")),
+            "every 5th step is missing"
+        );
+    }
+}
+
+#[test]
+fn weather_reaches_the_store_for_a_dropped_profile_with_a_location() {
+    let sim = SmhiSim::start(&[]);
+    let s = sim.settings();
+    let toml = format!(
+        "[weather]\nobservations_url = {}\nforecast_url = {}\nobservation_interval_secs = 2\n",
+        s["observations_url"], s["forecast_url"]
+    );
+    let o = Orchestrator::new(&toml).start();
+    o.write_profile(
+        "villa_9.json",
+        r#"{"location": {"lat": 56.05, "lon": 12.7}}"#,
+    );
+    let rows = wait_for(Duration::from_secs(30), "weather_observation rows", || {
+        let rows = o.query("weather_observation", &[]);
+        (!rows.is_empty()).then_some(rows)
+    });
+    let row = rows[0].to_string();
+    assert!(
+        row.contains("villa_9") && row.contains("Helsingborg A"),
+        "{row}"
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "weather_forecast_hourly rows",
+        || (!o.query("weather_forecast_hourly", &[]).is_empty()).then_some(()),
+    );
+}
