@@ -172,14 +172,14 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
     let mut w = Worker::start(json!({"settings": sim.settings(), "positions": positions}));
     w.serve_for(Duration::from_secs(4));
 
-    // One station list, three parameters per station, one forecast per cell: never per house.
+    // One station list, three parameters per station and round, one forecast per cell: never
+    // one per house. The worker observes about once a second here.
     assert_eq!(sim.requests("/parameter/1.json"), 1);
-    assert_eq!(
-        sim.requests("/station/62040/period/latest-day"),
-        3 * 4,
-        "3 params, 4 rounds at most"
+    let helsingborg = sim.requests("/station/62040/period/latest-day");
+    assert!(
+        helsingborg % 3 == 0 && (3..=18).contains(&helsingborg),
+        "{helsingborg} requests for 301 positions"
     );
-    assert!(sim.requests("/station/62040/period/latest-day") >= 3);
     assert_eq!(
         sim.requests("/station/62030/"),
         0,
