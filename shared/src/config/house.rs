@@ -173,3 +173,42 @@ impl HouseProfile {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{parse_entity, Entity, EntityKind};
+    use std::path::Path;
+
+    fn house(text: &str) -> Result<Entity, Vec<crate::config::ConfigError>> {
+        parse_entity(
+            EntityKind::House,
+            Path::new("profiles/HEM_FJV_Villa_149.json"),
+            text,
+        )
+    }
+
+    #[test]
+    fn homeside_settings_have_defaults_and_are_checked() {
+        let Entity::House(h) = house(r#"{"homeside": {}}"#).unwrap() else {
+            panic!()
+        };
+        let hs = h.homeside.unwrap();
+        assert_eq!(hs.base_url, "https://homeside.systeminstallation.se");
+        assert_eq!((hs.poll_interval_secs, hs.timeout_secs), (300, 30));
+        let text = r#"{"homeside": {"base_url": "homeside.se", "controller": "a/b",
+            "variable_overrides": {"AI_ZON1_GT_RUM_1_Output": "room temperature"}}}"#;
+        let paths: Vec<String> = house(text)
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "homeside.base_url",
+                "homeside.controller",
+                "homeside.variable_overrides.AI_ZON1_GT_RUM_1_Output"
+            ]
+        );
+    }
+}

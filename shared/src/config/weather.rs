@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::house::check_url;
 use super::workers::{WorkerKind, WorkerSpec};
-use super::{check_positive, Entity, Problems};
+use super::{check_positive, ConfigError, Entity, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +82,8 @@ impl WeatherSettings {
         30
     }
 
-    /// Problems as (path under `weather`, message); `hemflux.toml` reports them.
-    pub fn problems(&self) -> Vec<(String, String)> {
+    /// Problems as (path, message), reported against `hemflux.toml`.
+    fn problems(&self) -> Problems {
         let mut problems: Problems = Vec::new();
         check_url(
             &self.observations_url,
@@ -126,13 +126,26 @@ pub struct WeatherPosition {
 }
 
 /// The `weather` worker for every entity with a location (first file wins on a duplicate id,
-/// as for the other workers), or none when weather is off or nobody has a location.
+/// as for the other workers), or none when weather is off, its settings are invalid (the
+/// problems go to `errors`), or nobody has a location.
 pub(crate) fn weather_worker(
     entities: &[(PathBuf, Entity)],
     settings: Option<&WeatherSettings>,
+    errors: &mut Vec<ConfigError>,
 ) -> Option<WorkerSpec> {
     let settings = settings.cloned().unwrap_or_default();
     if !settings.enabled {
+        return None;
+    }
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        errors.extend(problems.into_iter().map(|(path, message)| ConfigError {
+            file: PathBuf::from("hemflux.toml"),
+            line: 0,
+            column: 0,
+            path,
+            message,
+        }));
         return None;
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -166,4 +179,71 @@ pub(crate) fn weather_worker(
         secrets: Vec::new(),
         files,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_entity, EntityKind};
+    use std::path::Path;
+
+    fn entity(kind: EntityKind, file: &str, text: &str) -> (PathBuf, Entity) {
+        (
+            PathBuf::from(file),
+            parse_entity(kind, Path::new(file), text).unwrap(),
+        )
+    }
+
+    #[test]
+    fn one_worker_serves_every_located_entity() {
+        let entities = [
+            entity(
+                EntityKind::House,
+                "profiles/a.json",
+                r#"{"location": {"lat": 56.05, "lon": 12.7}}"#,
+            ),
+            entity(
+                EntityKind::House,
+                "profiles/b.json",
+                r#"{"name": "no location"}"#,
+            ),
+            entity(
+                EntityKind::House,
+                "profiles/c.json",
+                r#"{"id": "a", "location": {"lat": 1, "lon": 1}}"#,
+            ),
+            entity(
+                EntityKind::Building,
+                "buildings/k.json",
+                r#"{"location": {"lat": 59.3, "lon": 18.0}, "arrigo": {"base_url": "http://x"}}"#,
+            ),
+        ];
+        let mut errors = Vec::new();
+        let spec = weather_worker(&entities, None, &mut errors).unwrap();
+        assert!(errors.is_empty());
+        assert_eq!(
+            (spec.id.as_str(), spec.kind),
+            ("weather", WorkerKind::Weather)
+        );
+        let positions: Vec<WeatherPosition> =
+            serde_json::from_value(spec.config["positions"].clone()).unwrap();
+        let ids: Vec<_> = positions
+            .iter()
+            .map(|p| (p.tag.as_str(), p.id.as_str(), p.lat))
+            .collect();
+        assert_eq!(ids, [("house_id", "a", 56.05), ("building_id", "k", 59.3)]);
+        assert_eq!(spec.config["settings"]["forecast_hours"], 72);
+
+        let off: WeatherSettings = toml_like(r#"{"enabled": false}"#);
+        assert!(weather_worker(&entities, Some(&off), &mut errors).is_none());
+        let bad: WeatherSettings = toml_like(r#"{"forecast_url": "ftp://x", "forecast_hours": 0}"#);
+        assert!(weather_worker(&entities, Some(&bad), &mut errors).is_none());
+        let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["weather.forecast_url", "weather.forecast_hours"]);
+        assert!(serde_json::from_str::<WeatherSettings>(r#"{"forecast_hour": 1}"#).is_err());
+    }
+
+    fn toml_like(text: &str) -> WeatherSettings {
+        serde_json::from_str(text).unwrap()
+    }
 }

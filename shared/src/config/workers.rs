@@ -166,6 +166,7 @@ pub fn desired_workers(
     specs.extend(super::weather::weather_worker(
         entities,
         globals.weather.as_ref(),
+        &mut errors,
     ));
     (specs, errors)
 }

@@ -177,7 +177,7 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
     assert_eq!(sim.requests("/parameter/1.json"), 1);
     let helsingborg = sim.requests("/station/62040/period/latest-day");
     assert!(
-        helsingborg % 3 == 0 && (3..=18).contains(&helsingborg),
+        helsingborg.is_multiple_of(3) && (3..=18).contains(&helsingborg),
         "{helsingborg} requests for 301 positions"
     );
     assert_eq!(
