@@ -216,36 +216,51 @@ fn base64_std(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
+/// An answer that ends the request early (boxed: responses are large).
+type Rejected = Box<Response>;
+
+/// Dropbox's 400: plain text naming the route.
+fn bad_input(route: &str, message: String) -> Rejected {
+    Box::new(text(
+        StatusCode::BAD_REQUEST,
+        format!("Error in call to API function \"{route}\": {message}"),
+    ))
+}
+
 /// Checks the bearer token and counts the call; an answer to return instead on failure.
-fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Rejected> {
     let mut store = sim.store.lock().unwrap();
     store.calls += 1;
     if let Some(n) = sim.args.too_many_every {
-        if store.calls % n == 0 {
+        if store.calls.is_multiple_of(n) {
             let body = json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}});
-            return Err((
+            let answer = (
                 StatusCode::TOO_MANY_REQUESTS,
                 [(header::RETRY_AFTER, "1")],
                 Json(body),
-            )
-                .into_response());
+            );
+            return Err(Box::new(answer.into_response()));
         }
     }
     let Some(auth) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     else {
-        return Err(text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": Must provide HTTP header \"Authorization\" or URL parameter \"authorization\".")));
+        return Err(bad_input(
+            route,
+            "Must provide HTTP header \"Authorization\" or URL parameter \"authorization\"."
+                .to_string(),
+        ));
     };
     let Some(token) = auth.strip_prefix("Bearer ") else {
-        return Err(text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": The given OAuth 2 access token is malformed.")));
+        return Err(bad_input(
+            route,
+            "The given OAuth 2 access token is malformed.".to_string(),
+        ));
     };
     let auth_error = |tag: &str| {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error_summary": format!("{tag}/"), "error": {".tag": tag}})),
-        )
-            .into_response()
+        let body = json!({"error_summary": format!("{tag}/"), "error": {".tag": tag}});
+        Box::new((StatusCode::UNAUTHORIZED, Json(body)).into_response())
     };
     let Some((until, calls_left)) = store.tokens.get_mut(token) else {
         return Err(auth_error("invalid_access_token"));
@@ -262,34 +277,56 @@ fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Response
 }
 
 /// An RPC route's JSON argument, or the 400 text Dropbox answers.
-fn rpc_arg(route: &str, headers: &HeaderMap, body: &[u8]) -> Result<Value, Response> {
+fn rpc_arg(route: &str, headers: &HeaderMap, body: &[u8]) -> Result<Value, Rejected> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.starts_with("application/json") {
-        return Err(text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": Bad HTTP \"Content-Type\" header: \"{ct}\".  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\".")));
+        return Err(bad_input(route, format!("Bad HTTP \"Content-Type\" header: \"{ct}\".  Expecting one of \"application/json\", \"application/json; charset=utf-8\", \"text/plain; charset=dropbox-cors-hack\".")));
     }
-    serde_json::from_slice(body).map_err(|e| text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": request body: could not decode input as JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        bad_input(
+            route,
+            format!("request body: could not decode input as JSON: {e}"),
+        )
+    })
 }
 
 /// A header argument (`Dropbox-API-Arg`) of a content route.
-fn header_arg(route: &str, headers: &HeaderMap) -> Result<Value, Response> {
+fn header_arg(route: &str, headers: &HeaderMap) -> Result<Value, Rejected> {
     let raw = headers.get("Dropbox-API-Arg").ok_or_else(|| {
-        text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": Must provide HTTP header \"Dropbox-API-Arg\" or URL parameter \"arg\"."))
+        bad_input(
+            route,
+            "Must provide HTTP header \"Dropbox-API-Arg\" or URL parameter \"arg\".".to_string(),
+        )
     })?;
-    let raw = raw.to_str().map_err(|_| text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": HTTP header \"Dropbox-API-Arg\": could not decode input as JSON")))?;
-    serde_json::from_str(raw).map_err(|e| text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": HTTP header \"Dropbox-API-Arg\": could not decode input as JSON: {e}")))
+    let raw = raw.to_str().map_err(|_| {
+        bad_input(
+            route,
+            "HTTP header \"Dropbox-API-Arg\": could not decode input as JSON".to_string(),
+        )
+    })?;
+    serde_json::from_str(raw).map_err(|e| {
+        bad_input(
+            route,
+            format!("HTTP header \"Dropbox-API-Arg\": could not decode input as JSON: {e}"),
+        )
+    })
 }
 
 /// The `path` argument: `""` is the root, anything else starts with `/`; `"/"` is refused.
-fn path_arg(route: &str, arg: &Value, allow_root: bool) -> Result<String, Response> {
+fn path_arg(route: &str, arg: &Value, allow_root: bool) -> Result<String, Rejected> {
     let path = arg["path"].as_str().unwrap_or_default();
     if path == "/" {
-        return Err(text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": request body: path: Specify the root folder as an empty string rather than as \"/\".")));
+        return Err(bad_input(
+            route,
+            "request body: path: Specify the root folder as an empty string rather than as \"/\"."
+                .to_string(),
+        ));
     }
     if (path.is_empty() && !allow_root) || (!path.is_empty() && !path.starts_with('/')) {
-        return Err(text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{route}\": request body: path: '{path}' did not match pattern '(/(.|[\\r\\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)'")));
+        return Err(bad_input(route, format!("request body: path: '{path}' did not match pattern '(/(.|[\\r\\n])*)|(ns:[0-9]+(/.*)?)|(id:.*)'")));
     }
     Ok(path.to_string())
 }
@@ -327,11 +364,11 @@ async fn list_folder(State(sim): State<Shared>, headers: HeaderMap, body: Bytes)
     const ROUTE: &str = "files/list_folder";
     let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = match path_arg(ROUTE, &arg, true) {
         Ok(p) => p.to_lowercase(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let limit = arg["limit"]
         .as_u64()
@@ -361,7 +398,7 @@ async fn list_continue(State(sim): State<Shared>, headers: HeaderMap, body: Byte
     const ROUTE: &str = "files/list_folder/continue";
     let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut store = sim.store.lock().unwrap();
     let Some((entries, offset)) = store
@@ -377,14 +414,14 @@ async fn download(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) ->
     const ROUTE: &str = "files/download";
     let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| header_arg(ROUTE, &headers)) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if !body.is_empty() {
         return text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{ROUTE}\": This function requires its argument in the HTTP header \"Dropbox-API-Arg\" and an empty body."));
     }
     let path = match path_arg(ROUTE, &arg, false) {
         Ok(p) => p.to_lowercase(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let store = sim.store.lock().unwrap();
     if store.folders.contains(&path) {
@@ -428,7 +465,7 @@ async fn upload(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     const ROUTE: &str = "files/upload";
     let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| header_arg(ROUTE, &headers)) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -439,7 +476,7 @@ async fn upload(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     }
     let display = match path_arg(ROUTE, &arg, false) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mode = match &arg["mode"] {
         Value::Null => "add",
@@ -471,11 +508,11 @@ async fn delete(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     const ROUTE: &str = "files/delete_v2";
     let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = match path_arg(ROUTE, &arg, false) {
         Ok(p) => p.to_lowercase(),
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut store = sim.store.lock().unwrap();
     let Some(f) = store.files.remove(&path) else {
