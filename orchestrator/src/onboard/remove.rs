@@ -178,6 +178,19 @@ pub async fn purge_due(now: Timestamp, data: &Path, purger: &impl Purge) -> Resu
     Ok(purged)
 }
 
+/// Forgets a pending purge of `id` (it is being added again, so its data stays); returns
+/// whether there was one.
+pub fn cancel_purge(data: &Path, kind: EntityKind, id: &str) -> Result<bool> {
+    let mut state = Offboarded::load(data)?;
+    let before = state.entities.len();
+    state.entities.retain(|e| !(e.id == id && e.kind == kind));
+    if state.entities.len() == before {
+        return Ok(false);
+    }
+    state.save(data)?;
+    Ok(true)
+}
+
 /// What `hemflux run` runs: [`purge_due`] at start and then once a day, for as long as it runs.
 pub async fn purge_daily(data: PathBuf, purger: StorePurge) {
     let mut day = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
@@ -601,6 +614,20 @@ mod tests {
                 .is_empty(),
             "a restored entity is never purged"
         );
+    }
+
+    #[tokio::test]
+    async fn adding_a_soft_removed_entity_again_cancels_its_purge() {
+        let dir = setup();
+        let d = dir.path();
+        remove(args(d, true, false)).await.unwrap();
+        assert!(!cancel_purge(&d.join("data"), EntityKind::House, "kontor").unwrap());
+        assert!(cancel_purge(&d.join("data"), EntityKind::Building, "kontor").unwrap());
+        let later = Timestamp::now() + SignedDuration::from_hours(24 * 40);
+        let purged = purge_due(later, &d.join("data"), &Recorder::default())
+            .await
+            .unwrap();
+        assert!(purged.is_empty());
     }
 
     #[tokio::test]
