@@ -210,7 +210,7 @@ pub fn currents(edt: &[u8]) -> Result<(i16, Option<i16>), FrameError> {
     let b: [u8; 4] = exact(EPC_CURRENT, edt)?;
     let r = i16::from_be_bytes([b[0], b[1]]);
     let t = i16::from_be_bytes([b[2], b[3]]);
-    let plain = |v: i16| !matches!(v as u16, 0x7FFE | 0x7FFF | 0x8000);
+    let plain = |v: i16| !matches!(v as u16, 0x7FFE..=0x8000);
     if !plain(r) {
         return Err(FrameError::BadValue {
             epc: EPC_CURRENT,
@@ -270,7 +270,7 @@ pub fn history(edt: &[u8]) -> Result<(u16, Vec<Option<u32>>), FrameError> {
 }
 
 pub fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())

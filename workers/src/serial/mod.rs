@@ -364,7 +364,7 @@ impl Tids {
 }
 
 enum Schedule {
-    Cron(croner::Cron),
+    Cron(Box<croner::Cron>),
     Every(Duration),
 }
 
@@ -372,7 +372,9 @@ impl Schedule {
     fn new(s: &SerialConfig) -> Result<Schedule> {
         Ok(match s.read_schedule() {
             ReadSchedule::Cron(expr) => {
-                Schedule::Cron(expr.parse().with_context(|| format!("schedule {expr:?}"))?)
+                let cron: croner::Cron =
+                    expr.parse().with_context(|| format!("schedule {expr:?}"))?;
+                Schedule::Cron(Box::new(cron))
             }
             ReadSchedule::IntervalSecs(secs) => Schedule::Every(Duration::from_secs(secs)),
         })
@@ -438,5 +440,69 @@ async fn refuse_commands(
             false,
             "a smart meter has no history to sync and takes no commands",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: serde_json::Value) -> SerialConfig {
+        let mut v = json!({"name": "b", "port": "/dev/null"});
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn cron_schedules_run_in_the_meter_zone_and_intervals_from_the_last_due_time() {
+        let tokyo = TimeZone::get("Asia/Tokyo").unwrap();
+        let t: Timestamp = "2030-01-01T00:02:30Z".parse().unwrap();
+        let every5 = Schedule::new(&config(json!({}))).unwrap();
+        assert_eq!(
+            every5.next_after(t, &tokyo).unwrap().to_string(),
+            "2030-01-01T00:05:00Z"
+        );
+        // 09:00 in Tokyo is 00:00 UTC.
+        let daily = Schedule::new(&config(json!({"schedule": "0 9 * * *"}))).unwrap();
+        assert_eq!(
+            daily.next_after(t, &tokyo).unwrap().to_string(),
+            "2030-01-02T00:00:00Z"
+        );
+        let interval = Schedule::new(&config(json!({"interval_secs": 60}))).unwrap();
+        let soon = Timestamp::now();
+        let next = interval.next_after(soon, &tokyo).unwrap();
+        assert!(next >= soon + Duration::from_secs(59) && next <= soon + Duration::from_secs(61));
+        // A due time far in the past does not make a burst of catch-up readings.
+        assert!(interval.next_after(t, &tokyo).unwrap() >= soon);
+    }
+
+    #[test]
+    fn credentials_are_checked_without_being_echoed() {
+        let secrets = |id: &str, pw: &str| {
+            [("broute_id", id), ("broute_password", pw)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(credentials(&secrets("00112233445566778899AABBCCDDEEFF", "0123456789AB")).is_ok());
+        let e = credentials(&secrets("0011SECRET", "0123456789AB"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("32") && !e.contains("SECRET"), "{e}");
+        let e = credentials(&secrets("00112233445566778899AABBCCDDEEFF", "pass word"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(!e.contains("pass word"), "{e}");
+        assert!(credentials(&Default::default()).is_err());
+    }
+
+    #[test]
+    fn transaction_ids_skip_zero_when_they_wrap() {
+        let mut t = Tids(u16::MAX - 1);
+        assert_eq!((t.next(), t.next(), t.next()), (u16::MAX, 1, 2));
     }
 }

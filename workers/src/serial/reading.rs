@@ -108,7 +108,7 @@ impl Reading {
                 .field("recent_30min_timestamp", utc_text(at))
                 .field("recent_30min_consumption_kwh", kwh);
         }
-        (p.fields.len() > 0).then_some(p)
+        (!p.fields.is_empty()).then_some(p)
     }
 
     /// The last valid half-hour slot and the energy since the valid slot before it.

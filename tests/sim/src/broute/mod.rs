@@ -280,22 +280,23 @@ async fn serve_pty(sim: Arc<Sim>, pty: &Pty) -> Result<()> {
         }
         anyhow::Ok(())
     };
-    let reader = async {
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = pty.read(&mut chunk).await?;
-            buf.extend_from_slice(&chunk[..n]);
-            while let Some(input) = parse_input(&mut buf, sim.opts.family) {
-                module.handle(input);
-            }
-            if buf.len() > 8192 {
-                tracing::warn!("discarding {} bytes of input without a line end", buf.len());
-                buf.clear();
-            }
-        }
-        #[allow(unreachable_code)]
-        anyhow::Ok(())
-    };
+    let reader = read_commands(pty, &module, sim.opts.family);
     tokio::try_join!(writer, reader).map(|_| ())
+}
+
+/// Feeds the host's bytes to the module until the pty fails.
+async fn read_commands(pty: &Pty, module: &Arc<Module>, family: Family) -> Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = pty.read(&mut chunk).await?;
+        buf.extend_from_slice(&chunk[..n]);
+        while let Some(input) = parse_input(&mut buf, family) {
+            module.handle(input);
+        }
+        if buf.len() > 8192 {
+            tracing::warn!("discarding {} bytes of input without a line end", buf.len());
+            buf.clear();
+        }
+    }
 }
