@@ -466,11 +466,44 @@ fn a_dropped_profile_lands_heating_points_in_the_store() {
         let rows = o.query("heating_system", &[]);
         (!rows.is_empty()).then_some(rows)
     });
-    let row = rows[0].to_string();
+    assert_eq!(rows[0]["tags"]["house_id"], HOUSE);
     assert!(
-        row.contains(HOUSE) && row.contains("room_temperature"),
-        "{row}"
+        rows[0]["fields"]["room_temperature"].is_f64(),
+        "{}",
+        rows[0]
     );
+    assert_eq!(rows[0]["fields"]["heat_recovery"], 1);
+
+    // A setpoint written through the orchestrator's API shows in the stored points.
+    let setpoint = |o: &Orchestrator| {
+        let rows = o.query("heating_system", &[]);
+        rows.last().unwrap()["fields"]["target_temp_setpoint"]
+            .as_f64()
+            .unwrap()
+    };
+    let before = setpoint(&o);
+    let command = |args: Value| {
+        reqwest::blocking::Client::new()
+            .post(o.url(&format!("/api/workers/house:{HOUSE}/command")))
+            .json(&args)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .unwrap()
+            .json::<Value>()
+            .unwrap()
+    };
+    let reply = command(
+        json!({"name": "set", "args": {"variable": "target_temp_setpoint", "value": 18.5}}),
+    );
+    assert_eq!(reply["ok"], true, "{reply}");
+    hemflux_e2e::wait_for(Duration::from_secs(20), "the new setpoint stored", || {
+        (setpoint(&o) == 18.5).then_some(())
+    });
+    let reply = command(json!({"name": "restore"}));
+    assert_eq!(reply["ok"], true, "{reply}");
+    hemflux_e2e::wait_for(Duration::from_secs(20), "the old setpoint stored", || {
+        (setpoint(&o) == before).then_some(())
+    });
     assert!(
         !o.log().contains(PASSWORD),
         "the password is in the orchestrator's log"
