@@ -14,6 +14,6 @@ cargo build --release -p hemflux -p hemflux-worker --manifest-path "$repo/Cargo.
 sh "$repo/deploy/rootfs.sh" "$repo/target/release" "$ctx/rootfs"
 # The Dockerfile's final stage, its root file system taken from the folder instead of the build stage.
 sed -n '/^FROM scratch/,$p' "$repo/deploy/Dockerfile" \
-  | sed 's|^COPY --from=build /rootfs/ /|COPY rootfs/ /|' > "$ctx/Containerfile"
+  | sed 's|^COPY --from=build \(--chown=[^ ]* \)\{0,1\}/rootfs/|COPY \1rootfs/|' > "$ctx/Containerfile"
 # `docker` format: the OCI format has no HEALTHCHECK.
 buildah bud --format docker -t "${1:-hemflux:latest}" -f "$ctx/Containerfile" "$ctx"

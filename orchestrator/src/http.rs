@@ -153,6 +153,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
             sink.oldest_unsent_age_secs.unwrap_or(0.0)
         );
     }
+    if let Some(seq) = crate::logging::seq_counters() {
+        let _ = writeln!(out, "# HELP hemflux_seq_events_total Log events for Seq: sent, or dropped (queue full while Seq was down or slow, or refused).\n# TYPE hemflux_seq_events_total counter\nhemflux_seq_events_total{{outcome=\"sent\"}} {}\nhemflux_seq_events_total{{outcome=\"dropped\"}} {}", seq.sent, seq.dropped);
+        let _ = writeln!(out, "# HELP hemflux_seq_events_pending Log events queued for Seq or in flight.\n# TYPE hemflux_seq_events_pending gauge\nhemflux_seq_events_pending {}", seq.pending);
+    }
     ([("content-type", "text/plain; version=0.0.4")], out).into_response()
 }
 

@@ -182,6 +182,13 @@ fn dockerfile_commands_are_real_and_volumes_are_the_default_folders() {
         .map(|k| paths[k].clone())
         .collect();
     assert_eq!(volumes, expected);
+    // COPY makes files root's: each volume folder must be copied again for the hemflux user,
+    // or the store cannot be created in a fresh volume.
+    let copies = instruction("COPY");
+    for dir in &expected {
+        let line = format!("--from=build --chown={UID}:{UID} /rootfs{dir} {dir}");
+        assert!(copies.contains(&line), "no `COPY {line}`");
+    }
 }
 
 /// A process tree started for a test, killed (whole process group) on drop.

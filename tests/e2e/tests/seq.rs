@@ -159,8 +159,7 @@ fn minimum_level_accepted_stops_lower_levels_at_the_source() {
         tracing::warn!("kept");
     });
     flushed(&shipper, 10);
-    let messages: Vec<String> = sim
-        .events()
+    let messages: Vec<String> = events(&sim)
         .iter()
         .map(|e| e["message"].as_str().unwrap().to_owned())
         .collect();
@@ -289,8 +288,22 @@ fn the_orchestrator_ships_worker_lines_tagged_with_worker_and_kind() {
     let line = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v["worker"] == "synthetic:villa_1")
-        .expect("a JSON log line tagged with the worker");
+        .find(|v| {
+            v["worker"] == "synthetic:villa_1"
+                && v["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("exit_after_ms")
+        })
+        .expect("the worker's stderr line as a JSON log line");
     assert_eq!(line["kind"], "synthetic");
     assert!(!log.contains(key), "the Seq API key was logged");
+    let metrics = o.get("/metrics").unwrap();
+    let sent: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hemflux_seq_events_total{outcome=\"sent\"} "))
+        .expect("the Seq counters in /metrics")
+        .parse()
+        .unwrap();
+    assert!(sent >= 1.0, "{metrics}");
 }
