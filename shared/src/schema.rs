@@ -52,6 +52,19 @@ pub const SERIES: &[Series] = &[
         configured_fields: true,
     },
     Series {
+        measurement: "building_alarms",
+        writers: &["workers/src/building"],
+        tags: &["building_id"],
+        fields: &[
+            "total_count",
+            "count_alarmed",
+            "count_returned",
+            "count_acknowledged",
+            "count_blocked",
+        ],
+        configured_fields: false,
+    },
+    Series {
         measurement: "energy_meter",
         writers: &["workers/src/district_heating"],
         tags: &["house_id", "meter_id"],

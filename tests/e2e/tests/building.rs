@@ -56,8 +56,10 @@ struct Worker {
     rx: Receiver<Value>,
     _dir: tempfile::TempDir,
     stderr: std::path::PathBuf,
-    /// Points received, keyed by time (ns): what a store holding them would hold.
+    /// `building_system` points received, keyed by time (ns): what a store would hold.
     store: BTreeMap<i64, Value>,
+    /// `building_alarms` points received.
+    alarms: Vec<Value>,
     received: usize,
     state: Option<Value>,
     errors: Vec<String>,
@@ -91,6 +93,7 @@ impl Worker {
             _dir: dir,
             stderr,
             store: BTreeMap::new(),
+            alarms: Vec::new(),
             received: 0,
             state: None,
             errors: Vec::new(),
@@ -122,6 +125,10 @@ impl Worker {
             match msg["type"].as_str().unwrap() {
                 "points" => {
                     for p in msg["points"].as_array().unwrap() {
+                        if p["measurement"] == "building_alarms" {
+                            self.alarms.push(p.clone());
+                            continue;
+                        }
                         self.store.insert(p["time"].as_i64().unwrap(), p.clone());
                         self.received += 1;
                     }
@@ -201,6 +208,19 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
             "{p}"
         );
         assert_eq!(fields["energy_total"].as_f64().unwrap(), energy(t), "{p}");
+    }
+    // The simulator lists three alarms, one each ALARMED, RETURNED and ACKNOWLEDGED.
+    assert!(!w.alarms.is_empty());
+    for a in &w.alarms {
+        assert!(
+            w.store.contains_key(&a["time"].as_i64().unwrap()),
+            "same time as the values: {a}"
+        );
+        assert_eq!(a["tags"], json!({"building_id": "TE236_HEM_Kontor"}));
+        // Integers travel as {"i": n} in the worker protocol.
+        let want = json!({"total_count": {"i": 3}, "count_alarmed": {"i": 1}, "count_returned": {"i": 1},
+                          "count_acknowledged": {"i": 1}, "count_blocked": {"i": 0}});
+        assert_eq!(a["fields"], want, "{a}");
     }
     assert_no_secret(&w);
 }

@@ -3,6 +3,7 @@
 //! Used by the `building` worker and, through `#[path]`, by `hemflux add-building`, so it
 //! depends on nothing but the crates both have. It never logs a token or a password.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -69,6 +70,10 @@ pub struct HistoryPage {
 const ANALOGS_QUERY: &str =
     "query($first: Int, $after: String) { analogs(first: $first, after: $after) { \
      totalCount pageInfo { hasNextPage endCursor } items { id name value unit } } }";
+
+const ALARMS_QUERY: &str =
+    "query($first: Int, $after: String) { alarms(first: $first, after: $after) { \
+     totalCount pageInfo { hasNextPage endCursor } items { status } } }";
 
 const HISTORY_QUERY: &str = "query($first: Int!, $after: String, $filter: AnalogEventFilter) { \
      analogsHistory(first: $first, after: $after, filter: $filter) { \
@@ -196,38 +201,62 @@ impl Arrigo {
         }
     }
 
-    /// Every analog signal with its current value, following pages if the server has many.
-    pub async fn analogs(&mut self) -> Result<Reading> {
-        let mut analogs = Vec::new();
+    /// Every item of a root connection (`analogs`, `alarms`), following pages if the server has
+    /// many, with the server's `Date` of the first answer.
+    async fn all_items(
+        &mut self,
+        query: &str,
+        field: &str,
+    ) -> Result<(Vec<Value>, Option<Timestamp>)> {
+        let mut all = Vec::new();
         let mut after: Option<String> = None;
         let mut time = None;
         loop {
             let (data, date) = self
-                .query(ANALOGS_QUERY, json!({"first": 500, "after": after}))
+                .query(query, json!({"first": 500, "after": after}))
                 .await?;
             time = time.or(date);
-            let conn = &data["analogs"];
+            let conn = &data[field];
             let items = conn["items"]
                 .as_array()
-                .ok_or_else(|| anyhow!("the analogs answer has no items"))?;
-            for item in items {
-                analogs.push(Analog {
+                .ok_or_else(|| anyhow!("the {field} answer has no items"))?;
+            all.extend(items.iter().cloned());
+            match next_cursor(conn) {
+                Some(c) if !items.is_empty() => after = Some(c),
+                _ => return Ok((all, time)),
+            }
+        }
+    }
+
+    /// Every analog signal with its current value.
+    pub async fn analogs(&mut self) -> Result<Reading> {
+        let (items, time) = self.all_items(ANALOGS_QUERY, "analogs").await?;
+        let analogs = items
+            .iter()
+            .map(|item| {
+                Ok(Analog {
                     id: str_field(item, "id")?,
                     name: str_field(item, "name")?,
                     value: item["value"].as_f64(),
                     unit: item["unit"].as_str().unwrap_or_default().to_string(),
-                });
-            }
-            match next_cursor(conn) {
-                Some(c) if !items.is_empty() => after = Some(c),
-                _ => break,
-            }
-        }
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let time = time.unwrap_or_else(|| {
             tracing::warn!("Arrigo sent no Date header: stamping values with this machine's clock");
             Timestamp::now()
         });
         Ok(Reading { time, analogs })
+    }
+
+    /// How many alarms the server lists in each status (`ALARMED`, `RETURNED`, ...).
+    pub async fn alarm_counts(&mut self) -> Result<BTreeMap<String, u64>> {
+        let (items, _) = self.all_items(ALARMS_QUERY, "alarms").await?;
+        let mut counts = BTreeMap::new();
+        for item in &items {
+            *counts.entry(str_field(item, "status")?).or_default() += 1;
+        }
+        Ok(counts)
     }
 
     /// One page of one signal's history over [from, to) at `time_length` seconds per bucket.

@@ -8,6 +8,7 @@
 mod backfill;
 pub mod client;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,13 @@ use crate::link::{Command, Worker};
 use client::Arrigo;
 
 pub const MEASUREMENT: &str = "building_system";
+const ALARMS_MEASUREMENT: &str = "building_alarms";
+const ALARM_FIELDS: [(&str, &str); 4] = [
+    ("ALARMED", "count_alarmed"),
+    ("RETURNED", "count_returned"),
+    ("ACKNOWLEDGED", "count_acknowledged"),
+    ("BLOCKED", "count_blocked"),
+];
 
 #[derive(Deserialize, Clone)]
 pub struct Config {
@@ -144,10 +152,12 @@ fn discovered(analogs: &[client::Analog]) -> serde_json::Value {
         .collect()
 }
 
-/// Reads the current values and sends one point with a field per fetched signal.
+/// Reads the current values and sends one `building_system` point with a field per fetched
+/// signal, and one `building_alarms` point with the alarm counts, both at the server's time.
 async fn poll(client: &mut Arrigo, cfg: &Config, link: &Arc<crate::link::Link>) -> Result<()> {
     let reading = client.analogs().await?;
-    let mut point = cfg.point(to_nanos(reading.time));
+    let time = to_nanos(reading.time);
+    let mut point = cfg.point(time);
     let mut missing = Vec::new();
     for signal in cfg.fetched() {
         match reading.analogs.iter().find(|a| a.id == signal.signal_id) {
@@ -162,12 +172,36 @@ async fn poll(client: &mut Arrigo, cfg: &Config, link: &Arc<crate::link::Link>) 
     if !missing.is_empty() {
         tracing::warn!(?missing, "configured signals the server does not list");
     }
+    let mut points = Vec::new();
     if point.fields.is_empty() {
         link.status("poll: no values (all null or missing)");
-        return Ok(());
+    } else {
+        points.push(point);
     }
-    let n = point.fields.len();
-    link.send_points(vec![point], None).await?;
-    tracing::debug!(fields = n, "poll stored");
+    // Alarms are extra: a server that cannot list them still has its values stored.
+    match client.alarm_counts().await {
+        Ok(counts) => points.push(alarm_point(&cfg.building_id, time, &counts)),
+        Err(e) => tracing::warn!("reading the alarms failed: {e:#}"),
+    }
+    if !points.is_empty() {
+        link.send_points(points, None).await?;
+    }
     Ok(())
+}
+
+/// `building_alarms`: `total_count` and `count_<status>`, the four known statuses always present.
+fn alarm_point(building_id: &str, time: i64, counts: &BTreeMap<String, u64>) -> Point {
+    let total: u64 = counts.values().sum();
+    let mut point = Point::new(ALARMS_MEASUREMENT, time)
+        .tag("building_id", building_id)
+        .field("total_count", total as i64);
+    for (status, field) in ALARM_FIELDS {
+        point = point.field(field, counts.get(status).copied().unwrap_or(0) as i64);
+    }
+    for (status, n) in counts {
+        if !ALARM_FIELDS.iter().any(|(s, _)| s == status) {
+            point = point.field(format!("count_{}", status.to_lowercase()), *n as i64);
+        }
+    }
+    point
 }
