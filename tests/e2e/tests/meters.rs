@@ -533,7 +533,8 @@ fn last_time(points: &[Value], meter: &str) -> i64 {
 #[test]
 fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expiry() {
     // Each access token dies after 3 calls: the worker meets expired_access_token mid-import.
-    // One entry per listing page: the whole listing takes several pages.
+    // One entry per listing page: the whole listing takes several pages. Every 3rd call is
+    // answered 429 and every 5th 503: both are retried.
     let sim = start_sim(
         "dropbox",
         &[
@@ -543,6 +544,10 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
             "1",
             "--partner-interval-ms",
             "100",
+            "--too-many-every",
+            "3",
+            "--server-error-every",
+            "5",
         ],
     );
     let config = json!({"exchange": {"transport": "dropbox", "folder": "/data", "dropbox_api_url": sim.url,
@@ -595,6 +600,10 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
     );
     assert!(files["expired_answers"].as_u64().unwrap() >= 1, "{files}");
     assert!(files["token_refreshes"].as_u64().unwrap() >= 2, "{files}");
+    assert!(
+        files["calls"].as_u64().unwrap() >= 5,
+        "the 429 and 503 were met: {files}"
+    );
 
     let p = store
         .points
@@ -887,4 +896,82 @@ fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no worker"));
     let out = run("meter:villa_fi/el", "\n");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no token on stdin"));
+}
+
+#[test]
+fn district_heating_folder_transport_with_the_partner_on_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _partner = start_sim(
+        "dropbox",
+        &[
+            "--local-folder",
+            dir.path().to_str().unwrap(),
+            "--partner-interval-ms",
+            "100",
+            "--quirks",
+        ],
+    );
+    let config = json!({"exchange": {"transport": "folder", "folder": dir.path(), "check_interval_secs": 1,
+        "settle_secs": 0, "initial_days": 1}, "meters": dh_meters()});
+    let mut store = Store::default();
+    let mut w = WorkerRun::start("district_heating", DH_ID, config, json!({}), &store);
+    let status = w.until_status(&mut store, "imported");
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert!(
+        status.starts_with("imported 48 points") || store.points.len() > 48,
+        "{status}"
+    );
+    // The BOM, decimal commas and `-` of --quirks parse; `-` leaves the field out.
+    assert!(store.points.iter().any(|p| p["fields"]["volume"].is_null()));
+    assert!(store
+        .points
+        .iter()
+        .any(|p| p["fields"]["volume"].as_f64().is_some_and(|v| v > 0.0)));
+    let expected: std::collections::BTreeMap<String, String> =
+        ["735999255020057923", "735999255020057924"]
+            .iter()
+            .map(|m| (m.to_string(), hour_after(last_time(&store.points, m))))
+            .collect();
+    let request = std::fs::read_to_string(dir.path().join("BVPro_DH.csv")).unwrap();
+    assert_eq!(request_dates(&request), expected, "{request}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(left.iter().all(|n| !n.starts_with("energy_")), "{left:?}");
+}
+
+#[test]
+fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
+    // Every rotated token inherits its chain's end, 3 s after the first token was issued.
+    let sim = start_sim(
+        "wattivahti",
+        &[
+            "--refresh-token",
+            "t0",
+            "--fixed-chain",
+            "--refresh-token-secs",
+            "3",
+            "--access-token-secs",
+            "1",
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, "t0").unwrap();
+    let mut store = Store::default();
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_fi/el",
+        wattivahti_config(&sim, &token_file, 1, 1),
+        json!({}),
+        &store,
+    );
+    w.until_status(&mut store, "synced");
+    let e = w.until_error(&mut store, "re-authentication needed");
+    assert!(e.contains("hemflux meter-token meter:villa_fi/el"), "{e}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (ok, refused) = redemptions(&sim);
+    assert!(ok >= 2, "rotated within the chain: {ok}");
+    assert_eq!(refused, 1, "the expired chain is not retried");
 }

@@ -39,6 +39,10 @@ pub struct Args {
     /// Lifetime of a refresh token from its issue (B2C's sliding window is 14 days).
     #[arg(long, default_value_t = 14 * 24 * 3600)]
     pub refresh_token_secs: u64,
+    /// A rotated token keeps its chain's first expiry (B2C's fixed 24 h chains of SPA clients)
+    /// instead of a fresh `--refresh-token-secs`.
+    #[arg(long)]
+    pub fixed_chain: bool,
     /// Local (Helsinki) date from which 15-minute data exists; before it PT15MIN is empty.
     #[arg(long, default_value = "2023-01-01")]
     pub quarter_hour_start: Date,
@@ -137,7 +141,7 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
     let mut t = sim.tokens.lock().unwrap();
     let now = Instant::now();
     let valid = t.refresh.remove(&presented).filter(|exp| *exp > now);
-    if valid.is_none() {
+    let Some(chain_end) = valid else {
         let reused = t.spent.contains(&presented);
         t.log
             .push(json!({"event": "redeem", "ok": false, "reused": reused}));
@@ -147,15 +151,19 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
             "AADB2C90080",
             "The provided grant has expired. Please re-authenticate and try again.",
         );
-    }
+    };
     t.spent.insert(presented);
     t.issued += 1;
     let n = t.issued;
     let refresh = format!("wv-rt-{n}-{:016x}", fastrand::u64(..));
     let access = format!("wv-at-{n}-{:016x}", fastrand::u64(..));
     let life = sim.args.refresh_token_secs;
-    t.refresh
-        .insert(refresh.clone(), now + Duration::from_secs(life));
+    let expires = if sim.args.fixed_chain {
+        chain_end
+    } else {
+        now + Duration::from_secs(life)
+    };
+    t.refresh.insert(refresh.clone(), expires);
     t.access.insert(
         access.clone(),
         now + Duration::from_secs(sim.args.access_token_secs),

@@ -82,7 +82,7 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
                 let (from, to) = client.incremental_window();
-                let outcome = client.sync_range(from, to).await;
+                let outcome = client.sync_range(from, to, false).await;
                 next = Instant::now() + match &outcome {
                     Err(e) if e.is::<NeedsToken>() => token_recheck,
                     _ => poll,
@@ -104,7 +104,7 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
                 }
             }
             Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => match client.sync_range(from, to).await {
+                Command::Sync { id, from, to } => match client.sync_range(from, to, true).await {
                     Ok(n) => client.link.reply(id, true, format!("synced {n} readings from {from} to {to}")),
                     Err(e) => client.link.reply(id, false, format!("{e:#}")),
                 },
@@ -314,17 +314,27 @@ impl Client {
     }
 
     /// Fetches [from, to) in chunks of local days, PT15MIN first and PT1H for the days that
-    /// have no quarter-hours, and stores each chunk with the advanced checkpoint.
-    async fn sync_range(&mut self, from: Timestamp, to: Timestamp) -> Result<usize> {
+    /// have no quarter-hours, and stores each chunk with the advanced checkpoint. With
+    /// `progress`, reports `backfill: <done>/<chunks> chunks, <n> points` (`hemflux sync` shows it).
+    async fn sync_range(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        progress: bool,
+    ) -> Result<usize> {
         let tz = helsinki();
         let day_start = |d: Date| -> Result<Timestamp> { Ok(d.to_zoned(tz.clone())?.timestamp()) };
         let local_date = |t: Timestamp| t.to_zoned(tz.clone()).date();
-        let mut total = 0;
+        let mut chunks = Vec::new();
         let mut cursor = from;
         while cursor < to {
-            let end =
-                day_start(local_date(cursor).checked_add(jiff::Span::new().days(CHUNK_DAYS))?)?
-                    .min(to);
+            let next = local_date(cursor).checked_add(jiff::Span::new().days(CHUNK_DAYS))?;
+            let end = day_start(next)?.min(to);
+            chunks.push((cursor, end));
+            cursor = end;
+        }
+        let mut total = 0;
+        for (done, &(cursor, end)) in chunks.iter().enumerate() {
             let mut rows = self.fetch(cursor, end, "PT15MIN").await?;
             let mut resolution: HashMap<Timestamp, &str> =
                 rows.iter().map(|(t, _)| (*t, "PT15MIN")).collect();
@@ -357,13 +367,17 @@ impl Client {
                     })
                     .collect();
                 total += points.len();
-                self.state.synced_until =
-                    Some(self.state.synced_until.map_or(newest, |s| s.max(newest)));
-                self.link
-                    .send_points(points, Some(self.state_value()))
-                    .await?;
+                let mut state = self.state.clone();
+                state.synced_until = Some(state.synced_until.map_or(newest, |s| s.max(newest)));
+                let value = serde_json::to_value(&state)?;
+                self.link.send_points(points, Some(value)).await?;
+                self.state = state;
             }
-            cursor = end;
+            if progress {
+                let n = chunks.len();
+                self.link
+                    .status(format!("backfill: {}/{n} chunks, {total} points", done + 1));
+            }
         }
         Ok(total)
     }

@@ -48,6 +48,9 @@ pub struct Args {
     /// Answer every Nth API call with 429 `too_many_requests` (Retry-After: 1).
     #[arg(long)]
     pub too_many_every: Option<u64>,
+    /// Answer every Nth API call with 503.
+    #[arg(long)]
+    pub server_error_every: Option<u64>,
     /// The exchange folder the partner works in (inside the app folder).
     #[arg(long, default_value = "/data")]
     pub folder: String,
@@ -240,6 +243,15 @@ fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Rejected
                 Json(body),
             );
             return Err(Box::new(answer.into_response()));
+        }
+    }
+    if let Some(n) = sim.args.server_error_every {
+        if store.calls.is_multiple_of(n) {
+            let answer = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable".into(),
+            );
+            return Err(Box::new(answer));
         }
     }
     let Some(auth) = headers
