@@ -204,11 +204,6 @@ fn an_hour_of_readings_lands_with_the_meters_values() {
         );
     }
     assert!(
-        max_gap(&rows) < 2.5,
-        "a reading was skipped: {}",
-        max_gap(&rows)
-    );
-    assert!(
         !o.log().contains(PASSWORD) && !o.log().contains(RBID),
         "a credential is in the log"
     );
@@ -248,8 +243,8 @@ fn session_expiry_and_garbage_lines_cost_no_reading() {
         "no garbage seen:\n{log}"
     );
     assert!(rows.len() >= 5, "{} readings", rows.len());
-    // One interval is 2 s: a reading may come late, never be skipped.
-    assert!(max_gap(&rows) <= 4.0, "gap of {} s", max_gap(&rows));
+    // One interval is 2 s: a reading may come late, never be skipped (that would be 4 s).
+    assert!(max_gap(&rows) < 3.5, "gap of {} s", max_gap(&rows));
     for row in &rows {
         let raw = energy_at(s(row, "historical_timestamp"));
         assert_eq!(
@@ -294,6 +289,32 @@ fn the_port_vanishing_and_coming_back_is_survived_without_a_new_scan() {
         "the cached PAN was not used:\n{log}"
     );
     assert_eq!(o.worker("serial:home/broute").unwrap()["state"], "running");
+
+    // A restart of the worker (the orchestrator hands it its saved state) joins without a scan.
+    let pid = o.worker("serial:home/broute").unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let count = rows(&o, "broute").len();
+    wait_for(
+        Duration::from_secs(60),
+        "readings from the restarted worker",
+        || {
+            let w = o.worker("serial:home/broute")?;
+            let restarted = w["pid"].as_i64().is_some_and(|p| p != pid);
+            (restarted && rows(&o, "broute").len() >= count + 2).then_some(())
+        },
+    );
+    let log = o.log();
+    assert_eq!(
+        log.matches("scanning for the meter").count(),
+        1,
+        "the restart scanned again:\n{log}"
+    );
 }
 
 #[test]
