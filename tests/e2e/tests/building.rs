@@ -327,3 +327,95 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     );
     assert_eq!(in_range(&w), hours - 90 * 24);
 }
+
+#[test]
+fn the_arrigo_simulator_is_strict_about_paths_types_tokens_and_fields() {
+    let sim = sim(&["--token-lifetime-secs", "1"]);
+    let http = reqwest::blocking::Client::new();
+    let api = format!("{}/arrigo/api", sim.address);
+    let post = |path: &str, auth: Option<&str>, body: Value| {
+        let mut r = http.post(format!("{api}{path}")).json(&body);
+        if let Some(a) = auth {
+            r = r.header("Authorization", a);
+        }
+        r.send().unwrap()
+    };
+    let login = json!({"username": USER, "password": PASSWORD});
+
+    let r = http
+        .post(format!("{api}/login"))
+        .body(login.to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 415, "no JSON content type");
+    assert_eq!(post("/nope", None, json!({})).status(), 404);
+    assert_eq!(
+        post("/login", None, json!({"username": USER})).status(),
+        400
+    );
+    assert_eq!(
+        post("/login", None, json!({"username": USER, "password": "x"})).status(),
+        401
+    );
+    let tokens: Value = post("/login", None, login.clone()).json().unwrap();
+    let at = tokens["authToken"].as_str().unwrap().to_string();
+    let rt = tokens["refreshToken"].as_str().unwrap().to_string();
+    assert_eq!(at.split('.').count(), 3, "JWT-shaped");
+
+    let query = json!({"query": "{ analogs { totalCount } }"});
+    assert_eq!(post("/graphql", None, query.clone()).status(), 401);
+    assert_eq!(
+        post("/graphql", Some(&format!("Token {at}")), query.clone()).status(),
+        401
+    );
+    let ok = http
+        .post(format!("{}/Arrigo/api/graphql", sim.address))
+        .header("Authorization", format!("Bearer {at}"))
+        .json(&query)
+        .send()
+        .unwrap();
+    assert_eq!(ok.status(), 200, "the capital-A path works too");
+    assert_eq!(
+        ok.json::<Value>().unwrap()["data"]["analogs"]["totalCount"],
+        7
+    );
+    let bad: Value = post(
+        "/graphql",
+        Some(&format!("Bearer {at}")),
+        json!({"query": "{ analogs { nope } }"}),
+    )
+    .json()
+    .unwrap();
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{bad}"
+    );
+
+    std::thread::sleep(Duration::from_millis(1100));
+    let expired = post("/graphql", Some(&format!("Bearer {at}")), query.clone());
+    assert_eq!(expired.status(), 401);
+    assert_eq!(expired.headers()["token-expired"], "true");
+    let refresh = |at: &str, rt: &str| {
+        post(
+            "/login/refresh",
+            Some(&format!("Bearer {at}")),
+            json!({"refreshToken": rt}),
+        )
+    };
+    let new: Value = refresh(&at, &rt).json().unwrap();
+    assert_ne!(new["authToken"], at.as_str());
+    assert_ne!(new["refreshToken"], rt.as_str());
+    assert_eq!(
+        refresh(&at, &rt).status(),
+        401,
+        "the old refresh token is spent"
+    );
+    let new_at = new["authToken"].as_str().unwrap();
+    assert_eq!(
+        post("/graphql", Some(&format!("Bearer {new_at}")), query).status(),
+        200
+    );
+}
