@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// A binary of this workspace, built by `cargo test --workspace` into the same target folder.
+/// A binary of this workspace, built by `cargo test --workspace` into the same target folder
+/// as the running test (`target/<profile>/deps/`) or binary (`target/<profile>/`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let mut dir = exe.parent().expect("target/<profile>").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -79,15 +80,16 @@ pub struct Orchestrator {
 impl Orchestrator {
     /// A fresh folder with the fast supervisor settings plus `extra_toml`; not started yet.
     pub fn new(extra_toml: &str) -> Orchestrator {
+        Self::with_settings(&format!("{FAST_SUPERVISOR}\n{extra_toml}"))
+    }
+
+    /// A fresh folder whose `hemflux.toml` is exactly `toml`; not started yet.
+    pub fn with_settings(toml: &str) -> Orchestrator {
         let dir = tempfile::tempdir().unwrap();
         for sub in ["profiles", "buildings", "data"] {
             std::fs::create_dir(dir.path().join(sub)).unwrap();
         }
-        std::fs::write(
-            dir.path().join("hemflux.toml"),
-            format!("{FAST_SUPERVISOR}\n{extra_toml}"),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("hemflux.toml"), toml).unwrap();
         Orchestrator {
             dir,
             port: free_port(),

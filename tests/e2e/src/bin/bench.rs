@@ -25,7 +25,8 @@ fn main() {
         .map(|s| s.parse().expect("--workers N,M"))
         .collect();
 
-    let o = Orchestrator::new("").start();
+    // Production settings: the measured latency includes the real 100 ms debounce.
+    let o = Orchestrator::with_settings("").start();
     latencies(&o, drops);
     drop(o);
     for n in fleets {
@@ -75,7 +76,7 @@ fn report(what: &str, samples: &mut [Duration]) {
 }
 
 fn memory(n: usize) {
-    let o = Orchestrator::new("").start();
+    let o = Orchestrator::with_settings("").start();
     for i in 0..n {
         o.write_profile(
             &format!("m{i:04}.json"),
