@@ -376,6 +376,41 @@ fn a_dead_server_is_retried_with_growing_backoff_not_a_crash_loop() {
 }
 
 #[test]
+fn refused_bms_tokens_and_slow_answers_are_retried() {
+    // Every other BMS token request is refused inside an HTTP 200; tokens live 1.5 s.
+    let sim = sim(&[
+        "--token-error-every",
+        "2",
+        "--bms-ttl-secs",
+        "1.5",
+        "--warmup-reads",
+        "0",
+    ]);
+    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(30), "five polls", |w, _| {
+        w.points.len() >= 5
+    });
+    let log = w.log();
+    assert!(
+        log.contains("getarrigobmstoken answered an error instead of a token: \"token\""),
+        "{log}"
+    );
+    w.assert_no_secret();
+
+    // Answers slower than the client's timeout: logged, retried, never fatal.
+    let slow = self::sim(&["--delay-ms", "1500"]);
+    let mut w = Worker::start(config(&slow, json!({"timeout_secs": 1})), PASSWORD);
+    w.serve_for(Duration::from_secs(3));
+    assert!(w.alive());
+    let log = w.log();
+    assert!(
+        log.contains("authorize/account: error sending request"),
+        "{log}"
+    );
+    assert!(log.contains("retrying in"), "{log}");
+}
+
+#[test]
 fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
     let sim = sim(&[]);
     let wrong = "wrong-Pw-5521-never-logged";

@@ -273,3 +273,26 @@ fn weather_reaches_the_store_for_a_dropped_profile_with_a_location() {
         || (!o.query("weather_forecast_hourly", &[]).is_empty()).then_some(()),
     );
 }
+
+#[test]
+fn smhi_errors_are_retried_soon_not_an_hour_later() {
+    // The first four requests fail: the station list and both forecasts among them.
+    let sim = SmhiSim::start(&["--fail-first", "4"]);
+    let positions = json!([
+        {"tag": "house_id", "id": "north", "lat": 59.33, "lon": 18.07},
+        {"tag": "house_id", "id": "south", "lat": 55.6, "lon": 13.0},
+    ]);
+    let mut w = Worker::start(json!({"settings": sim.settings(), "positions": positions}));
+    w.serve_for(Duration::from_secs(5));
+    assert!(w.child.try_wait().unwrap().is_none(), "the worker exited");
+    for id in ["north", "south"] {
+        assert!(w.of("weather_observation", id).count() > 0, "{id}");
+        assert_eq!(w.of("weather_forecast", id).count(), 1, "{id}");
+    }
+    assert_eq!(sim.requests("-> 500"), 4);
+    assert_eq!(
+        sim.requests("/geotype/point/"),
+        4,
+        "each cell failed once, then succeeded once"
+    );
+}

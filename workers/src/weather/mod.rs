@@ -8,7 +8,7 @@
 
 mod smhi;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -42,6 +42,8 @@ struct Weather {
     stations: Option<(Instant, Vec<Station>)>,
     /// Per position (`tag/id`): the newest observation stored, epoch ms.
     last_observation: BTreeMap<String, i64>,
+    /// Forecast cells whose last request failed.
+    failed_cells: HashSet<(i64, i64)>,
 }
 
 pub async fn run(mut worker: Worker) -> Result<()> {
@@ -65,12 +67,13 @@ pub async fn run(mut worker: Worker) -> Result<()> {
         positions,
         stations: None,
         last_observation,
+        failed_cells: HashSet::new(),
     };
     let link = worker.link.clone();
     let start = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
     let obs_every = Duration::from_secs(w.settings.observation_interval_secs);
     let fcst_every = Duration::from_secs(w.settings.forecast_interval_secs);
-    let (mut next_obs, mut next_fcst) = (start, start);
+    let (mut next_obs, mut next_fcst, mut next_full_fcst) = (start, start, start);
     loop {
         let due = if w.settings.observations && w.settings.forecasts {
             next_obs.min(next_fcst)
@@ -95,8 +98,17 @@ pub async fn run(mut worker: Worker) -> Result<()> {
             send(&link, points, Some(state)).await?;
         }
         if w.settings.forecasts && next_fcst <= now {
-            next_fcst = now + fcst_every;
-            send(&link, w.forecast().await, None).await?;
+            // A full round on schedule; cells that failed are tried again sooner.
+            let full = now >= next_full_fcst;
+            if full {
+                next_full_fcst = now + fcst_every;
+            }
+            send(&link, w.forecast(full).await, None).await?;
+            next_fcst = if w.failed_cells.is_empty() {
+                next_full_fcst
+            } else {
+                (now + obs_every.min(fcst_every)).min(next_full_fcst)
+            };
         }
     }
 }
@@ -218,7 +230,7 @@ impl Weather {
     }
 
     /// The last day of hourly rows at one station: temperature, with wind speed and humidity
-    /// where the station has them.
+    /// where the station has them (404 leaves the field out; any other error fails the round).
     async fn station_rows(
         &self,
         station: &Station,
@@ -237,10 +249,8 @@ impl Weather {
                 Ok(Some(s)) => s,
                 Ok(None) if parameter != TEMPERATURE => continue,
                 Ok(None) => anyhow::bail!("station {} has no temperature data (404)", station.id),
-                Err(e) if parameter != TEMPERATURE => {
-                    tracing::warn!(station = %station.name, "{field} left out: {e:#}");
-                    continue;
-                }
+                // The whole station waits for the next round rather than store rows without
+                // this field for good (rows are sent once).
                 Err(e) => return Err(e),
             };
             for (date, value) in series {
@@ -255,13 +265,16 @@ impl Weather {
         Ok(rows)
     }
 
-    /// A forecast for every position, one request per grid cell.
-    async fn forecast(&mut self) -> Vec<Point> {
+    /// A forecast for every position (`full`) or for those whose cell failed last time, one
+    /// request per grid cell.
+    async fn forecast(&mut self, full: bool) -> Vec<Point> {
         let grid = self.settings.forecast_grid_deg;
         let mut cells: HashMap<(i64, i64), Vec<&WeatherPosition>> = HashMap::new();
         for p in &self.positions {
             let cell = ((p.lat / grid).round() as i64, (p.lon / grid).round() as i64);
-            cells.entry(cell).or_default().push(p);
+            if full || self.failed_cells.contains(&cell) {
+                cells.entry(cell).or_default().push(p);
+            }
         }
         let now = Timestamp::now();
         let horizon = now + jiff::SignedDuration::from_hours(self.settings.forecast_hours.into());
@@ -272,9 +285,13 @@ impl Weather {
                 .forecast(lat as f64 * grid, lon as f64 * grid)
                 .await
             {
-                Ok(s) => s,
+                Ok(s) => {
+                    self.failed_cells.remove(&(lat, lon));
+                    s
+                }
                 Err(e) => {
-                    tracing::warn!("forecast failed: {e:#}");
+                    tracing::warn!("forecast failed, trying again soon: {e:#}");
+                    self.failed_cells.insert((lat, lon));
                     continue;
                 }
             };

@@ -53,6 +53,9 @@ pub struct Args {
     /// Every Nth request answers 500.
     #[arg(long)]
     pub fail_every: Option<u64>,
+    /// The first N requests answer 500 (an outage at start).
+    #[arg(long, default_value_t = 0)]
+    pub fail_first: u64,
 }
 
 struct Sim {
@@ -97,7 +100,7 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         + 1;
     let answer = if req.method() != Method::GET {
         Answer::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-    } else if sim.args.fail_every.is_some_and(|k| n % k.max(1) == 0) {
+    } else if n <= sim.args.fail_first || sim.args.fail_every.is_some_and(|k| n % k.max(1) == 0) {
         Answer::Status(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     } else {
         route(&sim, &path, &query)
