@@ -282,21 +282,25 @@ pub async fn add_house(a: AddHouseArgs) -> Result<()> {
         )
     })?;
     let controllers: Vec<&str> = houses.iter().map(|h| h.controller()).collect();
-    let house = match (&a.house_id, houses.as_slice()) {
-        (Some(want), _) => houses
-            .iter()
-            .find(|h| h.controller() == want)
-            .with_context(|| {
-                format!(
-                    "this login has no house {want:?}; it has {controllers:?}; nothing was written"
-                )
-            })?,
-        (None, [one]) => one,
+    let wanted = match (&a.house_id, controllers.as_slice()) {
+        (Some(want), _) => want.clone(),
+        (None, [one]) => one.to_string(),
         (None, []) => bail!("this login has no houses; nothing was written"),
-        (None, _) => {
-            bail!("this login has several houses {controllers:?}: choose one with --house-id")
-        }
+        (None, several) => ask.value(
+            None,
+            "--house-id (this login has several houses)",
+            &format!("House id, one of {}", several.join(", ")),
+            None,
+        )?,
     };
+    let house = houses
+        .iter()
+        .find(|h| h.controller() == wanted)
+        .with_context(|| {
+            format!(
+                "this login has no house {wanted:?}; it has {controllers:?}; nothing was written"
+            )
+        })?;
     let id = house.controller().to_string();
     let default_name = if house.name.is_empty() {
         id.clone()

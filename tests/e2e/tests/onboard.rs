@@ -428,3 +428,42 @@ fn hard_removal_purges_the_building_from_influxdb_too() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(influx.count("hemflux", "building_system", "GT_UTE"), 0);
 }
+
+#[test]
+fn a_login_with_several_houses_needs_house_id() {
+    let homeside = Sim::start(
+        "homeside",
+        &[
+            "--house",
+            &format!("HEM_FJV_Villa_148:FC2000233091:{PASSWORD}"),
+            "--house",
+            &format!("HEM_FJV_Villa_149:FC2000233091:{PASSWORD}"),
+        ],
+    );
+    let dir = empty_dir();
+    let add = |extra: &[&str]| {
+        let mut args = vec![
+            "add-house",
+            "--non-interactive",
+            "--base-url",
+            &homeside.address,
+            "--username",
+            "FC2000233091",
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        hemflux(dir.path(), &args, &format!("{PASSWORD}\n"))
+    };
+    let out = add(&[]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--house-id"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("profiles"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let out = add(&["--house-id", "HEM_FJV_Villa_148"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(dir.path().join("profiles/HEM_FJV_Villa_148.json").exists());
+}
