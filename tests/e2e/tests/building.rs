@@ -419,3 +419,32 @@ fn the_arrigo_simulator_is_strict_about_paths_types_tokens_and_fields() {
         200
     );
 }
+
+#[test]
+fn backfill_copes_with_servers_that_reject_the_comparer_and_send_naive_times() {
+    let sim = sim(&[
+        "--now",
+        "2025-01-01T06:00:00Z",
+        "--reject-time-length-comparer",
+        "--naive-times",
+    ]);
+    let mut w = Worker::start(config(&sim, 3600), None);
+    let reply = w.sync(1, "2024-12-01T00:00:00Z", "2024-12-08T00:00:00Z");
+    assert_eq!(reply["ok"], true, "{reply}");
+    let week: Vec<i64> = w
+        .store
+        .keys()
+        .map(|t| t / 1_000_000_000)
+        .filter(|t| *t < 1_735_689_600)
+        .collect();
+    assert_eq!(week.len(), 7 * 24);
+    assert_eq!(
+        week[0], 1_733_011_200,
+        "naive times are UTC: 2024-12-01T00:00:00Z"
+    );
+    assert!(
+        w.log().contains("rejects timeLengthComparer"),
+        "{}",
+        w.log()
+    );
+}
