@@ -22,6 +22,7 @@ const HOMESIDE_URL: &str = "https://homeside.systeminstallation.se";
 pub struct Common {
     #[command(flatten)]
     pub paths: Paths,
+    /// The login's username.
     #[arg(long)]
     pub username: Option<String>,
     /// The password on the command line is visible to other users of this machine (`ps`):
@@ -34,10 +35,12 @@ pub struct Common {
     /// A display name.
     #[arg(long)]
     pub name: Option<String>,
+    /// Latitude of the position (for weather); give --lon with it.
     #[arg(long, allow_hyphen_values = true)]
     pub lat: Option<f64>,
     #[arg(long, allow_hyphen_values = true)]
     pub lon: Option<f64>,
+    /// How often the worker polls.
     #[arg(long, default_value_t = 300)]
     pub poll_interval_secs: u64,
     /// Never ask: a missing flag is an error (or takes its default).

@@ -29,12 +29,16 @@ pub use remove::{
 /// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Paths {
+    /// House profiles (`hemflux run --profiles`).
     #[arg(long, default_value = "profiles")]
     pub profiles: PathBuf,
+    /// Building configs (`hemflux run --buildings`).
     #[arg(long, default_value = "buildings")]
     pub buildings: PathBuf,
+    /// The data folder (`hemflux run --data`): the store and `offboarded.json`.
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
+    /// The credentials file (`hemflux run --env-file`).
     #[arg(long, default_value = ".env")]
     pub env_file: PathBuf,
 }
