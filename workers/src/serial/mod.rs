@@ -71,6 +71,7 @@ pub async fn run(worker: Worker) -> Result<()> {
         link: &link,
         backoff: Backoff::default(),
         join_failures: 0,
+        tids: Tids::default(),
     };
     let mut conn: Option<Connection> = None;
     let mut due = Timestamp::now() + Duration::from_millis(worker.init.poll_offset_ms);
@@ -124,6 +125,8 @@ struct MeterReader<'a> {
     link: &'a Link,
     backoff: Backoff,
     join_failures: u32,
+    /// Running across cycles, so that a late answer from an earlier cycle never matches.
+    tids: Tids,
 }
 
 impl MeterReader<'_> {
@@ -229,12 +232,11 @@ impl MeterReader<'_> {
     /// One cycle: scale (once per session), then the readings in the collector's order.
     async fn read(&mut self, c: &mut Connection) -> Result<Reading, RequestError> {
         let meter = c.meter.clone().expect("joined");
-        let mut tid = Tids::default();
         let mut session = Requests {
             module: &mut c.module,
             meter: &meter,
             timeout: Duration::from_secs(self.serial.reply_timeout_secs),
-            tids: &mut tid,
+            tids: &mut self.tids,
         };
         if c.scale.is_none() {
             let unit = session.get(echonet::EPC_UNIT).await?;
