@@ -243,6 +243,19 @@ fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
 }
 
 #[test]
+fn a_forgotten_session_is_survived_by_logging_in_again() {
+    let sim = sim(&["--revoke-every", "3"]);
+    let mut w = Worker::start(config(&sim, 1), None);
+    w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
+        w.received >= 4
+    });
+    let log = w.log();
+    assert!(log.matches("logged in to Arrigo").count() >= 2, "{log}");
+    assert!(w.errors.is_empty(), "{:?}", w.errors);
+    assert_no_secret(&w);
+}
+
+#[test]
 fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
     let sim = sim(&[
         "--http-500-every",

@@ -105,6 +105,13 @@ impl Auth {
         }
     }
 
+    /// Forgets an AT and its RT (the `--revoke-every` knob): only a new login helps.
+    pub fn revoke(&mut self, at: &str) {
+        if let Some(rt) = self.sessions.remove(at).and_then(|s| s.refresh) {
+            self.refresh.remove(&rt);
+        }
+    }
+
     /// A new pair for a known AT and its live RT; the RT is spent either way it is used.
     pub fn refresh(&mut self, at: Option<&str>, rt: &str) -> Option<Pair> {
         let at = at?;

@@ -78,6 +78,10 @@ pub struct Args {
     /// Every Nth GraphQL call expires the caller's auth token first (401, token-expired).
     #[arg(long)]
     pub expire_every: Option<u64>,
+    /// Every Nth GraphQL call forgets the caller's session first (401 without token-expired,
+    /// refresh refused): the client must log in again.
+    #[arg(long)]
+    pub revoke_every: Option<u64>,
 }
 
 pub struct Sim {
@@ -279,9 +283,12 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
     let at = auth::bearer(&headers);
     let check = {
         let mut auth = sim.auth.lock().expect("auth lock");
-        if sim.every(n, sim.args.expire_every) {
-            if let Some(t) = at {
+        if let Some(t) = at {
+            if sim.every(n, sim.args.expire_every) {
                 auth.expire(t);
+            }
+            if sim.every(n, sim.args.revoke_every) {
+                auth.revoke(t);
             }
         }
         auth.check(at)
