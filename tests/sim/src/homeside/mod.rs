@@ -67,6 +67,10 @@ pub struct Args {
     /// `timestamp` is its last sample.
     #[arg(long, default_value_t = 10)]
     pub sample_secs: u64,
+    /// While `KU_VS1_GT_TILL_1_Adaption` is true, the controller drifts the (unwritten) room
+    /// setpoint and the active curve `CurveAdaptation_Y_*`, as the real one does.
+    #[arg(long)]
+    pub adaption_drift: bool,
     /// Start of the simulated clock (RFC 3339); default now.
     #[arg(long)]
     pub clock: Option<jiff::Timestamp>,
@@ -297,9 +301,14 @@ impl Sim {
                 .filter(|w| w.visible_at <= Instant::now())
                 .map(|w| w.value.clone())
         };
+        let adaption_index = self.vars.iter().position(|v| v.source == Source::Adaption);
         let plant = Plant {
             t: sampled as f64,
             seed: h.seed,
+            adapting: self.args.adaption_drift
+                && adaption_index
+                    .and_then(current)
+                    .is_none_or(|v| v == Value::Bool(true)),
             setpoint: setpoint_index
                 .and_then(current)
                 .and_then(|v| v.as_f64())
@@ -571,7 +580,7 @@ fn apply_writes(sim: &mut Sim, house: usize, input: &[Value]) -> Result<(), Writ
 /// A written string as the variable's type: bools take True/False/true/false/1/0, numbers `.`.
 fn parse_written(source: Source, text: &str) -> Option<Value> {
     match source {
-        Source::Flag(_) => match text {
+        Source::Flag(_) | Source::Adaption => match text {
             "True" | "true" | "1" => Some(json!(true)),
             "False" | "false" | "0" => Some(json!(false)),
             _ => None,

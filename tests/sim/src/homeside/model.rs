@@ -23,7 +23,12 @@ pub enum Source {
     Setpoint,
     AwaySetpoint,
     CurveX(u8),
+    /// The active curve point, which adaptation moves.
     CurveY(u8),
+    /// The user's reference curve point, which it does not.
+    CurveRef(u8),
+    /// `KU_VS1_GT_TILL_1_Adaption`.
+    Adaption,
     Flag(bool),
     Int(i64),
     Text(&'static str),
@@ -59,7 +64,7 @@ pub fn variables() -> Vec<VarDef> {
         ("FORC_BORTALAGE", Flag(false)),
         ("KU_VS1_GT_TILL_1_SetPoint", Setpoint),
         ("KU_VS1_GT_TILL_1_BORTREST_SetPoint", AwaySetpoint),
-        ("KU_VS1_GT_TILL_1_Adaption", Flag(true)),
+        ("KU_VS1_GT_TILL_1_Adaption", Adaption),
         ("VMM1_TempForw", DhSupply),
         ("VMM1_TempRet", DhReturn),
         ("VMM1_Flow", AlwaysPending),
@@ -76,7 +81,7 @@ pub fn variables() -> Vec<VarDef> {
     for i in 1..=10u8 {
         add(format!("KU_VS1_GT_TILL_1_CurveAdaptation_X_{i}"), CurveX(i));
         add(format!("KU_VS1_GT_TILL_1_CurveAdaptation_Y_{i}"), CurveY(i));
-        add(format!("KU_VS1_GT_TILL_1_Yref{i}"), CurveY(i));
+        add(format!("KU_VS1_GT_TILL_1_Yref{i}"), CurveRef(i));
     }
     // Time programs: their short names (`T1`, `FromDate`, `ToTime`) collide across records.
     for r in 1..=14 {
@@ -104,6 +109,8 @@ pub struct Plant {
     pub t: f64,
     pub seed: f64,
     pub setpoint: f64,
+    /// Adaptation is on and allowed to drift the setpoint and the active curve.
+    pub adapting: bool,
 }
 
 impl Plant {
@@ -154,10 +161,15 @@ impl Plant {
             SupplySetpoint => Self::curve(outdoor),
             DhSupply => 78.0 + 2.0 * wave(3600.0),
             DhReturn => 32.0 + 3.0 * wave(2400.0),
+            Setpoint if self.adapting => self.setpoint + 0.3 * wave(6.0 * 3600.0),
             Setpoint => self.setpoint,
+            Adaption => return json!(true),
             AwaySetpoint => 16.0,
             CurveX(i) => return json!(-30 + 5 * (i as i64 - 1)),
-            CurveY(i) => CURVE[i as usize - 1],
+            CurveY(i) if self.adapting => {
+                CURVE[i as usize - 1] + 0.8 * wave(12.0 * 3600.0 + i as f64)
+            }
+            CurveY(i) | CurveRef(i) => CURVE[i as usize - 1],
             Flag(b) => return json!(b),
             Int(n) => return json!(n),
             Text(s) => return json!(s),
@@ -189,12 +201,28 @@ mod tests {
             t: 1_770_000_000.0,
             seed: 0.3,
             setpoint: 21.5,
+            adapting: false,
         };
         let supply = plant.value(Source::Supply).as_f64().unwrap();
         let ret = plant.value(Source::Return).as_f64().unwrap();
         assert!(
             (20.0..60.0).contains(&supply) && ret < supply,
             "{supply} {ret}"
+        );
+        let adapting = Plant {
+            adapting: true,
+            ..plant
+        };
+        for source in [Source::CurveY(3), Source::Setpoint] {
+            assert_ne!(
+                plant.value(source),
+                adapting.value(source),
+                "{source:?} drifts"
+            );
+        }
+        assert_eq!(
+            plant.value(Source::CurveRef(3)),
+            adapting.value(Source::CurveRef(3))
         );
         assert_eq!(
             dotnet_time("2026-02-13T13:30:06.2704905Z".parse().unwrap()),
