@@ -272,24 +272,12 @@ async fn meterdata(
     };
     let tz = helsinki();
     let delivered = Timestamp::now() - (sim.args.lag_hours as i64).hours();
-    let (stop_s, delivered) = (stop.as_second(), delivered.as_second());
-    let mut t = start.as_second().div_euclid(step_secs) * step_secs;
-    if t < start.as_second() {
-        t += step_secs;
-    }
-    let mut rows: Vec<(DateTime, f64)> = Vec::new();
-    // Intervals that start in [start, stop) and are complete and delivered.
-    while t < stop_s && t + step_secs <= delivered {
-        let ts = Timestamp::from_second(t).expect("in range");
-        let local = ts.to_zoned(tz.clone()).datetime();
-        let before_quarters = local.date() < sim.args.quarter_hour_start;
-        if mt == "1" && !(step_secs == 900 && before_quarters) {
-            rows.push((local, hour_or_quarter(mp, t, step_secs)));
-        }
-        t += step_secs;
-    }
-    // The portal orders by local time: the repeated autumn hour comes as interleaved pairs.
-    rows.sort_by_key(|(local, _)| *local);
+    let quarters_from = sim.args.quarter_hour_start;
+    let rows = if mt == "1" {
+        readings(mp, (start, stop), delivered, step_secs, quarters_from)
+    } else {
+        Vec::new()
+    };
     let fmt = |d: DateTime| d.strftime("%Y-%m-%dT%H:%M:%S").to_string();
     let sum: f64 = rows.iter().map(|(_, v)| v).sum();
     let tsv: Vec<Value> = rows
@@ -306,6 +294,36 @@ async fn meterdata(
             "timeseries": {"start": s, "stop": e, "resolution": step, "values": {"tsv": tsv}}},
         "spotdata": null}}))
     .into_response()
+}
+
+/// The readings whose interval starts in [start, stop) and is complete by `delivered`, as the portal lists
+/// them: naive local times, ordered by local time, so that the repeated autumn hour comes as
+/// interleaved pairs. Before `quarters_from` (a local date) there are no quarter-hours.
+fn readings(
+    mp: &str,
+    (start, stop): (Timestamp, Timestamp),
+    delivered: Timestamp,
+    step_secs: i64,
+    quarters_from: Date,
+) -> Vec<(DateTime, f64)> {
+    let tz = helsinki();
+    let mut t = start.as_second().div_euclid(step_secs) * step_secs;
+    if t < start.as_second() {
+        t += step_secs;
+    }
+    let mut rows = Vec::new();
+    while t < stop.as_second() && t + step_secs <= delivered.as_second() {
+        let local = Timestamp::from_second(t)
+            .expect("in range")
+            .to_zoned(tz.clone())
+            .datetime();
+        if step_secs != 900 || local.date() >= quarters_from {
+            rows.push((local, hour_or_quarter(mp, t, step_secs)));
+        }
+        t += step_secs;
+    }
+    rows.sort_by_key(|(local, _)| *local);
+    rows
 }
 
 /// kWh of one quarter-hour starting at `utc_secs`: deterministic per metering point, so that a
@@ -333,4 +351,82 @@ fn round3(v: f64) -> f64 {
 
 async fn log(State(sim): State<Arc<Sim>>) -> Json<Value> {
     Json(Value::Array(sim.tokens.lock().unwrap().log.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: &str, step: i64, quarters_from: &str) -> Vec<(DateTime, f64)> {
+        let date: Date = d.parse().unwrap();
+        let start = date.to_zoned(helsinki()).unwrap().timestamp();
+        let stop = date
+            .tomorrow()
+            .unwrap()
+            .to_zoned(helsinki())
+            .unwrap()
+            .timestamp();
+        readings(
+            "1234567",
+            (start, stop),
+            stop,
+            step,
+            quarters_from.parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn dst_days_have_100_and_92_quarters_with_the_autumn_pairs_interleaved() {
+        let autumn = day("2025-10-26", 900, "2023-01-01");
+        assert_eq!(autumn.len(), 100);
+        let times: Vec<String> = autumn[12..16].iter().map(|(t, _)| t.to_string()).collect();
+        assert_eq!(
+            times,
+            [
+                "2025-10-26T03:00:00",
+                "2025-10-26T03:00:00",
+                "2025-10-26T03:15:00",
+                "2025-10-26T03:15:00"
+            ]
+        );
+        assert_eq!(day("2025-03-30", 900, "2023-01-01").len(), 92);
+        assert_eq!(
+            (
+                day("2025-10-26", 3600, "2023-01-01").len(),
+                day("2025-03-30", 3600, "2023-01-01").len()
+            ),
+            (25, 23)
+        );
+    }
+
+    #[test]
+    fn no_quarters_before_15_minute_metering_and_an_hour_is_its_quarters() {
+        assert!(day("2024-01-14", 900, "2024-01-15").is_empty());
+        let hours = day("2024-01-14", 3600, "2024-01-15");
+        assert_eq!(hours.len(), 24);
+        let quarters: f64 = day("2024-01-15", 900, "2024-01-15")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
+        let hourly: f64 = day("2024-01-15", 3600, "2024-01-15")
+            .iter()
+            .map(|(_, v)| v)
+            .sum();
+        assert!((quarters - hourly).abs() < 1e-6, "{quarters} {hourly}");
+    }
+
+    #[test]
+    fn times_parse_with_offset_fraction_or_naive_helsinki() {
+        let a = parse_time("2025-10-26T00:00:00+03:00").unwrap();
+        assert_eq!(a, parse_time("2025-10-26T00:00:00").unwrap());
+        assert!(parse_time("2026-01-15T14:23:45.123456+02:00").is_some());
+        assert!(parse_time("26.10.2025").is_none());
+    }
+
+    #[test]
+    fn forms_decode_percent_and_plus() {
+        let f = form_pairs("scope=a%20b+c&grant_type=refresh_token&x=").unwrap();
+        assert_eq!(f["scope"], "a b c");
+        assert_eq!(f["x"], "");
+    }
 }

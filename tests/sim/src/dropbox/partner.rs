@@ -175,3 +175,35 @@ pub fn reading(meter: &str, hour: Timestamp) -> Reading {
         temp_out: 34.0 - wobble * 10.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exports_every_complete_hour_from_each_meters_from_datetime() {
+        let now: Timestamp = "2026-01-29T03:20:00Z".parse().unwrap();
+        let request = "meter_id;from_datetime;house_name\n7359;2026-01-29 00:00;Daggis8\n7360;2026-01-29 03:00;Kontor";
+        let text = export(request, now, 100, false).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines[1].starts_with("2026-01-29T00:00:00Z;7359;"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[3].starts_with("2026-01-29T02:00:00Z;7359;"),
+            "03:00 is not complete yet"
+        );
+        assert!(export(
+            "meter_id;from_datetime;house_name\n7360;2026-01-29 03:00;K",
+            now,
+            100,
+            false
+        )
+        .is_none());
+        let quirky = export(request, now, 100, true).unwrap();
+        assert!(quirky.starts_with('\u{feff}') && quirky.lines().nth(1).unwrap().contains(','));
+    }
+}

@@ -524,19 +524,16 @@ impl gql::Schema for Sim {
                             .day(today, *res)
                             .into_iter()
                             .rfind(|t| *t <= now.timestamp());
-                        return Ok(t.map_or(Resolved::Null, |t| {
-                            Resolved::Object(Obj::Price(*i, t))
-                        }));
+                        return Ok(
+                            t.map_or(Resolved::Null, |t| Resolved::Object(Obj::Price(*i, t)))
+                        );
                     }
                     "today" => self.day(today, *res),
                     _ if now.hour() < self.args.publish_hour => Vec::new(),
                     _ => self.day(today.tomorrow().expect("valid"), *res),
                 };
                 Ok(Resolved::List(
-                    starts
-                        .into_iter()
-                        .map(|t| Obj::Price(*i, t))
-                        .collect(),
+                    starts.into_iter().map(|t| Obj::Price(*i, t)).collect(),
                 ))
             }
             (Obj::Price(i, t), f) => {
@@ -597,5 +594,155 @@ impl gql::Schema for Sim {
                 gql::Schema::type_name(self, o)
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn sim(extra: &[&str]) -> Sim {
+        let args = Cli::parse_from(["tibber"].iter().chain(extra)).args;
+        let tz = TimeZone::get(&args.time_zone).unwrap();
+        Sim {
+            args,
+            tz,
+            limiter: Mutex::default(),
+        }
+    }
+
+    fn run(sim: &Sim, query: &str, vars: Value) -> (u16, Value) {
+        gql::execute(sim, Obj::Query, &json!({"query": query, "variables": vars}))
+    }
+
+    const HOME: &str = "96a14971-525a-4420-aae9-e5aedaa129ff";
+
+    #[test]
+    fn aliases_fragments_edges_and_typename() {
+        let s = sim(&[]);
+        let q = "query($id: ID!) { viewer { home(id: $id) { ...H } } }
+                 fragment H on Home { __typename c: consumption(resolution: HOURLY, last: 2, before: \"\") {
+                   edges { cursor node { from } } pageInfo { hasNextPage hasPreviousPage count } } }";
+        let (status, body) = run(&s, q, json!({"id": HOME}));
+        assert_eq!(status, 200, "{body}");
+        let home = &body["data"]["viewer"]["home"];
+        assert_eq!(home["__typename"], "Home");
+        let edges = home["c"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), 2);
+        let cursor = edges[1]["cursor"].as_str().unwrap();
+        let decoded = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(cursor)
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded, edges[1]["node"]["from"].as_str().unwrap());
+        assert!(
+            decoded.ends_with(".000+01:00") || decoded.ends_with(".000+02:00"),
+            "{decoded}"
+        );
+        assert_eq!(
+            home["c"]["pageInfo"],
+            json!({"hasNextPage": false, "hasPreviousPage": true, "count": 2})
+        );
+    }
+
+    #[test]
+    fn paging_forward_is_gap_free_and_a_date_only_cursor_includes_its_node() {
+        let s = sim(&["--history-days", "40"]);
+        let q = "query($a: String) { viewer { home(id: \"96a14971-525a-4420-aae9-e5aedaa129ff\") {
+                   consumption(resolution: HOURLY, first: 5000, after: $a) { nodes { from } pageInfo { endCursor hasNextPage } } } } }";
+        let (_, first) = run(&s, q, json!({"a": null}));
+        let page = &first["data"]["viewer"]["home"]["consumption"];
+        assert_eq!(
+            page["nodes"].as_array().unwrap().len(),
+            744,
+            "capped, not failed"
+        );
+        assert_eq!(page["pageInfo"]["hasNextPage"], true);
+        let (_, second) = run(&s, q, json!({"a": page["pageInfo"]["endCursor"]}));
+        let next = &second["data"]["viewer"]["home"]["consumption"]["nodes"];
+        let last: Timestamp = page["nodes"][743]["from"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let after: Timestamp = next[0]["from"].as_str().unwrap().parse().unwrap();
+        assert_eq!(after.duration_since(last), SignedDuration::from_hours(1));
+        let day = last
+            .to_zoned(s.tz.clone())
+            .date()
+            .tomorrow()
+            .unwrap()
+            .to_string();
+        let (_, by_date) = run(
+            &s,
+            q,
+            json!({"a": base64::engine::general_purpose::STANDARD.encode(&day)}),
+        );
+        let from = by_date["data"]["viewer"]["home"]["consumption"]["nodes"][0]["from"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(from.starts_with(&format!("{day}T00:00:00.000")), "{from}");
+    }
+
+    #[test]
+    fn validation_syntax_and_home_errors_have_tibbers_shapes() {
+        let s = sim(&[]);
+        for (q, code) in [
+            ("{ viewer { nope } }", "GRAPHQL_VALIDATION_FAILED"),
+            ("{ viewer { home(id: \"x\", extra: 1) { id } } }", "GRAPHQL_VALIDATION_FAILED"),
+            ("{ viewer { homes { currentSubscription { priceInfo(resolution: DAILY) { today { total } } } } } }", "GRAPHQL_VALIDATION_FAILED"),
+            ("{ viewer { homes } }", "GRAPHQL_VALIDATION_FAILED"),
+            ("{ viewer { homes { id ", "GRAPHQL_PARSE_FAILED"),
+        ] {
+            let (status, body) = run(&s, q, Value::Null);
+            assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (400, Some(code)), "{q}: {body}");
+        }
+        let (status, body) = run(
+            &s,
+            "{ viewer { home(id: \"unknown\") { id } } }",
+            Value::Null,
+        );
+        assert_eq!(status, 200);
+        assert!(
+            body["data"].is_null()
+                && body["errors"][0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("unknown")
+        );
+    }
+
+    #[test]
+    fn a_day_has_24_hours_or_96_quarters_and_23_or_92_in_spring() {
+        let s = sim(&[]);
+        let winter: Date = "2026-01-15".parse().unwrap();
+        let spring: Date = "2026-03-29".parse().unwrap();
+        let autumn: Date = "2026-10-25".parse().unwrap();
+        let counts = |d| (s.day(d, Res::Hourly).len(), s.day(d, Res::Quarter).len());
+        assert_eq!(
+            (counts(winter), counts(spring), counts(autumn)),
+            ((24, 96), (23, 92), (25, 100))
+        );
+    }
+
+    #[test]
+    fn the_limiter_bans_and_every_request_renews_the_ban() {
+        let s = sim(&["--rate-limit", "3"]);
+        assert!((0..3).all(|_| s.admit()));
+        assert!(!s.admit());
+        let until = s.limiter.lock().unwrap().banned_until.unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(!s.admit());
+        assert!(s.limiter.lock().unwrap().banned_until.unwrap() > until);
     }
 }
