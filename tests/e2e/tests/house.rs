@@ -411,6 +411,24 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
 }
 
 #[test]
+fn values_that_stay_pending_are_reread_for_a_bounded_time() {
+    let sim = sim(&["--warmup-reads", "1000000"]);
+    let cfg = json!({"poll_interval_secs": 2, "pending_retry_ms": 200, "pending_max_ms": 700});
+    let mut w = Worker::start(config(&sim, cfg), PASSWORD);
+    w.serve_for(Duration::from_millis(2500));
+    assert!(w.alive());
+    assert!(w.points.is_empty(), "nothing but Pending: nothing to store");
+    let log = w.log();
+    let rereads = log.matches("values pending: reading again shortly").count();
+    // 700 ms of 200 ms waits per poll, two polls: 8, not a busy loop.
+    assert!((4..=10).contains(&rereads), "{rereads} re-reads:\n{log}");
+    assert!(
+        log.contains("the read had no mapped value to store"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
     let sim = sim(&[]);
     let wrong = "wrong-Pw-5521-never-logged";
