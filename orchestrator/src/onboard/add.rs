@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use hemflux_shared::config::{parse_entity, EntityKind};
+use hemflux_shared::config::{parse_entity, ArrigoConfig, EntityKind};
 use serde_json::{json, Value};
 
 use super::arrigo::{Analog, Arrigo, BadCredentials};
@@ -161,7 +161,8 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
     let username = ask.value(c.username.clone(), "--username", "Arrigo username", None)?;
     let password = ask.password(c.password.clone(), c.password_stdin)?;
 
-    let mut client = Arrigo::new(&base_url, &username, &password)?;
+    let timeout = Duration::from_secs(ArrigoConfig::default_timeout());
+    let mut client = Arrigo::new(&base_url, &username, &password, timeout)?;
     if let Err(e) = client.login().await {
         if e.is::<BadCredentials>() {
             bail!("{e} at {base_url}: nothing was written");

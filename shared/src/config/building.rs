@@ -36,6 +36,9 @@ pub struct ArrigoConfig {
     /// Bucket length of imported history: 3600 (hourly) or 300 (five-minute).
     #[serde(default = "ArrigoConfig::default_history_resolution")]
     pub history_resolution_secs: u64,
+    /// Per-request timeout.
+    #[serde(default = "ArrigoConfig::default_timeout")]
+    pub timeout_secs: u64,
 }
 
 impl ArrigoConfig {
@@ -44,6 +47,10 @@ impl ArrigoConfig {
     }
     fn default_history_resolution() -> u64 {
         3600
+    }
+    /// What the HSF client used.
+    pub fn default_timeout() -> u64 {
+        30
     }
 }
 
@@ -87,6 +94,7 @@ impl BuildingConfig {
             "arrigo.poll_interval_secs",
             problems,
         );
+        check_positive(self.arrigo.timeout_secs, "arrigo.timeout_secs", problems);
         if ![300, 3600].contains(&self.arrigo.history_resolution_secs) {
             problems.push((
                 "arrigo.history_resolution_secs".into(),

@@ -256,6 +256,20 @@ fn a_forgotten_session_is_survived_by_logging_in_again() {
 }
 
 #[test]
+fn slow_answers_time_out_and_are_retried() {
+    let sim = sim(&["--slow-every", "3", "--slow-ms", "2500"]);
+    let mut cfg = config(&sim, 1);
+    cfg["arrigo"]["timeout_secs"] = json!(1);
+    let mut w = Worker::start(cfg, None);
+    w.serve_until(Duration::from_secs(40), "four polls", |w, _| {
+        w.received >= 4
+    });
+    assert!(w.alive());
+    let all = w.errors.join("\n") + &w.log();
+    assert!(all.contains("timed out"), "{all}");
+}
+
+#[test]
 fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
     let sim = sim(&[
         "--http-500-every",

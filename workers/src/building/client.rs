@@ -80,10 +80,15 @@ const HISTORY_QUERY: &str = "query($first: Int!, $after: String, $filter: Analog
      totalCount pageInfo { hasNextPage endCursor } items { signalId time value } } }";
 
 impl Arrigo {
-    /// `base_url` is the API root, such as `https://host/arrigo/api`.
-    pub fn new(base_url: &str, username: &str, password: &str) -> Result<Arrigo> {
+    /// `base_url` is the API root, such as `https://host/arrigo/api`; `timeout` bounds each request.
+    pub fn new(
+        base_url: &str,
+        username: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Arrigo> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .context("building the HTTP client")?;

@@ -58,7 +58,13 @@ pub struct Credentials {
 
 impl Credentials {
     fn client(&self, cfg: &Config) -> Result<Arrigo> {
-        Arrigo::new(&cfg.arrigo.base_url, &self.username, &self.password)
+        let timeout = Duration::from_secs(cfg.arrigo.timeout_secs);
+        Arrigo::new(
+            &cfg.arrigo.base_url,
+            &self.username,
+            &self.password,
+            timeout,
+        )
     }
 }
 
