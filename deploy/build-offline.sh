@@ -11,9 +11,9 @@ ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 
 cargo build --release -p hemflux -p hemflux-worker --manifest-path "$repo/Cargo.toml"
-sh "$repo/deploy/rootfs.sh" "$repo/target/release" "$ctx/rootfs"
-# The Dockerfile's final stage, its root file system taken from the folder instead of the build stage.
+sh "$repo/deploy/rootfs.sh" "$repo/target/release" "$ctx/rootfs" "$ctx/volumes"
+# The Dockerfile's final stage, its files taken from the folders instead of the build stage.
 sed -n '/^FROM scratch/,$p' "$repo/deploy/Dockerfile" \
-  | sed 's|^COPY --from=build \(--chown=[^ ]* \)\{0,1\}/rootfs/|COPY \1rootfs/|' > "$ctx/Containerfile"
+  | sed 's|^COPY --from=build \(--chown=[^ ]* \)\{0,1\}/\([a-z]*\)/|COPY \1\2/|' > "$ctx/Containerfile"
 # `docker` format: the OCI format has no HEALTHCHECK.
 buildah bud --format docker -t "${1:-hemflux:latest}" -f "$ctx/Containerfile" "$ctx"

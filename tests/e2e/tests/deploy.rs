@@ -147,7 +147,7 @@ fn dockerfile_copies_what_exists_and_builds_every_workspace_member() {
     let run = instruction("RUN").join(" ");
     assert!(run.contains("-p hemflux -p hemflux-worker"), "{run}");
     assert!(
-        run.contains("deploy/rootfs.sh target/release /rootfs"),
+        run.contains("deploy/rootfs.sh target/release /rootfs /volumes"),
         "{run}"
     );
     assert!(copied.iter().any(|c| c == "deploy/rootfs.sh"));
@@ -182,12 +182,13 @@ fn dockerfile_commands_are_real_and_volumes_are_the_default_folders() {
         .map(|k| paths[k].clone())
         .collect();
     assert_eq!(volumes, expected);
-    // COPY makes files root's: each volume folder must be copied again for the hemflux user,
-    // or the store cannot be created in a fresh volume.
-    let copies = instruction("COPY");
+    // COPY makes files root's and leaves an existing folder's owner alone: the volume folders
+    // come from a COPY of their own that creates them for the hemflux user, or the store cannot
+    // be created in a fresh volume.
+    let line = format!("--from=build --chown={UID}:{UID} /volumes/ {}/", workdir());
+    assert!(instruction("COPY").contains(&line), "no `COPY {line}`");
     for dir in &expected {
-        let line = format!("--from=build --chown={UID}:{UID} /rootfs{dir} {dir}");
-        assert!(copies.contains(&line), "no `COPY {line}`");
+        assert!(dir.starts_with(&format!("{}/", workdir())), "{dir}");
     }
 }
 
