@@ -94,7 +94,11 @@ pub async fn run(mut worker: Worker) -> Result<()> {
         match house.poll().await {
             Ok(point) => {
                 if let Some(point) = point {
-                    link.send_points(vec![point], Some(house.state())).await?;
+                    // A refused batch is reported, not fatal: exiting would only repeat it.
+                    if let Err(e) = link.send_points(vec![point], Some(house.state())).await {
+                        tracing::error!(house = %house.house_id, "{e:#}");
+                        link.error(format!("house {}: {e:#}", house.house_id));
+                    }
                 } else {
                     tracing::warn!(house = %house.house_id, "the read had no mapped value to store");
                 }

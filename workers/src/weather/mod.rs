@@ -93,9 +93,13 @@ pub async fn run(mut worker: Worker) -> Result<()> {
         let now = Instant::now();
         if w.settings.observations && next_obs <= now {
             next_obs = now + obs_every;
+            let before = w.last_observation.clone();
             let points = w.observe().await;
             let state = json!({ "last_observation": w.last_observation });
-            send(&link, points, Some(state)).await?;
+            if !send(&link, points, Some(state)).await {
+                // Not stored: send these rows again next round.
+                w.last_observation = before;
+            }
         }
         if w.settings.forecasts && next_fcst <= now {
             // A full round on schedule; cells that failed are tried again sooner.
@@ -103,7 +107,7 @@ pub async fn run(mut worker: Worker) -> Result<()> {
             if full {
                 next_full_fcst = now + fcst_every;
             }
-            send(&link, w.forecast(full).await, None).await?;
+            send(&link, w.forecast(full).await, None).await;
             next_fcst = if w.failed_cells.is_empty() {
                 next_full_fcst
             } else {
@@ -117,17 +121,24 @@ pub async fn run(mut worker: Worker) -> Result<()> {
 const BATCH: usize = 2000;
 
 /// Sends points in batches; the state rides with the last one, so it moves only when all of
-/// them are durable.
-async fn send(link: &Link, mut points: Vec<Point>, state: Option<serde_json::Value>) -> Result<()> {
-    while points.len() > BATCH {
+/// them are durable. A refused batch is reported, not fatal (exiting would only repeat it);
+/// returns whether everything was stored.
+async fn send(link: &Link, mut points: Vec<Point>, state: Option<serde_json::Value>) -> bool {
+    let mut result = Ok(());
+    while result.is_ok() && points.len() > BATCH {
         let rest = points.split_off(BATCH);
-        link.send_points(std::mem::replace(&mut points, rest), None)
-            .await?;
+        result = link
+            .send_points(std::mem::replace(&mut points, rest), None)
+            .await;
     }
-    if !points.is_empty() {
-        link.send_points(points, state).await?;
+    if result.is_ok() && !points.is_empty() {
+        result = link.send_points(points, state).await;
     }
-    Ok(())
+    if let Err(e) = &result {
+        tracing::error!("weather points not stored: {e:#}");
+        link.error(format!("weather points not stored: {e:#}"));
+    }
+    result.is_ok()
 }
 
 /// Great-circle distance in km.
