@@ -172,3 +172,44 @@ async fn page_with_retries(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_same_unfinished_range_resumes_and_anything_else_starts_afresh() {
+        let (from, to) = (t("2024-01-01T00:00:00Z"), t("2025-01-01T00:00:00Z"));
+        let saved = Job {
+            from,
+            to,
+            done_until: t("2024-03-31T00:00:00Z"),
+        };
+        assert_eq!(Job::start(from, to, Some(&saved)), saved);
+        let fresh = Job {
+            from,
+            to,
+            done_until: from,
+        };
+        let done = Job {
+            done_until: to,
+            ..saved.clone()
+        };
+        assert_eq!(
+            Job::start(from, to, Some(&done)),
+            fresh,
+            "a finished job runs again"
+        );
+        let other = Job::start(from, t("2024-06-01T00:00:00Z"), Some(&saved));
+        assert_eq!(other.done_until, from);
+        assert_eq!(Job::start(from, to, None), fresh);
+        assert_eq!(fresh.chunks(from), 13, "366 days in 30-day chunks");
+        let state = serde_json::json!({"backfill": saved});
+        assert_eq!(Job::from_state(Some(&state)), Some(saved));
+        assert_eq!(Job::from_state(Some(&serde_json::json!({}))), None);
+    }
+}

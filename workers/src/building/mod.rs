@@ -211,3 +211,29 @@ fn alarm_point(building_id: &str, time: i64, counts: &BTreeMap<String, u64>) -> 
     }
     point
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alarm_points_count_every_known_status_and_any_other() {
+        let counts = BTreeMap::from([("ALARMED".to_string(), 2), ("Strange".to_string(), 1)]);
+        let p = alarm_point("b1", 7, &counts);
+        assert_eq!(p.measurement, "building_alarms");
+        assert_eq!(p.tags["building_id"], "b1");
+        let field = |k: &str| p.fields[k].as_f64().unwrap();
+        assert_eq!(field("total_count"), 3.0);
+        assert_eq!(field("count_alarmed"), 2.0);
+        assert_eq!(field("count_blocked"), 0.0);
+        assert_eq!(field("count_strange"), 1.0);
+        assert_eq!(p.fields.len(), 6);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let cap = Duration::from_secs(10);
+        let waits: Vec<u64> = (1..=6).map(|n| backoff(n, cap).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
+    }
+}
