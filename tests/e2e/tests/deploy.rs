@@ -271,17 +271,28 @@ fn sigterm_and_wait(tree: &mut Tree, pid: i32) -> (std::process::ExitStatus, Dur
     (status, t0.elapsed())
 }
 
-const SYNTHETIC: &str = r#"{"synthetic": {"interval_ms": 100}}"#;
+/// Whether this machine can make PID namespaces (root is needed); CI must.
+fn can_unshare() -> bool {
+    let ok = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("HEMFLUX_REQUIRE_SERVERS").is_err(),
+            "unshare --pid does not work here"
+        );
+        eprintln!("SKIPPED: this machine cannot create PID namespaces (unshare --pid)");
+    }
+    ok
+}
 
-#[test]
-fn the_image_root_fs_runs_as_non_root_pid1_with_health_check_and_clean_stop() {
-    let tmp = tempfile::tempdir().unwrap();
-    let rootfs = tmp.path().join("rootfs");
-    let bins = bin("hemflux").parent().unwrap().to_path_buf();
+/// Runs `deploy/rootfs.sh <built binaries> <args...>`.
+fn rootfs_sh(args: &[&Path]) {
     let out = Command::new("sh")
         .arg(repo().join("deploy/rootfs.sh"))
-        .arg(&bins)
-        .arg(&rootfs)
+        .arg(bin("hemflux").parent().unwrap())
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -289,6 +300,60 @@ fn the_image_root_fs_runs_as_non_root_pid1_with_health_check_and_clean_stop() {
         "rootfs.sh: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn the_offline_build_applies_the_dockerfiles_final_stage_to_rootfs_sh_output() {
+    let out = Command::new("sh")
+        .arg(repo().join("deploy/build-offline.sh"))
+        .arg("--print-containerfile")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let containerfile = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        containerfile.starts_with("FROM scratch\n"),
+        "{containerfile}"
+    );
+    let final_stage = read("deploy/Dockerfile");
+    let final_stage = &final_stage[final_stage.find("FROM scratch").unwrap()..];
+    assert_eq!(
+        containerfile.lines().count(),
+        final_stage.lines().count(),
+        "the offline build must keep every line of the final stage"
+    );
+    assert!(!containerfile.contains("--from="), "{containerfile}");
+    // Its COPY sources are the folders rootfs.sh makes in the build context.
+    let ctx = tempfile::tempdir().unwrap();
+    // As root only: rootfs.sh gives the volume folders to uid 10001.
+    if std::fs::metadata("/proc/self").unwrap().uid() == 0 {
+        rootfs_sh(&[&ctx.path().join("rootfs"), &ctx.path().join("volumes")]);
+        for line in containerfile.lines().filter(|l| l.starts_with("COPY ")) {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            let src = parts[parts.len() - 2];
+            assert!(
+                ctx.path().join(src).is_dir(),
+                "{line}: no {src} in the context"
+            );
+        }
+        let volumes = ctx.path().join("volumes");
+        for dir in ["profiles", "buildings", "data"] {
+            assert_eq!(volumes.join(dir).metadata().unwrap().uid(), UID, "{dir}");
+            assert!(!ctx.path().join("rootfs/app").join(dir).exists(), "{dir}");
+        }
+    }
+}
+
+const SYNTHETIC: &str = r#"{"synthetic": {"interval_ms": 100}}"#;
+
+#[test]
+fn the_image_root_fs_runs_as_non_root_pid1_with_health_check_and_clean_stop() {
+    if !can_unshare() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let rootfs = tmp.path().join("rootfs");
+    rootfs_sh(&[&rootfs]);
     // The container engine provides /proc; so does this test.
     std::fs::create_dir(rootfs.join("proc")).unwrap();
     let paths = container_paths();
