@@ -125,6 +125,23 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
         "the restarted worker used the persisted, rotated token"
     );
 
+    // A new house with a district-heating meter: the request file asks for it too.
+    o.write_profile(
+        "kontor.json",
+        &json!({"name": "Kontor 3", "meter_ids": ["735999255020057999"]}).to_string(),
+    );
+    wait_for(WAIT, "the request file to list the new meter", || {
+        let files: Value = reqwest::blocking::get(format!("{}/_sim/files", dropbox.address))
+            .ok()?
+            .json()
+            .ok()?;
+        let request = files["files"]["/data/BVPro_DH.csv"].as_str()?.to_string();
+        (request.contains("\n735999255020057999;") && request.contains(";Kontor 3")).then_some(())
+    });
+    wait_for(WAIT, "the new meter's hours in the store", || {
+        (count(&o, "energy_meter", "meter_id=735999255020057999") >= 24).then_some(())
+    });
+
     let log = o.log();
     for secret in [
         "tibber-secret",

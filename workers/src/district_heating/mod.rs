@@ -104,7 +104,8 @@ struct Runner<E> {
 /// What one import did, for the status line or the dry-run reply.
 #[derive(Default)]
 struct Report {
-    files: usize,
+    /// Files imported and deleted.
+    imported: usize,
     points: usize,
     kept: Vec<String>,
     lines: Vec<String>,
@@ -229,7 +230,6 @@ impl<E: Exchange> Runner<E> {
             let known = |id: &str| self.meters.iter().any(|m| m.meter_id == id);
             let parsed = parse::parse(&name, &String::from_utf8_lossy(&bytes), known);
             let clean = parsed.problems.is_empty();
-            report.files += 1;
             if dry_run {
                 report.lines.push(describe_rows(&name, &parsed));
                 continue;
@@ -270,6 +270,7 @@ impl<E: Exchange> Runner<E> {
                     .delete(&name)
                     .await
                     .with_context(|| format!("deleting {name}"))?;
+                report.imported += 1;
             } else {
                 let msg = format!(
                     "{name} kept for investigation: {}",
@@ -368,17 +369,13 @@ fn describe_rows(name: &str, parsed: &parse::Parsed) -> String {
 }
 
 fn summary(r: &Report, dry_run: bool) -> String {
-    if r.files == 0 && r.kept.is_empty() {
+    if r.imported == 0 && r.kept.is_empty() && r.lines.is_empty() {
         return "no energy files".into();
     }
     if dry_run {
         return format!("dry run, nothing written: {}", r.lines.join(" | "));
     }
-    let mut s = format!(
-        "imported {} points from {} files",
-        r.points,
-        r.files - r.kept.len().min(r.files)
-    );
+    let mut s = format!("imported {} points from {} files", r.points, r.imported);
     if !r.kept.is_empty() {
         let _ = write!(s, "; kept {}", r.kept.join(", "));
     }
