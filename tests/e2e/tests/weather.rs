@@ -86,6 +86,8 @@ struct Worker {
     stdin: ChildStdin,
     rx: Receiver<Value>,
     points: Vec<Point>,
+    /// Refuse this many batches (as a store that cannot take them would) before acking.
+    nack_next: usize,
 }
 
 impl Worker {
@@ -112,6 +114,7 @@ impl Worker {
             child,
             rx,
             points: Vec::new(),
+            nack_next: 0,
         };
         let init = json!({"type": "init", "version": 1, "id": "weather", "kind": "weather",
             "config": config, "poll_offset_ms": 0, "heartbeat_ms": 1000});
@@ -126,7 +129,11 @@ impl Worker {
             let Ok(msg) = self.rx.recv_timeout(left) else {
                 continue;
             };
-            if msg["type"] == "points" {
+            if msg["type"] == "points" && self.nack_next > 0 {
+                self.nack_next -= 1;
+                let nack = json!({"type": "nack", "seq": msg["seq"], "error": "disk full"});
+                writeln!(self.stdin, "{nack}").unwrap();
+            } else if msg["type"] == "points" {
                 for p in msg["points"].as_array().unwrap() {
                     self.points.push(serde_json::from_value(p.clone()).unwrap());
                 }
@@ -294,5 +301,31 @@ fn smhi_errors_are_retried_soon_not_an_hour_later() {
         sim.requests("/geotype/point/"),
         4,
         "each cell failed once, then succeeded once"
+    );
+}
+
+#[test]
+fn refused_observations_are_sent_again_not_skipped() {
+    let sim = SmhiSim::start(&[]);
+    let mut settings = sim.settings();
+    settings["forecasts"] = json!(false);
+    let positions = json!([{"tag": "house_id", "id": "villa", "lat": 56.05, "lon": 12.7}]);
+    let mut w = Worker::start(json!({"settings": settings, "positions": positions}));
+    w.nack_next = 1;
+    w.serve_for(Duration::from_secs(3));
+    assert!(
+        w.child.try_wait().unwrap().is_none(),
+        "a refused batch is not fatal"
+    );
+    let served =
+        sim.get("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
+    let times: Vec<i64> = w
+        .of("weather_observation", "villa")
+        .map(|p| p.time)
+        .collect();
+    assert_eq!(
+        times.len(),
+        served["value"].as_array().unwrap().len(),
+        "each hour exactly once"
     );
 }
