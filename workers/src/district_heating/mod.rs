@@ -395,3 +395,36 @@ fn next_daily(at: Time) -> Instant {
         .unwrap_or(now + SignedDuration::from_hours(24));
     Instant::now() + next.duration_since(now).unsigned_abs()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_energy_files_count() {
+        assert!(is_energy_file("energy_20260129.txt"));
+        assert!(is_energy_file("energy_20260129_2.txt"));
+        for other in [
+            "BVPro_DH.csv",
+            "notes.txt",
+            "energy_20260129.txt.partial",
+            ".energy_x.txt.tmp",
+            "Energy.txt",
+        ] {
+            assert!(!is_energy_file(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn from_datetimes_round_trip_and_the_daily_run_is_within_a_day() {
+        let t: Timestamp = "2026-02-01T23:00:00Z".parse().unwrap();
+        assert_eq!(format_from(t), "2026-02-01 23:00");
+        assert_eq!(parse_from("2026-02-01 23:00"), Some(t));
+        assert_eq!(parse_from("2026-02-01T23:00"), None);
+        let wait = next_daily(Time::constant(7, 55, 0, 0)) - Instant::now();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(25 * 3600),
+            "{wait:?}"
+        );
+    }
+}
