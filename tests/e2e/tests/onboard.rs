@@ -467,3 +467,83 @@ fn a_login_with_several_houses_needs_house_id() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(dir.path().join("profiles/HEM_FJV_Villa_148.json").exists());
 }
+
+#[test]
+fn interactive_add_building_asks_and_never_echoes_the_password() {
+    use std::io::Read;
+    use std::os::fd::OwnedFd;
+    let sim = arrigo(&[]);
+    let dir = empty_dir();
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let tty = |fd: &OwnedFd| Stdio::from(fd.try_clone().unwrap());
+    let mut child = Command::new(bin("hemflux"))
+        .args([
+            "add-building",
+            "--base-url",
+            &format!("{}/arrigo/api", sim.address),
+        ])
+        .arg("--buildings")
+        .arg(dir.path().join("buildings"))
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .arg("--env-file")
+        .arg(dir.path().join(".env"))
+        .stdin(tty(&pty.slave))
+        .stdout(tty(&pty.slave))
+        .stderr(tty(&pty.slave))
+        .spawn()
+        .unwrap();
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    let mut writer = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    // Everything the terminal showed, and what is left to search for the next prompt.
+    let mut transcript = String::new();
+    let mut screen = String::new();
+    let mut answer = |prompt: &str, reply: &str| {
+        wait_for(Duration::from_secs(20), prompt, || {
+            while let Ok(chunk) = rx.try_recv() {
+                screen.push_str(&chunk);
+                transcript.push_str(&chunk);
+            }
+            screen.contains(prompt).then_some(())
+        });
+        screen = screen.split_once(prompt).unwrap().1.to_string();
+        writer.write_all(format!("{reply}\n").as_bytes()).unwrap();
+    };
+    answer("Arrigo username: ", USER);
+    answer("Password (not shown): ", PASSWORD);
+    answer("Building id [TE236_HEM_Kontor]: ", "");
+    answer("Name [TE236_HEM_Kontor]: ", "Kontor");
+    answer("Latitude (empty to skip): ", "");
+    let status = wait_for(Duration::from_secs(20), "hemflux to finish", || {
+        child.try_wait().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    while let Ok(chunk) = rx.try_recv() {
+        screen.push_str(&chunk);
+    }
+    assert!(status.success(), "{screen}");
+    assert!(
+        screen.contains("Added building TE236_HEM_Kontor"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("never-shown"),
+        "the password was echoed: {screen}"
+    );
+    let env = std::fs::read_to_string(dir.path().join(".env")).unwrap();
+    assert!(env.contains("BUILDING_TE236_HEM_Kontor_PASSWORD"), "{env}");
+}
