@@ -513,6 +513,14 @@ fn clef_line(level: &str, target: &str, mut props: Map<String, Value>, max: usiz
     event.insert("@m".into(), message.clone().into());
     event.insert("Application".into(), "hemflux".into());
     event.insert("Component".into(), target.into());
+    // The seed's saved Seq queries select a house by `ClientId`: the entity of a worker id
+    // (`house:villa_12`, `meter:villa_12/el` → `villa_12`).
+    if let Some(Value::String(worker)) = props.get("worker") {
+        if let Some((_, entity)) = worker.split_once(':') {
+            let entity = entity.split('/').next().unwrap_or(entity);
+            event.insert("ClientId".into(), entity.into());
+        }
+    }
     for (name, value) in props {
         // CLEF reserves names starting with `@`: such a property is escaped as `@@`.
         let name = if name.starts_with('@') {
@@ -632,6 +640,7 @@ mod tests {
         assert_eq!(line["@m"], "worker said hi");
         assert_eq!(line["@l"], "Warning");
         assert_eq!(line["worker"], "house:villa_12");
+        assert_eq!(line["ClientId"], "villa_12");
         assert_eq!(line["@@odd"], 1);
         assert!(line["@t"]
             .as_str()

@@ -89,6 +89,7 @@ fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
     let second = &events[1];
     assert_eq!(second["level"], "Error");
     assert_eq!(second["properties"]["kind"], "meter");
+    assert_eq!(second["properties"]["ClientId"], "villa_12");
     assert_eq!(second["properties"]["records"], 48);
     assert_eq!(second["properties"]["EventType"], "EnergyImport");
 }
