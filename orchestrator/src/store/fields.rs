@@ -15,9 +15,8 @@ const FALSE: u8 = 2;
 const TRUE: u8 = 3;
 const STR: u8 = 4;
 
-/// Encodes `fields` into `out` (cleared first). Fails on a name or string too long to encode.
+/// Appends the encoding of `fields` to `out`. Fails on a name or string too long to encode.
 pub fn encode(fields: &BTreeMap<String, FieldValue>, out: &mut Vec<u8>) -> Result<()> {
-    out.clear();
     for (name, value) in fields {
         let len = u16::try_from(name.len())
             .with_context(|| format!("field name {:.40}... is longer than 65535 bytes", name))?;

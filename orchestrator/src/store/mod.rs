@@ -21,7 +21,7 @@ use tokio::sync::{oneshot, watch};
 pub use fields::{Fields, RawValue};
 pub use read::{Batch, RangeQuery, Reader, RejectedBatch, Series};
 pub use schema::FILE_NAME;
-use writer::{Change, Job, Writer};
+use writer::{Change, Encoded, Job, Writer};
 
 /// `[store]` in hemflux.toml.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -89,6 +89,7 @@ impl Store {
                 )
             })?;
         }
+        let points = Encoded::new(&points)?;
         let (answer, result) = oneshot::channel();
         self.submit(Job::Write {
             worker_id: worker_id.to_string(),

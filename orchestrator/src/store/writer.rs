@@ -27,10 +27,53 @@ pub type Answer = oneshot::Sender<Result<u64>>;
 /// A change run inside the writer's transaction; returns a count for the caller.
 pub type Change = Box<dyn FnOnce(&Connection) -> Result<u64> + Send>;
 
+/// A batch encoded on the caller's thread (series keys, field bytes), so that the one writer
+/// thread only inserts, and the points are freed elsewhere.
+pub struct Encoded {
+    /// The batch's distinct series: measurement and canonical tags (JSON, keys sorted).
+    series: Vec<(String, String)>,
+    /// Per point: index into `series`, time, and where its fields end in `fields`.
+    rows: Vec<(usize, i64, usize)>,
+    fields: Vec<u8>,
+}
+
+impl Encoded {
+    pub fn new(points: &[Point]) -> Result<Encoded> {
+        let mut index: HashMap<(&str, &BTreeMap<String, String>), usize> = HashMap::new();
+        let mut series = Vec::new();
+        let mut rows = Vec::with_capacity(points.len());
+        let mut bytes = Vec::with_capacity(points.len() * 16);
+        let mut previous: Option<(&Point, usize)> = None;
+        for (i, p) in points.iter().enumerate() {
+            // Consecutive points of one series are the common case: skip the hash then.
+            let idx = match previous {
+                Some((q, idx)) if q.measurement == p.measurement && q.tags == p.tags => idx,
+                _ => *index.entry((&p.measurement, &p.tags)).or_insert_with(|| {
+                    let tags = serde_json::to_string(&p.tags).expect("string map to JSON");
+                    series.push((p.measurement.clone(), tags));
+                    series.len() - 1
+                }),
+            };
+            previous = Some((p, idx));
+            fields::encode(&p.fields, &mut bytes).with_context(|| format!("point {i}"))?;
+            rows.push((idx, p.time, bytes.len()));
+        }
+        Ok(Encoded {
+            series,
+            rows,
+            fields: bytes,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 pub enum Job {
     Write {
         worker_id: String,
-        points: Vec<Point>,
+        points: Encoded,
         state: Option<Value>,
         answer: Answer,
     },
@@ -53,11 +96,11 @@ pub struct Writer {
     conn: Connection,
     /// The last seq handed out; every point written gets the next one.
     seq: u64,
-    series: HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
+    /// Series ids by measurement, then canonical tags.
+    series: HashMap<String, HashMap<String, i64>>,
     retention_days: Option<u32>,
     /// Tells readers (the sinks) the last committed seq.
     committed: watch::Sender<u64>,
-    fields_buf: Vec<u8>,
 }
 
 impl Writer {
@@ -79,7 +122,6 @@ impl Writer {
             series: HashMap::new(),
             retention_days,
             committed,
-            fields_buf: Vec::new(),
         })
     }
 
@@ -136,7 +178,6 @@ impl Writer {
                                 &sp,
                                 &mut self.seq,
                                 &mut self.series,
-                                &mut self.fields_buf,
                                 &worker_id,
                                 &points,
                                 state.as_ref(),
@@ -218,22 +259,31 @@ pub fn delete_before(tx: &Connection, cutoff_ns: i64) -> Result<u64> {
 fn write_points(
     tx: &Connection,
     seq: &mut u64,
-    series: &mut HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
-    buf: &mut Vec<u8>,
+    cache: &mut HashMap<String, HashMap<String, i64>>,
     worker_id: &str,
-    points: &[Point],
+    batch: &Encoded,
     state: Option<&Value>,
 ) -> Result<u64> {
+    let ids = batch
+        .series
+        .iter()
+        .map(|(measurement, tags)| series_id(tx, cache, measurement, tags))
+        .collect::<Result<Vec<i64>>>()?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO points (series_id, time, seq, fields) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (series_id, time) DO UPDATE
          SET seq = excluded.seq, fields = hf_merge_fields(points.fields, excluded.fields)",
     )?;
-    for (i, p) in points.iter().enumerate() {
-        let series_id = series_id(tx, series, p)?;
-        fields::encode(&p.fields, buf).with_context(|| format!("point {i}"))?;
+    let mut start = 0;
+    for &(series, time, end) in &batch.rows {
         *seq += 1;
-        insert.execute(params![series_id, p.time, *seq as i64, &buf[..]])?;
+        insert.execute(params![
+            ids[series],
+            time,
+            *seq as i64,
+            &batch.fields[start..end]
+        ])?;
+        start = end;
     }
     if let Some(state) = state {
         tx.prepare_cached(
@@ -242,33 +292,33 @@ fn write_points(
         )?
         .execute(params![worker_id, state.to_string(), schema::now_ms()])?;
     }
-    Ok(points.len() as u64)
+    Ok(batch.len() as u64)
 }
 
 fn series_id(
     tx: &Connection,
-    cache: &mut HashMap<String, HashMap<BTreeMap<String, String>, i64>>,
-    p: &Point,
+    cache: &mut HashMap<String, HashMap<String, i64>>,
+    measurement: &str,
+    tags: &str,
 ) -> Result<i64> {
-    if let Some(id) = cache.get(&p.measurement).and_then(|m| m.get(&p.tags)) {
+    if let Some(id) = cache.get(measurement).and_then(|m| m.get(tags)) {
         return Ok(*id);
     }
-    let tags = serde_json::to_string(&p.tags)?;
     let existing: Option<i64> = tx
         .prepare_cached("SELECT id FROM series WHERE measurement = ?1 AND tags = ?2")?
-        .query_row(params![p.measurement, tags], |r| r.get(0))
+        .query_row(params![measurement, tags], |r| r.get(0))
         .optional()?;
     let id = match existing {
         Some(id) => id,
         None => {
             tx.prepare_cached("INSERT INTO series (measurement, tags) VALUES (?1, ?2)")?
-                .execute(params![p.measurement, tags])?;
+                .execute(params![measurement, tags])?;
             tx.last_insert_rowid()
         }
     };
     cache
-        .entry(p.measurement.clone())
+        .entry(measurement.to_string())
         .or_default()
-        .insert(p.tags.clone(), id);
+        .insert(tags.to_string(), id);
     Ok(id)
 }
