@@ -562,3 +562,52 @@ fn a_dropped_profile_lands_heating_points_in_the_store() {
         "the password is in the orchestrator's log"
     );
 }
+
+#[test]
+fn a_house_with_a_location_reaches_influxdb_with_its_weather() {
+    let Some(influx) = hemflux_e2e::servers::Influxd::start("hemflux") else {
+        eprintln!("influxd is not installed: skipped");
+        return;
+    };
+    let homeside = sim(&["--warmup-reads", "0"]);
+    let smhi = Sim::start("smhi", &[]);
+    let toml = format!(
+        "[weather]\nobservations_url = \"{0}/api/version/latest\"\n\
+         forecast_url = \"{0}/api/category/snow1g/version/1\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nurl = \"{1}\"\ndb = \"hemflux\"\nflush_interval_ms = 100\n",
+        smhi.address,
+        influx.url()
+    );
+    let o = Orchestrator::new(&toml).start();
+    std::fs::write(
+        o.path(".env"),
+        format!("HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\n"),
+    )
+    .unwrap();
+    let profile = json!({"name": "Daggis 8", "location": {"lat": 56.046, "lon": 12.694},
+        "homeside": {"base_url": homeside.address, "poll_interval_secs": 1}});
+    o.write_profile(&format!("{HOUSE}.json"), &profile.to_string());
+    for (measurement, field) in [
+        ("heating_system", "room_temperature"),
+        ("heating_system", "electric_heater"),
+        ("weather_observation", "temperature"),
+        ("weather_forecast", "avg_temp"),
+        ("weather_forecast_hourly", "temperature"),
+    ] {
+        hemflux_e2e::wait_for(
+            Duration::from_secs(30),
+            &format!("{measurement}.{field} in InfluxDB"),
+            || (influx.count("hemflux", measurement, field) > 0).then_some(()),
+        );
+    }
+    let rows = influx.rows("hemflux", "station_name, house_id", "weather_observation");
+    assert!(
+        rows.iter()
+            .all(|r| r[1] == "Helsingborg A" && r[2] == HOUSE),
+        "{rows:?}"
+    );
+    assert!(
+        !o.log().contains(PASSWORD),
+        "the password is in the orchestrator's log"
+    );
+}
