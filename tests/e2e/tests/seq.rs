@@ -308,3 +308,76 @@ fn the_orchestrator_ships_worker_lines_tagged_with_worker_and_kind() {
         .unwrap();
     assert!(sent >= 1.0, "{metrics}");
 }
+
+#[test]
+fn the_simulator_is_as_strict_as_seq() {
+    let sim = seq_sim(&["--require-api-key", "--api-key", "K3=Warning"]);
+    let client = reqwest::blocking::Client::new();
+    let post = |path: &str, content_type: &str, key: Option<&str>, body: &str| {
+        let mut req = client
+            .post(format!("{}{path}", sim.address))
+            .header("content-type", content_type)
+            .timeout(Duration::from_secs(5))
+            .body(body.to_string());
+        if let Some(k) = key {
+            req = req.header("X-Seq-ApiKey", k);
+        }
+        let resp = req.send().unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    let clef =
+        "{\"@t\":\"2026-01-15T13:00:00.1234567Z\",\"@mt\":\"Fetched {Count}\",\"Count\":2}\n";
+    // The seed's classic envelope, with a charset parameter and the key in the query.
+    let classic = r#"{"Events":[{"Timestamp":"2026-01-15T13:00:00.123456+00:00","Level":"Warning","MessageTemplate":"🔥 API down {x}","Properties":{"EventType":"HomeSideAPIDown"}}]}"#;
+    assert_eq!(
+        post(
+            "/api/events/raw?apiKey=K3",
+            "application/json; charset=utf-8",
+            None,
+            classic
+        ),
+        (201, r#"{"MinimumLevelAccepted":"Warning"}"#.to_string())
+    );
+    // CLEF by content type, by `?clef`, and on /ingest/clef.
+    let clef_type = "application/vnd.serilog.clef";
+    assert_eq!(post("/api/events/raw", clef_type, Some("K3"), clef).0, 201);
+    assert_eq!(
+        post("/api/events/raw?clef", "text/plain", Some("K3"), clef).0,
+        201
+    );
+    assert_eq!(
+        post("/ingest/clef", "application/json", Some("K3"), clef).0,
+        201
+    );
+    // Refusals: nothing of a refused batch is stored.
+    assert_eq!(post("/api/events/raw", clef_type, None, clef).0, 401);
+    assert_eq!(
+        post("/api/events/raw", clef_type, Some("other"), clef).0,
+        401
+    );
+    let (status, body) = post(
+        "/api/events/raw",
+        clef_type,
+        Some("K3"),
+        &format!("{clef}{{\"@m\":\"no timestamp\"}}\n"),
+    );
+    assert_eq!(status, 400);
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["Error"].is_string());
+    // CLEF sent without saying so is read as the classic envelope, and refused.
+    assert_eq!(
+        post("/api/events/raw", "application/json", Some("K3"), clef).0,
+        400
+    );
+    let get = client
+        .get(format!("{}/api/events/raw", sim.address))
+        .send()
+        .unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+
+    let events = events(&sim);
+    assert_eq!(events.len(), 4, "{events:#?}");
+    assert_eq!(events[0]["format"], "classic");
+    assert_eq!(events[0]["message"], "🔥 API down {x}");
+    assert_eq!(events[0]["properties"]["EventType"], "HomeSideAPIDown");
+    assert!(events[1..].iter().all(|e| e["message"] == "Fetched 2"));
+}
