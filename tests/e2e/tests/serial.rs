@@ -17,8 +17,9 @@ const RBID: &str = "00112233445566778899AABBCCDDEEFF";
 const PASSWORD: &str = "0123456789AB";
 /// 13:50 JST: the first readings cross the 14:00 boundary soon.
 const START: &str = "2026-05-20T04:50:00Z";
-/// The meter settings both the running simulator and `--energy-at` are given.
-const METER: [&str; 4] = ["--initial-kwh", "6500", "--unit", "01"];
+/// The meter settings both the running simulator and `--energy-at` are given (E1 unit: the
+/// simulator's default, 0.1 kWh).
+const METER: [&str; 2] = ["--initial-kwh", "6500"];
 
 /// A simulator with a fast clock and fast scans/joins; its pty is linked at `<dir>/ttyBROUTE`.
 fn broute(dir: &tempfile::TempDir, name: &str, knobs: &[&str]) -> Sim {
@@ -320,7 +321,22 @@ fn the_port_vanishing_and_coming_back_is_survived_without_a_new_scan() {
 #[test]
 fn module_families_and_a_two_wire_meter() {
     let dir = tempfile::tempdir().unwrap();
-    let bp35a1 = broute(&dir, "a1", &["--family", "bp35a1", "--binary"]);
+    // A binary-mode BP35A1 that answers slowly, in 0.01 kWh with coefficient 10 (the same
+    // energy steps as 0.1 kWh: ignoring D3 would be off by ten), and without E7.
+    let slow = [
+        "--family",
+        "bp35a1",
+        "--binary",
+        "--reply-delay-ms",
+        "400",
+        "--unit",
+        "02",
+        "--coefficient",
+        "10",
+        "--sna",
+        "E7",
+    ];
+    let bp35a1 = broute(&dir, "a1", &slow);
     let c = broute(&dir, "c", &["--family", "c", "--two-wire"]);
     let o = orchestrator(&[
         ("bp35a1", &bp35a1, json!({})),
@@ -347,6 +363,12 @@ fn module_families_and_a_two_wire_meter() {
         if two_wire {
             assert_eq!(f(row, "current_a"), f(row, "current_r_a"), "{row}");
         }
+        let no_power = device == "bp35a1";
+        assert_eq!(
+            row["fields"].get("instant_power_w").is_none(),
+            no_power,
+            "{row}"
+        );
     }
     let log = o.log();
     assert!(
