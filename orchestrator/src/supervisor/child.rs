@@ -94,7 +94,7 @@ async fn read_stdout(
     stdin: mpsc::UnboundedSender<String>,
     heard: mpsc::UnboundedSender<(i32, Heard)>,
 ) {
-    let mut reader = BufReader::with_capacity(256 * 1024, stdout);
+    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = Vec::new();
     loop {
         match read_bounded_line(&mut reader, &mut line, MAX_LINE_BYTES).await {

@@ -27,6 +27,9 @@ use process::{Exit, Launcher};
 use slot::{AfterStop, Slot};
 pub use slot::{WorkerState, WorkerView};
 
+/// Process starts per turn of the supervisor loop (a tick is 100 ms).
+const STARTS_PER_TICK: usize = 32;
+
 /// Requests to the supervisor.
 pub enum Request {
     /// The config folders or `.env` changed: this is what they ask for now.
@@ -275,6 +278,8 @@ impl Supervisor {
         self.start_due().await;
     }
 
+    /// Starts workers whose time has come, at most [`STARTS_PER_TICK`] at a time: a fleet of a
+    /// thousand starts over a few ticks, and the API stays responsive meanwhile.
     async fn start_due(&mut self) {
         let now = Instant::now();
         let due: Vec<String> = self
@@ -282,6 +287,7 @@ impl Supervisor {
             .iter()
             .filter(|(_, s)| s.start_due(now))
             .map(|(id, _)| id.clone())
+            .take(STARTS_PER_TICK)
             .collect();
         for id in due {
             self.start(&id).await;

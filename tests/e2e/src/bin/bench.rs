@@ -3,8 +3,9 @@
 //!
 //! Reports onboarding latency (profile written → worker `running`), offboarding latency (file
 //! deleted → process gone), and memory of the orchestrator and of the workers for fleets of
-//! synthetic workers. Memory is shown as RSS and as PSS (shared pages split between the
-//! processes that share them, the fair measure for a fleet of one binary).
+//! synthetic workers. Memory is shown as RSS (which counts the binary's shared pages in every
+//! process), PSS (shared pages split between the processes that share them) and private memory
+//! (what one more worker really costs).
 
 use std::time::{Duration, Instant};
 
@@ -94,23 +95,36 @@ fn memory(n: usize) {
     });
     // Let every worker deliver a few batches.
     std::thread::sleep(Duration::from_secs(12));
-    let (orss, opss) = mem_kib(o.pid());
-    let (wrss, wpss) = pids
+    let o_mem = mem_kib(o.pid());
+    let w_mem = pids
         .iter()
         .map(|p| mem_kib(*p))
-        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        .fold(Mem::default(), |a, b| Mem {
+            rss: a.rss + b.rss,
+            pss: a.pss + b.pss,
+            private: a.private + b.private,
+        });
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "{n} workers: orchestrator RSS {:.1} MiB (PSS {:.1}); workers RSS {:.2} MiB each (PSS {:.2} MiB each); total PSS {:.1} MiB",
-        orss as f64 / 1024.0,
-        opss as f64 / 1024.0,
-        wrss as f64 / 1024.0 / n as f64,
-        wpss as f64 / 1024.0 / n as f64,
-        (opss + wpss) as f64 / 1024.0
+        "{n} workers: orchestrator RSS {:.1} MiB; per worker: RSS {:.2} MiB, PSS {:.2} MiB, private {:.2} MiB; whole tree PSS {:.1} MiB",
+        mib(o_mem.rss),
+        mib(w_mem.rss) / n as f64,
+        mib(w_mem.pss) / n as f64,
+        mib(w_mem.private) / n as f64,
+        mib(o_mem.pss + w_mem.pss)
     );
 }
 
-/// (RSS, PSS) in KiB from /proc/<pid>/smaps_rollup.
-fn mem_kib(pid: i32) -> (u64, u64) {
+#[derive(Default)]
+struct Mem {
+    rss: u64,
+    pss: u64,
+    /// Pages only this process uses: what one more worker costs.
+    private: u64,
+}
+
+/// Memory in KiB from /proc/<pid>/smaps_rollup.
+fn mem_kib(pid: i32) -> Mem {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     let field = |name: &str| {
         text.lines()
@@ -119,5 +133,9 @@ fn mem_kib(pid: i32) -> (u64, u64) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    (field("Rss:"), field("Pss:"))
+    Mem {
+        rss: field("Rss:"),
+        pss: field("Pss:"),
+        private: field("Private_Clean:") + field("Private_Dirty:"),
+    }
 }
