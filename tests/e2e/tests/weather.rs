@@ -92,6 +92,10 @@ struct Worker {
 
 impl Worker {
     fn start(config: Value) -> Worker {
+        Self::start_with_state(config, Value::Null)
+    }
+
+    fn start_with_state(config: Value, state: Value) -> Worker {
         let mut child = Command::new(bin("hemflux-worker"))
             .args(["weather", "weather"])
             .stdin(Stdio::piped())
@@ -117,7 +121,7 @@ impl Worker {
             nack_next: 0,
         };
         let init = json!({"type": "init", "version": 1, "id": "weather", "kind": "weather",
-            "config": config, "poll_offset_ms": 0, "heartbeat_ms": 1000});
+            "config": config, "state": state, "poll_offset_ms": 0, "heartbeat_ms": 1000});
         writeln!(w.stdin, "{init}").unwrap();
         w
     }
@@ -328,4 +332,34 @@ fn refused_observations_are_sent_again_not_skipped() {
         served["value"].as_array().unwrap().len(),
         "each hour exactly once"
     );
+}
+
+#[test]
+fn a_position_days_behind_catches_up_from_the_last_months() {
+    let sim = SmhiSim::start(&["--missing-hours-percent", "0"]);
+    let mut settings = sim.settings();
+    settings["forecasts"] = json!(false);
+    let positions = json!([{"tag": "house_id", "id": "villa", "lat": 56.05, "lon": 12.7}]);
+    let newest = sim
+        .get("/api/version/latest/parameter/1/station/62040/period/latest-hour/data.json")["value"]
+        [0]["date"]
+        .as_i64()
+        .unwrap();
+    let three_days_ago = newest - 72 * 3_600_000;
+    let state = json!({"last_observation": {"house_id/villa": three_days_ago}});
+    let mut w =
+        Worker::start_with_state(json!({"settings": settings, "positions": positions}), state);
+    w.serve_for(Duration::from_millis(2500));
+    let times: Vec<i64> = w
+        .of("weather_observation", "villa")
+        .map(|p| p.time / 1_000_000)
+        .collect();
+    assert_eq!(times.len(), 72, "every hour since the last one stored");
+    assert_eq!((times[0], times[71]), (three_days_ago + 3_600_000, newest));
+    assert_eq!(
+        sim.requests("/period/latest-months/"),
+        3,
+        "once, then the last day again"
+    );
+    assert!(sim.requests("/period/latest-day/") >= 3);
 }

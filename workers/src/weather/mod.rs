@@ -205,7 +205,20 @@ impl Weather {
         }
         let mut points = Vec::new();
         for (station, positions) in by_station.into_values() {
-            let rows = match self.station_rows(&station).await {
+            // A position that has been without observations for more than a day (an outage, a
+            // long stop) catches up from the last four months instead of the last day.
+            let day_ago = Timestamp::now().as_millisecond() - 24 * 3_600_000;
+            let behind = positions.iter().any(|(p, _)| {
+                self.last_observation
+                    .get(&key(p))
+                    .is_some_and(|last| *last < day_ago)
+            });
+            let period = if behind {
+                "latest-months"
+            } else {
+                "latest-day"
+            };
+            let rows = match self.station_rows(&station, period).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(station = %station.name, "observations failed: {e:#}");
@@ -240,11 +253,12 @@ impl Weather {
         points
     }
 
-    /// The last day of hourly rows at one station: temperature, with wind speed and humidity
+    /// The hourly rows of `period` at one station: temperature, with wind speed and humidity
     /// where the station has them (404 leaves the field out; any other error fails the round).
     async fn station_rows(
         &self,
         station: &Station,
+        period: &str,
     ) -> Result<BTreeMap<i64, Vec<(&'static str, f64)>>> {
         let mut rows: BTreeMap<i64, Vec<(&'static str, f64)>> = BTreeMap::new();
         for (parameter, field) in [
@@ -254,7 +268,7 @@ impl Weather {
         ] {
             let series = self
                 .client
-                .observations(parameter, station.id, "latest-day")
+                .observations(parameter, station.id, period)
                 .await;
             let series = match series {
                 Ok(Some(s)) => s,
