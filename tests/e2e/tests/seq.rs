@@ -195,7 +195,7 @@ fn seq_down_drops_oldest_with_a_counter_never_blocks_and_recovers() {
         "logging blocked: {elapsed:?}"
     );
     assert!(
-        slowest < Duration::from_millis(200),
+        slowest < Duration::from_secs(1),
         "one event took {slowest:?}"
     );
     let c = shipper.counters();
