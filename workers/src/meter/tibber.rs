@@ -88,8 +88,10 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> Result<()> {
             _ = tokio::time::sleep_until(next) => {
                 let outcome = client.poll().await;
                 next = Instant::now() + match &outcome {
+                    Ok(_) => poll,
                     Err(e) if e.is::<RateLimited>() => BAN_BACKOFF,
-                    _ => poll,
+                    Err(e) if super::is_network_error(e) => poll.min(super::NETWORK_RETRY),
+                    Err(_) => poll,
                 };
                 match outcome {
                     Ok((prices, hours)) => client.link.status(format!("{prices} prices and {hours} hours of consumption")),

@@ -84,8 +84,10 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
                 let (from, to) = client.incremental_window();
                 let outcome = client.sync_range(from, to, false).await;
                 next = Instant::now() + match &outcome {
+                    Ok(_) => poll,
                     Err(e) if e.is::<NeedsToken>() => token_recheck,
-                    _ => poll,
+                    Err(e) if super::is_network_error(e) => poll.min(super::NETWORK_RETRY),
+                    Err(_) => poll,
                 };
                 match outcome {
                     Ok(n) => {
