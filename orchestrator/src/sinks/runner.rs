@@ -188,7 +188,8 @@ async fn deliver<S: Sink>(
 ) -> Result<(), Stopped> {
     let points = &batch.points;
     // Ranges still to send, last one first, so the batch goes out in order.
-    let mut todo: Vec<Range<usize>> = vec![0..batch.len()];
+    let mut todo: Vec<Range<usize>> = Vec::new();
+    todo.push(0..batch.len());
     while let Some(range) = todo.pop() {
         let mut backoff = Backoff::new();
         loop {

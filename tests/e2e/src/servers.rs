@@ -37,12 +37,15 @@ fn http() -> reqwest::blocking::Client {
         .expect("http client")
 }
 
+/// Builds the server's command line from its folder and port.
+type CommandLine = Box<dyn Fn(&Path, u16) -> Command + Send>;
+
 /// A server process with its folder and port; killed on drop.
 struct Process {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
-    command: Box<dyn Fn(&Path, u16) -> Command + Send>,
+    command: CommandLine,
     ready_path: &'static str,
 }
 
