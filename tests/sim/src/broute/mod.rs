@@ -81,6 +81,12 @@ pub struct Args {
     /// Writes output in small random pieces, so that lines arrive split across reads.
     #[arg(long)]
     pub split_writes: bool,
+    /// Every Nth request to the meter gets no answer at all.
+    #[arg(long)]
+    pub drop_every: Option<u64>,
+    /// Each answer is preceded by the previous one again (a duplicate with a stale TID).
+    #[arg(long)]
+    pub stale_replies: bool,
     /// Delay between SKSENDTO's OK and the meter's ERXUDP answer ("answer slowly").
     #[arg(long, default_value_t = 50)]
     pub reply_delay_ms: u64,

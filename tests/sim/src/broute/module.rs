@@ -35,6 +35,8 @@ struct State {
     /// E5: which day E2 returns.
     history_day: u8,
     answered: u64,
+    requests: u64,
+    last_answer: Option<Vec<u8>>,
 }
 
 impl State {
@@ -49,6 +51,8 @@ impl State {
             session: Session::None,
             history_day: 0,
             answered: 0,
+            requests: 0,
+            last_answer: None,
         }
     }
 }
@@ -502,11 +506,25 @@ impl Module {
         let Some(answer) = self.answer(data) else {
             return;
         };
+        let (requests, stale) = {
+            let mut st = self.state.lock().unwrap();
+            st.requests += 1;
+            (st.requests, st.last_answer.replace(answer.clone()))
+        };
+        if self.sim.opts.drop_every.is_some_and(|n| requests % n == 0) {
+            super::report("dropped a request");
+            return;
+        }
+        let stale = stale.filter(|_| self.sim.opts.stale_replies);
         let me = self.clone();
         self.spawn(async move {
             tokio::time::sleep(Duration::from_millis(me.sim.opts.reply_delay_ms)).await;
             if me.state.lock().unwrap().session != Session::Up {
                 return;
+            }
+            // The previous answer again first: a duplicate with a stale transaction id.
+            if let Some(stale) = stale {
+                me.erxudp(&meter, OWN_IP, "0E1A", true, &stale);
             }
             me.erxudp(&meter, OWN_IP, "0E1A", true, &answer);
             me.maybe_garbage(&meter);
