@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
@@ -29,8 +29,12 @@ pub struct Args {
     /// A simulated house, CONTROLLER:USERNAME:PASSWORD, such as
     /// `HEM_FJV_Villa_149:FC2000233091:s3cret`; repeatable, and a username given twice owns
     /// several houses. These are a test double's credentials: argv is fine for them.
-    #[arg(long = "house", required = true)]
+    #[arg(long = "house", required_unless_present = "houses_file")]
     pub houses: Vec<String>,
+    /// A file of houses, one CONTROLLER:USERNAME:PASSWORD per line (`#` starts a comment), for
+    /// when the passwords should not show in `ps`.
+    #[arg(long)]
+    pub houses_file: Option<std::path::PathBuf>,
     /// Session tokens expire after this many (real) seconds.
     #[arg(long, default_value_t = 43_200)]
     pub session_ttl_secs: u64,
@@ -136,8 +140,18 @@ struct Sim {
 type Shared = Arc<Mutex<Sim>>;
 
 pub async fn run(args: Args) -> Result<()> {
-    let houses = args
-        .houses
+    let mut specs = args.houses.clone();
+    if let Some(path) = &args.houses_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        specs.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    let houses = specs
         .iter()
         .map(|h| parse_house(h))
         .collect::<Result<Vec<_>>>()?;
