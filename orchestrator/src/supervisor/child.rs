@@ -53,14 +53,14 @@ pub fn attach(
     let (close_tx, close_rx) = oneshot::channel();
     tokio::spawn(write_stdin(spawned.stdin, lines_rx, close_rx));
     tokio::spawn(log_stderr(spawned.stderr, worker_id.clone(), kind));
-    tokio::spawn(read_stdout(
-        spawned.stdout,
+    let route = Route {
         pid,
         worker_id,
         store,
-        lines_tx.clone(),
+        stdin: lines_tx.clone(),
         heard,
-    ));
+    };
+    tokio::spawn(read_stdout(spawned.stdout, route));
     Stdin {
         lines: lines_tx,
         close: Some(close_tx),
@@ -86,26 +86,26 @@ async fn write_stdin(
     }
 }
 
-async fn read_stdout(
-    stdout: tokio::process::ChildStdout,
+/// Where a worker's batches go and where the answers go back: shared by its reader's store tasks.
+#[derive(Clone)]
+struct Route {
     pid: i32,
     worker_id: String,
     store: Store,
     stdin: mpsc::UnboundedSender<String>,
     heard: mpsc::UnboundedSender<(i32, Heard)>,
-) {
+}
+
+async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
     let mut reader = BufReader::with_capacity(64 * 1024, stdout);
     let mut line = Vec::new();
     loop {
         match read_bounded_line(&mut reader, &mut line, MAX_LINE_BYTES).await {
             Ok(Line::Eof) | Err(_) => return,
             Ok(Line::TooLong(n)) => {
-                let _ = heard.send((
-                    pid,
-                    Heard::BadLine(format!(
-                        "a line of {n} bytes or more (limit {MAX_LINE_BYTES})"
-                    )),
-                ));
+                route.tell(Heard::BadLine(format!(
+                    "a line of {n} bytes or more (limit {MAX_LINE_BYTES})"
+                )));
                 continue;
             }
             Ok(Line::Complete) => {}
@@ -114,88 +114,55 @@ async fn read_stdout(
             Ok(m) => m,
             Err(e) => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
-                let _ = heard.send((pid, Heard::BadLine(format!("{e}: {shown:?}"))));
+                route.tell(Heard::BadLine(format!("{e}: {shown:?}")));
                 continue;
             }
         };
         match msg {
-            FromWorker::Points { seq, points, state } => {
-                let newest = points.iter().map(|p| p.time).max();
-                let n = points.len();
-                store_then_ack(
-                    &store,
-                    &worker_id,
-                    seq,
-                    points,
-                    state,
-                    &stdin,
-                    &heard,
-                    pid,
-                    Heard::Stored { points: n, newest },
-                );
-            }
-            FromWorker::State { seq, state } => {
-                let done = Heard::Stored {
-                    points: 0,
-                    newest: None,
-                };
-                store_then_ack(
-                    &store,
-                    &worker_id,
-                    seq,
-                    Vec::new(),
-                    Some(state),
-                    &stdin,
-                    &heard,
-                    pid,
-                    done,
-                );
-            }
-            other => {
-                let _ = heard.send((pid, Heard::Message(other)));
-            }
+            FromWorker::Points { seq, points, state } => route.store_then_ack(seq, points, state),
+            FromWorker::State { seq, state } => route.store_then_ack(seq, Vec::new(), Some(state)),
+            other => route.tell(Heard::Message(other)),
         }
     }
 }
 
-/// Stores in the background (so heartbeats keep flowing meanwhile) and answers `ack` or `nack`.
-#[allow(clippy::too_many_arguments)]
-fn store_then_ack(
-    store: &Store,
-    worker_id: &str,
-    seq: u64,
-    points: Vec<hemflux_shared::Point>,
-    state: Option<serde_json::Value>,
-    stdin: &mpsc::UnboundedSender<String>,
-    heard: &mpsc::UnboundedSender<(i32, Heard)>,
-    pid: i32,
-    done: Heard,
-) {
-    let (store, worker_id, stdin, heard) = (
-        store.clone(),
-        worker_id.to_string(),
-        stdin.clone(),
-        heard.clone(),
-    );
-    tokio::spawn(async move {
-        match store.write(&worker_id, points, state).await {
-            Ok(()) => {
-                let _ = stdin.send(ToWorker::Ack { seq }.to_line());
-                let _ = heard.send((pid, done));
+impl Route {
+    fn tell(&self, heard: Heard) {
+        let _ = self.heard.send((self.pid, heard));
+    }
+
+    /// Stores in the background (so heartbeats keep flowing meanwhile) and answers `ack` or `nack`.
+    fn store_then_ack(
+        &self,
+        seq: u64,
+        points: Vec<hemflux_shared::Point>,
+        state: Option<serde_json::Value>,
+    ) {
+        let route = self.clone();
+        tokio::spawn(async move {
+            let done = Heard::Stored {
+                points: points.len(),
+                newest: points.iter().map(|p| p.time).max(),
+            };
+            match route.store.write(&route.worker_id, points, state).await {
+                Ok(()) => {
+                    let _ = route.stdin.send(ToWorker::Ack { seq }.to_line());
+                    route.tell(done);
+                }
+                Err(e) => {
+                    let error = format!("{e:#}");
+                    let _ = route.stdin.send(
+                        ToWorker::Nack {
+                            seq,
+                            error: error.clone(),
+                        }
+                        .to_line(),
+                    );
+                    route.tell(Heard::StoreFailed(error));
+                }
             }
-            Err(e) => {
-                let error = format!("{e:#}");
-                let _ = stdin.send(
-                    ToWorker::Nack {
-                        seq,
-                        error: error.clone(),
-                    }
-                    .to_line(),
-                );
-                let _ = heard.send((pid, Heard::StoreFailed(error)));
-            }
-        }
-    });
+        });
+    }
 }
 
 async fn log_stderr(stderr: tokio::process::ChildStderr, worker: String, kind: &'static str) {

@@ -54,7 +54,7 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<
 
 /// Supervisor timings short enough for tests.
 pub const FAST_SUPERVISOR: &str = "[supervisor]
-heartbeat_ms = 300
+heartbeat_ms = 1000
 backoff_initial_ms = 200
 backoff_max_ms = 2000
 stable_after_ms = 60000

@@ -45,14 +45,14 @@ fn latencies(o: &Orchestrator, drops: usize) {
             &format!("b{i}.json"),
             r#"{"synthetic": {"interval_ms": 60000}}"#,
         );
-        let w = wait_for(Duration::from_secs(10), "running", || {
+        let w = poll_fast("running", || {
             o.worker(&id).filter(|w| w["state"] == "running")
         });
         on.push(t0.elapsed());
         let pid = w["pid"].as_i64().unwrap() as i32;
         let t1 = Instant::now();
         std::fs::remove_file(o.path(&format!("profiles/b{i}.json"))).unwrap();
-        wait_for(Duration::from_secs(10), "gone", || {
+        poll_fast("gone", || {
             (!alive(pid) && o.worker(&id).is_none()).then_some(())
         });
         off.push(t1.elapsed());
@@ -137,5 +137,18 @@ fn mem_kib(pid: i32) -> Mem {
         rss: field("Rss:"),
         pss: field("Pss:"),
         private: field("Private_Clean:") + field("Private_Dirty:"),
+    }
+}
+
+/// Like `wait_for`, but polls every 2 ms so that the latency measured is not rounded up to the
+/// polling interval.
+fn poll_fast<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
