@@ -975,3 +975,53 @@ fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
     assert!(ok >= 2, "rotated within the chain: {ok}");
     assert_eq!(refused, 1, "the expired chain is not retried");
 }
+
+#[test]
+fn tibber_re_reads_recent_hours_so_corrections_reach_the_store() {
+    // Tibber revises the newest 6 hours on every request; the worker polls every second.
+    let sim = start_sim("tibber", &["--revise-hours", "6"]);
+    let mut config = tibber_config(&sim, 3);
+    config["meter"]["source"]["poll_interval_secs"] = json!(1);
+    let mut store = Store::default();
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_se/tibber",
+        config,
+        json!({"token": "sim-tibber-token"}),
+        &store,
+    );
+    let mut polls = 0;
+    w.run_until(&mut store, |m, _| {
+        polls += usize::from(m["type"] == "status");
+        polls == 2
+    });
+    let consumption = of(&store.points, "electricity_consumption");
+    let newest = consumption
+        .iter()
+        .map(|p| p["time"].as_i64().unwrap())
+        .max()
+        .unwrap();
+    let writes: Vec<f64> = consumption
+        .iter()
+        .filter(|p| p["time"] == newest - 2 * 3_600_000_000_000)
+        .map(|p| p["fields"]["consumption_kwh"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        writes.len(),
+        2,
+        "a recent hour is read again by the second poll"
+    );
+    assert!(
+        writes[1] > writes[0],
+        "the corrected value is written last: {writes:?}"
+    );
+    // Three days were backfilled; the second poll reads back 48 hours, not everything.
+    let hour = 3_600_000_000_000;
+    let writes_of = |t: i64| consumption.iter().filter(|p| p["time"] == t).count();
+    assert_eq!(writes_of(newest - 47 * hour), 2);
+    assert_eq!(
+        writes_of(newest - 49 * hour),
+        1,
+        "hours older than 48 h are not read again"
+    );
+}
