@@ -209,6 +209,22 @@ mod tests {
             (20.0..60.0).contains(&supply) && ret < supply,
             "{supply} {ret}"
         );
+        let later = Plant {
+            t: plant.t + 6.0 * 3600.0,
+            ..plant
+        };
+        for source in [
+            Source::Outdoor,
+            Source::Room,
+            Source::Supply,
+            Source::Return,
+        ] {
+            assert_ne!(
+                plant.value(source),
+                later.value(source),
+                "{source:?} evolves"
+            );
+        }
         let adapting = Plant {
             adapting: true,
             ..plant
