@@ -210,7 +210,7 @@ mod tests {
             "{supply} {ret}"
         );
         let later = Plant {
-            t: plant.t + 6.0 * 3600.0,
+            t: plant.t + 2.5 * 3600.0,
             ..plant
         };
         for source in [
