@@ -34,6 +34,10 @@ pub struct Args {
     /// The personal access token that is accepted.
     #[arg(long, default_value = "sim-tibber-token")]
     pub token: String,
+    /// A demo account's token: it reads homes and prices, but consumption is refused
+    /// (HTTP 200, `INTERNAL_SERVER_ERROR`, "operation not allowed for demo user").
+    #[arg(long)]
+    pub demo_token: Option<String>,
     /// A home of the token's user (repeatable).
     #[arg(long = "home", default_values_t = vec!["96a14971-525a-4420-aae9-e5aedaa129ff".to_string()])]
     pub homes: Vec<String>,
@@ -140,13 +144,12 @@ async fn gql_endpoint(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Str
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
+    let demo = match bearer {
         None => return unauthenticated("Context creation failed: no authorization header"),
-        Some(t) if t != sim.args.token => {
-            return unauthenticated("Context creation failed: invalid token")
-        }
-        _ => {}
-    }
+        Some(t) if t == sim.args.token => false,
+        Some(t) if sim.args.demo_token.as_deref() == Some(t) => true,
+        Some(_) => return unauthenticated("Context creation failed: invalid token"),
+    };
     if headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -175,7 +178,8 @@ async fn gql_endpoint(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Str
         let body = json!({"errors": [{"message": "POST body sent invalid JSON.", "extensions": {"code": "BAD_REQUEST"}}]});
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     };
-    let (status, answer) = gql::execute(&*sim, Obj::Query, &request);
+    let session = Session { sim: &sim, demo };
+    let (status, answer) = gql::execute(&session, Obj::Query, &request);
     (
         StatusCode::from_u16(status).expect("valid status"),
         Json(answer),
@@ -392,6 +396,39 @@ impl Sim {
 
     fn cursor(&self, t: Timestamp) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.fmt(t))
+    }
+}
+
+/// One request's view of the API: a demo user may not read consumption.
+struct Session<'a> {
+    sim: &'a Sim,
+    demo: bool,
+}
+
+impl gql::Schema for Session<'_> {
+    type Obj = Obj;
+
+    fn type_name(&self, obj: &Obj) -> &'static str {
+        self.sim.type_name(obj)
+    }
+
+    fn field_args(&self, ty: &str, field: &str) -> Option<&'static [&'static str]> {
+        self.sim.field_args(ty, field)
+    }
+
+    fn resolve(
+        &self,
+        obj: &Obj,
+        field: &str,
+        args: &Map<String, Value>,
+    ) -> Result<Resolved<Obj>, Error> {
+        if self.demo && field == "consumption" {
+            return Err(Error::field(
+                "operation not allowed for demo user",
+                "INTERNAL_SERVER_ERROR",
+            ));
+        }
+        self.sim.resolve(obj, field, args)
     }
 }
 
@@ -625,6 +662,36 @@ mod tests {
 
     fn run(sim: &Sim, query: &str, vars: Value) -> (u16, Value) {
         gql::execute(sim, Obj::Query, &json!({"query": query, "variables": vars}))
+    }
+
+    #[test]
+    fn a_demo_user_reads_prices_but_not_consumption() {
+        let s = sim(&[]);
+        let demo = Session {
+            sim: &s,
+            demo: true,
+        };
+        let q = |field: &str| json!({"query": format!("{{ viewer {{ homes {{ {field} }} }} }}")});
+        let (status, body) = gql::execute(
+            &demo,
+            Obj::Query,
+            &q("currentSubscription { priceInfo { today { total } } }"),
+        );
+        assert_eq!(status, 200);
+        assert!(
+            body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceInfo"]["today"]
+                .is_array()
+        );
+        let (status, body) = gql::execute(
+            &demo,
+            Obj::Query,
+            &q("consumption(resolution: HOURLY, last: 1) { nodes { from } }"),
+        );
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].as_str()),
+            (200, Some("INTERNAL_SERVER_ERROR"))
+        );
+        assert!(body["data"].is_null());
     }
 
     const HOME: &str = "96a14971-525a-4420-aae9-e5aedaa129ff";
