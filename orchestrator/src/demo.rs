@@ -79,20 +79,18 @@ fn start_sim(name: &'static str, args: &[&str], log_dir: &Path) -> Result<Sim> {
 }
 
 /// The files of the demo fleet.
+#[derive(Default)]
 struct Fleet {
     profiles: Vec<(String, Value)>,
-    buildings: Vec<(String, Value)>,
     env: Vec<String>,
     toml: Vec<String>,
 }
 
-fn fleet(sims: &BTreeMap<&'static str, String>) -> Fleet {
-    let mut f = Fleet {
-        profiles: Vec::new(),
-        buildings: Vec::new(),
-        env: Vec::new(),
-        toml: Vec::new(),
-    };
+/// Starts every simulator and describes a fleet that uses them. Polling is fast (seconds, not
+/// minutes) so that every source delivers within the first 30 seconds.
+fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
+    let mut sims = Vec::new();
+    let mut f = Fleet::default();
     f.profiles.push((
         "demo_synthetic.json".into(),
         serde_json::json!({
@@ -100,8 +98,115 @@ fn fleet(sims: &BTreeMap<&'static str, String>) -> Fleet {
             "synthetic": {"interval_ms": 1000, "points_per_batch": 5, "series": 2}
         }),
     ));
-    let _ = sims;
-    f
+
+    // HomeSide: two district-heated villas near Halmstad.
+    let villas = [
+        ("HEM_FJV_Villa_101", "FC2000000101", 56.67, 12.86),
+        ("HEM_FJV_Villa_102", "FC2000000102", 56.70, 12.90),
+    ];
+    let houses_file = root.join("sim-homeside-houses.txt");
+    let lines: Vec<String> = villas
+        .iter()
+        .map(|(id, user, ..)| format!("{id}:{user}:demo-{user}"))
+        .collect();
+    write_private(&houses_file, &lines.join("\n"))?;
+    let homeside = start_sim(
+        "homeside",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--houses-file",
+            &houses_file.to_string_lossy(),
+        ],
+        root,
+    )?;
+    for (id, user, lat, lon) in villas {
+        f.profiles.push((
+            format!("{id}.json"),
+            serde_json::json!({
+                "id": id,
+                "name": format!("Demo villa {}", &id[id.len() - 3..]),
+                "location": {"lat": lat, "lon": lon},
+                "homeside": {"base_url": homeside.address, "controller": id, "poll_interval_secs": 10}
+            }),
+        ));
+        f.env.push(format!("HOUSE_{id}_USERNAME={user}"));
+        f.env.push(format!("HOUSE_{id}_PASSWORD=demo-{user}"));
+    }
+    sims.push(homeside);
+
+    // SMHI: weather for every entity with a location.
+    let smhi = start_sim("smhi", &["--listen", "127.0.0.1:0"], root)?;
+    f.toml.push(format!(
+        "[weather]\nobservations_url = \"{0}/api/version/latest\"\nforecast_url = \"{0}/api/category/snow1g/version/1\"\nobservation_interval_secs = 30\n",
+        smhi.address
+    ));
+    sims.push(smhi);
+
+    // Arrigo: one office building, onboarded the way a user would, with `hemflux add-building`.
+    sims.push(start_sim(
+        "arrigo",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--username",
+            "demo",
+            "--password",
+            "demo-arrigo",
+        ],
+        root,
+    )?);
+    Ok((sims, f))
+}
+
+/// `hemflux add-building` against the Arrigo simulator: verifies the login, discovers the
+/// signals, and writes `buildings/demo_office.json` and the credentials.
+fn onboard_building(root: &Path, data: &Path, arrigo: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "add-building",
+            "--non-interactive",
+            "--password-stdin",
+            "--username",
+            "demo",
+        ])
+        .args([
+            "--building-id",
+            "demo_office",
+            "--name",
+            "Demo office",
+            "--poll-interval-secs",
+            "10",
+        ])
+        .args(["--lat", "56.68", "--lon", "12.87"])
+        .arg("--base-url")
+        .arg(format!("{arrigo}/arrigo/api"))
+        .arg("--buildings")
+        .arg(root.join("buildings"))
+        .arg("--profiles")
+        .arg(root.join("profiles"))
+        .arg("--data")
+        .arg(data)
+        .arg("--env-file")
+        .arg(root.join(".env"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(root.join("add-building.log"))?)
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(b"demo-arrigo\n")?;
+    let status = child.wait()?;
+    if !status.success() {
+        bail!(
+            "hemflux add-building failed ({status}); see {}",
+            root.join("add-building.log").display()
+        );
+    }
+    Ok(())
 }
 
 pub async fn run(args: DemoArgs) -> Result<()> {
@@ -114,26 +219,20 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     std::fs::create_dir_all(&data)?;
     println!("hemflux demo: fleet in {}", root.display());
 
-    let sims: Vec<Sim> = Vec::new();
-    let addresses: BTreeMap<&'static str, String> =
-        sims.iter().map(|s| (s.name, s.address.clone())).collect();
+    let (sims, fleet) = prepare(&root)?;
     for s in &sims {
         println!("  simulator {:<11} {}", s.name, s.address);
     }
-    let fleet = fleet(&addresses);
     for (name, v) in &fleet.profiles {
         std::fs::write(
             root.join("profiles").join(name),
             serde_json::to_string_pretty(v)?,
         )?;
     }
-    for (name, v) in &fleet.buildings {
-        std::fs::write(
-            root.join("buildings").join(name),
-            serde_json::to_string_pretty(v)?,
-        )?;
+    write_private(&root.join(".env"), &(fleet.env.join("\n") + "\n"))?;
+    if let Some(arrigo) = sims.iter().find(|s| s.name == "arrigo") {
+        onboard_building(&root, &data, &arrigo.address)?;
     }
-    write_private(&root.join(".env"), &fleet.env.join("\n"))?;
     let toml = format!(
         "[supervisor]\nstagger_ms = 2000\n\n{}",
         fleet.toml.join("\n")
