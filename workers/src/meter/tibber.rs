@@ -88,10 +88,10 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> Result<()> {
             _ = tokio::time::sleep_until(next) => {
                 let outcome = client.poll().await;
                 next = Instant::now() + match &outcome {
-                    Ok(_) => poll,
+                    Ok(_) => until_phase(&client.cfg),
                     Err(e) if e.is::<RateLimited>() => BAN_BACKOFF,
                     Err(e) if super::is_network_error(e) => poll.min(super::NETWORK_RETRY),
-                    Err(_) => poll,
+                    Err(_) => until_phase(&client.cfg),
                 };
                 match outcome {
                     Ok((prices, hours)) => client.link.status(format!("{prices} prices and {hours} hours of consumption")),
@@ -112,6 +112,26 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> Result<()> {
             },
         }
     }
+}
+
+/// Time until this home's next poll. Each home polls at its own phase within the interval (from
+/// its id), so that a fleet started together spreads out over the hour instead of polling in
+/// the same minute every hour.
+fn until_phase(cfg: &TibberConfig) -> Duration {
+    let interval = cfg.poll_interval_secs.max(1);
+    let hash = cfg.home_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    let phase = hash % interval;
+    let now = Timestamp::now().as_millisecond().max(0) as u64;
+    let into = now % (interval * 1000);
+    let wait = (phase * 1000 + interval * 1000 - into) % (interval * 1000);
+    // Just past the phase (a fast poll): the next one, not a second poll right away.
+    Duration::from_millis(if wait < 1000 {
+        wait + interval * 1000
+    } else {
+        wait
+    })
 }
 
 /// Standard base64, for Tibber's cursors (base64 of an ISO date-time).
@@ -299,7 +319,27 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
-    use super::base64;
+    use super::*;
+
+    #[test]
+    fn homes_poll_at_their_own_phase_of_the_interval() {
+        let cfg = |home: &str| -> TibberConfig {
+            serde_json::from_value(json!({"home_id": home, "poll_interval_secs": 3600})).unwrap()
+        };
+        let waits: Vec<Duration> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|h| until_phase(&cfg(h)))
+            .collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= Duration::from_secs(1) && *w <= Duration::from_secs(3601)),
+            "{waits:?}"
+        );
+        let distinct: std::collections::BTreeSet<u64> =
+            waits.iter().map(|w| w.as_secs() / 60).collect();
+        assert!(distinct.len() >= 3, "spread over the hour: {waits:?}");
+    }
 
     #[test]
     fn base64_matches_tibbers_cursors() {
