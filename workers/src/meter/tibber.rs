@@ -5,8 +5,9 @@
 //! after that. Every worker is its own process, so each keeps its own pace low: one price
 //! request and usually one consumption page per poll (hourly), and at least
 //! `min_request_interval_ms` (15 s) between any two requests, so that one worker never makes
-//! more than 20 requests in 5 minutes even while backfilling, and five backfilling at once stay
-//! at the limit's edge only in the worst case. After a 429 the worker waits 15 minutes.
+//! more than 20 requests in 5 minutes even while backfilling; each home polls at its own phase
+//! of the hour, so a fleet spreads out (docs/meters.md has the numbers). After a 429 the worker
+//! waits 15 minutes.
 
 use std::sync::Arc;
 use std::time::Duration;
