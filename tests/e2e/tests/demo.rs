@@ -1,0 +1,58 @@
+//! `hemflux demo`, the README's first command, run for a bounded time: every source delivers.
+
+use std::process::Command;
+
+use hemflux_e2e::{bin, free_port};
+
+/// Every measurement the demo fleet must have delivered by the end of its run.
+const EXPECTED: &[&str] = &[
+    "synthetic",
+    "heating_system",
+    "building_system",
+    "weather_observation",
+    "weather_forecast",
+];
+
+#[test]
+fn the_demo_shows_points_from_every_source() {
+    let data = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("hemflux"))
+        .args([
+            "demo",
+            "--duration",
+            "30",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+        ])
+        .arg("--data")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| l.contains("workers:"))
+        .expect("a summary line");
+    assert!(
+        !last.contains("failed") && !last.contains("backoff"),
+        "{last}"
+    );
+    for m in EXPECTED {
+        let count = last
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{m}=")))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0);
+        assert!(count > 0, "no {m} points in the demo summary: {last}");
+    }
+    assert!(
+        stdout.contains(&format!("data kept in {}", data.path().display())),
+        "{stdout}"
+    );
+}
