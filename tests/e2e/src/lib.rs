@@ -79,8 +79,14 @@ pub struct Orchestrator {
 
 impl Orchestrator {
     /// A fresh folder with the fast supervisor settings plus `extra_toml`; not started yet.
+    /// Weather is off unless the test configures it: a test must never reach the real SMHI.
     pub fn new(extra_toml: &str) -> Orchestrator {
-        Self::with_settings(&format!("{FAST_SUPERVISOR}\n{extra_toml}"))
+        let weather = if extra_toml.contains("[weather]") {
+            ""
+        } else {
+            "[weather]\nenabled = false\n"
+        };
+        Self::with_settings(&format!("{FAST_SUPERVISOR}\n{extra_toml}\n{weather}"))
     }
 
     /// A fresh folder whose `hemflux.toml` is exactly `toml`; not started yet.
