@@ -283,3 +283,47 @@ fn delete_by_tag_reaches_the_store_and_the_v1_server() {
         vec![("energy_meter".to_string(), 50)]
     );
 }
+
+#[test]
+fn an_auth_failure_is_retried_without_losing_or_setting_aside_anything() {
+    let Some(influxd) = Influxd::start_with_auth("energy", "admin", "right") else {
+        return;
+    };
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let with_password = |password: &str| {
+        let SinkConfig::InfluxdbV1(mut c) = v1(&influxd, "energy") else {
+            unreachable!()
+        };
+        c.username = Some("admin".into());
+        c.password = Some(password.into());
+        SinkConfig::InfluxdbV1(c)
+    };
+    let sinks = rt.block_on(async {
+        store
+            .write("w", (0..300).map(|i| meter("a", i, 1.0)).collect(), None)
+            .await
+            .unwrap();
+        Sinks::start(&store, &[with_password("wrong")]).unwrap()
+    });
+    let s = wait_for(WAIT, "the sink to report the auth error", || {
+        let s = status(&sinks, "influx1");
+        s.last_error.as_ref()?.contains("HTTP 401").then_some(s)
+    });
+    assert_eq!((s.cursor, s.points_behind, s.points_rejected), (0, 300, 0));
+    rt.block_on(sinks.shutdown());
+    assert!(store
+        .reader()
+        .unwrap()
+        .rejected_batches("influx1")
+        .unwrap()
+        .is_empty());
+
+    // The password fixed (a restart with the new config): everything arrives.
+    let sinks = rt.block_on(async { Sinks::start(&store, &[with_password("right")]).unwrap() });
+    wait_for(WAIT, "300 points in influxd", || {
+        (influxd.count("energy", "energy_meter", "kwh") == 300).then_some(())
+    });
+    rt.block_on(sinks.shutdown());
+}

@@ -250,6 +250,12 @@ async fn concurrent_writers_are_committed_together_and_seq_grows() {
     assert!(feed.seqs.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(Some(*store.committed().borrow()), feed.last_seq());
     assert_eq!(reader.after(feed.seqs[9_989], 100).unwrap().len(), 10);
+    // Group commit: 200 writes from 20 concurrent writers took fewer transactions than writes.
+    let db = rusqlite::Connection::open(dir.path().join(hemflux::store::FILE_NAME)).unwrap();
+    let commits: i64 = db
+        .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+        .unwrap();
+    assert!(commits < 200, "{commits} transactions for 200 writes");
 }
 
 /// The child half of `a_torn_write_leaves_a_consistent_store`: writes batches of 1000 points

@@ -135,26 +135,49 @@ fn new_process(
 /// InfluxDB 1.x (`/write`, InfluxQL on `/query`).
 pub struct Influxd {
     process: Process,
+    /// Admin user and password when authentication is on.
+    auth: Option<(String, String)>,
 }
 
 impl Influxd {
     /// Starts `influxd` with database `db` created; `None` if it is not installed (skipped).
     pub fn start(db: &str) -> Option<Influxd> {
+        Self::start_with(db, None)
+    }
+
+    /// Like [`Influxd::start`], with authentication on and `user` an admin with `password`.
+    pub fn start_with_auth(db: &str, user: &str, password: &str) -> Option<Influxd> {
+        Self::start_with(db, Some((user.to_string(), password.to_string())))
+    }
+
+    fn start_with(db: &str, auth: Option<(String, String)>) -> Option<Influxd> {
         if !available(INFLUXD) {
             return None;
         }
         let rpc_port = free_port();
+        let auth_enabled = auth.is_some();
         let process = new_process(
             move |dir: &Path, port| {
                 let config = dir.join("influxdb.conf");
-                std::fs::write(&config, influxd_config(dir, port, rpc_port)).expect("config");
+                std::fs::write(&config, influxd_config(dir, port, rpc_port, auth_enabled))
+                    .expect("config");
                 let mut c = Command::new(INFLUXD);
                 c.arg("run").arg("-config").arg(config);
                 c
             },
             "/ping",
         );
-        let influxd = Influxd { process };
+        let mut influxd = Influxd {
+            process,
+            auth: None,
+        };
+        if let Some((user, password)) = &auth {
+            // With no user yet, InfluxDB accepts this one statement without credentials.
+            influxd.query(&format!(
+                "CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+            ));
+        }
+        influxd.auth = auth;
         influxd.query(&format!("CREATE DATABASE \"{db}\""));
         Some(influxd)
     }
@@ -177,9 +200,15 @@ impl Influxd {
     }
 
     pub fn query_db(&self, db: &str, q: &str) -> Value {
-        let reply: Value = http()
-            .post(format!("{}/query", self.url()))
-            .form(&[("db", db), ("q", q), ("epoch", "ns")])
+        let mut request = http().post(format!("{}/query", self.url())).form(&[
+            ("db", db),
+            ("q", q),
+            ("epoch", "ns"),
+        ]);
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let reply: Value = request
             .send()
             .and_then(|r| r.error_for_status())
             .and_then(|r| r.json())
@@ -219,7 +248,7 @@ impl Influxd {
     }
 }
 
-fn influxd_config(dir: &Path, port: u16, rpc_port: u16) -> String {
+fn influxd_config(dir: &Path, port: u16, rpc_port: u16, auth_enabled: bool) -> String {
     let d = |name: &str| dir.join(name).display().to_string();
     format!(
         r#"reporting-disabled = true
@@ -233,6 +262,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
+  auth-enabled = {auth_enabled}
 [monitor]
   store-enabled = false
 [continuous_queries]
