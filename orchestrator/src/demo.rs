@@ -135,6 +135,51 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
     }
     sims.push(homeside);
 
+    // Meters of villa 101: WattiVahti electricity, Tibber prices, and district heating through
+    // the energy company's Dropbox file exchange.
+    let wattivahti = start_sim(
+        "wattivahti",
+        &["--listen", "127.0.0.1:0", "--refresh-token", "demo-token"],
+        root,
+    )?;
+    let tibber = start_sim(
+        "tibber",
+        &["--listen", "127.0.0.1:0", "--token", "demo-tibber-token"],
+        root,
+    )?;
+    let dropbox = start_sim(
+        "dropbox",
+        &["--listen", "127.0.0.1:0", "--partner-interval-ms", "500"],
+        root,
+    )?;
+    let token_file = root.join("wattivahti_refresh_token.txt");
+    write_private(&token_file, "demo-token\n")?;
+    let villa = &mut f.profiles[1].1;
+    villa["meters"] = serde_json::json!([
+        {"name": "electricity", "source": {
+            "type": "wattivahti", "metering_point": "1234567", "base_url": wattivahti.address,
+            "token_url": format!("{}/pesv.onmicrosoft.com/b2c_1_tunnistus_signinv2/oauth2/v2.0/token", wattivahti.address),
+            "token_file": token_file}},
+        {"name": "tibber", "source": {
+            "type": "tibber", "home_id": "96a14971-525a-4420-aae9-e5aedaa129ff",
+            "base_url": format!("{}/v1-beta/gql", tibber.address), "min_request_interval_ms": 1000}}
+    ]);
+    villa["meter_ids"] = serde_json::json!(["735999255020057923"]);
+    f.env.extend(
+        [
+            "TIBBER_TOKEN=demo-tibber-token",
+            "DROPBOX_APP_KEY=sim-app-key",
+            "DROPBOX_APP_SECRET=sim-app-secret",
+            "DROPBOX_REFRESH_TOKEN=sim-dropbox-refresh-token",
+        ]
+        .map(String::from),
+    );
+    f.toml.push(format!(
+        "[district_heating]\ndropbox_api_url = \"{0}\"\ndropbox_content_url = \"{0}\"\ndropbox_token_url = \"{0}/oauth2/token\"\ncheck_interval_secs = 5\ninitial_days = 2\n",
+        dropbox.address
+    ));
+    sims.extend([wattivahti, tibber, dropbox]);
+
     // SMHI: weather for every entity with a location.
     let smhi = start_sim("smhi", &["--listen", "127.0.0.1:0"], root)?;
     f.toml.push(format!(

@@ -11,6 +11,9 @@ const EXPECTED: &[&str] = &[
     "building_system",
     "weather_observation",
     "weather_forecast",
+    "electricity_consumption",
+    "electricity_price",
+    "energy_meter",
 ];
 
 #[test]
