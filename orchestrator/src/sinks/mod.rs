@@ -59,19 +59,23 @@ impl SinkConfig {
     }
 }
 
+/// The name of the sink built from `INFLUXDB_*` variables.
+pub const ENV_SINK: &str = "influxdb-env";
+
 /// The InfluxDB v2 sink our users configure today with `INFLUXDB_URL`, `INFLUXDB_TOKEN`,
-/// `INFLUXDB_ORG` and `INFLUXDB_BUCKET`; `None` when `INFLUXDB_URL` is not set.
-pub fn from_env() -> Result<Option<SinkConfig>> {
-    let Ok(url) = std::env::var("INFLUXDB_URL") else {
+/// `INFLUXDB_ORG` and `INFLUXDB_BUCKET`, looked up with `get` (e.g. `.env`, then the process
+/// environment); `None` when `INFLUXDB_URL` is not set.
+pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Option<SinkConfig>> {
+    let Some(url) = get("INFLUXDB_URL").filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
     let var = |name: &str| {
-        std::env::var(name).with_context(|| {
+        get(name).with_context(|| {
             format!("INFLUXDB_URL is set but {name} is not (both are needed for the InfluxDB sink)")
         })
     };
     Ok(Some(SinkConfig::InfluxdbV2(InfluxV2Config {
-        name: Some("influxdb-env".into()),
+        name: Some(ENV_SINK.into()),
         url,
         org: var("INFLUXDB_ORG")?,
         bucket: var("INFLUXDB_BUCKET")?,
@@ -80,11 +84,13 @@ pub fn from_env() -> Result<Option<SinkConfig>> {
     })))
 }
 
-/// The configured sinks plus the one from the environment, checked: names unique, URLs and
-/// secrets usable.
+/// The configured sinks plus the one from the process environment (unless `configs` already has
+/// one named [`ENV_SINK`], e.g. built by [`from_vars`] from `.env`), checked: names unique.
 pub fn all_configs(configs: &[SinkConfig]) -> Result<Vec<SinkConfig>> {
     let mut all = configs.to_vec();
-    all.extend(from_env()?);
+    if !all.iter().any(|c| c.name() == ENV_SINK) {
+        all.extend(from_vars(|k| std::env::var(k).ok())?);
+    }
     let mut names = std::collections::BTreeSet::new();
     for c in &all {
         if !names.insert(c.name()) {
@@ -268,6 +274,35 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown variant"), "{err}");
+    }
+
+    #[test]
+    fn influxdb_variables_make_a_v2_sink_and_half_of_them_is_an_error() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(from_vars(vars(&[])).unwrap().is_none());
+        let sink = from_vars(vars(&[
+            ("INFLUXDB_URL", "http://influx:8086"),
+            ("INFLUXDB_TOKEN", "t"),
+            ("INFLUXDB_ORG", "o"),
+            ("INFLUXDB_BUCKET", "b"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!((sink.name(), sink.kind()), (ENV_SINK, "influxdb_v2"));
+        let err = from_vars(vars(&[
+            ("INFLUXDB_URL", "http://influx:8086"),
+            ("INFLUXDB_TOKEN", "t"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("INFLUXDB_ORG"), "{err}");
     }
 
     #[test]
