@@ -12,12 +12,7 @@ mod files;
 mod prompt;
 mod remove;
 
-#[allow(dead_code)] // shared with the building worker, which uses all of it
-#[path = "../../../workers/src/building/client.rs"]
-mod arrigo;
-#[allow(dead_code)] // shared with the house worker, which uses all of it
-#[path = "../../../workers/src/house/client.rs"]
-mod homeside;
+use hemflux_worker::clients::{arrigo, homeside};
 
 use std::path::PathBuf;
 

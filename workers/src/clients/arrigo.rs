@@ -1,6 +1,6 @@
 //! A client of the Arrigo BMS API (../shared/protocols/arrigo.md): login, token refresh on
 //! expiry (both tokens rotate), GraphQL with signal discovery, current values and paged history.
-//! Used by the `building` worker and, through `#[path]`, by `hemflux add-building`, so it
+//! Used by the `building` worker and by `hemflux add-building`, so it
 //! depends on nothing but the crates both have. It never logs a token or a password.
 
 use std::collections::BTreeMap;

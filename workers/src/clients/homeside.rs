@@ -9,10 +9,6 @@
 //! let house = client.house(&session, "HEM_FJV_Villa_149").await?; // Err(NoSuchHouse{available})
 //! ```
 //!
-//! Self-contained on purpose (reqwest, serde, serde_json, thiserror; no crate-internal imports),
-//! so that another crate can include it with
-//! `#[path = "../../workers/src/house/client.rs"] mod homeside_client;`.
-//!
 //! Tokens and passwords never appear in `Debug` output or in errors.
 
 use std::fmt;

@@ -1,0 +1,3 @@
+//! The part of the workers that the orchestrator reuses: the vendor API clients.
+
+pub mod clients;
