@@ -130,8 +130,8 @@ impl Writer {
         let mut next_maintenance = Instant::now();
         loop {
             if Instant::now() >= next_maintenance {
-                if let Err(e) = self.apply_retention() {
-                    tracing::error!("store retention failed: {e:#}");
+                if let Err(e) = self.maintain() {
+                    tracing::error!("store maintenance failed: {e:#}");
                 }
                 next_maintenance = Instant::now() + MAINTENANCE_EVERY;
             }
@@ -225,21 +225,33 @@ impl Writer {
         }
     }
 
-    fn apply_retention(&mut self) -> Result<()> {
-        let Some(days) = self.retention_days else {
-            return Ok(());
-        };
-        let cutoff = (schema::now_ms() - i64::from(days) * 86_400_000).saturating_mul(1_000_000);
+    /// Retention, and thinning of the `commits` table.
+    fn maintain(&mut self) -> Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let deleted = delete_before(&tx, cutoff)?;
-        tx.commit()?;
-        if deleted > 0 {
-            tracing::info!("retention: deleted {deleted} points older than {days} days");
+        thin_commits(&tx, schema::now_ms())?;
+        if let Some(days) = self.retention_days {
+            let cutoff =
+                (schema::now_ms() - i64::from(days) * 86_400_000).saturating_mul(1_000_000);
+            let deleted = delete_before(&tx, cutoff)?;
+            if deleted > 0 {
+                tracing::info!("retention: deleted {deleted} points older than {days} days");
+            }
         }
+        tx.commit()?;
         Ok(())
     }
+}
+
+/// Keeps every `commits` row of the last day and one per hour before (the hour's last), so the
+/// table stays small and a sink's "oldest unsent age" is exact for a day, then to the hour.
+pub fn thin_commits(tx: &Connection, now_ms: i64) -> Result<u64> {
+    Ok(tx.execute(
+        "DELETE FROM commits WHERE at_ms < ?1 AND last_seq NOT IN
+           (SELECT max(last_seq) FROM commits WHERE at_ms < ?1 GROUP BY at_ms / 3600000)",
+        [now_ms - 86_400_000],
+    )? as u64)
 }
 
 /// Deletes every point before `cutoff_ns`, series by series so each delete uses the primary key.
@@ -321,4 +333,42 @@ fn series_id(
         .or_default()
         .insert(tags.to_string(), id);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_older_than_a_day_are_thinned_to_one_per_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = schema::open_writer(dir.path()).unwrap();
+        let now = 1_000 * 86_400_000;
+        let hour = 3_600_000;
+        // Every 10 minutes for 3 days.
+        for i in 0..(3 * 24 * 6) {
+            conn.execute(
+                "INSERT INTO commits (last_seq, at_ms) VALUES (?1, ?2)",
+                params![i + 1, now - 3 * 24 * hour + i * 600_000],
+            )
+            .unwrap();
+        }
+        thin_commits(&conn, now).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let cutoff = now - 24 * hour;
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM commits WHERE at_ms >= {cutoff}"
+            )),
+            144
+        );
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM commits WHERE at_ms < {cutoff}"
+            )),
+            48
+        );
+        // The row kept for an hour is its last: the oldest age is never over-stated.
+        assert_eq!(count("SELECT min(last_seq) FROM commits"), 6);
+    }
 }
