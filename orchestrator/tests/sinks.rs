@@ -248,14 +248,14 @@ fn a_poisoned_point_is_set_aside_while_the_rest_flows() {
 }
 
 #[test]
-fn delete_by_tag_reaches_the_store_and_the_v1_server() {
-    let Some(influxd) = Influxd::start("energy") else {
+fn delete_by_tag_reaches_the_store_and_both_servers() {
+    let (Some(influxd), Some(vm)) = (Influxd::start("energy"), VictoriaMetrics::start()) else {
         return;
     };
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
-    let configs = [v1(&influxd, "energy")];
+    let configs = [v1(&influxd, "energy"), v2(&vm)];
     let sinks = rt.block_on(async {
         for house in ["gone", "kept"] {
             let points = (0..50).map(|i| meter(house, i, 1.0)).collect();
@@ -266,6 +266,9 @@ fn delete_by_tag_reaches_the_store_and_the_v1_server() {
     wait_for(WAIT, "100 points in influxd", || {
         (influxd.count("energy", "energy_meter", "kwh") == 100).then_some(())
     });
+    wait_for(WAIT, "100 samples in VictoriaMetrics", || {
+        (vm.count(VM_METER) == 100).then_some(())
+    });
     rt.block_on(sinks.shutdown());
     let outcomes = rt.block_on(async {
         assert_eq!(store.delete_by_tag("house_id", "gone").await.unwrap(), 50);
@@ -273,11 +276,17 @@ fn delete_by_tag_reaches_the_store_and_the_v1_server() {
             .await
             .unwrap()
     });
-    assert_eq!(outcomes.len(), 1);
-    assert!(outcomes[0].1.is_ok(), "{:?}", outcomes[0].1);
+    assert_eq!(outcomes.len(), 2);
+    for (name, result) in &outcomes {
+        assert!(result.is_ok(), "{name}: {result:?}");
+    }
     assert_eq!(influxd.count("energy", "energy_meter", "kwh"), 50);
     let houses = influxd.rows("energy", "kwh, house_id", "energy_meter");
     assert!(houses.iter().all(|r| r[2] == "kept"));
+    // VictoriaMetrics has no /api/v2/delete: the sink falls back to its delete_series.
+    let series = vm.export(VM_METER);
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0]["metric"]["house_id"], "kept");
     assert_eq!(
         store.measurement_counts().unwrap(),
         vec![("energy_meter".to_string(), 50)]

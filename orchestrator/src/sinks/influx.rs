@@ -383,25 +383,33 @@ pub async fn delete_v2(c: &InfluxV2Config, key: &str, value: &str) -> Result<()>
     url.query_pairs_mut()
         .append_pair("org", &c.org)
         .append_pair("bucket", &c.bucket);
-    let predicate = format!(
-        "{}=\"{}\"",
-        key,
-        value.replace('\\', "\\\\").replace('"', "\\\"")
-    );
+    let quoted = value.replace('\\', "\\\\").replace('"', "\\\"");
     let body = serde_json::json!({
         "start": "1677-09-21T00:12:43.145224194Z",
         "stop": "2262-04-11T23:47:16.854775806Z",
-        "predicate": predicate,
+        "predicate": format!("{key}=\"{quoted}\""),
     });
-    let request = client(c.timeout_ms)?.post(url).json(&body);
-    let response = v2_auth(c)?.apply(request).send().await?;
+    let client = client(c.timeout_ms)?;
+    let auth = v2_auth(c)?;
+    let response = auth.apply(client.post(url).json(&body)).send().await?;
     let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    // No v2 delete API here: VictoriaMetrics (which takes /api/v2/write) answers 400
+    // "unsupported path requested"; it deletes by series selector instead, the tag being a label.
+    if status == StatusCode::NOT_FOUND || text.contains("unsupported path") {
+        let url = endpoint(&c.url, "api/v1/admin/tsdb/delete_series")?;
+        let selector = format!("{{{key}=\"{quoted}\"}}");
+        let request = client.post(url).form(&[("match[]", selector.as_str())]);
+        let response = auth.apply(request).send().await?;
+        let status = response.status();
+        return check_delete(status, &response.text().await.unwrap_or_default());
+    }
+    check_delete(status, &text)
+}
+
+fn check_delete(status: StatusCode, text: &str) -> Result<()> {
     if !status.is_success() {
-        bail!(
-            "delete refused: HTTP {}: {}",
-            status.as_u16(),
-            response.text().await.unwrap_or_default().trim()
-        );
+        bail!("delete refused: HTTP {}: {}", status.as_u16(), text.trim());
     }
     Ok(())
 }
