@@ -70,8 +70,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let store = Store::open(&args.data, &settings.store)?;
-    let sinks = Arc::new(Sinks::start(&store, &settings.sinks)?);
-    let purger = crate::onboard::StorePurge { store: store.clone(), sinks: settings.sinks.clone() };
+    let sink_configs = settings.sinks_with_env(&crate::secrets::Secrets::load(&args.env_file)?)?;
+    let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
+    let purger = crate::onboard::StorePurge { store: store.clone(), sinks: sink_configs };
     tokio::spawn(crate::onboard::purge_daily(args.data.clone(), purger));
 
     let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;

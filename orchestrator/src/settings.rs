@@ -83,6 +83,16 @@ impl SupervisorSettings {
 }
 
 impl Settings {
+    /// The configured sinks plus the InfluxDB sink that `INFLUXDB_URL`, `INFLUXDB_TOKEN`,
+    /// `INFLUXDB_ORG` and `INFLUXDB_BUCKET` describe, read from `.env` or the environment.
+    pub fn sinks_with_env(&self, secrets: &crate::secrets::Secrets) -> Result<Vec<SinkConfig>> {
+        let mut sinks = self.sinks.clone();
+        if !sinks.iter().any(|c| c.name() == crate::sinks::ENV_SINK) {
+            sinks.extend(crate::sinks::from_vars(|k| secrets.get(k))?);
+        }
+        Ok(sinks)
+    }
+
     /// Reads `path`; a missing file means all defaults.
     pub fn load(path: &Path) -> Result<Settings> {
         let text = match std::fs::read_to_string(path) {

@@ -109,17 +109,15 @@ pub struct StorePurge {
 }
 
 impl StorePurge {
-    /// Opens the store in `data` with the settings (sinks) of `config`.
-    pub fn open(data: &Path, config: Option<&Path>) -> Result<StorePurge> {
+    /// Opens the store in `data` with the sinks of `config` and of `.env`.
+    pub fn open(data: &Path, config: Option<&Path>, env_file: &Path) -> Result<StorePurge> {
         let path = config
             .map(Path::to_path_buf)
             .unwrap_or_else(|| crate::run::default_config_path(data));
         let settings = crate::settings::Settings::load(&path)?;
         let store = crate::store::Store::open(data, &settings.store)?;
-        Ok(StorePurge {
-            store,
-            sinks: settings.sinks,
-        })
+        let sinks = settings.sinks_with_env(&crate::secrets::Secrets::load(env_file)?)?;
+        Ok(StorePurge { store, sinks })
     }
 }
 
@@ -411,7 +409,7 @@ pub async fn remove(args: RemoveArgs) -> Result<()> {
         );
     } else {
         wait_stopped(args.listen, &worker_ids(target)).await;
-        let purger = StorePurge::open(&args.paths.data, args.config.as_deref())?;
+        let purger = StorePurge::open(&args.paths.data, args.config.as_deref(), &args.paths.env_file)?;
         let report = purger.purge(tag_key(target.kind), &args.id).await?;
         println!("Purged {tag}: {report}.");
     }

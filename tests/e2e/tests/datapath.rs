@@ -135,3 +135,29 @@ fn a_sink_that_is_down_catches_up_when_it_returns() {
         (vm.count(r#"{__name__="synthetic_value"}"#) == total).then_some(())
     });
 }
+
+#[test]
+fn the_influxdb_variables_in_env_configure_a_sink() {
+    let Some(vm) = VictoriaMetrics::start() else {
+        return;
+    };
+    let o = Orchestrator::new("");
+    std::fs::write(
+        o.path(".env"),
+        format!(
+            "INFLUXDB_URL={}\nINFLUXDB_TOKEN=t0ken\nINFLUXDB_ORG=hemflux\nINFLUXDB_BUCKET=energy\n",
+            vm.url()
+        ),
+    )
+    .unwrap();
+    let o = o.start();
+    o.write_profile("env.json", r#"{"synthetic": {"interval_ms": 50}}"#);
+    let sink = wait_for(T, "the .env sink in /api/sinks", || {
+        sinks(&o).into_iter().find(|s| s["name"] == "influxdb-env")
+    });
+    assert_eq!(sink["kind"], "influxdb_v2");
+    wait_for(T, "points in VictoriaMetrics", || {
+        (vm.count(r#"{__name__=~"synthetic_.*"}"#) >= 10).then_some(())
+    });
+    assert!(!o.log().contains("t0ken"), "the token reached the log");
+}
