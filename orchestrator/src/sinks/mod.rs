@@ -4,8 +4,11 @@
 //! rest, the same for every kind: read the next batch after the cursor, send it, retry with
 //! backoff, set aside what the server refuses as bad data, advance the cursor durably.
 
+mod file;
 mod influx;
 mod runner;
+mod stdout;
+mod webhook;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -18,8 +21,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
+pub use file::{FileConfig, Format};
 pub use influx::{InfluxV1Config, InfluxV2Config, Precision};
 use runner::Batching;
+pub use stdout::StdoutConfig;
+pub use webhook::WebhookConfig;
 
 /// One `[[sinks]]` entry in hemflux.toml; `type` picks the kind.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +35,12 @@ pub enum SinkConfig {
     InfluxdbV2(InfluxV2Config),
     /// InfluxDB v1 write API (`/write`) for 1.x servers.
     InfluxdbV1(InfluxV1Config),
+    /// A local file: CSV with a header, JSON lines or YAML.
+    File(FileConfig),
+    /// An HTTP endpoint that receives each point as a JSON object.
+    Webhook(WebhookConfig),
+    /// The orchestrator's standard output.
+    Stdout(StdoutConfig),
 }
 
 impl SinkConfig {
@@ -37,6 +49,9 @@ impl SinkConfig {
         match self {
             SinkConfig::InfluxdbV2(c) => c.name.as_deref().unwrap_or("influxdb_v2"),
             SinkConfig::InfluxdbV1(c) => c.name.as_deref().unwrap_or("influxdb_v1"),
+            SinkConfig::File(c) => c.name.as_deref().unwrap_or("file"),
+            SinkConfig::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
+            SinkConfig::Stdout(c) => c.name.as_deref().unwrap_or("stdout"),
         }
     }
 
@@ -44,6 +59,9 @@ impl SinkConfig {
         match self {
             SinkConfig::InfluxdbV2(_) => "influxdb_v2",
             SinkConfig::InfluxdbV1(_) => "influxdb_v1",
+            SinkConfig::File(_) => "file",
+            SinkConfig::Webhook(_) => "webhook",
+            SinkConfig::Stdout(_) => "stdout",
         }
     }
 
@@ -51,6 +69,9 @@ impl SinkConfig {
         let (size, interval) = match self {
             SinkConfig::InfluxdbV2(c) => (c.batch_size, c.flush_interval_ms),
             SinkConfig::InfluxdbV1(c) => (c.batch_size, c.flush_interval_ms),
+            SinkConfig::File(c) => (c.batch_size, c.flush_interval_ms),
+            SinkConfig::Webhook(c) => (c.batch_size, c.flush_interval_ms),
+            SinkConfig::Stdout(c) => (c.batch_size, c.flush_interval_ms),
         };
         Batching {
             size: size.max(1),
@@ -181,6 +202,12 @@ impl Sinks {
                 SinkConfig::InfluxdbV1(c) => {
                     tokio::spawn(runner::run(influx::Writer::v1(c).with_context(what)?, ctx))
                 }
+                SinkConfig::File(c) => tokio::spawn(runner::run(file::FileSink::new(c), ctx)),
+                SinkConfig::Webhook(c) => tokio::spawn(runner::run(
+                    webhook::WebhookSink::new(c).with_context(what)?,
+                    ctx,
+                )),
+                SinkConfig::Stdout(c) => tokio::spawn(runner::run(stdout::StdoutSink::new(c), ctx)),
             };
             running.push(Running { status, task });
         }
@@ -225,6 +252,8 @@ pub async fn delete_by_tag(
         let result = match &config {
             SinkConfig::InfluxdbV2(c) => influx::delete_v2(c, key, value).await,
             SinkConfig::InfluxdbV1(c) => influx::delete_v1(c, key, value).await,
+            // What was written or posted is out of our hands.
+            SinkConfig::File(_) | SinkConfig::Webhook(_) | SinkConfig::Stdout(_) => continue,
         };
         outcomes.push((config.name().to_string(), result));
     }
