@@ -21,6 +21,20 @@ const START: &str = "2026-05-20T04:50:00Z";
 /// simulator's default, 0.1 kWh).
 const METER: [&str; 2] = ["--initial-kwh", "6500"];
 
+/// The collector's CSV columns.
+const CSV_COLUMNS: [&str; 10] = [
+    "timestamp",
+    "cumulative_power_kwh",
+    "instant_power_w",
+    "current_a",
+    "current_r_a",
+    "current_t_a",
+    "historical_timestamp",
+    "historical_cumulative_power_kwh",
+    "recent_30min_timestamp",
+    "recent_30min_consumption_kwh",
+];
+
 /// A simulator with a fast clock and fast scans/joins; its pty is linked at `<dir>/ttyBROUTE`.
 fn broute(dir: &tempfile::TempDir, name: &str, knobs: &[&str]) -> Sim {
     let link = dir.path().join(name);
@@ -57,7 +71,11 @@ fn energy_at(t: &str) -> i64 {
 }
 
 fn orchestrator(devices: &[(&str, &Sim, Value)]) -> Orchestrator {
-    let o = Orchestrator::new("[weather]\nenabled = false\n").start();
+    orchestrator_with(devices, "")
+}
+
+fn orchestrator_with(devices: &[(&str, &Sim, Value)], toml: &str) -> Orchestrator {
+    let o = Orchestrator::new(&format!("[weather]\nenabled = false\n{toml}")).start();
     let mut env = String::new();
     let mut serial = Vec::new();
     for (name, sim, extra) in devices {
@@ -135,7 +153,13 @@ fn max_gap(rows: &[Value]) -> f64 {
 fn an_hour_of_readings_lands_with_the_meters_values() {
     let dir = tempfile::tempdir().unwrap();
     let sim = broute(&dir, "ttyBROUTE", &[]);
-    let o = orchestrator(&[("broute", &sim, json!({}))]);
+    // The collector's CSV output too, with its columns.
+    let csv = dir.path().join("hems_data.csv");
+    let sink = format!(
+        "[[sinks]]\ntype = \"file\"\npath = {:?}\nformat = \"csv\"\nmeasurements = [\"smart_meter\"]\ncolumns = {CSV_COLUMNS:?}\nflush_interval_ms = 50\n",
+        csv.to_str().unwrap()
+    );
+    let o = orchestrator_with(&[("broute", &sim, json!({}))], &sink);
     // 13:50 to past 15:00 meter time.
     let rows = rows_until(
         &o,
@@ -213,6 +237,31 @@ fn an_hour_of_readings_lands_with_the_meters_values() {
     assert!(
         !o.log().contains(PASSWORD) && !o.log().contains(RBID),
         "a credential is in the log"
+    );
+
+    // The CSV file: the header once, then one line per stored reading, same values.
+    let lines = wait_for(Duration::from_secs(30), "the CSV file to catch up", || {
+        let text = std::fs::read_to_string(&csv).ok()?;
+        let lines: Vec<String> = text.lines().map(String::from).collect();
+        (lines.len() > rows.len()).then_some(lines)
+    });
+    assert_eq!(lines[0], CSV_COLUMNS.join(","));
+    let first: Vec<f64> = lines[1]
+        .split(',')
+        .skip(1)
+        .map(|c| c.parse().unwrap_or(f64::NAN))
+        .collect();
+    assert_eq!(
+        first[0],
+        f(&rows[0], "cumulative_power_kwh"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        first[8],
+        f(&rows[0], "recent_30min_consumption_kwh"),
+        "{}",
+        lines[1]
     );
 }
 
