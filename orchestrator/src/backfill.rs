@@ -5,11 +5,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use hemflux_shared::time::parse_instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use serde_json::{json, Value};
+
+use crate::api::Api;
 
 #[derive(clap::Args, Debug)]
 pub struct BackfillArgs {
@@ -53,12 +55,10 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     if from >= to {
         bail!("--from {from} is not before --to {to}");
     }
-    let http = reqwest::Client::new();
-    let base = format!("http://{}", args.listen);
-    let sync = http
-        .post(format!("{base}/api/workers/{id}/sync"))
-        .json(&json!({"from": from.to_string(), "to": to.to_string()}))
-        .send();
+    let api = Api::new(args.listen);
+    let body = json!({"from": from.to_string(), "to": to.to_string()});
+    let path = format!("/api/workers/{id}/sync");
+    let sync = api.post(&path, &body);
     let mut sync = Box::pin(sync);
 
     let bar = ProgressBar::new(0);
@@ -71,9 +71,9 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     bar.set_message(format!("{id}: waiting for the worker"));
     let response = loop {
         tokio::select! {
-            r = &mut sync => break r.with_context(|| format!("asking the orchestrator at {base}"))?,
+            r = &mut sync => break r?,
             _ = tokio::time::sleep(Duration::from_millis(250)) => {
-                if let Some((done, total, points)) = progress(&http, &base, &id).await {
+                if let Some((done, total, points)) = progress(&api, &id).await {
                     bar.set_length(total);
                     bar.set_position(done);
                     bar.set_message(format!("{points} points"));
@@ -98,15 +98,8 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
 }
 
 /// The worker's latest backfill progress from `/api/workers`, if it reported any.
-async fn progress(http: &reqwest::Client, base: &str, id: &str) -> Option<(u64, u64, u64)> {
-    let workers: Vec<Value> = http
-        .get(format!("{base}/api/workers"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+async fn progress(api: &Api, id: &str) -> Option<(u64, u64, u64)> {
+    let workers = api.workers().await.ok()?;
     let status = workers.iter().find(|w| w["id"] == id)?["status"]
         .as_str()?
         .to_string();

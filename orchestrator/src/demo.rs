@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::api::Api;
+
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Stop after this many seconds (default: run until Ctrl-C).
@@ -314,10 +316,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         root.join("hemflux.log").display()
     );
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()?;
-    let base = format!("http://{}", args.listen);
+    let api = Api::new(args.listen);
     let started = Instant::now();
     let deadline = args.duration.map(|s| started + Duration::from_secs(s));
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -332,7 +331,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
                 root.join("hemflux.log").display()
             );
         }
-        if let Some(summary) = summary(&client, &base, started.elapsed()).await {
+        if let Some(summary) = summary(&api, started.elapsed()).await {
             println!("{summary}");
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -379,31 +378,10 @@ impl Drop for OrchestratorProcess {
     }
 }
 
-async fn summary(client: &reqwest::Client, base: &str, elapsed: Duration) -> Option<String> {
-    let workers: Vec<Value> = client
-        .get(format!("{base}/api/workers"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let counts: BTreeMap<String, u64> = client
-        .get(format!("{base}/api/measurements"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
-    let sinks: Vec<Value> = client
-        .get(format!("{base}/api/sinks"))
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+async fn summary(api: &Api, elapsed: Duration) -> Option<String> {
+    let workers = api.workers().await.ok()?;
+    let counts: BTreeMap<String, u64> = api.get("/api/measurements").await.ok()?;
+    let sinks: Vec<Value> = api.get("/api/sinks").await.ok()?;
     let mut states: BTreeMap<String, usize> = BTreeMap::new();
     for w in &workers {
         *states

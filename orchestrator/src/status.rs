@@ -1,30 +1,16 @@
 //! `hemflux status`, `hemflux restart` and `hemflux health`: clients of a running orchestrator.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
-use crate::supervisor::WorkerView;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("an HTTP client")
-}
+use crate::api::Api;
 
 pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
-    let base = format!("http://{listen}");
-    let get = |path: &str| client().get(format!("{base}{path}")).send();
-    let workers: Vec<serde_json::Value> = get("/api/workers")
-        .await
-        .with_context(|| format!("is `hemflux run` listening on {listen}?"))?
-        .error_for_status()?
-        .json()
-        .await?;
-    let errors: Vec<String> = get("/api/errors").await?.error_for_status()?.json().await?;
-    let sinks: Vec<serde_json::Value> = get("/api/sinks").await?.error_for_status()?.json().await?;
+    let api = Api::new(listen);
+    let workers = api.workers().await?;
+    let errors: Vec<String> = api.get("/api/errors").await?;
+    let sinks: Vec<serde_json::Value> = api.get("/api/sinks").await?;
     if json {
         println!(
             "{}",
@@ -63,7 +49,7 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The fields of [`WorkerView`] the table shows, read back from JSON.
+/// The fields of a worker's view (`supervisor::WorkerView`) that the table shows.
 #[derive(serde::Deserialize)]
 struct WorkerViewRow {
     id: String,
@@ -75,14 +61,13 @@ struct WorkerViewRow {
     last_error: Option<String>,
 }
 
-const _: fn(&WorkerView) = |_| {};
-
 pub async fn restart(listen: SocketAddr, id: &str) -> Result<()> {
-    let resp = client()
-        .post(format!("http://{listen}/api/workers/{id}/restart"))
-        .send()
-        .await
-        .with_context(|| format!("is `hemflux run` listening on {listen}?"))?;
+    let resp = Api::new(listen)
+        .post(
+            &format!("/api/workers/{id}/restart"),
+            &serde_json::Value::Null,
+        )
+        .await?;
     let ok = resp.status().is_success();
     let body = resp.text().await?;
     if !ok {
@@ -94,14 +79,7 @@ pub async fn restart(listen: SocketAddr, id: &str) -> Result<()> {
 
 /// Exits non-zero unless the orchestrator answers `/health`: the container's HEALTHCHECK.
 pub async fn health(listen: SocketAddr) -> Result<()> {
-    let resp = client()
-        .get(format!("http://{listen}/health"))
-        .send()
-        .await
-        .with_context(|| format!("nothing answers on {listen}"))?;
-    if !resp.status().is_success() {
-        bail!("unhealthy: {}", resp.status());
-    }
+    Api::new(listen).get_ok("/health").await?;
     println!("ok");
     Ok(())
 }

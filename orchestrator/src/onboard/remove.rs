@@ -282,19 +282,10 @@ fn worker_ids(f: &Found) -> Vec<String> {
 /// Waits (at most 20 s) until the orchestrator at `listen` runs none of `ids`; returns at once
 /// when no orchestrator answers there.
 async fn wait_stopped(listen: std::net::SocketAddr, ids: &[String]) {
-    let http = reqwest::Client::new();
-    let url = format!("http://{listen}/api/workers");
+    let api = crate::api::Api::new(listen);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while tokio::time::Instant::now() < deadline {
-        let Ok(res) = http
-            .get(&url)
-            .timeout(std::time::Duration::from_secs(2))
-            .send()
-            .await
-        else {
-            return;
-        };
-        let Ok(workers) = res.json::<Vec<serde_json::Value>>().await else {
+        let Ok(workers) = api.workers().await else {
             return;
         };
         if !workers
@@ -409,7 +400,11 @@ pub async fn remove(args: RemoveArgs) -> Result<()> {
         );
     } else {
         wait_stopped(args.listen, &worker_ids(target)).await;
-        let purger = StorePurge::open(&args.paths.data, args.config.as_deref(), &args.paths.env_file)?;
+        let purger = StorePurge::open(
+            &args.paths.data,
+            args.config.as_deref(),
+            &args.paths.env_file,
+        )?;
         let report = purger.purge(tag_key(target.kind), &args.id).await?;
         println!("Purged {tag}: {report}.");
     }
