@@ -13,7 +13,8 @@ mod weather;
 
 use anyhow::{bail, Context, Result};
 
-#[tokio::main]
+// One thread: a worker waits on the network, and every thread costs memory times the fleet size.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
