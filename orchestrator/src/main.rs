@@ -120,8 +120,18 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
-        Command::Sync { id, start, end, listen } => {
-            let args = hemflux::backfill::BackfillArgs { entity: id, from: start, to: end, listen };
+        Command::Sync {
+            id,
+            start,
+            end,
+            listen,
+        } => {
+            let args = hemflux::backfill::BackfillArgs {
+                entity: id,
+                from: start,
+                to: end,
+                listen,
+            };
             hemflux::backfill::run(args).await
         }
         Command::Check(_) | Command::Query(_) | Command::MeterToken(_) => {

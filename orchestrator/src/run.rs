@@ -72,7 +72,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let store = Store::open(&args.data, &settings.store)?;
     let sink_configs = settings.sinks_with_env(&crate::secrets::Secrets::load(&args.env_file)?)?;
     let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
-    let purger = crate::onboard::StorePurge { store: store.clone(), sinks: sink_configs };
+    let purger = crate::onboard::StorePurge {
+        store: store.clone(),
+        sinks: sink_configs,
+    };
     tokio::spawn(crate::onboard::purge_daily(args.data.clone(), purger));
 
     let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;

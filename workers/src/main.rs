@@ -3,11 +3,11 @@
 //! and exits when stdin closes.
 
 mod building;
-mod house;
 mod district_heating;
+mod house;
 mod link;
-mod serial;
 mod meter;
+mod serial;
 mod synthetic;
 mod weather;
 
