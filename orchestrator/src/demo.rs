@@ -190,6 +190,34 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
     ));
     sims.push(smhi);
 
+    // A Japanese household's B-route smart meter, through a Wi-SUN module on a pseudo-terminal.
+    let tty = root.join("ttyBROUTE");
+    let tty_arg = tty.to_string_lossy().into_owned();
+    sims.push(start_sim(
+        "broute",
+        &[
+            "--link",
+            &tty_arg,
+            "--scan-time-scale",
+            "0.01",
+            "--join-delay-ms",
+            "200",
+        ],
+        root,
+    )?);
+    f.profiles.push((
+        "tokyo_home.json".into(),
+        serde_json::json!({
+            "id": "tokyo_home",
+            "name": "Household with a B-route smart meter",
+            "serial": [{"name": "broute", "port": tty_arg, "interval_secs": 5}]
+        }),
+    ));
+    f.env
+        .push("BROUTE_tokyo_home_broute_ID=00112233445566778899AABBCCDDEEFF".into());
+    f.env
+        .push("BROUTE_tokyo_home_broute_PASSWORD=0123456789AB".into());
+
     // Arrigo: one office building, onboarded the way a user would, with `hemflux add-building`.
     sims.push(start_sim(
         "arrigo",

@@ -14,6 +14,7 @@ const EXPECTED: &[&str] = &[
     "electricity_consumption",
     "electricity_price",
     "energy_meter",
+    "smart_meter",
 ];
 
 #[test]
