@@ -97,7 +97,7 @@ struct Route {
 }
 
 async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
-    let mut reader = BufReader::with_capacity(64 * 1024, stdout);
+    let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     loop {
         match read_bounded_line(&mut reader, &mut line, MAX_LINE_BYTES).await {
@@ -226,14 +226,15 @@ pub async fn read_bounded_line<R: AsyncBufRead + Unpin>(
         r.consume(take);
         if found {
             if total > limit + 1 {
-                buf.clear();
+                *buf = Vec::new();
                 return Ok(Line::TooLong(total - 1));
             }
             buf.pop();
             return Ok(Line::Complete);
         }
         if total > limit + 1 && !buf.is_empty() {
-            buf.clear();
+            // Give back what the over-long line took; a fleet must not keep 8 MiB per worker.
+            *buf = Vec::new();
         }
     }
 }
