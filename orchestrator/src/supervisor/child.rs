@@ -176,8 +176,8 @@ async fn log_stderr(stderr: tokio::process::ChildStderr, worker: String, kind: &
             }
             Ok(Line::Complete) => {
                 let text = String::from_utf8_lossy(&line);
-                let text = text.trim_end();
-                // The worker's own level prefix decides ours.
+                let text = text.trim();
+                // The worker's own level prefix (" INFO", "ERROR", ...) decides ours.
                 let (level, msg) = text.split_once(' ').unwrap_or(("", text));
                 match level.trim() {
                     "ERROR" => tracing::error!(worker = %worker, kind, "{msg}"),
