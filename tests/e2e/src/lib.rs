@@ -408,3 +408,41 @@ impl Drop for Sim {
         let _ = self.child.wait();
     }
 }
+
+/// A `hemflux-worker` process run by a test that plays the orchestrator: the test writes to
+/// `stdin`, and every JSON line the worker prints arrives on `messages`.
+pub struct WorkerProcess {
+    pub child: Child,
+    pub stdin: std::process::ChildStdin,
+    pub messages: std::sync::mpsc::Receiver<Value>,
+}
+
+impl WorkerProcess {
+    /// Starts `hemflux-worker <kind> <id>` with its stderr going to `stderr`.
+    pub fn spawn(kind: &str, id: &str, stderr: Stdio, env: &[(&str, &str)]) -> WorkerProcess {
+        let mut child = Command::new(bin("hemflux-worker"))
+            .args([kind, id])
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start hemflux-worker");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).expect("the worker writes JSON lines");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take().expect("piped");
+        WorkerProcess {
+            child,
+            stdin,
+            messages,
+        }
+    }
+}

@@ -3,12 +3,12 @@
 //! case can look at exactly what the worker sends.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::io::Write;
+use std::process::{Child, ChildStdin};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, Sim};
+use hemflux_e2e::{Sim, WorkerProcess};
 use serde_json::{json, Value};
 
 const USER: &str = "kontor-user";
@@ -69,25 +69,18 @@ impl Worker {
     fn start(config: Value, state: Option<Value>) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         let stderr = dir.path().join("worker.log");
-        let mut child = Command::new(bin("hemflux-worker"))
-            .args(["building", "building:TE236_HEM_Kontor"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).expect("the worker writes JSON lines");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let WorkerProcess {
+            child,
+            stdin,
+            messages: rx,
+        } = WorkerProcess::spawn(
+            "building",
+            "building:TE236_HEM_Kontor",
+            std::fs::File::create(&stderr).unwrap().into(),
+            &[],
+        );
         let mut w = Worker {
-            stdin: child.stdin.take().unwrap(),
+            stdin,
             child,
             rx,
             _dir: dir,

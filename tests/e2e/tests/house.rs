@@ -2,12 +2,12 @@
 //! orchestrator's side of the worker protocol (init on stdin, `ack` for every batch), so each
 //! case sees exactly what the worker sends; the last case runs the whole orchestrator.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::io::Write;
+use std::process::{Child, ChildStdin};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, Orchestrator, Sim};
+use hemflux_e2e::{Orchestrator, Sim, WorkerProcess};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
 
@@ -52,26 +52,18 @@ impl Worker {
     fn start(config: Value, password: &str) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         let stderr = dir.path().join("worker.log");
-        let mut child = Command::new(bin("hemflux-worker"))
-            .args(["house", &format!("house:{HOUSE}")])
-            .env("RUST_LOG", "info,hemflux_worker=debug")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).expect("the worker writes JSON lines");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let WorkerProcess {
+            child,
+            stdin,
+            messages: rx,
+        } = WorkerProcess::spawn(
+            "house",
+            &format!("house:{HOUSE}"),
+            std::fs::File::create(&stderr).unwrap().into(),
+            &[("RUST_LOG", "info,hemflux_worker=debug")],
+        );
         let mut w = Worker {
-            stdin: child.stdin.take().unwrap(),
+            stdin,
             child,
             rx,
             _dir: dir,

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, wait_for, Orchestrator, WorkerProcess};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
 
@@ -96,25 +96,13 @@ impl Worker {
     }
 
     fn start_with_state(config: Value, state: Value) -> Worker {
-        let mut child = Command::new(bin("hemflux-worker"))
-            .args(["weather", "weather"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let v: Value = serde_json::from_str(&line).expect("JSON lines");
-                if tx.send(v).is_err() {
-                    break;
-                }
-            }
-        });
+        let WorkerProcess {
+            child,
+            stdin,
+            messages: rx,
+        } = WorkerProcess::spawn("weather", "weather", Stdio::inherit(), &[]);
         let mut w = Worker {
-            stdin: child.stdin.take().unwrap(),
+            stdin,
             child,
             rx,
             points: Vec::new(),
