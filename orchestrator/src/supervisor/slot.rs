@@ -332,7 +332,7 @@ impl Slot {
             }
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),
             Heard::Message(FromWorker::Error { message }) => {
-                tracing::warn!(worker = %self.spec.id, "{message}");
+                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "{message}");
                 self.last_error = Some(message);
             }
             Heard::Message(FromWorker::Reply { id, ok, message }) => {
@@ -345,7 +345,7 @@ impl Slot {
                 self.last_data = self.last_data.max(newest);
             }
             Heard::StoreFailed(e) => {
-                tracing::error!(worker = %self.spec.id, "batch refused: {e}");
+                tracing::error!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "batch refused: {e}");
                 self.last_error = Some(e);
             }
             Heard::Message(_) | Heard::BadLine(_) => {}
