@@ -246,7 +246,7 @@ impl Supervisor {
         let now = Instant::now();
         for id in &plan.stop {
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = kind_of(&id), "config gone: stopping");
+                tracing::info!(worker = %id, kind = kind_of(id), "config gone: stopping");
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
@@ -271,7 +271,7 @@ impl Supervisor {
             let (spec, resolved, fingerprint) =
                 desired_specs.remove(id).expect("planned from desired");
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = kind_of(&id), "config changed: restarting");
+                tracing::info!(worker = %id, kind = kind_of(id), "config changed: restarting");
                 slot.replace_with(spec, resolved, fingerprint, now, &self.settings);
             }
         }
@@ -332,11 +332,11 @@ impl Supervisor {
                 stdin.send(&ToWorker::Init(Box::new(
                     slot.init(state, self.settings.heartbeat_ms),
                 )));
-                tracing::info!(worker = %id, kind = kind_of(&id), pid, "started");
+                tracing::info!(worker = %id, kind = kind_of(id), pid, "started");
                 slot.started(pid, stdin, Instant::now());
             }
             Err(e) => {
-                tracing::error!(worker = %id, kind = kind_of(&id), "cannot start {}: {e}", self.worker_bin.display());
+                tracing::error!(worker = %id, kind = kind_of(id), "cannot start {}: {e}", self.worker_bin.display());
                 let verdict = slot.crashes.crashed(
                     Instant::now(),
                     Duration::ZERO,
@@ -394,7 +394,7 @@ impl Supervisor {
         self.messages += 1;
         if let Heard::BadLine(what) = &heard {
             self.bad_lines += 1;
-            tracing::warn!(worker = %id, kind = kind_of(&id), "skipped a bad line: {what}");
+            tracing::warn!(worker = %id, kind = kind_of(id), "skipped a bad line: {what}");
         }
         slot.heard(heard, Instant::now());
     }
@@ -403,7 +403,7 @@ impl Supervisor {
         let now = Instant::now();
         for (id, slot) in self.slots.iter_mut() {
             if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
-                tracing::warn!(worker = %id, kind = kind_of(&id), "missed three heartbeats: killing");
+                tracing::warn!(worker = %id, kind = kind_of(id), "missed three heartbeats: killing");
                 slot.last_error = Some("missed three heartbeats".into());
                 slot.kill_now();
             }
