@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
+use hemflux_shared::kinds::SerialWorker;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -21,12 +22,6 @@ use crate::link::{Command, Link, Worker};
 use echonet::Frame;
 use reading::{Reading, Scale};
 use skstack::{Family, Module, Pan, RequestError};
-
-#[derive(Deserialize)]
-struct Config {
-    house_id: String,
-    serial: SerialConfig,
-}
 
 /// Kept in the worker state so that a restart joins without scanning.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -49,9 +44,8 @@ struct Connection {
     scale: Option<Scale>,
 }
 
-pub async fn run(worker: Worker) -> Result<()> {
-    let Config { house_id, serial } =
-        serde_json::from_value(worker.init.config.clone()).context("reading the serial config")?;
+pub async fn run(worker: Worker, config: SerialWorker) -> Result<()> {
+    let SerialWorker { house_id, serial } = config;
     let credentials = credentials(&worker.init.secrets)?;
     let zone = TimeZone::get(&serial.timezone)
         .with_context(|| format!("time zone {:?}", serial.timezone))?;
