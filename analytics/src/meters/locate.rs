@@ -11,6 +11,7 @@ pub struct Locator<'a> {
 fn key_of(line: &str) -> Option<&str> {
     let body = line.trim_start();
     let body = body.strip_prefix("- ").unwrap_or(body).trim_start();
+    let body = body.strip_prefix('{').unwrap_or(body).trim_start();
     let (key, _) = body.split_once(':')?;
     Some(key.trim().trim_matches('"').trim_matches('\''))
 }

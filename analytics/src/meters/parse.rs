@@ -324,7 +324,7 @@ impl Builder<'_> {
             n,
             "deinstallation_date",
             m.deinstallation_date.as_deref(),
-            false,
+            true, // like a period's end_date, the removal date is the last day
         );
         if let (Some(a), Some(b)) = (installed, removed) {
             if b <= a {

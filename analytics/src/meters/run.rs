@@ -213,6 +213,9 @@ fn resume_point(
     let last = st.last?;
     let first = st.first?;
     let changed = changed.map_or(last.t + 1, |c| c.min(last.t + 1));
+    if changed > last.t {
+        return Some(last); // only new readings: go on from the last one
+    }
     let basis = (set.interpolation.extrapolation_basis_days * 86_400.0) as i64;
     if changed <= first.t + basis || p.swaps.iter().any(|s| s.at >= changed && s.at <= last.t) {
         return None; // the start (and its backward extrapolation) moves: recompute all
@@ -279,6 +282,7 @@ fn physical(
     if let (None, Some(first)) = (resume, st.first) {
         resampler.extrapolate_head(&mut out, first);
     }
+    let old_len = st.register.samples.len();
     st.register
         .samples
         .resize_with(grid.len(), || Sample::missing(0));
@@ -288,7 +292,11 @@ fn physical(
             *s = Sample::missing(instants[k]);
         }
     }
-    let changed = grid.first_at_or_after(after.saturating_add(1));
+    // Nothing new read: only the day that now ends at the new last midnight is new.
+    let changed = match (resume, points.is_empty()) {
+        (Some(_), true) => old_len.saturating_sub(1),
+        _ => grid.first_at_or_after(after.saturating_add(1)),
+    };
     for r in &out {
         match instants.binary_search(&r.sample.t) {
             Ok(k) if (lo..hi).contains(&k) => {
