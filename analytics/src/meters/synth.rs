@@ -22,15 +22,15 @@ pub struct Profile {
 }
 
 /// A small xorshift generator: the same seed gives the same readings everywhere.
-pub struct Rng(u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
     /// Uniform in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    fn uniform(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
@@ -44,12 +44,12 @@ pub fn readings(seed: u64, from: Ts, to: Ts, profile: &Profile) -> Vec<Reading> 
     let span = (to - from).max(1);
     let gaps: Vec<(Ts, Ts)> = (0..profile.gaps)
         .map(|_| {
-            let start = from + (rng.next() * span as f64) as Ts;
-            (start, start + ((1.0 + 9.0 * rng.next()) * 86_400.0) as Ts)
+            let start = from + (rng.uniform() * span as f64) as Ts;
+            (start, start + ((1.0 + 9.0 * rng.uniform()) * 86_400.0) as Ts)
         })
         .collect();
     let mut resets: Vec<Ts> = (0..profile.resets)
-        .map(|_| from + (rng.next() * span as f64) as Ts)
+        .map(|_| from + (rng.uniform() * span as f64) as Ts)
         .collect();
     resets.sort_unstable();
     let per_step = profile.per_day * profile.step as f64 / 86_400.0;
@@ -61,7 +61,7 @@ pub fn readings(seed: u64, from: Ts, to: Ts, profile: &Profile) -> Vec<Reading> 
         // The month, near enough for a generator: days since 1970 over the mean month length.
         let month = ((t as f64 / 86_400.0 / 30.436_875) as i64).rem_euclid(12) as usize;
         let season = profile.seasonal.map_or(1.0, |s| s[month] * 12.0 / 100.0);
-        value += per_step * season * (0.5 + rng.next());
+        value += per_step * season * (0.5 + rng.uniform());
         if reset.next_if(|&&r| r <= t).is_some() {
             value = per_step;
         }
