@@ -202,3 +202,6 @@ pub fn whole_hours(from: Timestamp, to: Timestamp) -> impl Iterator<Item = Times
     let end = to.as_second().div_euclid(HOUR) + i64::from(to.as_second().rem_euclid(HOUR) != 0);
     (first..end).map(|h| Timestamp::from_second(h * HOUR).expect("in range"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -116,6 +116,8 @@ pub enum NoFit {
     InsufficientHeating { need: usize, min_hdd: f64 },
     #[error("energy does not depend on temperature (the intercept-only model fits best)")]
     InterceptOnly,
+    #[error("every day has the same temperature: k cannot be told from the base load")]
+    NoTemperatureSpread,
 }
 
 /// Ordinary least squares of `y` on one regressor `x`.
@@ -196,7 +198,16 @@ pub fn fit_daily(days: &[FitDay], s: &FitSettings) -> Result<DailyFit, NoFit> {
             need: s.min_heating_days.max(3),
         });
     }
+    let (lo, hi) = days
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), d| {
+            (lo.min(d.mean_temp_c), hi.max(d.mean_temp_c))
+        });
+    if hi - lo < 1e-6 {
+        return Err(NoFit::NoTemperatureSpread);
+    }
     let mut best: Option<(f64, Ols, usize, f64)> = None;
+    let mut any_sufficient = false;
     for bp in s.balance_points() {
         let hdd = |d: &FitDay| (bp - d.mean_temp_c).max(0.0);
         let heating_days = days.iter().filter(|d| hdd(d) > 0.0).count();
@@ -204,6 +215,7 @@ pub fn fit_daily(days: &[FitDay], s: &FitSettings) -> Result<DailyFit, NoFit> {
         if heating_days < s.min_heating_days || total_hdd < s.min_total_hdd_c {
             continue;
         }
+        any_sufficient = true;
         let Some(ols) = Ols::fit(days.iter().map(|d| (hdd(d), d.kwh_per_day))) else {
             continue;
         };
@@ -216,9 +228,13 @@ pub fn fit_daily(days: &[FitDay], s: &FitSettings) -> Result<DailyFit, NoFit> {
         }
     }
     let Some((bp, ols, heating_days, total_hdd)) = best else {
-        return Err(NoFit::InsufficientHeating {
-            need: s.min_heating_days,
-            min_hdd: s.min_total_hdd_c,
+        return Err(if any_sufficient {
+            NoFit::InterceptOnly
+        } else {
+            NoFit::InsufficientHeating {
+                need: s.min_heating_days,
+                min_hdd: s.min_total_hdd_c,
+            }
         });
     };
     // The intercept-only model has an adjusted R² of 0: a heating model must beat it.
