@@ -180,3 +180,6 @@ pub fn window_before(now: Timestamp, tz: &TimeZone, days: usize) -> (Date, Date)
         .expect("dates stay in range");
     (first, last)
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,3 +20,4 @@ pub mod regression;
 pub mod schedule;
 pub mod separation;
 pub mod solar;
+pub mod synthetic;

@@ -50,7 +50,7 @@ impl Default for FitSettings {
             min_heating_days: 10,
             min_total_hdd_c: 20.0 / 1.8,
             min_r2_adj: 0.5,
-            max_cvrmse: 0.3,
+            max_cvrmse: 0.5,
             k_min_kw_per_k: 0.01,
             k_max_kw_per_k: 500.0,
         }

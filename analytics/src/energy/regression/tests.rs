@@ -103,11 +103,11 @@ fn energy_that_ignores_temperature_is_intercept_only() {
 
 #[test]
 fn a_poor_fit_is_reported_with_its_reason_not_hidden() {
-    let noisy = days_from(0.05, 15.0, 10.0, 40, 12.0);
+    let noisy = days_from(0.05, 15.0, 10.0, 40, 20.0);
     let fit = fit_daily(&noisy, &FitSettings::default()).unwrap();
     assert!(!fit.usable());
     assert!(
-        fit.rejected.as_deref().unwrap().contains("CV(RMSE)"),
+        fit.rejected.as_deref().unwrap().contains("adjusted R²"),
         "{fit:?}"
     );
     // An implausible k is rejected by the band even when the fit is perfect.
