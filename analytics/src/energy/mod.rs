@@ -17,6 +17,7 @@ pub mod gaps;
 pub mod hot_water;
 pub mod records;
 pub mod regression;
+pub mod run;
 pub mod schedule;
 pub mod separation;
 pub mod solar;

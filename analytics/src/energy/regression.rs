@@ -223,7 +223,12 @@ pub fn fit_daily(days: &[FitDay], s: &FitSettings) -> Result<DailyFit, NoFit> {
         if ols.slope <= 0.0 || ols.intercept < 0.0 {
             continue;
         }
-        if best.as_ref().is_none_or(|b| ols.r2_adj() > b.1.r2_adj()) {
+        // Balance points above every day's temperature fit equally well (up to rounding): the
+        // lowest of them wins, so that a tie is not decided by rounding noise.
+        if best
+            .as_ref()
+            .is_none_or(|b| ols.r2_adj() > b.1.r2_adj() + 1e-9)
+        {
             best = Some((bp, ols, heating_days, total_hdd));
         }
     }

@@ -23,6 +23,7 @@ fn a_synthetic_year_gives_back_k_within_2_percent_and_hot_water_within_5() {
     let house = year(
         &spec,
         &e.coefficients,
+        &e.tz,
         "2025-01-01T00:00:00Z".parse().unwrap(),
     );
     let meters = [house.meter.as_slice()];
@@ -35,6 +36,7 @@ fn a_synthetic_year_gives_back_k_within_2_percent_and_hot_water_within_5() {
     let cal = calibrate(&days, &Settings::default());
     let fit = cal.usable_fit().unwrap_or_else(|| panic!("{:?}", cal.fit));
     let k_err = (fit.k_kw_per_k - spec.k_kw_per_k).abs() / spec.k_kw_per_k;
+    eprintln!("synthetic year: {fit:?}");
     assert!(
         k_err < 0.02,
         "k {} vs {}: {:.2} %",
@@ -59,6 +61,10 @@ fn a_synthetic_year_gives_back_k_within_2_percent_and_hot_water_within_5() {
         .sum();
     let dhw: f64 = split_days.iter().map(|d| d.dhw_energy_kwh).sum();
     let dhw_err = (dhw - true_dhw).abs() / true_dhw;
+    eprintln!(
+        "hot water {dhw:.0} kWh vs {true_dhw:.0} kWh true ({:+.2} %)",
+        (dhw - true_dhw) / true_dhw * 100.0
+    );
     assert!(
         dhw_err < 0.05,
         "hot water {dhw:.0} vs {true_dhw:.0} kWh: {:.2} %",
