@@ -196,11 +196,9 @@ impl Controller {
         commands
     }
 
-    /// Takes the device's curve as the baseline; only while nothing of ours is on the device.
+    /// Takes the device's curve as the baseline. Called only when idle, and idle means nothing of
+    /// ours is on the device: [`Self::exit`] marks it so only after the restore.
     fn capture_baseline(&mut self, obs: &Observation, commands: &mut Vec<Command>) {
-        if self.state.device_modified && self.state.baseline.is_some() {
-            return;
-        }
         self.state.baseline = Some(obs.curve);
         commands.push(Command::Record(baseline_point(
             &self.house_id,
