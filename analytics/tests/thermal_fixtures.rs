@@ -245,6 +245,7 @@ fn c3_flipped_hemflux_settles_on_steady_weather() {
     let f = forecast_indoor(
         &model,
         &curve,
+        None,
         &HourlyBias::default(),
         &BiasConfig::default(),
         t0(),
@@ -310,6 +311,7 @@ fn c6_flipped_hemflux_bias_learns_small_errors_and_decays() {
     let forecast = forecast_indoor(
         &model,
         &curve,
+        None,
         &HourlyBias::default(),
         &config,
         t0(),
@@ -366,6 +368,7 @@ fn temperature_forecast_keeps_the_generation_time_out_of_the_tags() {
     let f = forecast_indoor(
         &model,
         &curve,
+        None,
         &HourlyBias::default(),
         &BiasConfig::default(),
         t0(),

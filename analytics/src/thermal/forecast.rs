@@ -7,6 +7,7 @@ use hemflux_shared::point::Point;
 use jiff::Timestamp;
 
 use super::bias::{BiasConfig, HourlyBias};
+use super::control::{Command, Controller, Observation};
 use super::curve::{round_to, HeatCurve};
 use super::model::ThermalModel;
 
@@ -41,11 +42,14 @@ pub struct IndoorForecast {
 }
 
 /// Forecasts the room from `indoor_now` at `now` over the weather points after `now` (up to 72 h;
-/// their spacing may vary; a point at or before `now` gives the conditions at the start), with the curve's supply temperature at the measured outdoor
-/// temperature (the substation's sensor) and the house feeling the effective one.
+/// their spacing may vary; a point at or before `now` gives the conditions at the start), with the
+/// curve's supply temperature at the measured outdoor temperature (the substation's sensor) and the
+/// house feeling the effective one. With a `controller` (the house's, as it is now) the forecast
+/// runs a copy of it, so the curve changes as it will.
 pub fn forecast_indoor(
     model: &ThermalModel,
     curve: &HeatCurve,
+    controller: Option<&Controller>,
     bias: &HourlyBias,
     bias_config: &BiasConfig,
     now: Timestamp,
@@ -54,6 +58,9 @@ pub fn forecast_indoor(
 ) -> IndoorForecast {
     let mut points = Vec::new();
     let mut room = indoor_now;
+    let mut curve = *curve;
+    // The controller, if any, steers the curve in the forecast as it will in the house.
+    let mut controller = controller.cloned();
     let mut previous: Option<&WeatherHour> = None;
     for w in weather {
         if w.time <= now {
@@ -67,6 +74,25 @@ pub fn forecast_indoor(
         let from = previous.unwrap_or(w);
         let step_from = if from.time > now { from.time } else { now };
         let step_hours = (w.time - step_from).get_seconds() as f64 / 3600.0;
+        if let Some(controller) = controller.as_mut() {
+            let obs = Observation {
+                now: step_from,
+                room,
+                outdoor: from.outdoor,
+                effective_outdoor: from.effective_outdoor,
+                curve,
+            };
+            let coming: Vec<WeatherHour> = weather
+                .iter()
+                .filter(|x| x.time > step_from)
+                .copied()
+                .collect();
+            for command in controller.step(&obs, &coming, Some(model.tau_hours)) {
+                if let Command::WriteCurve { curve: written, .. } = command {
+                    curve = written;
+                }
+            }
+        }
         let felt = (from.effective_outdoor + w.effective_outdoor) / 2.0;
         let supply = (curve.supply_at(from.outdoor) + curve.supply_at(w.outdoor)) / 2.0;
         room = model.step(room, felt, Some(supply), step_hours);

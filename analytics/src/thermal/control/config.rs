@@ -31,7 +31,7 @@ impl Default for PiConfig {
         PiConfig {
             gain: 1.25,
             integral_minutes: 90.0,
-            dead_band_fraction: 0.25,
+            dead_band_fraction: 0.1,
         }
     }
 }

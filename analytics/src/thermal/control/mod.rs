@@ -100,6 +100,7 @@ pub enum StopReason {
     Offboarding,
 }
 
+#[derive(Debug, Clone)]
 pub struct Controller {
     house_id: String,
     config: ControlConfig,

@@ -156,6 +156,7 @@ pub fn run_season(config: &SeasonConfig) -> SeasonReport {
             let f = forecast_indoor(
                 m,
                 &device_curve,
+                controller.as_ref(),
                 &bias,
                 &bias_config,
                 hour_start,
