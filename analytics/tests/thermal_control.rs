@@ -63,7 +63,7 @@ impl Device {
     fn run(&mut self, commands: Vec<Command>, crash_after: Option<usize>) {
         for command in commands.into_iter().take(crash_after.unwrap_or(usize::MAX)) {
             match command {
-                Command::SaveState(state) => self.saved = Some(state),
+                Command::SaveState(state) => self.saved = Some(*state),
                 Command::WriteCurve { curve, restore } => {
                     self.curve = curve;
                     self.writes.push((curve, restore));

@@ -9,7 +9,7 @@ use hemflux_analytics::thermal::control::reduction::plan_reduction;
 use hemflux_analytics::thermal::control::shift::{preemptive_shift, weather_shift, PiState};
 use hemflux_analytics::thermal::control::{Command, Controller, Observation};
 use hemflux_analytics::thermal::curve::{round_to, HeatCurve};
-use hemflux_analytics::thermal::forecast::{forecast_indoor, WeatherHour};
+use hemflux_analytics::thermal::forecast::{Forecaster, WeatherHour};
 use hemflux_analytics::thermal::gaps::{find_gaps, find_gaps_at_cadence};
 use hemflux_analytics::thermal::history::{
     restore_thermal_history, thermal_history_point, ThermalSample,
@@ -242,16 +242,13 @@ fn c3_flipped_hemflux_settles_on_steady_weather() {
             effective_outdoor: -5.0,
         })
         .collect();
-    let f = forecast_indoor(
+    let f = forecaster(
         &model,
         &curve,
-        None,
         &HourlyBias::default(),
         &BiasConfig::default(),
-        t0(),
-        22.0,
-        &weather,
-    );
+    )
+    .forecast(t0(), 22.0, &weather);
     assert_eq!(f.points.len(), 72);
     let steps: Vec<f64> = f
         .points
@@ -308,16 +305,8 @@ fn c6_flipped_hemflux_bias_learns_small_errors_and_decays() {
         .collect();
     let curve = HeatCurve([21.0; 10]);
     let mut tracker = ForecastTracker::default();
-    let forecast = forecast_indoor(
-        &model,
-        &curve,
-        None,
-        &HourlyBias::default(),
-        &config,
-        t0(),
-        21.0,
-        &weather,
-    );
+    let forecast =
+        forecaster(&model, &curve, &HourlyBias::default(), &config).forecast(t0(), 21.0, &weather);
     tracker.add(&forecast);
     // Scored at the target time, not before it.
     assert!(tracker.observe(at(55), 21.04, 0.0).is_empty());
@@ -365,16 +354,13 @@ fn temperature_forecast_keeps_the_generation_time_out_of_the_tags() {
         })
         .collect();
     let curve = HeatCurve([40.0; 10]);
-    let f = forecast_indoor(
+    let f = forecaster(
         &model,
         &curve,
-        None,
         &HourlyBias::default(),
         &BiasConfig::default(),
-        t0(),
-        21.0,
-        &weather,
-    );
+    )
+    .forecast(t0(), 21.0, &weather);
     let points = f.to_points("villa_1", Some(&curve));
     assert_eq!(points.len(), 3 * 4);
     for p in &points {
@@ -596,4 +582,19 @@ fn g4_flipped_hourly_data_at_its_own_cadence_has_no_gaps() {
     times.retain(|t| *t != at(600) && *t != at(660));
     let gaps = find_gaps_at_cadence(&times, at(0), at(24 * 60), SignedDuration::from_mins(5));
     assert_eq!(gaps, vec![(at(540), at(720))]);
+}
+
+fn forecaster<'a>(
+    model: &'a ThermalModel,
+    curve: &'a HeatCurve,
+    bias: &'a HourlyBias,
+    config: &'a BiasConfig,
+) -> Forecaster<'a> {
+    Forecaster {
+        model,
+        curve,
+        controller: None,
+        bias,
+        bias_config: config,
+    }
 }

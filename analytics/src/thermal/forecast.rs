@@ -41,75 +41,92 @@ pub struct IndoorForecast {
     pub points: Vec<ForecastPoint>,
 }
 
-/// Forecasts the room from `indoor_now` at `now` over the weather points after `now` (up to 72 h;
-/// their spacing may vary; a point at or before `now` gives the conditions at the start), with the
-/// curve's supply temperature at the measured outdoor temperature (the substation's sensor) and the
-/// house feeling the effective one. With a `controller` (the house's, as it is now) the forecast
-/// runs a copy of it, so the curve changes as it will.
-pub fn forecast_indoor(
-    model: &ThermalModel,
-    curve: &HeatCurve,
-    controller: Option<&Controller>,
-    bias: &HourlyBias,
-    bias_config: &BiasConfig,
-    now: Timestamp,
-    indoor_now: f64,
-    weather: &[WeatherHour],
-) -> IndoorForecast {
-    let mut points = Vec::new();
-    let mut room = indoor_now;
-    let mut curve = *curve;
-    // The controller, if any, steers the curve in the forecast as it will in the house.
-    let mut controller = controller.cloned();
-    let mut previous: Option<&WeatherHour> = None;
-    for w in weather {
-        if w.time <= now {
-            previous = Some(w);
-            continue;
-        }
-        let lead_hours = (w.time - now).get_seconds() as f64 / 3600.0;
-        if lead_hours > FORECAST_HOURS {
-            break;
-        }
-        let from = previous.unwrap_or(w);
-        let step_from = if from.time > now { from.time } else { now };
-        let step_hours = (w.time - step_from).get_seconds() as f64 / 3600.0;
-        if let Some(controller) = controller.as_mut() {
-            let obs = Observation {
-                now: step_from,
-                room,
-                outdoor: from.outdoor,
-                effective_outdoor: from.effective_outdoor,
-                curve,
-            };
-            let coming: Vec<WeatherHour> = weather
-                .iter()
-                .filter(|x| x.time > step_from)
-                .copied()
-                .collect();
-            for command in controller.step(&obs, &coming, Some(model.tau_hours)) {
-                if let Command::WriteCurve { curve: written, .. } = command {
-                    curve = written;
+/// What the forecast of one house is made from.
+#[derive(Debug, Clone, Copy)]
+pub struct Forecaster<'a> {
+    pub model: &'a ThermalModel,
+    /// The curve on the device now.
+    pub curve: &'a HeatCurve,
+    /// The house's controller as it is now, when the house is under control.
+    pub controller: Option<&'a Controller>,
+    pub bias: &'a HourlyBias,
+    pub bias_config: &'a BiasConfig,
+}
+
+impl Forecaster<'_> {
+    /// Forecasts the room from `indoor_now` at `now` over the weather points after `now` (up to
+    /// 72 h; their spacing may vary; a point at or before `now` gives the conditions at the start),
+    /// with the curve's supply temperature at the measured outdoor temperature (the substation's
+    /// sensor) and the house feeling the effective one. With a controller the forecast runs a copy
+    /// of it, so the curve changes as it will.
+    pub fn forecast(
+        &self,
+        now: Timestamp,
+        indoor_now: f64,
+        weather: &[WeatherHour],
+    ) -> IndoorForecast {
+        let Forecaster {
+            model,
+            curve,
+            controller,
+            bias,
+            bias_config,
+        } = *self;
+        let mut points = Vec::new();
+        let mut room = indoor_now;
+        let mut curve = *curve;
+        // The controller, if any, steers the curve in the forecast as it will in the house.
+        let mut controller = controller.cloned();
+        let mut previous: Option<&WeatherHour> = None;
+        for w in weather {
+            if w.time <= now {
+                previous = Some(w);
+                continue;
+            }
+            let lead_hours = (w.time - now).get_seconds() as f64 / 3600.0;
+            if lead_hours > FORECAST_HOURS {
+                break;
+            }
+            let from = previous.unwrap_or(w);
+            let step_from = if from.time > now { from.time } else { now };
+            let step_hours = (w.time - step_from).get_seconds() as f64 / 3600.0;
+            if let Some(controller) = controller.as_mut() {
+                let obs = Observation {
+                    now: step_from,
+                    room,
+                    outdoor: from.outdoor,
+                    effective_outdoor: from.effective_outdoor,
+                    curve,
+                };
+                let coming: Vec<WeatherHour> = weather
+                    .iter()
+                    .filter(|x| x.time > step_from)
+                    .copied()
+                    .collect();
+                for command in controller.step(&obs, &coming, Some(model.tau_hours)) {
+                    if let Command::WriteCurve { curve: written, .. } = command {
+                        curve = written;
+                    }
                 }
             }
+            let felt = (from.effective_outdoor + w.effective_outdoor) / 2.0;
+            let supply = (curve.supply_at(from.outdoor) + curve.supply_at(w.outdoor)) / 2.0;
+            room = model.step(room, felt, Some(supply), step_hours);
+            let correction = bias.correction(w.time, lead_hours, now, bias_config);
+            points.push(ForecastPoint {
+                time: w.time,
+                lead_hours,
+                indoor: room + correction,
+                uncorrected: room,
+                outdoor: w.outdoor,
+                supply: curve.supply_at(w.outdoor),
+            });
+            previous = Some(w);
         }
-        let felt = (from.effective_outdoor + w.effective_outdoor) / 2.0;
-        let supply = (curve.supply_at(from.outdoor) + curve.supply_at(w.outdoor)) / 2.0;
-        room = model.step(room, felt, Some(supply), step_hours);
-        let correction = bias.correction(w.time, lead_hours, now, bias_config);
-        points.push(ForecastPoint {
-            time: w.time,
-            lead_hours,
-            indoor: room + correction,
-            uncorrected: room,
-            outdoor: w.outdoor,
-            supply: curve.supply_at(w.outdoor),
-        });
-        previous = Some(w);
-    }
-    IndoorForecast {
-        issued: now,
-        points,
+        IndoorForecast {
+            issued: now,
+            points,
+        }
     }
 }
 

@@ -75,7 +75,7 @@ impl Default for ControllerState {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Persist this state (durably) before going on.
-    SaveState(ControllerState),
+    SaveState(Box<ControllerState>),
     /// Write the curve to the device and read it back; `restore` when it is the baseline.
     WriteCurve { curve: HeatCurve, restore: bool },
     /// Store this point (`heat_curve_adjustment`, `heat_curve_baseline`).
@@ -192,7 +192,7 @@ impl Controller {
     fn finish(&mut self, before: ControllerState, mut commands: Vec<Command>) -> Vec<Command> {
         let saved = commands.iter().any(|c| matches!(c, Command::SaveState(_)));
         if !saved && self.state != before {
-            commands.push(Command::SaveState(self.state.clone()));
+            commands.push(Command::SaveState(Box::new(self.state.clone())));
         }
         commands
     }
@@ -314,7 +314,7 @@ impl Controller {
         }
         self.state.last_curve = Some(curve);
         self.state.device_modified |= enabled;
-        commands.push(Command::SaveState(self.state.clone()));
+        commands.push(Command::SaveState(Box::new(self.state.clone())));
         if enabled {
             commands.push(Command::WriteCurve {
                 curve,
@@ -362,7 +362,7 @@ impl Controller {
         self.state.pi = PiState::default();
         self.state.last_curve = None;
         self.state.device_modified = false;
-        commands.push(Command::SaveState(self.state.clone()));
+        commands.push(Command::SaveState(Box::new(self.state.clone())));
     }
 }
 

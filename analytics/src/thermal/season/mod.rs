@@ -14,7 +14,7 @@ use super::bias::{BiasConfig, ForecastTracker, HourlyBias, LeadAccuracy};
 use super::control::config::ControlConfig;
 use super::control::{Command, Controller, Observation};
 use super::curve::{round_to, HeatCurve};
-use super::forecast::{forecast_indoor, ForecastPoint, IndoorForecast, WeatherHour};
+use super::forecast::{ForecastPoint, Forecaster, IndoorForecast, WeatherHour};
 use super::history::ThermalSample;
 use super::house::{House, HouseInput, HouseParams};
 use super::model::{fit_thermal_model, ThermalModel};
@@ -153,16 +153,14 @@ pub fn run_season(config: &SeasonConfig) -> SeasonReport {
             };
             let mut hourly = vec![now_weather];
             hourly.extend_from_slice(&forecast_hours);
-            let f = forecast_indoor(
-                m,
-                &device_curve,
-                controller.as_ref(),
-                &bias,
-                &bias_config,
-                hour_start,
-                reading,
-                &hourly,
-            );
+            let f = Forecaster {
+                model: m,
+                curve: &device_curve,
+                controller: controller.as_ref(),
+                bias: &bias,
+                bias_config: &bias_config,
+            }
+            .forecast(hour_start, reading, &hourly);
             tracker.add(&f);
             tracker_c.add(&seed.forecast(hour_start, reading, &forecast_hours));
         }
