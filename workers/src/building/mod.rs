@@ -15,6 +15,7 @@ use std::time::Duration;
 use anyhow::Result;
 use hemflux_shared::config::{ArrigoConfig, SignalConfig};
 use hemflux_shared::kinds::BuildingWorker;
+use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use tokio::task::JoinHandle;
@@ -86,7 +87,13 @@ fn round4(v: f64) -> f64 {
 
 /// Waits after the n-th failure in a row: 1, 2, 4 ... s, never longer than `cap`.
 fn backoff(failures: u32, cap: Duration) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(cap)
+    let policy = RetryPolicy {
+        initial: Duration::from_secs(1),
+        factor: 2,
+        cap: cap.min(Duration::from_secs(64)),
+        jitter: 0.0,
+    };
+    policy.delay(failures.saturating_sub(1), 0.0)
 }
 
 pub async fn run(mut worker: Worker, config: BuildingWorker) -> Result<()> {

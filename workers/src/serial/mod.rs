@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
 use hemflux_shared::kinds::SerialWorker;
+use hemflux_shared::retry::{Backoff, RetryPolicy};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,7 @@ pub async fn run(worker: Worker, config: SerialWorker) -> Result<()> {
         serial: &serial,
         credentials,
         link: &link,
-        backoff: Backoff::default(),
+        backoff: RETRY.backoff(),
         join_failures: 0,
         tids: Tids::default(),
     };
@@ -143,7 +144,7 @@ impl MeterReader<'_> {
         };
         match self.join(&mut c, state).await {
             Ok(()) => {
-                self.backoff = Backoff::default();
+                self.backoff = RETRY.backoff();
                 Ok(c)
             }
             Err(e) => {
@@ -391,17 +392,13 @@ impl Schedule {
     }
 }
 
-/// 1 s, doubling to 2 minutes, with jitter.
-#[derive(Default)]
-struct Backoff(u32);
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let secs = (1u64 << self.0.min(7)).min(120);
-        self.0 += 1;
-        Duration::from_millis(secs * 1000 * fastrand::u64(80..=120) / 100)
-    }
-}
+/// After a failed read or join: 1 s, doubling to 2 minutes, with jitter.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_secs(1),
+    factor: 2,
+    cap: Duration::from_secs(120),
+    jitter: 0.2,
+};
 
 fn credentials(secrets: &std::collections::BTreeMap<String, String>) -> Result<Credentials> {
     let get = |k: &str| {
