@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{buildings, Kind};
 use crate::config::{
     ArrigoConfig, ConfigError, Entity, Globals, SecretSpec, SignalConfig, WorkerSpec,
 };
@@ -24,11 +24,7 @@ impl Kind for BuildingWorker {
         _: &Globals,
         _: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec> {
-        let buildings = entities.iter().filter_map(|(file, e)| match e {
-            Entity::Building(b) => Some((file, b)),
-            Entity::House(_) => None,
-        });
-        buildings
+        buildings(entities)
             .map(|(file, b)| {
                 let prefix = b.credential_prefix();
                 WorkerSpec::new(

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{houses, Kind};
 use crate::config::{ConfigError, Entity, Globals, HomesideConfig, SecretSpec, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,11 +21,7 @@ impl Kind for HouseWorker {
         _: &Globals,
         _: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec> {
-        let houses = entities.iter().filter_map(|(file, e)| match e {
-            Entity::House(h) => Some((file, h)),
-            Entity::Building(_) => None,
-        });
-        houses
+        houses(entities)
             .filter_map(|(file, h)| {
                 let homeside = h.homeside.clone()?;
                 let prefix = h.credential_prefix();

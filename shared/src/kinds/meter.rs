@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{houses, Kind};
 use crate::config::{ConfigError, Entity, Globals, MeterConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,8 +21,7 @@ impl Kind for MeterWorker {
         _: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec> {
         let mut specs = Vec::new();
-        for (file, entity) in entities {
-            let Entity::House(h) = entity else { continue };
+        for (file, h) in houses(entities) {
             for m in &h.meters {
                 specs.push(WorkerSpec::new(
                     format!("meter:{}/{}", h.id, m.name),

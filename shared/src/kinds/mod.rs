@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{ConfigError, Entity, Globals, WorkerSpec};
+use crate::config::{BuildingConfig, ConfigError, Entity, Globals, HouseProfile, WorkerSpec};
 
 /// The one list of worker kinds, handed to `$callback` as `Variant(module::Config),*`: this crate
 /// builds [`WorkerConfig`] and [`WorkerKind`] from it, the worker binary its dispatch.
@@ -41,6 +41,26 @@ pub trait Kind: Serialize + DeserializeOwned + Into<WorkerConfig> {
         globals: &Globals,
         errors: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec>;
+}
+
+/// The house profiles among the entities, with their files.
+pub(crate) fn houses(
+    entities: &[(PathBuf, Entity)],
+) -> impl Iterator<Item = (&PathBuf, &HouseProfile)> {
+    entities.iter().filter_map(|(file, e)| match e {
+        Entity::House(h) => Some((file, h)),
+        Entity::Building(_) => None,
+    })
+}
+
+/// The building configs among the entities, with their files.
+pub(crate) fn buildings(
+    entities: &[(PathBuf, Entity)],
+) -> impl Iterator<Item = (&PathBuf, &BuildingConfig)> {
+    entities.iter().filter_map(|(file, e)| match e {
+        Entity::Building(b) => Some((file, b)),
+        Entity::House(_) => None,
+    })
 }
 
 /// An `init` whose kind or config the worker cannot use.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{houses, Kind};
 use crate::config::{ConfigError, Entity, Globals, SecretSpec, SerialConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,8 +20,7 @@ impl Kind for SerialWorker {
         _: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec> {
         let mut specs = Vec::new();
-        for (file, entity) in entities {
-            let Entity::House(h) = entity else { continue };
+        for (file, h) in houses(entities) {
             for s in &h.serial {
                 let prefix = s.credential_prefix(&h.id);
                 specs.push(WorkerSpec::new(

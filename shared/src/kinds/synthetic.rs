@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{houses, Kind};
 use crate::config::{ConfigError, Entity, Globals, SyntheticConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,11 +19,7 @@ impl Kind for SyntheticWorker {
         _: &Globals,
         _: &mut Vec<ConfigError>,
     ) -> Vec<WorkerSpec> {
-        let houses = entities.iter().filter_map(|(file, e)| match e {
-            Entity::House(h) => Some((file, h)),
-            Entity::Building(_) => None,
-        });
-        houses
+        houses(entities)
             .filter_map(|(file, h)| {
                 let synthetic = h.synthetic.clone()?;
                 Some(WorkerSpec::new(
