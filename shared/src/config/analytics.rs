@@ -91,3 +91,52 @@ pub(crate) fn check_timezone(tz: &Option<String>, problems: &mut Problems) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{parse_entity, Entity, EntityKind};
+
+    fn house(text: &str) -> Result<Entity, Vec<String>> {
+        parse_entity(EntityKind::House, Path::new("profiles/villa_12.json"), text)
+            .map_err(|errs| errs.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn an_imported_only_house_has_an_id_a_position_a_time_zone_and_analytics() {
+        let Entity::House(h) = house(
+            r#"{"location": {"lat": 59.3, "lon": 18.1}, "timezone": "Europe/Helsinki",
+                "analytics": {"calibration_days": 45, "coefficients": {"wind": 0.15, "humidity": 0.01, "solar": 6}}}"#,
+        )
+        .unwrap() else {
+            panic!("a house")
+        };
+        assert_eq!(h.timezone.as_deref(), Some("Europe/Helsinki"));
+        let a = h.analytics.unwrap();
+        assert_eq!(
+            (a.enabled, a.calibration_days, a.recalibration_hours),
+            (true, 45, 72)
+        );
+        assert_eq!(a.coefficients.unwrap().solar, 6.0);
+    }
+
+    #[test]
+    fn bad_time_zones_and_windows_name_their_field() {
+        let errs =
+            house(r#"{"timezone": "Europe/Stokholm", "analytics": {"calibration_days": 7}}"#)
+                .unwrap_err();
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("timezone") && e.contains("Europe/Stokholm")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("analytics.calibration_days")),
+            "{errs:?}"
+        );
+        let errs = house(r#"{"analytics": {"calibraton_days": 30}}"#).unwrap_err();
+        assert!(errs[0].contains("analytics.calibraton_days"), "{errs:?}");
+    }
+}
