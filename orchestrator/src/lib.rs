@@ -1,5 +1,6 @@
 //! The orchestrator as a library, so that its parts are testable on their own; `main.rs` is the CLI.
 
+pub mod analytics;
 pub mod api;
 pub mod backfill;
 pub mod check;

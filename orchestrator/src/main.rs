@@ -45,6 +45,8 @@ enum Command {
     },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
+    /// Energy analytics now, from the store: `hemflux analytics run [ENTITY...]`.
+    Analytics(hemflux::analytics::AnalyticsArgs),
     /// Add a house: verify its HomeSide login, write its profile and credentials.
     AddHouse(hemflux::onboard::AddHouseArgs),
     /// Add a building: verify its Arrigo login, discover its signals, write config and credentials.
@@ -91,6 +93,7 @@ fn main() {
     let result = match cli.command {
         Command::Check(args) => hemflux::check::run(args).map(|ok| if ok { 0 } else { 1 }),
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
+        Command::Analytics(args) => hemflux::analytics::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
         other => tokio::runtime::Runtime::new()
             .map_err(Into::into)
@@ -134,7 +137,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
             };
             hemflux::backfill::run(args).await
         }
-        Command::Check(_) | Command::Query(_) | Command::MeterToken(_) => {
+        Command::Check(_) | Command::Query(_) | Command::Analytics(_) | Command::MeterToken(_) => {
             unreachable!("handled synchronously")
         }
     }
