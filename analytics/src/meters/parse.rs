@@ -182,6 +182,9 @@ impl Builder<'_> {
         for n in order {
             let m = &raw.meters[n];
             let mut thresholds = m.anomaly.over(defaults);
+            if let Err(e) = check_thresholds(&thresholds) {
+                self.meter_error(n, "anomaly", "", e);
+            }
             if thresholds.max_rate_per_h.is_none() {
                 thresholds.max_rate_per_h = units::default_max_rate_per_h(&m.output_unit);
             }
@@ -687,6 +690,21 @@ fn swap_instant(prev: &MasterPeriod, next_start: Ts, built: &[Meter]) -> Ts {
         Some(r) if r > prev.from && r <= next_start => r,
         _ => next_start,
     }
+}
+
+fn check_thresholds(t: &Thresholds) -> Result<(), String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let all_positive = [t.spike_mad, t.spike_iqr, t.long_gap_days]
+        .into_iter()
+        .all(positive)
+        && t.max_rate_per_h.is_none_or(positive);
+    if !all_positive {
+        return Err("spike_mad, spike_iqr, long_gap_days and max_rate_per_h must be > 0".into());
+    }
+    if t.stuck_days == 0 || !positive(t.reset_ratio) || t.reset_ratio > 1.0 {
+        return Err("stuck_days must be >= 1 and reset_ratio in (0, 1]".into());
+    }
+    Ok(())
 }
 
 impl RawThresholds {
