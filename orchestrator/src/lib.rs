@@ -9,6 +9,7 @@ pub mod demo;
 pub mod http;
 pub mod logging;
 pub mod meter_token;
+pub mod meters;
 pub mod onboard;
 pub mod query;
 pub mod reconcile;
