@@ -6,6 +6,7 @@ pub mod check;
 pub mod configset;
 pub mod demo;
 pub mod http;
+pub mod import;
 pub mod logging;
 pub mod meter_token;
 pub mod onboard;

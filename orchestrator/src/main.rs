@@ -53,6 +53,8 @@ enum Command {
     Remove(hemflux::onboard::RemoveArgs),
     /// Import a time range of history through the entity's worker, with a progress bar.
     Backfill(hemflux::backfill::BackfillArgs),
+    /// Load history (InfluxDB line protocol or CSV, plain or gzip) into the store; idempotent.
+    Import(hemflux::import::ImportArgs),
     /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
     Demo(hemflux::demo::DemoArgs),
     /// Give a WattiVahti meter its refresh token (read from stdin, written to its token file).
@@ -116,6 +118,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::AddBuilding(args) => hemflux::onboard::add_building(args).await,
         Command::Remove(args) => hemflux::onboard::remove(args).await,
         Command::Backfill(args) => hemflux::backfill::run(args).await,
+        Command::Import(args) => hemflux::import::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
