@@ -9,6 +9,7 @@ pub mod http;
 pub mod import;
 pub mod logging;
 pub mod meter_token;
+pub mod migrate;
 pub mod onboard;
 pub mod query;
 pub mod reconcile;
