@@ -55,6 +55,10 @@ enum Command {
     Remove(hemflux::onboard::RemoveArgs),
     /// Import a time range of history through the entity's worker, with a progress bar.
     Backfill(hemflux::backfill::BackfillArgs),
+    /// Load history (InfluxDB line protocol or CSV, plain or gzip) into the store; idempotent.
+    Import(hemflux::import::ImportArgs),
+    /// Switch from the seed systems: their files as they are into hemflux's, with a report.
+    Migrate(hemflux::migrate::MigrateArgs),
     /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
     Demo(hemflux::demo::DemoArgs),
     /// Meter analytics: `hemflux meters run [--full] [METER...] [--format table|json]`.
@@ -128,6 +132,8 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::AddBuilding(args) => hemflux::onboard::add_building(args).await,
         Command::Remove(args) => hemflux::onboard::remove(args).await,
         Command::Backfill(args) => hemflux::backfill::run(args).await,
+        Command::Import(args) => hemflux::import::run(args).await,
+        Command::Migrate(args) => hemflux::migrate::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
