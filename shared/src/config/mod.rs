@@ -2,6 +2,7 @@
 //! and the set of workers they ask for. Parsing is strict (unknown fields are errors) and every
 //! error names its file, line, column and field path.
 
+mod analytics;
 mod building;
 mod district_heating;
 mod globals;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use analytics::{AnalyticsConfig, EffectiveTempCoefficients, DEFAULT_TIMEZONE};
 pub use crate::kinds::{WorkerConfig, WorkerKind};
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
 pub(crate) use district_heating::Exchange;
