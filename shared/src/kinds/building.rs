@@ -1,12 +1,10 @@
 //! `building:<id>`: an Arrigo BMS, one per building config.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::{buildings, Kind};
+use super::{Desired, Kind};
 use crate::config::{
-    ArrigoConfig, ConfigError, Entity, Globals, SecretSpec, SignalConfig, WorkerSpec,
+    ArrigoConfig, SecretSpec, SignalConfig, WorkerSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -19,12 +17,8 @@ pub struct BuildingWorker {
 }
 
 impl Kind for BuildingWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
-        buildings(entities)
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        cx.buildings()
             .map(|(file, b)| {
                 let prefix = b.credential_prefix();
                 WorkerSpec::new(
