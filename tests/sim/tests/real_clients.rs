@@ -1,0 +1,164 @@
+//! Widely used open-source clients of the vendor services, from PyPI, against the simulators:
+//! a simulator that such a client cannot use has drifted from the real service. The clients
+//! live in a virtualenv that `.ci/run` makes (`HEMFLUX_PYCLIENTS`, pinned versions); their
+//! scripts under `tests/pyclients/` print one JSON object that these tests check.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+/// The virtualenv's python, or `None` (with the reason printed) when it is not installed;
+/// CI (`HEMFLUX_REQUIRE_SERVERS=1`) requires it.
+fn python() -> Option<PathBuf> {
+    let venv = std::env::var_os("HEMFLUX_PYCLIENTS").map(PathBuf::from);
+    match venv.map(|v| v.join("bin/python")).filter(|p| p.exists()) {
+        Some(p) => Some(p),
+        None if std::env::var("HEMFLUX_REQUIRE_SERVERS").as_deref() == Ok("1") => panic!(
+            "HEMFLUX_PYCLIENTS does not name a virtualenv with the PyPI clients, and \
+             HEMFLUX_REQUIRE_SERVERS=1 requires it (.ci/run makes one)"
+        ),
+        None => {
+            eprintln!("skipped: HEMFLUX_PYCLIENTS is not set (.ci/run installs the PyPI clients)");
+            None
+        }
+    }
+}
+
+/// A simulator process; killed when dropped.
+struct Sim {
+    child: Child,
+    /// What its `LISTENING` line says: a URL or a pty path.
+    at: String,
+}
+
+impl Sim {
+    fn start(vendor: &str, args: &[&str]) -> Sim {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hemflux-sim"))
+            .arg(vendor)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("hemflux-sim starts");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let at = line
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("{vendor}: {line:?}"))
+            .trim()
+            .to_string();
+        // Keep draining its stdout (the B-route simulator reports what happens there).
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Sim { child, at }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `tests/pyclients/<script>` with `args`, within `limit`; its JSON output.
+fn run_client(python: &PathBuf, script: &str, args: &[&str], limit: Duration) -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../pyclients/");
+    let mut child = Command::new(python)
+        .arg(format!("{path}{script}"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python starts");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{script} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (mut out, mut err) = (String::new(), String::new());
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{script} failed:\n{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script}: {e}: {out}\n{err}"))
+}
+
+fn times(v: &Value) -> Vec<Timestamp> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn evenly_spaced(ts: &[Timestamp], step: SignedDuration) -> bool {
+    ts.windows(2).all(|w| w[1].duration_since(w[0]) == step)
+}
+
+#[test]
+fn pytibber_reads_homes_prices_and_consumption() {
+    let Some(python) = python() else { return };
+    let sim = Sim::start("tibber", &["--listen", "127.0.0.1:0", "--token", "tok"]);
+    let url = format!("{}/v1-beta/gql", sim.at);
+    let out = run_client(
+        &python,
+        "tibber_client.py",
+        &[&url, "tok"],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out["active_homes"],
+        serde_json::json!(["96a14971-525a-4420-aae9-e5aedaa129ff"]),
+        "update_info reads subscriptions: {out}"
+    );
+    assert!(out["address1"].as_str().is_some_and(|a| !a.is_empty()));
+    assert_eq!(out["has_production"], false);
+    let prices = times(&out["price_starts"]);
+    assert!((92..=200).contains(&prices.len()), "{}", prices.len());
+    assert!(evenly_spaced(&prices, SignedDuration::from_mins(15)));
+    // 60 days of hours, paged backwards with `last`/`before` past the 744 cap, gap-free.
+    let hours = times(&out["hourly_froms"]);
+    hours.windows(2).for_each(|w| assert!(w[0] != w[1]));
+    let mut sorted = hours.clone();
+    sorted.sort();
+    assert_eq!(sorted.len(), 1440);
+    assert!(evenly_spaced(&sorted, SignedDuration::from_hours(1)));
+    assert!(out["hourly_costs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(Value::is_number));
+    let daily = out["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 2);
+    assert_eq!(daily[0]["to"], daily[1]["from"]);
+    assert!(daily.iter().all(|d| d["consumption"].is_number()));
+    let months: Vec<&str> = out["monthly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["from"].as_str().unwrap())
+        .collect();
+    assert_eq!(months.len(), 3);
+    assert!(months.iter().all(|m| m[8..10] == *"01"), "{months:?}");
+    assert!(out["rating_entries"].as_u64().unwrap() >= 23);
+}
