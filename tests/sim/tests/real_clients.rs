@@ -162,3 +162,35 @@ fn pytibber_reads_homes_prices_and_consumption() {
     assert!(months.iter().all(|m| m[8..10] == *"01"), "{months:?}");
     assert!(out["rating_entries"].as_u64().unwrap() >= 23);
 }
+
+#[test]
+fn the_official_dropbox_sdk_uploads_lists_downloads_and_deletes() {
+    let Some(python) = python() else { return };
+    let sim = Sim::start(
+        "dropbox",
+        &["--listen", "127.0.0.1:0", "--partner-interval-ms", "0"],
+    );
+    let out = run_client(
+        &python,
+        "dropbox_client.py",
+        &[
+            &sim.at,
+            "sim-app-key",
+            "sim-app-secret",
+            "sim-dropbox-refresh-token",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(out["uploaded_hash_matches"], true, "{out}");
+    assert_eq!(out["downloaded"], "meter;2026-01-01 00:00;12.5\n");
+    assert_eq!(
+        out["listed"],
+        serde_json::json!(["sdk_test.txt", "sdk_test_2.txt"]),
+        "paged one entry at a time"
+    );
+    // Where the simulator used to be laxer than Dropbox:
+    assert_eq!(out["mismatch_refused"], true, "content_hash is checked");
+    assert_eq!(out["list_on_file_not_folder"], true, "path/not_folder");
+    assert_eq!(out["deleted_folder"], true, "delete_v2 deletes a folder");
+    assert_eq!(out["folder_gone"], true, "with its contents");
+}
