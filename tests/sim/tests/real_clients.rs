@@ -194,3 +194,73 @@ fn the_official_dropbox_sdk_uploads_lists_downloads_and_deletes() {
     assert_eq!(out["deleted_folder"], true, "delete_v2 deletes a folder");
     assert_eq!(out["folder_gone"], true, "with its contents");
 }
+
+/// The meter's raw cumulative register at `at`, from the simulator's own model.
+fn energy_raw_at(at: &str) -> f64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_hemflux-sim"))
+        .args(["broute", "--energy-at", at])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// momonga opens a session (ROPT, SKRESET, SKSREG SA2 1, scan, join) on a module of `family`,
+/// tells the family from SKINFO, and reads power, energy, current and the fixed-time energy.
+fn momonga_reads_the_meter(family: &str, detected: &str) {
+    let Some(python) = python() else { return };
+    let start = "2026-05-20T05:10:00Z";
+    let sim = Sim::start(
+        "broute",
+        &[
+            "--family",
+            family,
+            "--scan-time-scale",
+            "0.01",
+            "--join-delay-ms",
+            "200",
+            "--start",
+            start,
+            "--time-scale",
+            "0",
+        ],
+    );
+    let rbid = "00112233445566778899AABBCCDDEEFF";
+    let out = run_client(
+        &python,
+        "broute_client.py",
+        &[&sim.at, rbid, "0123456789AB"],
+        Duration::from_secs(90),
+    );
+    assert_eq!(out["device"], detected, "{family}: {out}");
+    assert!(out["power_w"].as_i64().is_some_and(|w| w > 0), "{out}");
+    // E1 = 0.1 kWh, no D3: momonga scales by 1.
+    let kwh = |v: &Value| (v.as_f64().unwrap() * 10.0).round();
+    assert_eq!(kwh(&out["energy_kwh"]), energy_raw_at(start));
+    assert_eq!(
+        out["fixed_time"], "2026-05-20T14:00:00",
+        "the :00 boundary, JST"
+    );
+    assert_eq!(
+        kwh(&out["fixed_kwh"]),
+        energy_raw_at("2026-05-20T05:00:00Z")
+    );
+}
+
+#[test]
+fn momonga_on_a_bp35c2() {
+    momonga_reads_the_meter("c", "BP35C2");
+}
+
+#[test]
+fn momonga_on_a_bp35a1() {
+    momonga_reads_the_meter("bp35a1", "BP35A1");
+}
+
+#[test]
+fn momonga_on_a_stick_d_ips() {
+    momonga_reads_the_meter("ips", "BP35A1");
+}
