@@ -472,6 +472,30 @@ fn wattivahti_missing_then_refused_then_new_token() {
     assert!(!w.proc.stderr_text().contains("good-token"));
 }
 
+/// A token of another customer account reads none of this metering point: a clear error, not
+/// an endless retry of a 403.
+#[test]
+fn wattivahti_token_of_another_account_names_the_metering_point() {
+    let sim = start_sim(
+        "wattivahti",
+        &["--refresh-token", "mine", "--account", "neighbour:7654321"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, "neighbour").unwrap();
+    let mut store = Store::default();
+    let mut w = WorkerRun::start(
+        "meter",
+        "meter:villa_fi/el",
+        wattivahti_config(&sim, &token_file, 1, 1),
+        json!({}),
+        &store,
+    );
+    let e = w.until_error(&mut store, "refused metering point 1234567");
+    assert!(e.contains("does not own it"), "{e}");
+    assert!(store.points.is_empty());
+}
+
 // ---------------------------------------------------------------- district-heating exchange
 
 const DH_ID: &str = "district_heating:exchange";
