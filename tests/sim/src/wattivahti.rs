@@ -481,13 +481,8 @@ mod tests {
     /// An access token reads the metering points of its own account, not another's.
     #[tokio::test]
     async fn access_tokens_are_tied_to_their_accounts_metering_points() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: Args,
-        }
-        let args = Cli::parse_from(["wattivahti", "--account", "neighbour-token:7654321"]).args;
+        let args: Args =
+            crate::common::parse_args(&["wattivahti", "--account", "neighbour-token:7654321"]);
         let sim = Arc::new(Sim::new(args));
         let mut form = HeaderMap::new();
         form.insert(

@@ -3,11 +3,12 @@
 //! live in a virtualenv that `.ci/run` makes (`HEMFLUX_PYCLIENTS`, pinned versions); their
 //! scripts under `tests/pyclients/` print one JSON object that these tests check.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hemflux_e2e::Sim;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -25,44 +26,6 @@ fn python() -> Option<PathBuf> {
             eprintln!("skipped: HEMFLUX_PYCLIENTS is not set (.ci/run installs the PyPI clients)");
             None
         }
-    }
-}
-
-/// A simulator process; killed when dropped.
-struct Sim {
-    child: Child,
-    /// What its `LISTENING` line says: a URL or a pty path.
-    at: String,
-}
-
-impl Sim {
-    fn start(vendor: &str, args: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hemflux-sim"))
-            .arg(vendor)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("hemflux-sim starts");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let at = line
-            .strip_prefix("LISTENING ")
-            .unwrap_or_else(|| panic!("{vendor}: {line:?}"))
-            .trim()
-            .to_string();
-        // Keep draining its stdout (the B-route simulator reports what happens there).
-        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-        Sim { child, at }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -119,7 +82,7 @@ fn evenly_spaced(ts: &[Timestamp], step: SignedDuration) -> bool {
 fn pytibber_reads_homes_prices_and_consumption() {
     let Some(python) = python() else { return };
     let sim = Sim::start("tibber", &["--listen", "127.0.0.1:0", "--token", "tok"]);
-    let url = format!("{}/v1-beta/gql", sim.at);
+    let url = format!("{}/v1-beta/gql", sim.address);
     let out = run_client(
         &python,
         "tibber_client.py",
@@ -174,7 +137,7 @@ fn the_official_dropbox_sdk_uploads_lists_downloads_and_deletes() {
         &python,
         "dropbox_client.py",
         &[
-            &sim.at,
+            &sim.address,
             "sim-app-key",
             "sim-app-secret",
             "sim-dropbox-refresh-token",
@@ -232,7 +195,7 @@ fn momonga_reads_the_meter(family: &str, detected: &str) {
     let out = run_client(
         &python,
         "broute_client.py",
-        &[&sim.at, rbid, "0123456789AB"],
+        &[&sim.address, rbid, "0123456789AB"],
         Duration::from_secs(90),
     );
     assert_eq!(out["device"], detected, "{family}: {out}");

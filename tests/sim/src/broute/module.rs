@@ -747,14 +747,13 @@ mod tests {
 
     /// A module of `family` with fast scans; what it writes comes out of the receiver.
     fn module(family: &str) -> (Arc<Module>, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: super::super::Args,
-        }
-        let args =
-            Cli::parse_from(["broute", "--family", family, "--scan-time-scale", "0.001"]).args;
+        let args: super::super::Args = crate::common::parse_args(&[
+            "broute",
+            "--family",
+            family,
+            "--scan-time-scale",
+            "0.001",
+        ]);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         (Module::new(Arc::new(Sim::new(args).unwrap()), tx), rx)
     }

@@ -622,17 +622,11 @@ fn parse_written(source: Source, text: &str) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
 
     #[test]
     fn save_takes_one_input_per_call() {
-        let args = Cli::parse_from(["homeside", "--house", "HEM_FJV_Villa_1:FC1:pw"]).args;
+        let args: Args =
+            crate::common::parse_args(&["homeside", "--house", "HEM_FJV_Villa_1:FC1:pw"]);
         let mut sim = Sim::new(args).unwrap();
         let path = |i: usize| format!("Cwl.Advise.A[{}]", i + sim.houses[0].path_offset);
         let flag = sim

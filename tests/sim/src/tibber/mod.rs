@@ -257,18 +257,12 @@ mod tests {
     use super::series::Res;
     use super::*;
     use base64::Engine;
-    use clap::Parser;
     use jiff::civil::Date;
     use jiff::SignedDuration;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
-
     fn sim(extra: &[&str]) -> Sim {
-        let args = Cli::parse_from(["tibber"].iter().chain(extra)).args;
+        let argv: Vec<&str> = ["tibber"].iter().chain(extra).copied().collect();
+        let args: Args = crate::common::parse_args(&argv);
         let tz = TimeZone::get(&args.time_zone).unwrap();
         Sim {
             args,
