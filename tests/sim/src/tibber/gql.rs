@@ -52,6 +52,8 @@ pub trait Schema {
     fn type_name(&self, obj: &Self::Obj) -> &'static str;
     /// The arguments a field accepts, or `None` if the type has no such field.
     fn field_args(&self, type_name: &str, field: &str) -> Option<&'static [&'static str]>;
+    /// The object type a field holds (one, or a list of them); `None` for scalars.
+    fn field_type(&self, type_name: &str, field: &str) -> Option<&'static str>;
     fn resolve(
         &self,
         obj: &Self::Obj,
@@ -159,9 +161,10 @@ fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Out, Error> 
         fragments: &fragments,
         vars: &vars,
     };
-    // Validate the whole document first: a bad field deep down fails the request, not a field.
-    ctx.select(&root, &[set], true)?;
-    ctx.select(&root, &[set], false)
+    // Validate the whole document against the types first, whatever the data: a bad field
+    // deep down (even under an empty list) fails the request, not a field.
+    ctx.validate(schema.type_name(&root), &[set])?;
+    ctx.select(&root, &[set])
 }
 
 struct Ctx<'a, 'q, S> {
@@ -242,21 +245,13 @@ impl<'q, S: Schema> Ctx<'_, 'q, S> {
         Ok(args)
     }
 
-    /// Projects `obj` on the merged `sets`. With `dry`, only checks names and arguments.
-    fn select(
-        &self,
-        obj: &S::Obj,
-        sets: &[&'q SelectionSet<'q, String>],
-        dry: bool,
-    ) -> Result<Out, Error> {
-        let ty = self.schema.type_name(obj);
+    /// Checks names, arguments, and which fields need a selection, type by type.
+    fn validate(&self, ty: &str, sets: &[&'q SelectionSet<'q, String>]) -> Result<(), Error> {
         let mut grouped = Vec::new();
         self.collect(ty, sets, &mut grouped)?;
-        let mut out = Vec::with_capacity(grouped.len());
         for (key, fields) in grouped {
             let f = fields[0];
             if f.name == "__typename" {
-                out.push((key, Out::Value(ty.into())));
                 continue;
             }
             let args = self.arguments(ty, f)?;
@@ -270,27 +265,49 @@ impl<'q, S: Schema> Ctx<'_, 'q, S> {
             let subsets: Vec<&'q SelectionSet<'q, String>> =
                 fields.iter().map(|f| &f.selection_set).collect();
             let leaf = subsets.iter().all(|s| s.items.is_empty());
-            let value = match self.schema.resolve(obj, &f.name, &args)? {
-                Resolved::Scalar(v) if leaf => Out::Value(v),
-                Resolved::Scalar(_) => {
-                    return Err(Error::Validation(format!(
-                        "Field \"{}\" must not have a selection since it is a leaf.",
-                        f.name
-                    )))
-                }
-                Resolved::Null => Out::Value(Value::Null),
-                _ if leaf => {
+            match self.schema.field_type(ty, &f.name) {
+                Some(_) if leaf => {
                     return Err(Error::Validation(format!(
                         "Field \"{}\" of type \"{ty}\" must have a selection of subfields.",
                         f.name
                     )))
                 }
-                Resolved::Object(o) => self.select(&o, &subsets, dry)?,
+                Some(inner) => self.validate(inner, &subsets)?,
+                None if !leaf => {
+                    return Err(Error::Validation(format!(
+                        "Field \"{}\" must not have a selection since it is a leaf.",
+                        f.name
+                    )))
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Projects `obj` on the merged `sets` (already validated).
+    fn select(&self, obj: &S::Obj, sets: &[&'q SelectionSet<'q, String>]) -> Result<Out, Error> {
+        let ty = self.schema.type_name(obj);
+        let mut grouped = Vec::new();
+        self.collect(ty, sets, &mut grouped)?;
+        let mut out = Vec::with_capacity(grouped.len());
+        for (key, fields) in grouped {
+            let f = fields[0];
+            if f.name == "__typename" {
+                out.push((key, Out::Value(ty.into())));
+                continue;
+            }
+            let args = self.arguments(ty, f)?;
+            let subsets: Vec<&'q SelectionSet<'q, String>> =
+                fields.iter().map(|f| &f.selection_set).collect();
+            let value = match self.schema.resolve(obj, &f.name, &args)? {
+                Resolved::Scalar(v) => Out::Value(v),
+                Resolved::Null => Out::Value(Value::Null),
+                Resolved::Object(o) => self.select(&o, &subsets)?,
                 Resolved::List(items) => Out::List(
                     items
                         .iter()
-                        .take(if dry { 1 } else { usize::MAX })
-                        .map(|o| self.select(o, &subsets, dry))
+                        .map(|o| self.select(o, &subsets))
                         .collect::<Result<_, _>>()?,
                 ),
             };

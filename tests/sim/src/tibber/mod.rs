@@ -236,6 +236,10 @@ impl gql::Schema for Session<'_> {
         self.sim.field_args(ty, field)
     }
 
+    fn field_type(&self, ty: &str, field: &str) -> Option<&'static str> {
+        self.sim.field_type(ty, field)
+    }
+
     fn resolve(
         &self,
         obj: &Obj,
@@ -555,5 +559,36 @@ mod tests {
         let rating = &body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceRating"];
         assert!(rating["hourly"]["entries"].as_array().unwrap().len() >= 23);
         assert_eq!(rating["monthly"]["entries"].as_array().unwrap().len(), 12);
+    }
+
+    /// Validation follows the types, not the data: a bad field under a list that happens to be
+    /// empty (a home without production, tomorrow before noon) is still a 400.
+    #[test]
+    fn validation_does_not_depend_on_the_data() {
+        let s = sim(&["--publish-hour", "24"]);
+        let home = |inner: &str| format!("{{ viewer {{ home(id: \"{HOME}\") {{ {inner} }} }} }}");
+        for q in [
+            home("production(resolution: HOURLY, last: 5) { nodes { from bogus } }"),
+            home("currentSubscription { priceInfo { tomorrow { total bogus } } }"),
+            home("id { x }"),
+        ] {
+            let (status, body) = run(&s, &q, Value::Null);
+            assert_eq!(
+                (status, body["errors"][0]["extensions"]["code"].as_str()),
+                (400, Some("GRAPHQL_VALIDATION_FAILED")),
+                "{q}: {body}"
+            );
+        }
+        let (status, body) = run(
+            &s,
+            &home("production(resolution: HOURLY, last: 5) { nodes { from production profit } pageInfo { count totalProduction } }"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        let production = &body["data"]["viewer"]["home"]["production"];
+        assert_eq!(
+            production["pageInfo"],
+            json!({"count": 0, "totalProduction": 0.0})
+        );
     }
 }

@@ -58,6 +58,42 @@ const ENERGY_PAGING: &[&str] = &[
     "filterEmptyNodes",
 ];
 
+/// The object type of each field that holds objects (scalars are absent).
+fn object_type(ty: &str, field: &str) -> Option<&'static str> {
+    Some(match (ty, field) {
+        ("Query", "viewer") => "Viewer",
+        ("Viewer", "homes" | "home") => "Home",
+        ("Home" | "LegalEntity", "address") => "Address",
+        ("Home", "owner") | ("Subscription", "subscriber") => "LegalEntity",
+        ("Home", "meteringPointData") => "MeteringPointData",
+        ("Home", "currentSubscription" | "subscriptions") => "Subscription",
+        ("Home", "consumption") => "HomeConsumptionConnection",
+        ("Home", "production") => "HomeProductionConnection",
+        ("Home", "features") => "HomeFeatures",
+        ("LegalEntity", "contactInfo") => "ContactInfo",
+        ("Subscription", "priceInfo") => "PriceInfo",
+        ("Subscription", "priceInfoRange") | ("PriceInfo", "range") => {
+            "SubscriptionPriceConnection"
+        }
+        ("Subscription", "priceRating") => "PriceRating",
+        ("PriceInfo", "current" | "today" | "tomorrow")
+        | ("SubscriptionPriceConnection", "nodes")
+        | ("SubscriptionPriceEdge", "node") => "Price",
+        ("SubscriptionPriceConnection", "pageInfo") => "SubscriptionPriceConnectionPageInfo",
+        ("SubscriptionPriceConnection", "edges") => "SubscriptionPriceEdge",
+        ("PriceRating", "thresholdPercentages") => "PriceRatingThresholdPercentages",
+        ("PriceRating", "hourly" | "daily" | "monthly") => "PriceRatingType",
+        ("PriceRatingType", "entries") => "PriceRatingEntry",
+        ("HomeConsumptionConnection", "pageInfo") => "HomeConsumptionPageInfo",
+        ("HomeConsumptionConnection", "nodes") | ("HomeConsumptionEdge", "node") => "Consumption",
+        ("HomeConsumptionConnection", "edges") => "HomeConsumptionEdge",
+        ("HomeProductionConnection", "pageInfo") => "HomeProductionPageInfo",
+        ("HomeProductionConnection", "nodes") | ("HomeProductionEdge", "node") => "Production",
+        ("HomeProductionConnection", "edges") => "HomeProductionEdge",
+        _ => return None,
+    })
+}
+
 /// Each type's fields (arguments apart, see `field_args`).
 fn fields(ty: &str) -> &'static [&'static str] {
     match ty {
@@ -188,7 +224,17 @@ fn fields(ty: &str) -> &'static [&'static str] {
             "totalProduction",
             "filtered",
         ],
-        "HomeConsumptionEdge" => &["cursor", "node"],
+        "HomeConsumptionEdge" | "HomeProductionEdge" => &["cursor", "node"],
+        "Production" => &[
+            "from",
+            "to",
+            "unitPrice",
+            "unitPriceVAT",
+            "production",
+            "productionUnit",
+            "profit",
+            "currency",
+        ],
         "Consumption" => &[
             "from",
             "to",
@@ -245,6 +291,10 @@ impl gql::Schema for Sim {
             ("Home", "consumption" | "production") => ENERGY_PAGING,
             _ => NO_ARGS,
         })
+    }
+
+    fn field_type(&self, ty: &str, field: &str) -> Option<&'static str> {
+        object_type(ty, field)
     }
 
     fn resolve(
