@@ -286,17 +286,20 @@ impl Sim {
         args: &Map<String, Value>,
         quarter_allowed: bool,
     ) -> Result<Page<(Timestamp, Res)>, Error> {
+        // Caps: a month of each resolution (inferred; Tibber documents consumption's only).
         let (res, cap) = match args.get("resolution").and_then(Value::as_str) {
             Some("QUARTER_HOURLY") if quarter_allowed => (Res::Quarter, 2976),
             Some("HOURLY") => (Res::Hourly, 744),
             Some("DAILY") => (Res::Daily, 31),
             other => {
-                let (value, enum_name) = match quarter_allowed {
-                    true => (other.unwrap_or(""), "PriceInfoRangeResolution"),
-                    false => (other.unwrap_or(""), "PriceResolution"),
+                let enum_name = if quarter_allowed {
+                    "PriceInfoRangeResolution"
+                } else {
+                    "PriceResolution"
                 };
                 return Err(Error::Validation(format!(
-                    "Value \"{value}\" does not exist in \"{enum_name}\" enum."
+                    "Value \"{}\" does not exist in \"{enum_name}\" enum.",
+                    other.unwrap_or("")
                 )));
             }
         };
