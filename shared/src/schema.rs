@@ -101,7 +101,13 @@ pub const SERIES: &[Series] = &[
     Series {
         measurement: "weather_observation",
         writers: &["workers/src/weather", "shared/src/config/weather.rs"],
-        tags: &["house_id", "building_id", "station_name", "station_id"],
+        tags: &[
+            "house_id",
+            "building_id",
+            "station_name",
+            "station_id",
+            "source",
+        ],
         fields: &["temperature", "wind_speed", "humidity", "distance_km"],
         configured_fields: false,
     },
