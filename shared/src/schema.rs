@@ -66,8 +66,11 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "energy_meter",
-        writers: &["workers/src/district_heating"],
-        tags: &["house_id", "meter_id"],
+        writers: &[
+            "workers/src/district_heating",
+            "shared/src/config/district_heating.rs",
+        ],
+        tags: &["house_id", "building_id", "meter_id"],
         fields: &[
             "meter_reading",
             "consumption",
