@@ -66,8 +66,11 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "energy_meter",
-        writers: &["workers/src/district_heating"],
-        tags: &["house_id", "meter_id"],
+        writers: &[
+            "workers/src/district_heating",
+            "shared/src/config/district_heating.rs",
+        ],
+        tags: &["house_id", "building_id", "meter_id"],
         fields: &[
             "meter_reading",
             "consumption",
@@ -101,7 +104,13 @@ pub const SERIES: &[Series] = &[
     Series {
         measurement: "weather_observation",
         writers: &["workers/src/weather", "shared/src/config/weather.rs"],
-        tags: &["house_id", "building_id", "station_name", "station_id"],
+        tags: &[
+            "house_id",
+            "building_id",
+            "station_name",
+            "station_id",
+            "source",
+        ],
         fields: &["temperature", "wind_speed", "humidity", "distance_km"],
         configured_fields: false,
     },
@@ -208,6 +217,53 @@ pub const SERIES: &[Series] = &[
     },
 ];
 
+/// A field's type. An InfluxDB bucket keeps the type a field was first written with and refuses
+/// points that change it, so hemflux writes each field with the type the seeds wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Float,
+    Integer,
+    Boolean,
+    String,
+}
+
+/// The listed fields that are not floats (every other listed field is one): the seeds' types
+/// (seed 001: `resolution` a string; seed 002: `forecast_hours` and the flags integers; seed 003:
+/// the power in whole watts, the timestamps as text).
+pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
+    use FieldType::*;
+    &[
+        ("heating_system", "electric_heater", Integer),
+        ("heating_system", "heat_recovery", Integer),
+        ("heating_system", "away_mode", Integer),
+        ("building_alarms", "total_count", Integer),
+        ("building_alarms", "count_alarmed", Integer),
+        ("building_alarms", "count_returned", Integer),
+        ("building_alarms", "count_acknowledged", Integer),
+        ("building_alarms", "count_blocked", Integer),
+        ("electricity_consumption", "resolution", String),
+        ("electricity_price", "level", String),
+        ("weather_forecast", "forecast_hours", Integer),
+        ("smart_meter", "instant_power_w", Integer),
+        ("smart_meter", "historical_timestamp", String),
+        ("smart_meter", "recent_30min_timestamp", String),
+        ("synthetic", "n", Integer),
+    ]
+};
+
+/// The type of a listed field; `None` for a field hemflux does not list (a configured one).
+pub fn field_type(measurement: &str, field: &str) -> Option<FieldType> {
+    if !has_field(measurement, field) {
+        return None;
+    }
+    Some(
+        NOT_FLOAT
+            .iter()
+            .find(|(m, f, _)| *m == measurement && *f == field)
+            .map_or(FieldType::Float, |(_, _, t)| *t),
+    )
+}
+
 /// The series of `measurement`; empty when hemflux does not write it.
 pub fn series(measurement: &str) -> impl Iterator<Item = &'static Series> + '_ {
     SERIES.iter().filter(move |s| s.measurement == measurement)
@@ -285,6 +341,18 @@ mod tests {
                 s.measurement
             );
         }
+    }
+
+    #[test]
+    fn every_typed_field_is_a_listed_one() {
+        for (m, f, t) in NOT_FLOAT {
+            assert_eq!(field_type(m, f), Some(*t), "{m}.{f} is not listed");
+        }
+        assert_eq!(
+            field_type("weather_forecast", "avg_temp"),
+            Some(FieldType::Float)
+        );
+        assert_eq!(field_type("building_system", "GT_UTE"), None);
     }
 
     #[test]
