@@ -17,6 +17,9 @@ pub struct CheckArgs {
     /// Also check this settings file.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Meter definitions to check; default `meters.yaml` beside the settings file, if there.
+    #[arg(long)]
+    pub meters: Option<PathBuf>,
 }
 
 /// Prints every problem as `file:line:column: field.path: message`; returns whether all is well.
@@ -44,6 +47,20 @@ pub fn run(args: CheckArgs) -> Result<bool> {
         match Settings::load(path) {
             Ok(s) => globals = s.globals,
             Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+    let meters = args.meters.clone().or_else(|| {
+        let beside = args
+            .config
+            .as_deref()
+            .unwrap_or("hemflux.toml".as_ref())
+            .with_file_name("meters.yaml");
+        beside.exists().then_some(beside)
+    });
+    if let Some(path) = meters {
+        files += 1;
+        if let Err(e) = crate::meters::load(&path) {
+            problems.extend(format!("{e:#}").lines().map(String::from));
         }
     }
     let (specs, clashes) = desired_workers(&entities, &globals);

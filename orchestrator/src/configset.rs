@@ -187,7 +187,7 @@ mod tests {
             ["synthetic:villa"],
             "still running on the last good config"
         );
-        assert_eq!(s.specs[0].config["synthetic"]["interval_ms"], 50);
+        assert_eq!(s.specs[0].config.to_value()["synthetic"]["interval_ms"], 50);
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].file, file);
 

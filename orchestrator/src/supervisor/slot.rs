@@ -158,7 +158,6 @@ impl Slot {
         Init {
             version: PROTOCOL_VERSION,
             id: self.spec.id.clone(),
-            kind: self.spec.kind.as_str().into(),
             config: self.spec.config.clone(),
             secrets: self.secrets.clone(),
             state,
@@ -332,7 +331,7 @@ impl Slot {
             }
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),
             Heard::Message(FromWorker::Error { message }) => {
-                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "{message}");
+                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "{message}");
                 self.last_error = Some(message);
             }
             Heard::Message(FromWorker::Reply { id, ok, message }) => {
@@ -345,7 +344,7 @@ impl Slot {
                 self.last_data = self.last_data.max(newest);
             }
             Heard::StoreFailed(e) => {
-                tracing::error!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "batch refused: {e}");
+                tracing::error!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "batch refused: {e}");
                 self.last_error = Some(e);
             }
             Heard::Message(_) | Heard::BadLine(_) => {}
@@ -355,7 +354,7 @@ impl Slot {
     pub fn view(&self) -> WorkerView {
         WorkerView {
             id: self.spec.id.clone(),
-            kind: self.spec.kind,
+            kind: self.spec.kind(),
             state: self.state,
             pid: self.pid(),
             restarts: self.restarts,
