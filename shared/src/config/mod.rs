@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use analytics::{AnalyticsConfig, EffectiveTempCoefficients, DEFAULT_TIMEZONE};
 pub use crate::kinds::{WorkerConfig, WorkerKind};
+pub use analytics::{AnalyticsConfig, EffectiveTempCoefficients, DEFAULT_TIMEZONE};
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
