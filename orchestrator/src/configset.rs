@@ -36,6 +36,9 @@ struct FileState {
     content_hash: u64,
     last_good: Option<Entity>,
     errors: Vec<ConfigError>,
+    /// When this file first held its current id (the scan, then the file's age): of two files
+    /// with one id, the first holder keeps it and the newcomer is refused.
+    holder_since: (u64, i128),
 }
 
 /// What the folders ask for right now.
@@ -48,11 +51,27 @@ pub struct Snapshot {
 #[derive(Default)]
 pub struct ConfigSet {
     files: BTreeMap<PathBuf, FileState>,
+    scans: u64,
+}
+
+/// A file's modification time in nanoseconds, to order files that appear in one scan.
+pub fn modified_ns(path: &Path) -> i128 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Orders entities so that the first holder of an id comes first; ties by file name.
+pub fn first_holders_first<K: Ord>(entities: &mut [(PathBuf, Entity)], key: impl Fn(&Path) -> K) {
+    entities.sort_by(|(a, _), (b, _)| key(a).cmp(&key(b)).then_with(|| a.cmp(b)));
 }
 
 impl ConfigSet {
     /// Reads both folders, re-parses changed files, and returns the desired workers.
     pub fn rescan(&mut self, profiles: &Path, buildings: &Path, globals: &Globals) -> Snapshot {
+        self.scans += 1;
         let mut seen = BTreeMap::new();
         for (dir, kind) in [
             (profiles, EntityKind::House),
@@ -71,6 +90,7 @@ impl ConfigSet {
                         content_hash: 0,
                         last_good: None,
                         errors: Vec::new(),
+                        holder_since: (u64::MAX, 0),
                     });
                     state.errors = vec![whole_file_error(path, format!("cannot read: {e}"))];
                     continue;
@@ -85,10 +105,14 @@ impl ConfigSet {
                 content_hash: hash,
                 last_good: None,
                 errors: Vec::new(),
+                holder_since: (u64::MAX, 0),
             });
             state.content_hash = hash;
             match parsed {
                 Ok(entity) => {
+                    if state.last_good.as_ref().map(Entity::id) != Some(entity.id()) {
+                        state.holder_since = (self.scans, modified_ns(path));
+                    }
                     state.last_good = Some(entity);
                     state.errors.clear();
                 }
@@ -104,11 +128,12 @@ impl ConfigSet {
                 }
             }
         }
-        let entities: Vec<(PathBuf, Entity)> = self
+        let mut entities: Vec<(PathBuf, Entity)> = self
             .files
             .iter()
             .filter_map(|(p, s)| s.last_good.clone().map(|e| (p.clone(), e)))
             .collect();
+        first_holders_first(&mut entities, |p| self.files[p].holder_since);
         let (specs, clashes) = desired_workers(&entities, globals);
         let mut errors: Vec<ConfigError> =
             self.files.values().flat_map(|s| s.errors.clone()).collect();
@@ -194,6 +219,38 @@ mod tests {
         std::fs::remove_file(&file).unwrap();
         let s = set.rescan(&profiles, &buildings, &g);
         assert!(ids(&s).is_empty() && s.errors.is_empty());
+    }
+
+    #[test]
+    fn the_first_holder_of_an_id_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        let mut set = ConfigSet::default();
+        let g = Globals::default();
+        std::fs::write(
+            p.join("good2.json"),
+            r#"{"synthetic": {"interval_ms": 50}}"#,
+        )
+        .unwrap();
+        let s = set.rescan(p, &p.join("none"), &g);
+        assert_eq!(ids(&s), ["synthetic:good2"]);
+        // A newcomer that sorts first claims the same id: it is the one refused, by name.
+        std::fs::write(
+            p.join("aaa_clash.json"),
+            r#"{"id": "good2", "synthetic": {"interval_ms": 7}}"#,
+        )
+        .unwrap();
+        let s = set.rescan(p, &p.join("none"), &g);
+        assert_eq!(ids(&s), ["synthetic:good2"]);
+        assert_eq!(s.specs[0].config["synthetic"]["interval_ms"], 50);
+        assert_eq!(s.specs[0].files, [p.join("good2.json")]);
+        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.errors[0].file, p.join("aaa_clash.json"));
+        assert!(
+            s.errors[0].message.contains("good2.json"),
+            "{}",
+            s.errors[0]
+        );
     }
 
     #[test]

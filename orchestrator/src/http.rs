@@ -1,11 +1,16 @@
 //! One HTTP listener: `/health`, `/metrics` (Prometheus text) and the JSON API that
 //! `hemflux status`, `restart`, `sync` and `backfill` use.
+//!
+//! `/health` and `/metrics` are open (health checks, Prometheus). The API routes answer only
+//! under this server's own Host and never to another origin (see [`crate::auth`]); the read
+//! routes need no token and expose worker ids, states, pids, error messages, config file paths,
+//! sink names and counts, never credentials; the POST routes need the API token.
 
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::{Auth, Principal};
 use crate::sinks::Sinks;
 use crate::store::Store;
 use crate::supervisor::{Ask, Request, Snapshot, WorkerState};
@@ -23,17 +29,30 @@ pub struct AppState {
     pub supervisor: mpsc::Sender<Request>,
     pub sinks: Arc<Sinks>,
     pub store: Store,
+    pub auth: Auth,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+    let api = Router::new()
         .route("/api/workers", get(workers))
         .route("/api/errors", get(errors))
         .route("/api/sinks", get(sinks))
         .route("/api/measurements", get(measurements))
         .route("/api/workers/{*rest}", post(worker_action))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::same_site_only,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(api)
         .with_state(state)
 }
 
@@ -184,6 +203,7 @@ struct CommandBody {
 
 /// `POST /api/workers/<id>/restart|sync|command`; ids contain `/`, so the action is the last segment.
 async fn worker_action(
+    _caller: Principal,
     State(state): State<AppState>,
     Path(rest): Path<String>,
     body: Option<Json<Value>>,

@@ -1,9 +1,11 @@
 //! The orchestrator as a library, so that its parts are testable on their own; `main.rs` is the CLI.
 
 pub mod api;
+pub mod auth;
 pub mod backfill;
 pub mod check;
 pub mod configset;
+pub mod credentials;
 pub mod demo;
 pub mod http;
 pub mod logging;

@@ -1,6 +1,7 @@
 //! `hemflux`: the orchestrator and its command-line tools.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,14 @@ enum Command {
         id: String,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The orchestrator's data folder, which holds the API token.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// The API token (`<data>/api-token`, mode 0600) that the commands which change things send.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Exit 0 if the orchestrator on --listen is healthy (for container health checks).
     Health {
@@ -69,6 +78,18 @@ enum Command {
         end: Option<String>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The orchestrator's data folder, which holds the API token.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Replace the token now; the old one stops working at once (also in a running orchestrator).
+    Rotate {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -92,6 +113,15 @@ fn main() {
         Command::Check(args) => hemflux::check::run(args).map(|ok| if ok { 0 } else { 1 }),
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
+        Command::Token {
+            action: TokenAction::Rotate { data },
+        } => hemflux::auth::rotate(&data).map(|()| {
+            println!(
+                "new API token in {}",
+                hemflux::auth::token_path(&data).display()
+            );
+            0
+        }),
         other => tokio::runtime::Runtime::new()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(async_command(other)))
@@ -117,7 +147,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Remove(args) => hemflux::onboard::remove(args).await,
         Command::Backfill(args) => hemflux::backfill::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
-        Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
+        Command::Restart { id, listen, data } => hemflux::status::restart(listen, &data, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
         Command::Sync {
@@ -125,16 +155,18 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
             start,
             end,
             listen,
+            data,
         } => {
             let args = hemflux::backfill::BackfillArgs {
                 entity: id,
                 from: start,
                 to: end,
                 listen,
+                data,
             };
             hemflux::backfill::run(args).await
         }
-        Command::Check(_) | Command::Query(_) | Command::MeterToken(_) => {
+        Command::Check(_) | Command::Query(_) | Command::MeterToken(_) | Command::Token { .. } => {
             unreachable!("handled synchronously")
         }
     }

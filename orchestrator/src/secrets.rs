@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use hemflux_shared::config::SecretSpec;
+use anyhow::Result;
+use hemflux_shared::config::{ConfigError, SecretSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -21,16 +21,44 @@ pub struct Resolved {
 impl Secrets {
     /// Reads a `.env` file (KEY=VALUE lines, `#` comments, optional quotes). A missing file is empty.
     pub fn load(path: &Path) -> Result<Secrets> {
+        Ok(Self::read(path)?)
+    }
+
+    /// As [`Secrets::load`], with a problem as `file:line:column` (never the line's text: it may
+    /// hold a password).
+    pub fn read(path: &Path) -> Result<Secrets, ConfigError> {
+        let error = |line, column, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message,
+        };
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                let (line, column) = position(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+                error(line, column, "not UTF-8 text".into())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Secrets::default()),
+            Err(e) => return Err(error(0, 0, format!("cannot read: {e}"))),
+        };
         let mut values = BTreeMap::new();
-        match dotenvy::from_path_iter(path) {
-            Ok(iter) => {
-                for item in iter {
-                    let (k, v) = item.with_context(|| format!("parsing {}", path.display()))?;
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok((k, v)) => {
                     values.insert(k, v);
                 }
+                Err(dotenvy::Error::LineParse(bad, index)) => {
+                    let at = text.find(&bad).unwrap_or(0);
+                    let (line, column) = position(text[..at].as_bytes());
+                    return Err(error(
+                        line,
+                        column + index,
+                        "not a KEY=VALUE line (KEY: letters, digits, '_', '.'; quote a value with spaces)".into(),
+                    ));
+                }
+                Err(e) => return Err(error(0, 0, format!("cannot parse: {e}"))),
             }
-            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
         Ok(Secrets { values })
     }
@@ -57,6 +85,18 @@ impl Secrets {
         }
         Resolved { values, missing }
     }
+}
+
+/// 1-based line and column of the end of `before`.
+fn position(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (line, column)
 }
 
 #[cfg(test)]
@@ -94,6 +134,31 @@ mod tests {
         assert_eq!(r.values.len(), 2);
         assert_eq!(r.values["password"], "s3 cret");
         assert_eq!(r.missing, ["HEMFLUX_TEST_SURELY_UNSET"]);
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_position_without_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        std::fs::write(
+            &env,
+            "# creds\nHOUSE_a_USERNAME=u\nHOUSE_a_PASSWORD s3cret\n",
+        )
+        .unwrap();
+        let e = Secrets::read(&env).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}:3:", env.display())),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        std::fs::write(&env, b"A=1\nB=\xff\n").unwrap();
+        let e = Secrets::read(&env).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (2, 3, "not UTF-8 text")
+        );
     }
 
     #[test]

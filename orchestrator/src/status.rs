@@ -61,8 +61,8 @@ struct WorkerViewRow {
     last_error: Option<String>,
 }
 
-pub async fn restart(listen: SocketAddr, id: &str) -> Result<()> {
-    let resp = Api::new(listen)
+pub async fn restart(listen: SocketAddr, data: &std::path::Path, id: &str) -> Result<()> {
+    let resp = Api::with_token(listen, data)?
         .post(
             &format!("/api/workers/{id}/restart"),
             &serde_json::Value::Null,

@@ -220,6 +220,8 @@ impl Exchange {
             kind: super::WorkerKind::DistrictHeating,
             config: serde_json::json!({"exchange": cfg, "meters": meters}),
             secrets,
+            // Set up in `hemflux.toml`, not by a profile.
+            credentials: None,
             files: self.files,
         });
     }

@@ -26,7 +26,7 @@ pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub use weather::{WeatherPosition, WeatherSettings};
-pub use workers::{desired_workers, SecretSpec, WorkerKind, WorkerSpec};
+pub use workers::{desired_workers, CredentialUse, SecretSpec, WorkerKind, WorkerSpec};
 
 /// Which folder a config file came from, and so what it must contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -177,6 +177,7 @@ pub(crate) fn weather_worker(
         kind: WorkerKind::Weather,
         config: json!({"settings": settings, "positions": positions}),
         secrets: Vec::new(),
+        credentials: None,
         files,
     })
 }

@@ -53,6 +53,20 @@ impl SecretSpec {
     }
 }
 
+/// What a worker's credentials are for, so that the orchestrator hands them over only when
+/// `.env` and `hemflux.toml` agree (see the orchestrator's `credentials` module).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CredentialUse {
+    /// The `.env` prefix the credentials are read under, such as `HOUSE_villa1`.
+    pub prefix: String,
+    /// The house or building the worker serves.
+    pub entity: String,
+    /// Where the worker sends them: the URL in the config file, and the field that holds it.
+    pub url: Option<(String, String)>,
+    /// The vendor's own URL (the default of that field): always a fit destination.
+    pub vendor_url: Option<String>,
+}
+
 /// One worker the config asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerSpec {
@@ -62,12 +76,14 @@ pub struct WorkerSpec {
     /// What the worker gets as `init.config`.
     pub config: Value,
     pub secrets: Vec<SecretSpec>,
+    /// What those secrets are bound to; `None` for fleet-wide sources set up in `hemflux.toml`.
+    pub credentials: Option<CredentialUse>,
     /// The config file(s) it comes from.
     pub files: Vec<PathBuf>,
 }
 
 /// Every worker that the given valid entities ask for, and an error for each entity whose id
-/// clashes with an earlier one (entities come sorted by file, so the choice is stable).
+/// clashes with an earlier one (the caller orders them: the first holder of an id keeps it).
 pub fn desired_workers(
     entities: &[(PathBuf, Entity)],
     globals: &Globals,
@@ -107,6 +123,12 @@ pub fn desired_workers(
                             SecretSpec::required("username", format!("{prefix}_USERNAME")),
                             SecretSpec::required("password", format!("{prefix}_PASSWORD")),
                         ],
+                        credentials: Some(CredentialUse {
+                            prefix,
+                            entity: h.id.clone(),
+                            url: Some(("homeside.base_url".into(), hs.base_url.clone())),
+                            vendor_url: Some(super::HomesideConfig::VENDOR_URL.into()),
+                        }),
                         files: file.clone(),
                     });
                 }
@@ -116,6 +138,7 @@ pub fn desired_workers(
                         kind: WorkerKind::Meter,
                         config: json!({"house_id": h.id, "meter": m}),
                         secrets: m.secrets(),
+                        credentials: m.credential_use(&h.id),
                         files: file.clone(),
                     });
                 }
@@ -134,6 +157,13 @@ pub fn desired_workers(
                                 ),
                             ]
                         },
+                        // Sent to a local serial device only.
+                        credentials: Some(CredentialUse {
+                            prefix: s.credential_prefix(&h.id),
+                            entity: h.id.clone(),
+                            url: None,
+                            vendor_url: None,
+                        }),
                         files: file.clone(),
                     });
                 }
@@ -143,6 +173,7 @@ pub fn desired_workers(
                         kind: WorkerKind::Synthetic,
                         config: json!({"house_id": h.id, "synthetic": s}),
                         secrets: Vec::new(),
+                        credentials: None,
                         files: file.clone(),
                     });
                 }
@@ -157,6 +188,12 @@ pub fn desired_workers(
                         SecretSpec::required("username", format!("{prefix}_USERNAME")),
                         SecretSpec::required("password", format!("{prefix}_PASSWORD")),
                     ],
+                    credentials: Some(CredentialUse {
+                        prefix,
+                        entity: b.id.clone(),
+                        url: Some(("arrigo.base_url".into(), b.arrigo.base_url.clone())),
+                        vendor_url: None,
+                    }),
                     files: file,
                 });
             }
