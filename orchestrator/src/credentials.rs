@@ -131,7 +131,7 @@ fn shared_with(secrets: &Secrets, prefix: &str, entity: &str) -> bool {
 }
 
 /// `scheme://host:port`, the port made explicit.
-fn origin(url: &str) -> Option<String> {
+pub fn origin(url: &str) -> Option<String> {
     let u = reqwest::Url::parse(url.trim()).ok()?;
     let host = u.host_str()?;
     Some(format!(

@@ -134,6 +134,7 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
         ));
         f.env.push(format!("HOUSE_{id}_USERNAME={user}"));
         f.env.push(format!("HOUSE_{id}_PASSWORD=demo-{user}"));
+        f.env.push(format!("HOUSE_{id}_URL={}", homeside.address));
     }
     sims.push(homeside);
 
@@ -167,6 +168,7 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
             "base_url": format!("{}/v1-beta/gql", tibber.address), "min_request_interval_ms": 1000}}
     ]);
     villa["meter_ids"] = serde_json::json!(["735999255020057923"]);
+    f.env.push(format!("TIBBER_URL={}", tibber.address));
     f.env.extend(
         [
             "TIBBER_TOKEN=demo-tibber-token",

@@ -127,6 +127,7 @@ impl Supervisor {
                         for slot in self.slots.values_mut() {
                             slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
                         }
+                        self.drop_gone();
                         shutting_down = Some(Instant::now());
                     }
                     Some(req) => self.handle(req).await,
@@ -136,7 +137,7 @@ impl Supervisor {
                 _ = tick.tick() => self.tick().await,
             }
             if let Some(since) = shutting_down {
-                let hard_limit = Duration::from_millis(self.settings.stop_grace_ms * 2 + 500);
+                let hard_limit = slot::stop_grace(&self.settings) * 2 + Duration::from_millis(500);
                 if self.slots.is_empty() || since.elapsed() > hard_limit {
                     for slot in self.slots.values() {
                         slot.kill_now();
@@ -250,6 +251,7 @@ impl Supervisor {
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
+        self.drop_gone();
         for (i, id) in plan.start.iter().enumerate() {
             let (spec, resolved, fingerprint) =
                 desired_specs.remove(id).expect("planned from desired");
@@ -276,6 +278,17 @@ impl Supervisor {
             }
         }
         self.start_due().await;
+    }
+
+    /// Forgets slots that were asked to go and have no process (failed, waiting in backoff).
+    fn drop_gone(&mut self) {
+        self.slots.retain(|id, s| {
+            let keep = !(s.gone && !s.is_running());
+            if !keep {
+                tracing::info!(worker = %id, kind = kind_of(id), "config gone: removed");
+            }
+            keep
+        });
     }
 
     /// Starts workers whose time has come, at most [`STARTS_PER_TICK`] at a time: a fleet of a

@@ -63,6 +63,14 @@ pub struct WorkerView {
     pub config_files: Vec<PathBuf>,
 }
 
+/// The longest `stop_grace_ms` honoured: stdin closed, SIGTERM after one grace, SIGKILL after
+/// two, so the whole tree is down within 8 s whatever the setting says.
+const MAX_STOP_GRACE: Duration = Duration::from_millis(3_500);
+
+pub fn stop_grace(s: &SupervisorSettings) -> Duration {
+    Duration::from_millis(s.stop_grace_ms).min(MAX_STOP_GRACE)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterStop {
     Remove,
@@ -226,7 +234,7 @@ impl Slot {
             return;
         };
         let waited = now.duration_since(stopping.since);
-        let grace = Duration::from_millis(s.stop_grace_ms);
+        let grace = stop_grace(s);
         if waited >= grace && !stopping.termed {
             signal_group(run.pid, Signal::SIGTERM);
             stopping.termed = true;
@@ -367,5 +375,21 @@ impl Slot {
             status: self.status.clone(),
             config_files: self.spec.files.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stop_grace_is_capped_so_the_tree_is_down_in_8_s() {
+        let mut s = SupervisorSettings {
+            stop_grace_ms: 60_000,
+            ..SupervisorSettings::default()
+        };
+        assert!(stop_grace(&s) * 2 + Duration::from_millis(500) <= Duration::from_secs(8));
+        s.stop_grace_ms = 1_000;
+        assert_eq!(stop_grace(&s), Duration::from_secs(1));
     }
 }

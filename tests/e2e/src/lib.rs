@@ -204,6 +204,14 @@ impl Orchestrator {
         resp.text().map_err(|e| e.to_string())
     }
 
+    /// The API token `hemflux run` created in the data folder.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.path("data/api-token"))
+            .expect("data/api-token")
+            .trim()
+            .to_string()
+    }
+
     pub fn workers(&self) -> Vec<Value> {
         serde_json::from_str(&self.get("/api/workers").expect("/api/workers")).unwrap()
     }

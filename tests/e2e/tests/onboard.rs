@@ -277,6 +277,7 @@ fn a_building_is_onboarded_polled_backfilled_removed_softly_restored_and_purged(
 
     // Backfill December 2024 through the running orchestrator, twice: the same hourly points.
     let listen = format!("127.0.0.1:{}", o.port);
+    let data = o.path("data");
     let backfill = || {
         let out = hemflux_plain(&[
             "backfill",
@@ -287,6 +288,8 @@ fn a_building_is_onboarded_polled_backfilled_removed_softly_restored_and_purged(
             "2025-01-01",
             "--listen",
             &listen,
+            "--data",
+            data.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(

@@ -93,7 +93,9 @@ fn a_crash_loop_backs_off_then_fails_and_restart_revives_it() {
             "synthetic:crashy",
             "--listen",
             &format!("127.0.0.1:{}", o.port),
+            "--data",
         ])
+        .arg(o.path("data"))
         .output()
         .unwrap();
     assert!(
