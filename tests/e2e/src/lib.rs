@@ -410,6 +410,12 @@ impl Sim {
     }
 }
 
+impl Sim {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+}
+
 impl Drop for Sim {
     fn drop(&mut self) {
         let _ = self.child.kill();

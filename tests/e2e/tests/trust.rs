@@ -346,3 +346,35 @@ fn a_deleted_failed_worker_is_gone_and_shutdown_stays_fast() {
     assert!(status.success());
     assert!(took < Duration::from_secs(2), "stopped in {took:?}");
 }
+
+#[test]
+fn every_simulator_stops_on_sigterm() {
+    for vendor in [
+        "homeside",
+        "arrigo",
+        "smhi",
+        "wattivahti",
+        "tibber",
+        "dropbox",
+        "seq",
+        "broute",
+    ] {
+        let args: &[&str] = match vendor {
+            "broute" => &[],
+            "homeside" => &["--listen", "127.0.0.1:0", "--house", "h:u:p"],
+            _ => &["--listen", "127.0.0.1:0"],
+        };
+        // Its stdin stays open: only the signal can stop it.
+        let sim = hemflux_e2e::Sim::start(vendor, args);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(sim.pid()),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        wait_for(
+            Duration::from_secs(5),
+            &format!("hemflux-sim {vendor} to exit"),
+            || (!hemflux_e2e::alive(sim.pid())).then_some(()),
+        );
+    }
+}
