@@ -6,6 +6,7 @@
 mod fields;
 mod read;
 mod schema;
+mod version;
 mod writer;
 
 use std::path::{Path, PathBuf};
