@@ -1,5 +1,5 @@
 //! `hemflux run`: the orchestrator. Opens the store, starts the sinks, the supervisor, the
-//! watcher and the HTTP listener, and on SIGTERM/SIGINT stops every worker and exits 0.
+//! watcher and the HTTP listener, and on SIGTERM/SIGINT/SIGHUP stops every worker and exits 0.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -140,9 +140,11 @@ async fn wait_for_stop_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = hup.recv() => {}
     }
     Ok(())
 }

@@ -378,3 +378,101 @@ fn every_simulator_stops_on_sigterm() {
         );
     }
 }
+
+/// Every process below `pid`, recursively.
+fn descendants(pid: i32) -> Vec<i32> {
+    let mut all = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in hemflux_e2e::children(p) {
+            all.push(c);
+            todo.push(c);
+        }
+    }
+    all
+}
+
+#[test]
+fn the_demo_stops_its_whole_tree_on_sigterm_and_sighup() {
+    use std::io::BufRead;
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        let mut demo = Command::new(bin("hemflux"))
+            .args(["demo", "--duration", "120"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = demo.id() as i32;
+        let mut lines = std::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+        // The first summary line: the fleet is up.
+        let mut folder = None;
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(f) = line.strip_prefix("hemflux demo: fleet in ") {
+                folder = Some(f.to_string());
+            }
+            if line.contains("workers:") {
+                break;
+            }
+        }
+        let tree = descendants(pid);
+        assert!(tree.len() > 5, "{tree:?}");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
+        let status = hemflux_e2e::wait_for(Duration::from_secs(15), "the demo to exit", || {
+            demo.try_wait().unwrap()
+        });
+        assert!(status.success(), "{signal}: {status}");
+        wait_for(
+            Duration::from_secs(10),
+            "every process of the demo to be gone",
+            || tree.iter().all(|p| !hemflux_e2e::alive(*p)).then_some(()),
+        );
+        if let Some(f) = folder {
+            let _ = std::fs::remove_dir_all(f);
+        }
+    }
+}
+
+#[test]
+fn the_demo_refuses_a_taken_port_and_keeps_its_log_when_failing() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(bin("hemflux"))
+        .args(["demo", "--duration", "5", "--listen"])
+        .arg(taken.local_addr().unwrap().to_string())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in use") && stderr.contains("--listen 127.0.0.1:0"),
+        "{stderr}"
+    );
+
+    // A store that cannot be opened: `hemflux run` fails, and the log that says why stays.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("hemflux.db")).unwrap();
+    let out = Command::new(bin("hemflux"))
+        .args(["demo", "--duration", "20", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let log = stderr
+        .split("see ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .unwrap_or_else(|| panic!("names its log: {stderr}"))
+        .trim()
+        .to_string();
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{log}: {e}"));
+    assert!(text.contains("hemflux.db"), "{text}");
+    let folder = std::path::Path::new(&log).parent().unwrap();
+    assert!(
+        stderr.contains(&format!("kept in {}", folder.display())),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(folder).unwrap();
+}
