@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hemflux_shared::config::{desired_workers, parse_entity, EntityKind};
+use hemflux_shared::config::{desired_workers, parse_entity_bytes, EntityKind};
 
-use crate::configset::{config_files, first_holders_first, modified_ns};
+use crate::configset::{config_entries, first_holders_first, modified_ns};
 use crate::credentials::refuse_unbound;
 use crate::secrets::Secrets;
 use crate::settings::Settings;
@@ -34,10 +34,12 @@ pub fn run(args: CheckArgs) -> Result<bool> {
         (&args.profiles, EntityKind::House),
         (&args.buildings, EntityKind::Building),
     ] {
-        for file in config_files(dir) {
-            files += 1;
-            match std::fs::read_to_string(&file) {
-                Ok(text) => match parse_entity(kind, &file, &text) {
+        let (found, unreadable) = config_entries(dir);
+        files += found.len() + unreadable.len();
+        problems.extend(unreadable.iter().map(ToString::to_string));
+        for file in found {
+            match std::fs::read(&file) {
+                Ok(text) => match parse_entity_bytes(kind, &file, &text) {
                     Ok(e) => entities.push((file, e)),
                     Err(errs) => problems.extend(errs.iter().map(ToString::to_string)),
                 },

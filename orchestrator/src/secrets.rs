@@ -168,4 +168,53 @@ mod tests {
             .values
             .is_empty());
     }
+
+    mod arbitrary_bytes {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn env_like() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just("\n".to_string()),
+                Just("=".to_string()),
+                Just("#".to_string()),
+                Just("\"".to_string()),
+                Just("'".to_string()),
+                Just(" ".to_string()),
+                Just("export ".to_string()),
+                Just("${X}".to_string()),
+                Just("\\".to_string()),
+                "[A-Z_]{1,8}",
+                "[a-z0-9]{1,8}",
+            ];
+            prop::collection::vec(piece, 0..30).prop_map(|p| p.concat().into_bytes())
+        }
+
+        /// Never a panic; a problem has a position inside the file and never quotes it.
+        fn check(bytes: &[u8]) {
+            let dir = tempfile::tempdir().unwrap();
+            let env = dir.path().join(".env");
+            std::fs::write(&env, bytes).unwrap();
+            if let Err(e) = Secrets::read(&env) {
+                let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+                assert!(e.line <= lines, "{e}");
+                assert!(
+                    e.message.starts_with("not ") || e.message.starts_with("cannot parse"),
+                    "{e}"
+                );
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                check(&bytes);
+            }
+
+            #[test]
+            fn env_like_text(bytes in env_like()) {
+                check(&bytes);
+            }
+        }
+    }
 }

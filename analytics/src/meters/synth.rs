@@ -45,7 +45,10 @@ pub fn readings(seed: u64, from: Ts, to: Ts, profile: &Profile) -> Vec<Reading> 
     let gaps: Vec<(Ts, Ts)> = (0..profile.gaps)
         .map(|_| {
             let start = from + (rng.uniform() * span as f64) as Ts;
-            (start, start + ((1.0 + 9.0 * rng.uniform()) * 86_400.0) as Ts)
+            (
+                start,
+                start + ((1.0 + 9.0 * rng.uniform()) * 86_400.0) as Ts,
+            )
         })
         .collect();
     let mut resets: Vec<Ts> = (0..profile.resets)

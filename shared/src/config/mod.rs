@@ -79,6 +79,32 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Parses and validates one config file's bytes: UTF-8 (a leading BOM is fine), one JSON object.
+pub fn parse_entity_bytes(
+    kind: EntityKind,
+    file: &Path,
+    bytes: &[u8],
+) -> Result<Entity, Vec<ConfigError>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        vec![ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: "not UTF-8 text (save the file as UTF-8)".into(),
+        }]
+    })?;
+    parse_entity(kind, file, text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
 /// Parses and validates one config file's text. `file` names it in errors and gives the default id.
 pub fn parse_entity(kind: EntityKind, file: &Path, text: &str) -> Result<Entity, Vec<ConfigError>> {
     let default_id = file
@@ -136,6 +162,19 @@ fn check_id(id: &str, problems: &mut Problems) {
 }
 
 fn parse_json<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<ConfigError>> {
+    // serde reads a struct from an array too (`[]` would be a house with every default).
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_whitespace()) {
+        if c != '{' {
+            let before = &text[..i];
+            return Err(vec![ConfigError {
+                file: file.to_path_buf(),
+                line: before.matches('\n').count() + 1,
+                column: before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1,
+                path: String::new(),
+                message: format!("expected one JSON object {{...}}, found {c:?}"),
+            }]);
+        }
+    }
     let at = |path: String, e: serde_json::Error| {
         vec![ConfigError {
             file: file.to_path_buf(),
