@@ -49,6 +49,20 @@ impl Api {
         Ok(resp.error_for_status()?)
     }
 
+    /// What `/health` says, whatever its status.
+    pub async fn health_text(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/health", self.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match resp {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// `GET path` as JSON, within 10 s.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let resp = self.get_ok(path).await?;

@@ -76,10 +76,21 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
         .map_err(|_| unavailable())
 }
 
+/// `ok` when the supervisor answers and the store can write; 503 with the reason otherwise.
 async fn health(State(state): State<AppState>) -> Response {
-    match snapshot(&state).await {
-        Ok(_) => "ok\n".into_response(),
-        Err(r) => r,
+    if let Err(r) = snapshot(&state).await {
+        return r;
+    }
+    match state.store.write_problem() {
+        None => "ok\n".into_response(),
+        Some(p) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the store cannot write since {}: {} (batches wait and are retried)\n",
+                p.since, p.error
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -150,6 +161,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
             w.points
         );
     }
+    let _ = writeln!(out, "# HELP hemflux_store_writable Whether the store can write now (0: full disk or I/O error; batches wait).\n# TYPE hemflux_store_writable gauge\nhemflux_store_writable {}", u8::from(state.store.write_problem().is_none()));
+    let _ = writeln!(out, "# HELP hemflux_store_write_failures_total Store write transactions that failed on the disk.\n# TYPE hemflux_store_write_failures_total counter\nhemflux_store_write_failures_total {}", state.store.write_failures_total());
     let _ = writeln!(out, "# HELP hemflux_messages_total Protocol messages received from workers.\n# TYPE hemflux_messages_total counter\nhemflux_messages_total {}", s.messages);
     let _ = writeln!(out, "# HELP hemflux_bad_lines_total Lines from workers that were not protocol messages (skipped).\n# TYPE hemflux_bad_lines_total counter\nhemflux_bad_lines_total {}", s.bad_lines);
     let _ = writeln!(out, "# HELP hemflux_config_errors Config problems right now.\n# TYPE hemflux_config_errors gauge\nhemflux_config_errors {}", s.config_errors.len());

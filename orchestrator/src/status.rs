@@ -11,12 +11,20 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
     let workers = api.workers().await?;
     let errors: Vec<String> = api.get("/api/errors").await?;
     let sinks: Vec<serde_json::Value> = api.get("/api/sinks").await?;
+    // `/health` says why the orchestrator is not healthy (a store that cannot write).
+    let health = match api.get_ok("/health").await {
+        Ok(_) => None,
+        Err(_) => Some(api.health_text().await),
+    };
     if json {
         println!(
             "{}",
-            serde_json::json!({"workers": workers, "config_errors": errors, "sinks": sinks})
+            serde_json::json!({"workers": workers, "config_errors": errors, "sinks": sinks, "unhealthy": health})
         );
         return Ok(());
+    }
+    if let Some(h) = &health {
+        println!("NOT HEALTHY: {}", h.trim());
     }
     println!(
         "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  LAST ERROR",

@@ -476,3 +476,125 @@ fn the_demo_refuses_a_taken_port_and_keeps_its_log_when_failing() {
     );
     std::fs::remove_dir_all(folder).unwrap();
 }
+
+/// A small tmpfs mounted over `dir` (root only), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+        let why = if !root {
+            "not running as root".to_string()
+        } else {
+            match Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir)
+                .output()
+            {
+                Ok(out) if out.status.success() => return Some(Tmpfs(dir.to_path_buf())),
+                Ok(out) => String::from_utf8_lossy(&out.stderr).into_owned(),
+                Err(e) => e.to_string(),
+            }
+        };
+        if std::env::var("HEMFLUX_REQUIRE_SERVERS").as_deref() == Ok("1") {
+            panic!("cannot mount a tmpfs ({why}) and HEMFLUX_REQUIRE_SERVERS=1");
+        }
+        eprintln!("skipped: cannot mount a tmpfs for the full-disk test ({why})");
+        None
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fills the filesystem of `path` to the last byte.
+fn fill(path: &std::path::Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).unwrap();
+    for chunk in [1 << 20, 4096, 1] {
+        let buf = vec![0u8; chunk];
+        while f.write_all(&buf).is_ok() {}
+    }
+    let _ = f.sync_all();
+}
+
+#[test]
+fn a_full_disk_keeps_workers_running_and_heals_when_space_returns() {
+    let o = Orchestrator::new("");
+    let Some(_tmpfs) = Tmpfs::mount(&o.path("data"), "16m") else {
+        return;
+    };
+    for h in ["a", "b"] {
+        o.write_profile(
+            &format!("{h}.json"),
+            r#"{"synthetic": {"interval_ms": 50, "points_per_batch": 10}}"#,
+        );
+    }
+    let o = o.start();
+    let before: Vec<_> = ["a", "b"]
+        .map(|h| o.wait_state(&format!("synthetic:{h}"), "running", T)["pid"].clone())
+        .into();
+    wait_for(T, "points in the store", || {
+        (o.query("synthetic", &[]).len() > 100).then_some(())
+    });
+
+    let filler = o.path("data/filler");
+    fill(&filler);
+    let body = wait_for(T, "/health to report the store", || {
+        let resp = Client::new().get(o.url("/health")).send().unwrap();
+        (resp.status().as_u16() == 503).then(|| resp.text().unwrap())
+    });
+    assert!(body.contains("the store cannot write"), "{body}");
+    assert!(o
+        .get("/metrics")
+        .unwrap()
+        .contains("hemflux_store_writable 0"));
+    let status = Command::new(bin("hemflux"))
+        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("NOT HEALTHY: the store cannot write"),
+        "{text}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    for (h, pid) in ["a", "b"].iter().zip(&before) {
+        let w = o.worker(&format!("synthetic:{h}")).unwrap();
+        assert_eq!(w["state"], "running", "{w}");
+        assert_eq!(&w["pid"], pid, "the worker kept running: {w}");
+        assert_eq!(w["restarts"], 0, "{w}");
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    wait_for(
+        Duration::from_secs(10),
+        "/health ok within seconds of space coming back",
+        || o.get("/health").ok(),
+    );
+    let stored = o.query("synthetic", &[]).len();
+    wait_for(T, "new points", || {
+        (o.query("synthetic", &[]).len() > stored + 50).then_some(())
+    });
+    // Each worker sends its next batch only after the previous one was acknowledged, numbering
+    // points 0, 1, 2, ...: stored numbers without a gap mean nothing acknowledged was lost.
+    for h in ["a", "b"] {
+        let mut n: Vec<i64> = o
+            .query("synthetic", &["--tag", &format!("house_id={h}")])
+            .iter()
+            .map(|r| r["fields"]["n"].as_i64().unwrap())
+            .collect();
+        n.sort_unstable();
+        assert_eq!(n[0], 0);
+        assert!(
+            n.windows(2).all(|w| w[1] == w[0] + 1),
+            "a gap in house {h}'s numbers"
+        );
+    }
+}
