@@ -27,7 +27,7 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
         println!("NOT HEALTHY: {}", h.trim());
     }
     println!(
-        "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  LAST ERROR",
+        "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  ERROR NOW (LAST ERROR, AT)",
         "WORKER", "KIND", "STATE", "PID", "RESTARTS", "POINTS"
     );
     for w in &workers {
@@ -40,7 +40,7 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
             w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             w.restarts,
             w.points,
-            w.last_error.unwrap_or_default()
+            describe_errors(&w)
         );
     }
     for s in &sinks {
@@ -66,7 +66,18 @@ struct WorkerViewRow {
     pid: Option<i32>,
     restarts: u64,
     points: u64,
+    error: Option<String>,
     last_error: Option<String>,
+    last_error_at: Option<String>,
+}
+
+/// The error now, else the last one and when it happened.
+fn describe_errors(w: &WorkerViewRow) -> String {
+    match (&w.error, &w.last_error, &w.last_error_at) {
+        (Some(now), _, _) => now.clone(),
+        (None, Some(last), Some(at)) => format!("none ({last}, at {at})"),
+        _ => String::new(),
+    }
 }
 
 pub async fn restart(listen: SocketAddr, data: &std::path::Path, id: &str) -> Result<()> {

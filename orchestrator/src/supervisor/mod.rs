@@ -322,7 +322,7 @@ impl Supervisor {
         let state = match self.store.load_state(id) {
             Ok(s) => s,
             Err(e) => {
-                slot.last_error = Some(format!("cannot load saved state: {e:#}"));
+                slot.set_error(format!("cannot load saved state: {e:#}"));
                 slot.next_start = Some(Instant::now() + Duration::from_secs(5));
                 return;
             }
@@ -417,8 +417,7 @@ impl Supervisor {
         for (id, slot) in self.slots.iter_mut() {
             if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
                 tracing::warn!(worker = %id, kind = kind_of(id), "missed three heartbeats: killing");
-                slot.last_error = Some("missed three heartbeats".into());
-                slot.kill_now();
+                slot.kill_for("missed three heartbeats");
             }
             slot.advance_stop(now, &self.settings);
         }

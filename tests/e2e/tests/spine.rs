@@ -122,7 +122,7 @@ fn a_silent_worker_is_killed_and_restarted() {
         w["last_error"]
             .as_str()
             .unwrap_or("")
-            .contains("killed by signal 9"),
+            .contains("missed three heartbeats (killed by signal 9)"),
         "{w}"
     );
     assert!(!alive(pid(&first) as i32));
