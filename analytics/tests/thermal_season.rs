@@ -50,6 +50,12 @@ fn the_thermal_model_learns_tau_from_simulated_polls() {
         model.tau_hours
     );
     assert!(model.r_squared > 0.2, "{model:?}");
+    // With k from the energy analytics, the heat capacity follows.
+    let capacity = model.capacity_kwh_per_k(config.house.k);
+    assert!(
+        (capacity / config.house.capacity - 1.0).abs() < 0.35,
+        "{capacity}"
+    );
     // Forecasts were issued and scored at their target times at every lead.
     assert!(report.hemflux.count(24) > 200 && report.model_c.count(24) == report.hemflux.count(24));
 }

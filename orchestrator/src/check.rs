@@ -23,6 +23,9 @@ pub struct CheckArgs {
     /// The credentials file, to check which credentials each worker may receive.
     #[arg(long, default_value = ".env")]
     pub env_file: PathBuf,
+    /// Meter definitions to check; default `meters.yaml` beside the settings file, if there.
+    #[arg(long)]
+    pub meters: Option<PathBuf>,
 }
 
 /// Prints every problem as `file:line:column: field.path: message`; returns whether all is well.
@@ -57,6 +60,20 @@ pub fn run(args: CheckArgs) -> Result<bool> {
         problems.push(e.to_string());
         Secrets::default()
     });
+    let meters = args.meters.clone().or_else(|| {
+        let beside = args
+            .config
+            .as_deref()
+            .unwrap_or("hemflux.toml".as_ref())
+            .with_file_name("meters.yaml");
+        beside.exists().then_some(beside)
+    });
+    if let Some(path) = meters {
+        files += 1;
+        if let Err(e) = crate::meters::load(&path) {
+            problems.extend(format!("{e:#}").lines().map(String::from));
+        }
+    }
     // Of two files with one id, the older keeps it (as in a running orchestrator).
     first_holders_first(&mut entities, modified_ns);
     let (specs, clashes) = desired_workers(&entities, &settings.globals);

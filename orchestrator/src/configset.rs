@@ -241,7 +241,7 @@ mod tests {
             ["synthetic:villa"],
             "still running on the last good config"
         );
-        assert_eq!(s.specs[0].config["synthetic"]["interval_ms"], 50);
+        assert_eq!(s.specs[0].config.to_value()["synthetic"]["interval_ms"], 50);
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].file, file);
 
@@ -271,7 +271,7 @@ mod tests {
         .unwrap();
         let s = set.rescan(p, &p.join("none"), &g);
         assert_eq!(ids(&s), ["synthetic:good2"]);
-        assert_eq!(s.specs[0].config["synthetic"]["interval_ms"], 50);
+        assert_eq!(s.specs[0].config.to_value()["synthetic"]["interval_ms"], 50);
         assert_eq!(s.specs[0].files, [p.join("good2.json")]);
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].file, p.join("aaa_clash.json"));

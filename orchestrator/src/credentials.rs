@@ -147,19 +147,22 @@ mod tests {
     use super::*;
 
     fn spec(prefix: &str, entity: &str, url: Option<&str>, vendor: Option<&str>) -> WorkerSpec {
-        WorkerSpec {
-            id: format!("house:{entity}"),
-            kind: hemflux_shared::config::WorkerKind::House,
-            config: serde_json::Value::Null,
-            secrets: Vec::new(),
-            credentials: Some(CredentialUse {
-                prefix: prefix.into(),
-                entity: entity.into(),
-                url: url.map(|u| ("homeside.base_url".into(), u.into())),
-                vendor_url: vendor.map(Into::into),
-            }),
-            files: vec!["profiles/x.json".into()],
-        }
+        let config = hemflux_shared::kinds::SyntheticWorker {
+            house_id: entity.into(),
+            synthetic: serde_json::from_str("{}").unwrap(),
+        };
+        WorkerSpec::new(
+            format!("house:{entity}"),
+            config,
+            Vec::new(),
+            "profiles/x.json".as_ref(),
+        )
+        .bound_to(CredentialUse {
+            prefix: prefix.into(),
+            entity: entity.into(),
+            url: url.map(|u| ("homeside.base_url".into(), u.into())),
+            vendor_url: vendor.map(Into::into),
+        })
     }
 
     fn secrets(env: &str) -> Secrets {

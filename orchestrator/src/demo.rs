@@ -120,6 +120,9 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
             "127.0.0.1:0",
             "--houses-file",
             &houses_file.to_string_lossy(),
+            // The villas are houses that answer to their heat curve, near Halmstad.
+            "--house-model-at",
+            "56.68,12.88",
         ],
         root,
     )?;

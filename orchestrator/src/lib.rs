@@ -1,5 +1,6 @@
 //! The orchestrator as a library, so that its parts are testable on their own; `main.rs` is the CLI.
 
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod backfill;
@@ -8,8 +9,11 @@ pub mod configset;
 pub mod credentials;
 pub mod demo;
 pub mod http;
+pub mod import;
 pub mod logging;
 pub mod meter_token;
+pub mod meters;
+pub mod migrate;
 pub mod onboard;
 pub mod query;
 pub mod reconcile;

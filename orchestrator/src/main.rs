@@ -54,6 +54,8 @@ enum Command {
     },
     /// Print what the embedded store holds.
     Query(hemflux::query::QueryArgs),
+    /// Energy analytics now, from the store: `hemflux analytics run [ENTITY...]`.
+    Analytics(hemflux::analytics::AnalyticsArgs),
     /// Add a house: verify its HomeSide login, write its profile and credentials.
     AddHouse(hemflux::onboard::AddHouseArgs),
     /// Add a building: verify its Arrigo login, discover its signals, write config and credentials.
@@ -62,8 +64,18 @@ enum Command {
     Remove(hemflux::onboard::RemoveArgs),
     /// Import a time range of history through the entity's worker, with a progress bar.
     Backfill(hemflux::backfill::BackfillArgs),
+    /// Load history (InfluxDB line protocol or CSV, plain or gzip) into the store; idempotent.
+    Import(hemflux::import::ImportArgs),
+    /// Switch from the seed systems: their files as they are into hemflux's, with a report.
+    Migrate(hemflux::migrate::MigrateArgs),
     /// A small fleet on the embedded store, fed by the vendor simulators, with a live summary.
     Demo(hemflux::demo::DemoArgs),
+    /// Meter analytics: `hemflux meters run [--full] [METER...] [--format table|json]`.
+    #[command(subcommand)]
+    Meters(hemflux::meters::MetersCommand),
+    /// Readings taken by hand: `hemflux reading add METER VALUE [--at T]`.
+    #[command(subcommand)]
+    Reading(hemflux::meters::ReadingCommand),
     /// Give a WattiVahti meter its refresh token (read from stdin, written to its token file).
     MeterToken(hemflux::meter_token::MeterTokenArgs),
     /// Fetch a range again through a running worker: `hemflux sync meter:villa/el --start 2024-01-01 --end 2024-01-31`.
@@ -112,6 +124,7 @@ fn main() {
     let result = match cli.command {
         Command::Check(args) => hemflux::check::run(args).map(|ok| if ok { 0 } else { 1 }),
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
+        Command::Analytics(args) => hemflux::analytics::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
         Command::Token {
             action: TokenAction::Rotate { data },
@@ -122,6 +135,9 @@ fn main() {
             );
             0
         }),
+        Command::Meters(hemflux::meters::MetersCommand::Run(args)) => {
+            hemflux::meters::run(args).map(|()| 0)
+        }
         other => tokio::runtime::Runtime::new()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(async_command(other)))
@@ -146,10 +162,15 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::AddBuilding(args) => hemflux::onboard::add_building(args).await,
         Command::Remove(args) => hemflux::onboard::remove(args).await,
         Command::Backfill(args) => hemflux::backfill::run(args).await,
+        Command::Import(args) => hemflux::import::run(args).await,
+        Command::Migrate(args) => hemflux::migrate::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
         Command::Restart { id, listen, data } => hemflux::status::restart(listen, &data, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
+        Command::Reading(hemflux::meters::ReadingCommand::Add(args)) => {
+            hemflux::meters::add_reading(args).await
+        }
         Command::Sync {
             id,
             start,
@@ -166,7 +187,12 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
             };
             hemflux::backfill::run(args).await
         }
-        Command::Check(_) | Command::Query(_) | Command::MeterToken(_) | Command::Token { .. } => {
+        Command::Check(_)
+        | Command::Query(_)
+        | Command::Analytics(_)
+        | Command::MeterToken(_)
+        | Command::Meters(_)
+        | Command::Token { .. } => {
             unreachable!("handled synchronously")
         }
     }

@@ -8,7 +8,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
-use hemflux_shared::config::{Globals, MeterConfig, MeterSource};
+use hemflux_shared::config::{Globals, MeterSource};
+use hemflux_shared::kinds::{MeterWorker, WorkerConfig};
 
 use crate::configset::ConfigSet;
 
@@ -32,8 +33,9 @@ pub fn run(args: MeterTokenArgs) -> Result<()> {
             args.profiles.display()
         )
     })?;
-    let meter: MeterConfig =
-        serde_json::from_value(spec.config["meter"].clone()).context("the meter's config")?;
+    let WorkerConfig::Meter(MeterWorker { meter, .. }) = &spec.config else {
+        bail!("{} is not a meter", args.id);
+    };
     let MeterSource::Wattivahti(w) = &meter.source else {
         bail!(
             "{} is not a WattiVahti meter: only WattiVahti takes a refresh token this way",

@@ -164,9 +164,11 @@ fn write_csv(reader: &Reader, query: &RangeQuery, out: &mut impl Write) -> Resul
     })
 }
 
+/// A float always shows that it is one (`21.0`, `1e21`), so that `hemflux import` reads the
+/// column back as floats and not as integers.
 fn field_text(v: RawValue<'_>) -> String {
     match v {
-        RawValue::Float(f) => f.to_string(),
+        RawValue::Float(f) => format!("{f:?}"),
         RawValue::Int(i) => i.to_string(),
         RawValue::Bool(b) => b.to_string(),
         RawValue::Str(s) => s.to_string(),
@@ -197,6 +199,15 @@ mod tests {
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    }
+
+    #[test]
+    fn floats_look_like_floats() {
+        let text = |f: f64| field_text(RawValue::Float(f));
+        assert_eq!(text(21.0), "21.0");
+        assert_eq!(text(0.1), "0.1");
+        assert_eq!(text(-1e21), "-1e21");
+        assert_eq!(field_text(RawValue::Int(21)), "21");
     }
 
     #[test]

@@ -258,6 +258,40 @@ async fn concurrent_writers_are_committed_together_and_seq_grows() {
     assert!(commits < 200, "{commits} transactions for 200 writes");
 }
 
+/// Two writers on one file, as `hemflux import` or `hemflux remove` beside `hemflux run`: each
+/// sees the other's commits, so seqs never repeat (a sink would skip points otherwise) and a
+/// series the other deleted is created again, not written under a dead id.
+#[tokio::test]
+async fn two_writers_of_one_file_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, import) = (open(&dir), open(&dir));
+    let batch = |house: &str, from: i64| {
+        (from..from + 10)
+            .map(|t| meter(house, t * SEC, 1.0))
+            .collect()
+    };
+    run.write("w", batch("a", 0), None).await.unwrap();
+    import.write("import", batch("b", 0), None).await.unwrap();
+    run.write("w", batch("a", 10), None).await.unwrap();
+    assert_eq!(import.delete_by_tag("house_id", "a").await.unwrap(), 20);
+    run.write("w", batch("a", 20), None).await.unwrap();
+
+    let mut reader = run.reader().unwrap();
+    let feed = reader.after(0, 1_000).unwrap();
+    assert_eq!(feed.len(), 20, "every point once in the sinks' feed");
+    assert!(feed.seqs.windows(2).all(|w| w[0] < w[1]));
+    assert!(feed.seqs[0] > 10, "b's seqs follow the first batch of a");
+    let a = reader
+        .points(&RangeQuery::new("energy_meter").tag("house_id", "a"))
+        .unwrap();
+    assert_eq!(
+        a.len(),
+        10,
+        "the series deleted by the other writer is back"
+    );
+    assert_eq!(a[0].time, 20 * SEC);
+}
+
 /// The child half of `a_torn_write_leaves_a_consistent_store`: writes batches of 1000 points
 /// forever, printing each acknowledged batch number, until it is killed.
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::kinds::{KindError, WorkerConfig, WorkerKind};
 use crate::point::Point;
 
 /// Bumped on any change a peer of the previous version would misread.
@@ -38,26 +39,96 @@ pub enum ToWorker {
     Shutdown,
 }
 
+/// The first message: everything a worker needs to start.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "InitWire", into = "InitWire")]
 pub struct Init {
     pub version: u32,
     /// Stable worker id, such as `house:villa_12`.
     pub id: String,
-    pub kind: String,
-    /// The kind's own config section, as validated by the orchestrator.
-    pub config: Value,
+    /// The kind's own config, as validated by the orchestrator; its variant is the kind.
+    pub config: WorkerConfig,
     /// This worker's credentials and nothing else.
-    #[serde(default)]
     pub secrets: BTreeMap<String, String>,
     /// What the worker last persisted with `state`, if anything.
-    #[serde(default)]
     pub state: Option<Value>,
     /// Delay before the first poll, so that a fleet does not poll in the same second.
-    #[serde(default)]
     pub poll_offset_ms: u64,
     /// How often the worker must send `heartbeat`.
     pub heartbeat_ms: u64,
+}
+
+impl Init {
+    pub fn kind(&self) -> WorkerKind {
+        self.config.kind()
+    }
+
+    /// One of this worker's credentials, or an error naming it and its worker.
+    pub fn secret(&self, name: &str) -> Result<&str, MissingSecret> {
+        self.secrets
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| MissingSecret {
+                worker: self.id.clone(),
+                name: name.to_string(),
+            })
+    }
+}
+
+/// The orchestrator did not hand over a credential the worker needs (its `.env` lacks it).
+#[derive(Debug, thiserror::Error)]
+#[error("the init of {worker} has no `{name}` secret (see the worker's credentials in .env)")]
+pub struct MissingSecret {
+    pub worker: String,
+    pub name: String,
+}
+
+/// `init` as it travels: the kind by name beside its config.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitWire {
+    version: u32,
+    id: String,
+    kind: String,
+    config: Value,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+    #[serde(default)]
+    state: Option<Value>,
+    #[serde(default)]
+    poll_offset_ms: u64,
+    heartbeat_ms: u64,
+}
+
+impl TryFrom<InitWire> for Init {
+    type Error = KindError;
+
+    fn try_from(w: InitWire) -> Result<Self, KindError> {
+        Ok(Init {
+            config: WorkerConfig::from_parts(&w.kind, w.config)?,
+            version: w.version,
+            id: w.id,
+            secrets: w.secrets,
+            state: w.state,
+            poll_offset_ms: w.poll_offset_ms,
+            heartbeat_ms: w.heartbeat_ms,
+        })
+    }
+}
+
+impl From<Init> for InitWire {
+    fn from(i: Init) -> Self {
+        InitWire {
+            kind: i.kind().as_str().to_string(),
+            config: i.config.to_value(),
+            version: i.version,
+            id: i.id,
+            secrets: i.secrets,
+            state: i.state,
+            poll_offset_ms: i.poll_offset_ms,
+            heartbeat_ms: i.heartbeat_ms,
+        }
+    }
 }
 
 /// Worker to orchestrator.
@@ -150,10 +221,33 @@ mod tests {
         assert!(serde_json::from_str::<FromWorker>(r#"{"type":"bogus"}"#).is_err());
         assert!(serde_json::from_str::<ToWorker>(r#"{"type":"ack","seq":1,"sqe":2}"#).is_err());
         assert!(serde_json::from_str::<ToWorker>(r#"{"type":"ack","seq":1}"#).is_ok());
-        let init = r#"{"type":"init","version":1,"id":"synthetic:a","kind":"synthetic","config":{},"heartbeat_ms":10000}"#;
+        let init = r#"{"type":"init","version":1,"id":"synthetic:a","kind":"synthetic","config":{"house_id":"a","synthetic":{}},"heartbeat_ms":10000}"#;
         assert!(matches!(
             serde_json::from_str::<ToWorker>(init).unwrap(),
             ToWorker::Init(_)
         ));
+    }
+
+    #[test]
+    fn init_carries_the_kind_beside_a_typed_config() {
+        let line = r#"{"type":"init","version":1,"id":"constant:a","kind":"constant","config":{"source":"a","value":1.5,"interval_ms":10},"heartbeat_ms":100}"#;
+        let ToWorker::Init(init) = serde_json::from_str::<ToWorker>(line).unwrap() else {
+            panic!("not an init")
+        };
+        assert_eq!(init.kind(), WorkerKind::Constant);
+        let again: serde_json::Value = serde_json::to_value(ToWorker::Init(init.clone())).unwrap();
+        assert_eq!(
+            (&again["kind"], &again["config"]["value"]),
+            (&serde_json::json!("constant"), &serde_json::json!(1.5))
+        );
+        assert_eq!(
+            init.secret("token").unwrap_err().to_string(),
+            "the init of constant:a has no `token` secret (see the worker's credentials in .env)"
+        );
+        let unknown = line.replace(r#""kind":"constant""#, r#""kind":"bogus""#);
+        let err = serde_json::from_str::<ToWorker>(&unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown worker kind \"bogus\""), "{err}");
     }
 }

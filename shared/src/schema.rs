@@ -163,6 +163,13 @@ pub const SERIES: &[Series] = &[
     },
     // Analytics (a later issue): the names of seed 002 and `../shared/analytics/heating.md`.
     Series {
+        measurement: "constant",
+        writers: &["workers/src/constant.rs"],
+        tags: &["source"],
+        fields: &["value"],
+        configured_fields: false,
+    },
+    Series {
         measurement: "energy_separated",
         writers: &["analytics (not built yet)"],
         tags: &["house_id", "building_id", "method"],

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use hemflux_shared::lines::{read_bounded_line, Line};
 use hemflux_shared::protocol::{FromWorker, Init, ToWorker, MAX_LINE_BYTES, PROTOCOL_VERSION};
 use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 /// A request from the orchestrator that the kind's loop handles.
@@ -47,26 +48,29 @@ pub struct Worker {
 /// Reads `init` from stdin, starts the reader, writer and heartbeat tasks, and sends `ready`.
 pub async fn start() -> Result<Worker> {
     let mut stdin = BufReader::with_capacity(64 * 1024, tokio::io::stdin());
-    let mut first = String::new();
-    if stdin
-        .read_line(&mut first)
+    let mut first = Vec::new();
+    match read_bounded_line(&mut stdin, &mut first, MAX_LINE_BYTES)
         .await
         .context("reading init from stdin")?
-        == 0
     {
-        bail!("stdin closed before init");
+        Line::Complete => {}
+        Line::TooLong(n) => bail!("the first line has {n} bytes, more than an init may"),
+        Line::Eof => bail!("stdin closed before init"),
     }
-    let init = match serde_json::from_str::<ToWorker>(&first).context("parsing init")? {
+    // The version first: a peer of another version may shape the rest differently.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    if let Ok(Versioned { version }) = serde_json::from_slice(&first) {
+        if version != PROTOCOL_VERSION {
+            bail!("protocol version {version} is not {PROTOCOL_VERSION}");
+        }
+    }
+    let init = match serde_json::from_slice::<ToWorker>(&first).context("parsing init")? {
         ToWorker::Init(init) => *init,
         other => bail!("expected init as the first message, got {other:?}"),
     };
-    if init.version != PROTOCOL_VERSION {
-        bail!(
-            "protocol version {} is not {}",
-            init.version,
-            PROTOCOL_VERSION
-        );
-    }
 
     let (out, out_rx) = mpsc::unbounded_channel();
     tokio::spawn(write_stdout(out_rx));
@@ -114,24 +118,23 @@ async fn read_stdin(
     pending: Pending,
     commands: mpsc::Sender<Command>,
 ) {
-    let mut line = String::new();
+    let mut line = Vec::new();
     loop {
-        line.clear();
-        match stdin.read_line(&mut line).await {
-            Ok(0) | Err(_) => {
+        match read_bounded_line(&mut stdin, &mut line, MAX_LINE_BYTES).await {
+            Ok(Line::Eof) | Err(_) => {
                 tracing::info!("stdin closed: exiting");
                 std::process::exit(0);
             }
-            Ok(n) if n > MAX_LINE_BYTES => {
+            Ok(Line::TooLong(n)) => {
                 tracing::warn!(
                     bytes = n,
                     "skipping an over-long line from the orchestrator"
                 );
                 continue;
             }
-            Ok(_) => {}
+            Ok(Line::Complete) => {}
         }
-        let msg = match serde_json::from_str::<ToWorker>(&line) {
+        let msg = match serde_json::from_slice::<ToWorker>(&line) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!("skipping a line from the orchestrator that is not a message: {e}");

@@ -2,16 +2,25 @@
 //! its init (config, secrets, state) from stdin, writes JSON lines to stdout, logs to stderr,
 //! and exits when stdin closes.
 
-mod building;
-mod district_heating;
-mod house;
 mod link;
-mod meter;
-mod serial;
-mod synthetic;
-mod weather;
 
 use anyhow::{bail, Context, Result};
+use hemflux_shared::kinds::WorkerConfig;
+
+/// One module per kind, named as in `hemflux_shared::kinds`, each with
+/// `pub async fn run(worker: Worker, config: <its config>) -> Result<()>`.
+macro_rules! kind_modules {
+    ($($variant:ident($module:ident::$config:ident)),* $(,)?) => {
+        $(mod $module;)*
+
+        async fn run_kind(worker: link::Worker) -> Result<()> {
+            match worker.init.config.clone() {
+                $(WorkerConfig::$variant(config) => $module::run(worker, config).await,)*
+            }
+        }
+    };
+}
+hemflux_shared::with_worker_kinds!(kind_modules);
 
 // One thread: a worker waits on the network, and every thread costs memory times the fleet size.
 #[tokio::main(flavor = "current_thread")]
@@ -39,21 +48,12 @@ async fn run() -> Result<()> {
     let worker = link::start()
         .await
         .context("starting the worker protocol")?;
-    if worker.init.kind != *kind || worker.init.id != *id {
+    if worker.init.kind().as_str() != kind || worker.init.id != *id {
         bail!(
             "init is for {} {}, not {kind} {id}",
-            worker.init.kind,
+            worker.init.kind(),
             worker.init.id
         );
     }
-    match kind.as_str() {
-        "synthetic" => synthetic::run(worker).await,
-        "house" => house::run(worker).await,
-        "weather" => weather::run(worker).await,
-        "serial" => serial::run(worker).await,
-        "building" => building::run(worker).await,
-        "meter" => meter::run(worker).await,
-        "district_heating" => district_heating::run(worker).await,
-        other => bail!("unknown worker kind {other:?}"),
-    }
+    run_kind(worker).await
 }

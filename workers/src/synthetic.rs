@@ -5,26 +5,19 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use hemflux_shared::config::SyntheticConfig;
+use hemflux_shared::kinds::SyntheticWorker;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::Timestamp;
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::link::{Command, Worker};
 
-#[derive(Deserialize)]
-struct Config {
-    house_id: String,
-    synthetic: SyntheticConfig,
-}
-
-pub async fn run(mut worker: Worker) -> Result<()> {
-    let Config {
+pub async fn run(mut worker: Worker, config: SyntheticWorker) -> Result<()> {
+    let SyntheticWorker {
         house_id,
         synthetic: cfg,
-    } = serde_json::from_value(worker.init.config.clone())?;
+    } = config;
     let link = worker.link.clone();
     let mut next: u64 = worker
         .init

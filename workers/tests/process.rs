@@ -52,3 +52,48 @@ fn refuses_another_protocol_version() {
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("protocol version 99"), "{stderr}");
 }
+
+/// Peak resident memory of a process, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn an_over_long_line_is_skipped_without_holding_it() {
+    // One batch at start, then nothing for an hour: the test answers only what it asks.
+    let mut child = worker(&INIT.replace(r#""interval_ms":50"#, r#""interval_ms":3600000"#));
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_message = |kind: &str| loop {
+        let line = lines.next().unwrap().unwrap();
+        let msg: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if msg["type"] == kind {
+            return msg;
+        }
+    };
+    let points = next_message("points");
+    writeln!(stdin, r#"{{"type":"ack","seq":{}}}"#, points["seq"]).unwrap();
+
+    // 64 MiB without a newline in sight: eight times the longest line the protocol allows.
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..64 {
+        stdin.write_all(&chunk).unwrap();
+    }
+    writeln!(stdin).unwrap();
+    writeln!(
+        stdin,
+        r#"{{"type":"sync","id":7,"from":"2024-01-01T00:00:00Z","to":"2024-01-02T00:00:00Z"}}"#
+    )
+    .unwrap();
+    let reply = next_message("reply");
+    assert_eq!(reply["id"], 7, "the worker reads on after the long line");
+    let peak_mib = peak_rss_kib(child.id()) / 1024;
+    assert!(
+        peak_mib < 40,
+        "peak RSS {peak_mib} MiB: the long line was held in memory"
+    );
+    drop(stdin);
+    assert!(wait(&mut child).success());
+}

@@ -39,6 +39,34 @@ impl<'a> Locator<'a> {
             .map_or(from + 1, |i| i + 1)
     }
 
+    /// 1-based line of the first line at or below `key` of entry `n` that mentions `value`.
+    pub fn value(&self, n: usize, key: &str, value: &str) -> usize {
+        let from = self.key(n, key).saturating_sub(1);
+        let to = self.entries.get(n + 1).copied().unwrap_or(self.lines.len());
+        (from..to.max(from))
+            .find(|&i| self.lines[i].contains(value))
+            .map_or(from + 1, |i| i + 1)
+    }
+
+    /// 1-based line of item `k` of the list under `key` of entry `n` (else the key's line).
+    pub fn item(&self, n: usize, key: &str, k: usize) -> usize {
+        let at = self.key(n, key).saturating_sub(1);
+        let to = self.entries.get(n + 1).copied().unwrap_or(self.lines.len());
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        let items: Vec<usize> = (at + 1..to.max(at + 1))
+            .filter(|&i| self.lines[i].trim_start().starts_with("- "))
+            .collect();
+        let Some(&first) = items.first() else {
+            return at + 1;
+        };
+        let width = indent(self.lines[first]);
+        items
+            .into_iter()
+            .filter(|&i| indent(self.lines[i]) == width)
+            .nth(k)
+            .map_or(at + 1, |i| i + 1)
+    }
+
     /// 1-based line of the first `key:` anywhere (a top-level key, a pattern's meter id).
     pub fn first(&self, key: &str) -> usize {
         self.lines
@@ -61,5 +89,12 @@ mod tests {
         assert_eq!(loc.key(1, "periods"), 6);
         assert_eq!(loc.key(1, "nothing"), 5);
         assert_eq!(loc.first("meters"), 1);
+        let text = "meters:\n  - meter_id: m\n    periods:\n      - start_date: a\n        source_meters:\n          - x\n      - start_date: b\n";
+        let loc = Locator::new(text);
+        assert_eq!(
+            (loc.item(0, "periods", 0), loc.item(0, "periods", 1)),
+            (4, 7)
+        );
+        assert_eq!(loc.value(0, "periods", "x"), 6);
     }
 }

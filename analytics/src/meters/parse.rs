@@ -81,10 +81,11 @@ fn deserialize<T: DeserializeOwned>(src: Source) -> Result<T, DefinitionError> {
         let (line, column) = inner.location().map_or((0, 0), |l| (l.line(), l.column()));
         // serde_yaml appends " at line L column C": the location is already in front.
         let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        // ... and starts with the path, which is printed on its own.
         let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
+            .strip_prefix(&format!("{path}: "))
+            .unwrap_or(message)
             .to_string();
         DefinitionError {
             file: src.name.to_string(),
@@ -116,7 +117,14 @@ impl Builder<'_> {
 
     /// An error about `key` of meter entry `n`.
     fn meter_error(&mut self, n: usize, key: &str, sub: &str, message: impl Into<String>) {
-        let line = self.loc.key(n, key);
+        // `[k].field` under a list: the line of item k.
+        let item = sub
+            .strip_prefix('[')
+            .and_then(|r| r.split(']').next()?.parse().ok());
+        let line = match item {
+            Some(k) => self.loc.item(n, key, k),
+            None => self.loc.key(n, key),
+        };
         self.error(line, format!("meters[{n}].{key}{sub}"), message);
     }
 
@@ -174,6 +182,9 @@ impl Builder<'_> {
         for n in order {
             let m = &raw.meters[n];
             let mut thresholds = m.anomaly.over(defaults);
+            if let Err(e) = check_thresholds(&thresholds) {
+                self.meter_error(n, "anomaly", "", e);
+            }
             if thresholds.max_rate_per_h.is_none() {
                 thresholds.max_rate_per_h = units::default_max_rate_per_h(&m.output_unit);
             }
@@ -259,23 +270,32 @@ impl Builder<'_> {
                 break;
             }
         }
-        for n in pending {
-            let m = &meters[n];
-            let unknown: Vec<_> = m
-                .references()
+        let unknown = |m: &RawMeter| -> Vec<(&'static str, String)> {
+            m.references()
                 .into_iter()
                 .filter(|(_, id)| !seen.contains_key(id))
-                .collect();
-            if unknown.is_empty() {
+                .map(|(k, id)| (k, id.to_string()))
+                .collect()
+        };
+        let any_unknown = pending.iter().any(|&n| !unknown(&meters[n]).is_empty());
+        for &n in &pending {
+            let m = &meters[n];
+            for (key, id) in unknown(m) {
+                let line = self.loc.value(n, key, &id);
+                self.error(
+                    line,
+                    format!("meters[{n}].{key}"),
+                    format!("no meter has the id {id:?}"),
+                );
+            }
+            // Left over with every reference known and none unknown anywhere: a cycle.
+            if !any_unknown {
                 self.meter_error(
                     n,
                     "meter_id",
                     "",
                     format!("{:?} depends on itself through other meters", m.meter_id),
                 );
-            }
-            for (key, id) in unknown {
-                self.meter_error(n, key, "", format!("no meter has the id {id:?}"));
             }
         }
         placed
@@ -670,6 +690,21 @@ fn swap_instant(prev: &MasterPeriod, next_start: Ts, built: &[Meter]) -> Ts {
         Some(r) if r > prev.from && r <= next_start => r,
         _ => next_start,
     }
+}
+
+fn check_thresholds(t: &Thresholds) -> Result<(), String> {
+    let positive = |v: f64| v.is_finite() && v > 0.0;
+    let all_positive = [t.spike_mad, t.spike_iqr, t.long_gap_days]
+        .into_iter()
+        .all(positive)
+        && t.max_rate_per_h.is_none_or(positive);
+    if !all_positive {
+        return Err("spike_mad, spike_iqr, long_gap_days and max_rate_per_h must be > 0".into());
+    }
+    if t.stuck_days == 0 || !positive(t.reset_ratio) || t.reset_ratio > 1.0 {
+        return Err("stuck_days must be >= 1 and reset_ratio in (0, 1]".into());
+    }
+    Ok(())
 }
 
 impl RawThresholds {

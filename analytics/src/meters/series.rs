@@ -34,7 +34,8 @@ impl Provenance {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub t: Ts,
-    /// NaN where the meter has no value (outside its life, a missing source).
+    /// NaN where the meter has no value (outside its life, a missing source); `null` in JSON.
+    #[serde(with = "nan_as_null")]
     pub value: f64,
     pub provenance: Provenance,
     /// Days between the readings around an interpolated value (0 when measured).
@@ -61,5 +62,22 @@ pub struct RegisterSeries {
 impl RegisterSeries {
     pub fn value(&self, i: usize) -> f64 {
         self.samples.get(i).map_or(f64::NAN, |s| s.value)
+    }
+}
+
+/// JSON has no NaN: a missing value is written as `null` and read back as NaN.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
     }
 }

@@ -246,14 +246,16 @@ fn main_controller(analogs: &[Analog]) -> String {
         .collect()
 }
 
+/// A signal's name after its controller (`Kontor1.GT_UTE` → `GT_UTE`): its default field.
+pub(crate) fn short_signal_name(name: &str) -> String {
+    name.split_once('.')
+        .map_or(name.to_string(), |(_, s)| s.to_string())
+}
+
 /// One signal entry per analog; the field is the signal name after its controller, or the
 /// whole name where two controllers share a signal name.
 fn signal_configs(analogs: &[Analog]) -> Vec<Value> {
-    let short = |a: &Analog| {
-        a.name
-            .split_once('.')
-            .map_or(a.name.clone(), |(_, s)| s.to_string())
-    };
+    let short = |a: &Analog| short_signal_name(&a.name);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for a in analogs {
         *seen.entry(short(a)).or_default() += 1;

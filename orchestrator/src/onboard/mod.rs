@@ -8,7 +8,7 @@
 //! them back; [`purge_due`] deletes the data afterwards).
 
 mod add;
-mod files;
+pub(crate) mod files;
 mod prompt;
 mod remove;
 
@@ -16,9 +16,10 @@ use hemflux_worker::clients::{arrigo, homeside};
 
 use std::path::PathBuf;
 
+pub(crate) use add::short_signal_name;
 pub use add::{add_building, add_house, AddBuildingArgs, AddHouseArgs};
 pub use remove::{
-    purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, StorePurge, GRACE_DAYS,
+    purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, Removed, StorePurge, GRACE_DAYS,
 };
 
 /// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.

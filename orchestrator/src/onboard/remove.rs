@@ -90,7 +90,7 @@ impl Offboarded {
         }
     }
 
-    fn save(&self, data: &Path) -> Result<()> {
+    pub fn save(&self, data: &Path) -> Result<()> {
         let text = serde_json::to_string_pretty(self)? + "\n";
         write_atomic(&data.join(STATE_FILE), text.as_bytes(), 0o600)
     }
@@ -433,6 +433,13 @@ fn restore(args: &RemoveArgs, kinds: &[EntityKind], now: Timestamp) -> Result<()
             "the grace period of {:?} ended at {}: it is being purged and cannot be restored",
             args.id,
             entry.purge_after
+        );
+    }
+    if entry.config.is_empty() {
+        bail!(
+            "{:?} was removed by the seed system before `hemflux migrate`, which kept no config to \
+             restore: add it again (hemflux add-house / add-building)",
+            args.id
         );
     }
     if entry.config_file.exists() {

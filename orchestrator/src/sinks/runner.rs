@@ -6,13 +6,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hemflux_shared::point::write_line_protocol;
+use hemflux_shared::retry::RetryPolicy;
 use tokio::sync::watch;
 
 use super::{SendError, Sink, SinkStatus};
 use crate::store::{Batch, Reader, RejectedBatch, Store};
 
-const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// After a failed send or store read: 0.5 s doubling to 30 s, plus up to a quarter so that sinks
+/// do not retry in step.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_millis(500),
+    factor: 2,
+    cap: Duration::from_secs(30),
+    jitter: 0.25,
+};
 /// Recount the exact lag at most this often (a count over a big backlog is not free).
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -57,7 +64,7 @@ impl Context {
         &mut self,
         mut f: impl FnMut() -> F,
     ) -> Result<T, Stopped> {
-        let mut backoff = Backoff::new();
+        let mut backoff = RETRY.backoff();
         loop {
             match f().await {
                 Ok(v) => return Ok(v),
@@ -67,21 +74,6 @@ impl Context {
                 }
             }
         }
-    }
-}
-
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Backoff {
-        Backoff(BACKOFF_FIRST)
-    }
-
-    /// The next delay: doubling up to the cap, with ±25 % jitter so sinks do not retry in step.
-    fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(BACKOFF_MAX);
-        d.mul_f64(0.75 + fastrand::f64() * 0.5)
     }
 }
 
@@ -191,7 +183,7 @@ async fn deliver<S: Sink>(
     let mut todo: Vec<Range<usize>> = Vec::new();
     todo.push(0..batch.len());
     while let Some(range) = todo.pop() {
-        let mut backoff = Backoff::new();
+        let mut backoff = RETRY.backoff();
         loop {
             if *ctx.stop.borrow() {
                 return Err(Stopped);

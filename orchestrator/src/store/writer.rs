@@ -100,6 +100,10 @@ pub struct Writer {
     /// Series ids by measurement, then canonical tags.
     series: HashMap<String, HashMap<String, i64>>,
     retention_days: Option<u32>,
+    /// `PRAGMA data_version` when this writer last looked: it changes when another process
+    /// (`hemflux import`, `hemflux remove`) commits to the file, and then `seq` and `series`
+    /// may be stale.
+    data_version: i64,
     /// Tells readers (the sinks) the last committed seq.
     committed: watch::Sender<u64>,
     health: Health,
@@ -112,16 +116,12 @@ impl Writer {
         committed: watch::Sender<u64>,
         health: Health,
     ) -> Result<Writer> {
-        let seq: i64 = conn.query_row(
-            "SELECT max(coalesce((SELECT max(seq) FROM points), 0),
-                        coalesce((SELECT max(last_seq) FROM commits), 0))",
-            [],
-            |r| r.get(0),
-        )?;
-        committed.send_replace(seq as u64);
+        let seq = last_seq(&conn)?;
+        committed.send_replace(seq);
         Ok(Writer {
+            data_version: data_version(&conn)?,
             conn,
-            seq: seq as u64,
+            seq,
             series: HashMap::new(),
             retention_days,
             committed,
@@ -168,6 +168,13 @@ impl Writer {
             let mut tx = self
                 .conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            // Holding the write lock now: another process's commits are all visible.
+            let version = data_version(&tx)?;
+            if version != self.data_version {
+                self.data_version = version;
+                self.series.clear();
+                self.seq = self.seq.max(last_seq(&tx)?);
+            }
             for job in group {
                 let (outcome, answer) = {
                     let mut sp = tx.savepoint()?;
@@ -257,6 +264,21 @@ impl Writer {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// The last seq handed out by any writer of the file.
+fn last_seq(conn: &Connection) -> Result<u64> {
+    let seq: i64 = conn.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM points), 0),
+                    coalesce((SELECT max(last_seq) FROM commits), 0))",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(seq as u64)
+}
+
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
 }
 
 /// Keeps every `commits` row of the last day and one per hour before (the hour's last), so the

@@ -4,6 +4,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use hemflux_shared::retry::RetryPolicy;
+
 use crate::settings::SupervisorSettings;
 
 #[derive(Debug, Default)]
@@ -47,14 +49,14 @@ impl CrashHistory {
         if self.recent.len() >= s.crash_limit {
             return Verdict::Failed;
         }
-        let base = s
-            .backoff_initial_ms
-            .saturating_mul(1u64 << (self.consecutive - 1).min(30));
-        let capped = base.min(s.backoff_max_ms) as f64;
         // Up to +25% so that a fleet that crashed together does not restart in lockstep.
-        Verdict::Retry(Duration::from_millis(
-            (capped * (1.0 + 0.25 * jitter)) as u64,
-        ))
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(s.backoff_initial_ms),
+            factor: 2,
+            cap: Duration::from_millis(s.backoff_max_ms),
+            jitter: 0.25,
+        };
+        Verdict::Retry(policy.delay(self.consecutive - 1, jitter))
     }
 
     /// A fresh start (file changed, `hemflux restart`): forget the past.

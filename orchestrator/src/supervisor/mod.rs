@@ -122,15 +122,8 @@ impl Supervisor {
         loop {
             tokio::select! {
                 req = requests.recv(), if shutting_down.is_none() => match req {
-                    Some(Request::Shutdown) | None => {
-                        tracing::info!(workers = self.slots.len(), "stopping every worker");
-                        for slot in self.slots.values_mut() {
-                            slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
-                        }
-                        self.drop_gone();
-                        shutting_down = Some(Instant::now());
-                    }
-                    Some(req) => self.handle(req).await,
+                    Some(req) => shutting_down = self.handle(req).await,
+                    None => shutting_down = Some(self.stop_all()),
                 },
                 Some(exit) = exits.recv() => self.exited(exit).await,
                 Some((pid, h)) = heard.recv() => self.heard(pid, h),
@@ -148,8 +141,20 @@ impl Supervisor {
         }
     }
 
-    async fn handle(&mut self, req: Request) {
+    /// Stops every worker for good; returns when that began.
+    fn stop_all(&mut self) -> Instant {
+        tracing::info!(workers = self.slots.len(), "stopping every worker");
+        for slot in self.slots.values_mut() {
+            slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
+        }
+        self.drop_gone();
+        Instant::now()
+    }
+
+    /// Handles one request; returns when the shutdown began if it asked for one.
+    async fn handle(&mut self, req: Request) -> Option<Instant> {
         match req {
+            Request::Shutdown => return Some(self.stop_all()),
             Request::Desired {
                 specs,
                 errors,
@@ -175,7 +180,7 @@ impl Supervisor {
                 self.next_ask += 1;
                 let Some(slot) = self.slots.get_mut(&id) else {
                     let _ = reply.send(Err(format!("no worker {id:?}")));
-                    return;
+                    return None;
                 };
                 let msg = match msg {
                     Ask::Sync { from, to } => ToWorker::Sync {
@@ -194,8 +199,8 @@ impl Supervisor {
             Request::Snapshot { reply } => {
                 let _ = reply.send(self.snapshot());
             }
-            Request::Shutdown => unreachable!("handled by run"),
         }
+        None
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -219,7 +224,7 @@ impl Supervisor {
         for spec in specs {
             let resolved = secrets.resolve(&spec.secrets);
             let fingerprint = crate::configset::hash_of((
-                serde_json::to_string(&spec.config).unwrap_or_default(),
+                spec.config.to_value().to_string(),
                 &resolved.values,
                 &resolved.missing,
             ));
@@ -247,14 +252,15 @@ impl Supervisor {
         let now = Instant::now();
         for id in &plan.stop {
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = kind_of(id), "config gone: stopping");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), "config gone: stopping");
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
         self.drop_gone();
         for (i, id) in plan.start.iter().enumerate() {
-            let (spec, resolved, fingerprint) =
-                desired_specs.remove(id).expect("planned from desired");
+            let Some((spec, resolved, fingerprint)) = desired_specs.remove(id) else {
+                continue;
+            };
             let offset = if staggered {
                 reconcile::stagger_offset(i, plan.start.len(), self.settings.stagger_ms)
             } else {
@@ -270,10 +276,11 @@ impl Supervisor {
             self.slots.insert(id.clone(), slot);
         }
         for id in &plan.restart {
-            let (spec, resolved, fingerprint) =
-                desired_specs.remove(id).expect("planned from desired");
+            let Some((spec, resolved, fingerprint)) = desired_specs.remove(id) else {
+                continue;
+            };
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = kind_of(id), "config changed: restarting");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), "config changed: restarting");
                 slot.replace_with(spec, resolved, fingerprint, now, &self.settings);
             }
         }
@@ -285,7 +292,7 @@ impl Supervisor {
         self.slots.retain(|id, s| {
             let keep = !(s.gone && !s.is_running());
             if !keep {
-                tracing::info!(worker = %id, kind = kind_of(id), "config gone: removed");
+                tracing::info!(worker = %id, kind = %s.spec.kind(), "config gone: removed");
             }
             keep
         });
@@ -329,7 +336,7 @@ impl Supervisor {
         };
         let req = process::SpawnRequest {
             program: self.worker_bin.clone(),
-            args: vec![slot.spec.kind.as_str().into(), id.to_string()],
+            args: vec![slot.spec.kind().as_str().into(), id.to_string()],
             env: worker_env(),
         };
         match self.launcher.spawn(req).await {
@@ -338,18 +345,18 @@ impl Supervisor {
                 let stdin = child::attach(
                     spawned,
                     id.to_string(),
-                    slot.spec.kind.as_str(),
+                    slot.spec.kind().as_str(),
                     self.store.clone(),
                     self.heard_tx.clone(),
                 );
                 stdin.send(&ToWorker::Init(Box::new(
                     slot.init(state, self.settings.heartbeat_ms),
                 )));
-                tracing::info!(worker = %id, kind = kind_of(id), pid, "started");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), pid, "started");
                 slot.started(pid, stdin, Instant::now());
             }
             Err(e) => {
-                tracing::error!(worker = %id, kind = kind_of(id), "cannot start {}: {e}", self.worker_bin.display());
+                tracing::error!(worker = %id, kind = %slot.spec.kind(), "cannot start {}: {e}", self.worker_bin.display());
                 let verdict = slot.crashes.crashed(
                     Instant::now(),
                     Duration::ZERO,
@@ -381,11 +388,11 @@ impl Supervisor {
         let now = Instant::now();
         match slot.exited(now) {
             Some(AfterStop::Remove) => {
-                tracing::info!(worker = %id, kind = kind_of(&id), "stopped ({exit})");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), "stopped ({exit})");
                 self.slots.remove(&id);
             }
             Some(AfterStop::Start) => {
-                tracing::info!(worker = %id, kind = kind_of(&id), "stopped ({exit}); starting again");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), "stopped ({exit}); starting again");
                 slot.next_start = Some(now);
                 self.start(&id).await;
             }
@@ -394,7 +401,7 @@ impl Supervisor {
                 let verdict = slot
                     .crashes
                     .crashed(now, ran_for, &self.settings, fastrand::f64());
-                tracing::warn!(worker = %id, kind = kind_of(&id), "{exit} after {:.1} s: {verdict:?}", ran_for.as_secs_f64());
+                tracing::warn!(worker = %id, kind = %slot.spec.kind(), "{exit} after {:.1} s: {verdict:?}", ran_for.as_secs_f64());
                 slot.after_crash(verdict, format!("{exit}"), now, &self.settings);
             }
         }
@@ -407,7 +414,7 @@ impl Supervisor {
         self.messages += 1;
         if let Heard::BadLine(what) = &heard {
             self.bad_lines += 1;
-            tracing::warn!(worker = %id, kind = kind_of(id), "skipped a bad line: {what}");
+            tracing::warn!(worker = %id, kind = %slot.spec.kind(), "skipped a bad line: {what}");
         }
         slot.heard(heard, Instant::now());
     }
@@ -416,18 +423,13 @@ impl Supervisor {
         let now = Instant::now();
         for (id, slot) in self.slots.iter_mut() {
             if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
-                tracing::warn!(worker = %id, kind = kind_of(id), "missed three heartbeats: killing");
+                tracing::warn!(worker = %id, kind = %slot.spec.kind(), "missed three heartbeats: killing");
                 slot.kill_for("missed three heartbeats");
             }
             slot.advance_stop(now, &self.settings);
         }
         self.start_due().await;
     }
-}
-
-/// A worker id starts with its kind (`house:villa_12`), so log lines can carry both.
-fn kind_of(id: &str) -> &str {
-    id.split(':').next().unwrap_or(id)
 }
 
 /// The only environment a worker gets: where programs are, and how loud to log.

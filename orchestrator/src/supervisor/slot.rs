@@ -177,7 +177,6 @@ impl Slot {
         Init {
             version: PROTOCOL_VERSION,
             id: self.spec.id.clone(),
-            kind: self.spec.kind.as_str().into(),
             config: self.spec.config.clone(),
             secrets: self.secrets.clone(),
             state,
@@ -370,7 +369,7 @@ impl Slot {
             }
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),
             Heard::Message(FromWorker::Error { message }) => {
-                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "{message}");
+                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "{message}");
                 self.set_error(message);
             }
             Heard::Message(FromWorker::Reply { id, ok, message }) => {
@@ -386,7 +385,7 @@ impl Slot {
                 self.last_data = self.last_data.max(newest);
             }
             Heard::StoreFailed(e) => {
-                tracing::error!(worker = %self.spec.id, kind = self.spec.kind.as_str(), "batch refused: {e}");
+                tracing::error!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "batch refused: {e}");
                 self.set_error(e);
             }
             Heard::Message(_) | Heard::BadLine(_) => {}
@@ -396,7 +395,7 @@ impl Slot {
     pub fn view(&self) -> WorkerView {
         WorkerView {
             id: self.spec.id.clone(),
-            kind: self.spec.kind,
+            kind: self.spec.kind(),
             state: self.state,
             pid: self.pid(),
             restarts: self.restarts,
@@ -418,14 +417,11 @@ mod tests {
     use super::*;
 
     fn slot() -> Slot {
-        let spec = WorkerSpec {
-            id: "synthetic:a".into(),
-            kind: WorkerKind::Synthetic,
-            config: Value::Null,
-            secrets: Vec::new(),
-            credentials: None,
-            files: Vec::new(),
+        let config = hemflux_shared::kinds::SyntheticWorker {
+            house_id: "a".into(),
+            synthetic: serde_json::from_str("{}").unwrap(),
         };
+        let spec = WorkerSpec::new("synthetic:a".into(), config, Vec::new(), "a.json".as_ref());
         let resolved = Resolved {
             values: BTreeMap::new(),
             missing: Vec::new(),

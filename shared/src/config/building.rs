@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::analytics::{check_timezone, AnalyticsConfig};
 use super::{check_positive, Location, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,12 @@ pub struct BuildingConfig {
     /// District-heating meter ids, read through the energy company's file exchange.
     #[serde(default)]
     pub meter_ids: Vec<String>,
+    /// The time zone of local days and daily schedules; default `Europe/Stockholm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Energy analytics (k, hot-water split, forecast); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AnalyticsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +95,10 @@ impl BuildingConfig {
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if let Some(loc) = &self.location {
             loc.validate("location", problems);
+        }
+        check_timezone(&self.timezone, problems);
+        if let Some(a) = &self.analytics {
+            a.validate(problems);
         }
         check_positive(
             self.arrigo.poll_interval_secs,

@@ -165,12 +165,9 @@ impl Exchange {
     pub(crate) fn finish(
         self,
         globals: &super::Globals,
-        specs: &mut Vec<super::WorkerSpec>,
         errors: &mut Vec<super::ConfigError>,
-    ) {
-        let Some(cfg) = &globals.district_heating else {
-            return;
-        };
+    ) -> Option<super::WorkerSpec> {
+        let cfg = globals.district_heating.as_ref()?;
         let settings = std::path::PathBuf::from("hemflux.toml");
         let problems = cfg.problems();
         let bad = !problems.is_empty();
@@ -186,7 +183,7 @@ impl Exchange {
                 }),
         );
         if bad || self.meters.is_empty() {
-            return;
+            return None;
         }
         let mut seen = std::collections::BTreeMap::new();
         let mut meters = Vec::new();
@@ -215,15 +212,18 @@ impl Exchange {
                 })
                 .collect(),
         };
-        specs.push(super::WorkerSpec {
+        let config = crate::kinds::DistrictHeatingWorker {
+            exchange: cfg.clone(),
+            meters,
+        };
+        Some(super::WorkerSpec {
             id: EXCHANGE_WORKER_ID.into(),
-            kind: super::WorkerKind::DistrictHeating,
-            config: serde_json::json!({"exchange": cfg, "meters": meters}),
+            config: config.into(),
             secrets,
             // Set up in `hemflux.toml`, not by a profile.
             credentials: None,
             files: self.files,
-        });
+        })
     }
 }
 
@@ -256,7 +256,9 @@ mod tests {
         let (specs, errors) = desired_workers(&entities, &Globals::default());
         assert!(errors.is_empty());
         assert!(
-            specs.iter().all(|s| s.kind != WorkerKind::DistrictHeating),
+            specs
+                .iter()
+                .all(|s| s.kind() != WorkerKind::DistrictHeating),
             "no [district_heating], no exchange"
         );
         let tibber = specs.iter().find(|s| s.id == "meter:villa_12/el").unwrap();
@@ -271,7 +273,7 @@ mod tests {
         assert_eq!(errors[0].file, PathBuf::from("profiles/b.json"));
         let ex: Vec<_> = specs
             .iter()
-            .filter(|s| s.kind == WorkerKind::DistrictHeating)
+            .filter(|s| s.kind() == WorkerKind::DistrictHeating)
             .collect();
         assert_eq!(ex.len(), 1);
         assert_eq!(ex[0].id, EXCHANGE_WORKER_ID);
@@ -284,7 +286,8 @@ mod tests {
                 "DROPBOX_REFRESH_TOKEN"
             ]
         );
-        let meters = ex[0].config["meters"].as_array().unwrap();
+        let config = ex[0].config.to_value();
+        let meters = config["meters"].as_array().unwrap();
         assert_eq!(meters.len(), 2);
         assert_eq!(meters[0]["house_name"], "Daggis8");
         assert_eq!(meters[1]["house_name"], "b");

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::analytics::{check_timezone, AnalyticsConfig};
 use super::{check_positive, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +36,12 @@ pub struct HouseProfile {
     /// A synthetic source (worker `synthetic:<id>`), for tests, benchmarks and the demo.
     #[serde(default)]
     pub synthetic: Option<SyntheticConfig>,
+    /// The time zone of local days and daily schedules; default `Europe/Stockholm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// Energy analytics (k, hot-water split, forecast); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<AnalyticsConfig>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +145,10 @@ impl HouseProfile {
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if let Some(loc) = &self.location {
             loc.validate("location", problems);
+        }
+        check_timezone(&self.timezone, problems);
+        if let Some(a) = &self.analytics {
+            a.validate(problems);
         }
         if let Some(hs) = &self.homeside {
             hs.validate(problems);

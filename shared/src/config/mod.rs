@@ -2,6 +2,7 @@
 //! and the set of workers they ask for. Parsing is strict (unknown fields are errors) and every
 //! error names its file, line, column and field path.
 
+mod analytics;
 mod building;
 mod district_heating;
 mod globals;
@@ -18,15 +19,19 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use crate::kinds::{WorkerConfig, WorkerKind};
+pub use analytics::{AnalyticsConfig, EffectiveTempCoefficients, DEFAULT_TIMEZONE};
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
+pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use globals::Globals;
 pub use house::{HomesideConfig, HouseProfile};
 pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
+pub(crate) use weather::weather_worker;
 pub use weather::{WeatherPosition, WeatherSettings};
-pub use workers::{desired_workers, CredentialUse, SecretSpec, WorkerKind, WorkerSpec};
+pub use workers::{desired_workers, CredentialUse, SecretSpec, WorkerSpec};
 
 /// Which folder a config file came from, and so what it must contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

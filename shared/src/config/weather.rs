@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::house::check_url;
-use super::workers::{WorkerKind, WorkerSpec};
+use super::workers::WorkerSpec;
 use super::{check_positive, ConfigError, Entity, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +51,7 @@ fn yes() -> bool {
 
 impl Default for WeatherSettings {
     fn default() -> Self {
-        serde_json::from_value(json!({})).expect("every weather setting has a default")
+        serde_json::from_value(serde_json::json!({})).expect("every weather setting has a default")
     }
 }
 
@@ -174,8 +173,11 @@ pub(crate) fn weather_worker(
     }
     Some(WorkerSpec {
         id: "weather".into(),
-        kind: WorkerKind::Weather,
-        config: json!({"settings": settings, "positions": positions}),
+        config: crate::kinds::WeatherWorker {
+            settings,
+            positions,
+        }
+        .into(),
         secrets: Vec::new(),
         credentials: None,
         files,
@@ -223,17 +225,18 @@ mod tests {
         let spec = weather_worker(&entities, None, &mut errors).unwrap();
         assert!(errors.is_empty());
         assert_eq!(
-            (spec.id.as_str(), spec.kind),
-            ("weather", WorkerKind::Weather)
+            (spec.id.as_str(), spec.kind()),
+            ("weather", crate::kinds::WorkerKind::Weather)
         );
+        let config = spec.config.to_value();
         let positions: Vec<WeatherPosition> =
-            serde_json::from_value(spec.config["positions"].clone()).unwrap();
+            serde_json::from_value(config["positions"].clone()).unwrap();
         let ids: Vec<_> = positions
             .iter()
             .map(|p| (p.tag.as_str(), p.id.as_str(), p.lat))
             .collect();
         assert_eq!(ids, [("house_id", "a", 56.05), ("building_id", "k", 59.3)]);
-        assert_eq!(spec.config["settings"]["forecast_hours"], 72);
+        assert_eq!(config["settings"]["forecast_hours"], 72);
 
         let off: WeatherSettings = toml_like(r#"{"enabled": false}"#);
         assert!(weather_worker(&entities, Some(&off), &mut errors).is_none());

@@ -459,4 +459,24 @@ impl WorkerProcess {
             messages,
         }
     }
+
+    /// Writes one protocol message.
+    pub fn send(&mut self, msg: Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{msg}").expect("write to the worker");
+    }
+
+    /// The next message of type `kind`, skipping others (heartbeats, status); panics after
+    /// `timeout`.
+    pub fn next_of(&self, kind: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.messages.recv_timeout(left) {
+                Ok(msg) if msg["type"] == kind => return msg,
+                Ok(_) => {}
+                Err(e) => panic!("no {kind} message from the worker within {timeout:?}: {e}"),
+            }
+        }
+    }
 }

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hemflux_shared::config::{ArrigoConfig, SignalConfig};
+use hemflux_shared::kinds::BuildingWorker;
+use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
-use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -32,11 +33,22 @@ const ALARM_FIELDS: [(&str, &str); 4] = [
     ("BLOCKED", "count_blocked"),
 ];
 
-#[derive(Deserialize, Clone)]
+/// The parts of [`BuildingWorker`] that polling and backfill use.
+#[derive(Clone)]
 pub struct Config {
     pub building_id: String,
     pub arrigo: ArrigoConfig,
     pub signals: Vec<SignalConfig>,
+}
+
+impl From<BuildingWorker> for Config {
+    fn from(c: BuildingWorker) -> Self {
+        Config {
+            building_id: c.building_id,
+            arrigo: c.arrigo,
+            signals: c.signals,
+        }
+    }
 }
 
 impl Config {
@@ -75,23 +87,20 @@ fn round4(v: f64) -> f64 {
 
 /// Waits after the n-th failure in a row: 1, 2, 4 ... s, never longer than `cap`.
 fn backoff(failures: u32, cap: Duration) -> Duration {
-    Duration::from_secs(1u64 << failures.saturating_sub(1).min(6)).min(cap)
+    let policy = RetryPolicy {
+        initial: Duration::from_secs(1),
+        factor: 2,
+        cap: cap.min(Duration::from_secs(64)),
+        jitter: 0.0,
+    };
+    policy.delay(failures.saturating_sub(1), 0.0)
 }
 
-pub async fn run(mut worker: Worker) -> Result<()> {
-    let cfg: Config = serde_json::from_value(worker.init.config.clone())
-        .context("reading the building config")?;
-    let secret = |k: &str| {
-        worker
-            .init
-            .secrets
-            .get(k)
-            .cloned()
-            .with_context(|| format!("the init has no {k} secret"))
-    };
+pub async fn run(mut worker: Worker, config: BuildingWorker) -> Result<()> {
+    let cfg = Config::from(config);
     let creds = Credentials {
-        username: secret("username")?,
-        password: secret("password")?,
+        username: worker.init.secret("username")?.to_string(),
+        password: worker.init.secret("password")?.to_string(),
     };
     let link = worker.link.clone();
     let mut client = creds.client(&cfg)?;

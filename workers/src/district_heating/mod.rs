@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use hemflux_shared::config::{DistrictHeatingConfig, ExchangeMeter, Transport};
+use hemflux_shared::kinds::DistrictHeatingWorker;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::civil::{DateTime, Time};
@@ -38,13 +39,6 @@ pub(crate) trait Exchange {
     async fn delete(&mut self, name: &str) -> Result<()>;
 }
 
-/// What `desired_workers` hands the exchange worker.
-#[derive(Deserialize)]
-struct Config {
-    exchange: DistrictHeatingConfig,
-    meters: Vec<ExchangeMeter>,
-}
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     /// Per meter id: the first hour (UTC, `YYYY-MM-DD HH:MM`) still wanted from the partner.
@@ -55,12 +49,11 @@ struct State {
     request: Option<String>,
 }
 
-pub async fn run(worker: Worker) -> Result<()> {
-    let Config {
+pub async fn run(worker: Worker, config: DistrictHeatingWorker) -> Result<()> {
+    let DistrictHeatingWorker {
         exchange: cfg,
         meters,
-    } = serde_json::from_value(worker.init.config.clone())
-        .context("the exchange worker's config")?;
+    } = config;
     match cfg.transport {
         Transport::Folder => {
             let folder = folder::Folder {

@@ -13,19 +13,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::config::HomesideConfig;
-use serde::Deserialize;
+use hemflux_shared::kinds::HouseWorker;
 use serde_json::{json, Value};
 use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::link::{Command, Link, Worker};
 use client::{BmsToken, HomesideClient, HomesideError, Session, Variable};
 use mapping::{FieldMap, Snapshot};
-
-#[derive(Deserialize)]
-struct Config {
-    house_id: String,
-    homeside: HomesideConfig,
-}
 
 /// A logged-in connection to one house.
 struct Conn {
@@ -47,11 +41,12 @@ struct House {
     restore: BTreeMap<String, String>,
 }
 
-pub async fn run(mut worker: Worker) -> Result<()> {
-    let Config {
+pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
+    let HouseWorker {
         house_id,
         homeside: cfg,
-    } = serde_json::from_value(worker.init.config.clone()).context("reading init.config")?;
+        ..
+    } = config;
     let secret = |name: &str| {
         worker.init.secrets.get(name).cloned().ok_or_else(|| {
             anyhow!(

@@ -4,21 +4,13 @@ mod tibber;
 mod wattivahti;
 
 use anyhow::{Context, Result};
-use hemflux_shared::config::{MeterConfig, MeterSource};
-use serde::Deserialize;
+use hemflux_shared::config::MeterSource;
+use hemflux_shared::kinds::MeterWorker;
 
 use crate::link::Worker;
 
-/// What `desired_workers` hands a meter worker as `init.config`.
-#[derive(Deserialize)]
-struct Config {
-    meter: MeterConfig,
-}
-
-pub async fn run(worker: Worker) -> Result<()> {
-    let cfg: Config =
-        serde_json::from_value(worker.init.config.clone()).context("the meter worker's config")?;
-    match cfg.meter.source {
+pub async fn run(worker: Worker, config: MeterWorker) -> Result<()> {
+    match config.meter.source {
         MeterSource::Wattivahti(w) => wattivahti::run(worker, w).await,
         MeterSource::Tibber(t) => tibber::run(worker, t).await,
     }

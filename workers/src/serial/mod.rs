@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
+use hemflux_shared::kinds::SerialWorker;
+use hemflux_shared::retry::{Backoff, RetryPolicy};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -21,12 +23,6 @@ use crate::link::{Command, Link, Worker};
 use echonet::Frame;
 use reading::{Reading, Scale};
 use skstack::{Family, Module, Pan, RequestError};
-
-#[derive(Deserialize)]
-struct Config {
-    house_id: String,
-    serial: SerialConfig,
-}
 
 /// Kept in the worker state so that a restart joins without scanning.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -49,9 +45,8 @@ struct Connection {
     scale: Option<Scale>,
 }
 
-pub async fn run(worker: Worker) -> Result<()> {
-    let Config { house_id, serial } =
-        serde_json::from_value(worker.init.config.clone()).context("reading the serial config")?;
+pub async fn run(worker: Worker, config: SerialWorker) -> Result<()> {
+    let SerialWorker { house_id, serial } = config;
     let credentials = credentials(&worker.init.secrets)?;
     let zone = TimeZone::get(&serial.timezone)
         .with_context(|| format!("time zone {:?}", serial.timezone))?;
@@ -69,7 +64,7 @@ pub async fn run(worker: Worker) -> Result<()> {
         serial: &serial,
         credentials,
         link: &link,
-        backoff: Backoff::default(),
+        backoff: RETRY.backoff(),
         join_failures: 0,
         tids: Tids::default(),
     };
@@ -149,7 +144,7 @@ impl MeterReader<'_> {
         };
         match self.join(&mut c, state).await {
             Ok(()) => {
-                self.backoff = Backoff::default();
+                self.backoff = RETRY.backoff();
                 Ok(c)
             }
             Err(e) => {
@@ -397,17 +392,13 @@ impl Schedule {
     }
 }
 
-/// 1 s, doubling to 2 minutes, with jitter.
-#[derive(Default)]
-struct Backoff(u32);
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let secs = (1u64 << self.0.min(7)).min(120);
-        self.0 += 1;
-        Duration::from_millis(secs * 1000 * fastrand::u64(80..=120) / 100)
-    }
-}
+/// After a failed read or join: 1 s, doubling to 2 minutes, with jitter.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_secs(1),
+    factor: 2,
+    cap: Duration::from_secs(120),
+    jitter: 0.2,
+};
 
 fn credentials(secrets: &std::collections::BTreeMap<String, String>) -> Result<Credentials> {
     let get = |k: &str| {

@@ -11,23 +11,17 @@ mod smhi;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use hemflux_shared::config::{WeatherPosition, WeatherSettings};
+use hemflux_shared::kinds::WeatherWorker;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::Timestamp;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::time::{sleep_until, Instant};
 
 use crate::link::{Command, Link, Worker};
 use smhi::{SmhiClient, Station, Step};
-
-#[derive(Deserialize)]
-struct Config {
-    settings: WeatherSettings,
-    positions: Vec<WeatherPosition>,
-}
 
 /// Observation parameters: air temperature (which picks the station), wind speed, humidity.
 const TEMPERATURE: u32 = 1;
@@ -46,11 +40,11 @@ struct Weather {
     failed_cells: HashSet<(i64, i64)>,
 }
 
-pub async fn run(mut worker: Worker) -> Result<()> {
-    let Config {
+pub async fn run(mut worker: Worker, config: WeatherWorker) -> Result<()> {
+    let WeatherWorker {
         settings,
         positions,
-    } = serde_json::from_value(worker.init.config.clone()).context("reading init.config")?;
+    } = config;
     let last_observation = worker
         .init
         .state

@@ -25,7 +25,7 @@ pub fn stockholm_season(start_day_of_year: u32, hours: usize, seed: u64) -> Vec<
             let seasonal = 7.0 - 9.5 * (2.0 * PI * (day - 25.0) / 365.0).cos();
             anomaly = phi * anomaly + 3.5 * (1.0 - phi * phi).sqrt() * normal(&mut rng);
             cloud = (0.97 * cloud + 0.03 * 0.65 + 0.08 * normal(&mut rng)).clamp(0.0, 1.0);
-            let irradiance = clear_sky(day) * (1.0 - 0.8 * cloud);
+            let irradiance = clear_sky(day, LATITUDE) * (1.0 - 0.8 * cloud);
             let diurnal = (0.5 + 2.0 * (1.0 - cloud)) * (2.0 * PI * (day.fract() - 0.375)).sin();
             let spell: f64 = spells.iter().map(|s| s.at(h)).sum();
             WeatherSample {
@@ -64,11 +64,12 @@ fn warm_spells(rng: &mut fastrand::Rng, hours: usize) -> Vec<Spell> {
         .collect()
 }
 
-/// Clear-sky global irradiance at fractional day of year `day` (UTC; solar noon ≈ 10:50 UTC).
-fn clear_sky(day: f64) -> f64 {
+/// Clear-sky global irradiance (W/m²) at fractional day of year `day` (UTC; solar noon ≈ 10:50
+/// UTC, as in Sweden) and `latitude` (degrees).
+pub fn clear_sky(day: f64, latitude: f64) -> f64 {
     let declination = 23.44f64.to_radians() * (2.0 * PI * (day - 81.0) / 365.0).sin();
     let hour_angle = 2.0 * PI * (day.fract() - 10.8 / 24.0);
-    let lat = LATITUDE.to_radians();
+    let lat = latitude.to_radians();
     let sin_elevation =
         lat.sin() * declination.sin() + lat.cos() * declination.cos() * hour_angle.cos();
     if sin_elevation <= 0.0 {

@@ -4,6 +4,7 @@
 //! expiry as `{"variables": []}`, warm-up reads full of `Pending`, writes by `Cwl.Advise.A[n]` only.
 
 mod model;
+mod thermal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -75,6 +76,16 @@ pub struct Args {
     /// setpoint and the active curve `CurveAdaptation_Y_*`, as the real one does.
     #[arg(long)]
     pub adaption_drift: bool,
+    /// Run every house on the house model at this place (`LAT,LON`), outdoor temperature from
+    /// the SMHI simulator's weather there: room, supply and return then follow the written curve.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 1,
+        value_name = "LAT,LON",
+        allow_negative_numbers = true
+    )]
+    pub house_model_at: Option<Vec<f64>>,
     /// Start of the simulated clock (RFC 3339); default now.
     #[arg(long)]
     pub clock: Option<jiff::Timestamp>,
@@ -103,6 +114,7 @@ struct House {
     /// Where this house's variables start in `Cwl.Advise.A[n]` (differs per installation).
     path_offset: usize,
     seed: f64,
+    thermal: Option<thermal::ThermalHouse>,
 }
 
 struct Session {
@@ -151,10 +163,11 @@ pub async fn run(args: Args) -> Result<()> {
                 .map(str::to_string),
         );
     }
-    let houses = specs
+    let mut houses = specs
         .iter()
         .map(|h| parse_house(h))
         .collect::<Result<Vec<_>>>()?;
+    thermal::attach(&mut houses, args.house_model_at.as_deref())?;
     let listen = args.listen;
     let sim = Sim {
         clock: SimClock::new(args.clock, args.time_scale),
@@ -210,6 +223,7 @@ fn parse_house(spec: &str) -> Result<House> {
         name: format!("Villa {number}"),
         path_offset: 10 + number % 17,
         seed: (number % 97) as f64 * 0.37,
+        thermal: None,
     })
 }
 
@@ -304,10 +318,11 @@ impl Sim {
     }
 
     fn read_all(&mut self, house: usize, warm_up: bool) -> Value {
-        let h = &self.houses[house];
         let now = self.clock.now();
         let sample = self.args.sample_secs.max(1) as i64;
         let sampled = now.as_second().div_euclid(sample) * sample;
+        let reading = self.advance_house_model(house, sampled as f64);
+        let h = &self.houses[house];
         let setpoint_index = self.vars.iter().position(|v| v.source == Source::Setpoint);
         let current = |i: usize| {
             self.written
@@ -327,6 +342,7 @@ impl Sim {
                 .and_then(current)
                 .and_then(|v| v.as_f64())
                 .unwrap_or(21.5 + (h.seed * 10.0).rem_euclid(1.0)),
+            thermal: reading,
         };
         let vars: Vec<Value> = self
             .vars

@@ -44,7 +44,7 @@ pub struct VarDef {
 }
 
 /// The default heat curve (supply temperature at outdoor −30, −25 … +15 °C).
-const CURVE: [f64; 10] = [58.0, 54.0, 50.0, 46.0, 42.0, 38.0, 34.0, 30.0, 26.0, 23.0];
+pub const CURVE: [f64; 10] = [58.0, 54.0, 50.0, 46.0, 42.0, 38.0, 34.0, 30.0, 26.0, 23.0];
 
 /// The variable list, the same order (and so `path` index) for every house.
 pub fn variables() -> Vec<VarDef> {
@@ -111,6 +111,8 @@ pub struct Plant {
     pub setpoint: f64,
     /// Adaptation is on and allowed to drift the setpoint and the active curve.
     pub adapting: bool,
+    /// With `--house-model-at`: what the house model's sensors read, in place of the waves.
+    pub thermal: Option<super::thermal::Reading>,
 }
 
 impl Plant {
@@ -135,6 +137,19 @@ impl Plant {
         use Source::*;
         let t = self.t;
         let wave = |period_s: f64| (2.0 * PI * t / period_s + self.seed).sin();
+        if let Some(r) = self.thermal {
+            let x = match source {
+                Room => Some(r.room),
+                Outdoor => Some(r.outdoor),
+                Outdoor24h => Some(r.outdoor_24h),
+                Supply | SupplySetpoint => Some(r.supply),
+                Return => Some(r.return_temp),
+                _ => None,
+            };
+            if let Some(x) = x {
+                return json!((x * 1e8).round() / 1e8);
+            }
+        }
         let outdoor = self.outdoor_at(t);
         let supply = Self::curve(outdoor) + 0.6 * wave(1800.0);
         let x = match source {
@@ -202,6 +217,7 @@ mod tests {
             seed: 0.3,
             setpoint: 21.5,
             adapting: false,
+            thermal: None,
         };
         let supply = plant.value(Source::Supply).as_f64().unwrap();
         let ret = plant.value(Source::Return).as_f64().unwrap();

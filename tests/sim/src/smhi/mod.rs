@@ -5,7 +5,7 @@
 
 mod forecast;
 mod metobs;
-mod weather;
+pub(crate) mod weather;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

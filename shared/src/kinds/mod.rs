@@ -1,0 +1,186 @@
+//! Every kind of worker, registered in one place: [`with_worker_kinds`]. A kind's module here
+//! owns its worker config (what its worker receives as `init.config`) and its contribution to
+//! `desired_workers`; the worker binary has a module of the same name with the kind's `run`.
+//! The module's name is the kind's name on the wire (`init.kind`), in worker ids and in `status`.
+//! See `docs/adding-a-kind.md`.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{ConfigError, Entity, Globals, WorkerSpec};
+
+/// The one list of worker kinds, handed to `$callback` as `Variant(module::Config),*`: this crate
+/// builds [`WorkerConfig`] and [`WorkerKind`] from it, the worker binary its dispatch.
+#[macro_export]
+macro_rules! with_worker_kinds {
+    ($callback:ident) => {
+        $callback! {
+            House(house::HouseWorker),
+            Building(building::BuildingWorker),
+            Meter(meter::MeterWorker),
+            Serial(serial::SerialWorker),
+            Synthetic(synthetic::SyntheticWorker),
+            DistrictHeating(district_heating::DistrictHeatingWorker),
+            Weather(weather::WeatherWorker),
+            Constant(constant::ConstantWorker),
+        }
+    };
+}
+
+/// What a kind's worker config tells the orchestrator.
+pub trait Kind: Serialize + DeserializeOwned + Into<WorkerConfig> {
+    /// The workers of this kind that the entities ask for. The entities are valid and their ids
+    /// unique; problems of the kind's global settings go to `errors`.
+    fn desired(
+        entities: &[(PathBuf, Entity)],
+        globals: &Globals,
+        errors: &mut Vec<ConfigError>,
+    ) -> Vec<WorkerSpec>;
+}
+
+/// An `init` whose kind or config the worker cannot use.
+#[derive(Debug, thiserror::Error)]
+pub enum KindError {
+    #[error("unknown worker kind {0:?}")]
+    Unknown(String),
+    #[error("the {kind} worker's config: {source}")]
+    Config {
+        kind: WorkerKind,
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! define_kinds {
+    ($($variant:ident($module:ident::$config:ident)),* $(,)?) => {
+        $(pub mod $module;)*
+        $(pub use $module::$config;)*
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum WorkerKind {
+            $($variant),*
+        }
+
+        impl WorkerKind {
+            pub const ALL: &[WorkerKind] = &[$(WorkerKind::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(WorkerKind::$variant => stringify!($module)),*
+                }
+            }
+        }
+
+        /// A worker's config, typed by its kind.
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(untagged)]
+        pub enum WorkerConfig {
+            $($variant($config)),*
+        }
+
+        impl WorkerConfig {
+            pub fn kind(&self) -> WorkerKind {
+                match self {
+                    $(WorkerConfig::$variant(_) => WorkerKind::$variant),*
+                }
+            }
+
+            /// Reads `init.kind` and `init.config` as they travel.
+            pub fn from_parts(kind: &str, config: Value) -> Result<Self, KindError> {
+                let kind: WorkerKind = kind.parse()?;
+                let typed = match kind {
+                    $(WorkerKind::$variant => serde_json::from_value(config).map(WorkerConfig::$variant)),*
+                };
+                typed.map_err(|source| KindError::Config { kind, source })
+            }
+        }
+
+        $(impl From<$config> for WorkerConfig {
+            fn from(config: $config) -> Self {
+                WorkerConfig::$variant(config)
+            }
+        })*
+
+        /// Every kind's workers, in the order of the list.
+        pub(crate) fn desired_by_kind(
+            entities: &[(PathBuf, Entity)],
+            globals: &Globals,
+            errors: &mut Vec<ConfigError>,
+        ) -> Vec<WorkerSpec> {
+            let mut specs = Vec::new();
+            $(specs.extend(<$config as Kind>::desired(entities, globals, errors));)*
+            specs
+        }
+    };
+}
+
+with_worker_kinds!(define_kinds);
+
+impl WorkerConfig {
+    /// The config as it travels in `init.config`.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl fmt::Display for WorkerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WorkerKind {
+    type Err = KindError;
+
+    fn from_str(s: &str) -> Result<Self, KindError> {
+        WorkerKind::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| KindError::Unknown(s.to_string()))
+    }
+}
+
+impl Serialize for WorkerKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for WorkerKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_travel_by_their_module_names() {
+        let names: Vec<_> = WorkerKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert!(names.contains(&"district_heating"), "{names:?}");
+        for kind in WorkerKind::ALL {
+            assert_eq!(kind.as_str().parse::<WorkerKind>().unwrap(), *kind);
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        assert!(matches!(
+            "bogus".parse::<WorkerKind>(),
+            Err(KindError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn a_config_of_the_wrong_shape_names_its_kind() {
+        let err = WorkerConfig::from_parts("synthetic", serde_json::json!({"synthetic": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("the synthetic worker's config"), "{err}");
+    }
+}
