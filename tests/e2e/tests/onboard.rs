@@ -148,9 +148,15 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
         .arg(dir.path().join("profiles"))
         .arg("--buildings")
         .arg(dir.path().join("buildings"))
+        .arg("--env-file")
+        .arg(&env_path)
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        env.contains(&format!("BUILDING_{ID}_URL='http://127.0.0.1:")),
+        "where it was verified: {env}"
+    );
 
     // Adding it twice is refused and changes nothing.
     let again = add_building(dir.path(), &sim, PASSWORD);
