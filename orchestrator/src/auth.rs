@@ -98,11 +98,14 @@ fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A file's identity: inode and modification time (seconds, nanoseconds).
+type FileIdentity = (u64, i64, i64);
+
 /// The token as the server knows it, re-read when the file changes (`hemflux token rotate`).
 #[derive(Clone)]
 pub struct TokenFile {
     path: PathBuf,
-    cached: Arc<Mutex<Option<((u64, i64, i64), String)>>>,
+    cached: Arc<Mutex<Option<(FileIdentity, String)>>>,
 }
 
 impl TokenFile {

@@ -50,7 +50,7 @@ impl Secrets {
                 }
                 Err(dotenvy::Error::LineParse(bad, index)) => {
                     let at = text.find(&bad).unwrap_or(0);
-                    let (line, column) = position(text[..at].as_bytes());
+                    let (line, column) = position(&text.as_bytes()[..at]);
                     return Err(error(
                         line,
                         column + index,

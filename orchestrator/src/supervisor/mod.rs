@@ -290,7 +290,7 @@ impl Supervisor {
     /// Forgets slots that were asked to go and have no process (failed, waiting in backoff).
     fn drop_gone(&mut self) {
         self.slots.retain(|id, s| {
-            let keep = !(s.gone && !s.is_running());
+            let keep = !s.gone || s.is_running();
             if !keep {
                 tracing::info!(worker = %id, kind = %s.spec.kind(), "config gone: removed");
             }
