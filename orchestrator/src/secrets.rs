@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use hemflux_shared::config::{ConfigError, SecretSpec};
+use hemflux_shared::config::{position, ConfigError, SecretSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -85,18 +85,6 @@ impl Secrets {
         }
         Resolved { values, missing }
     }
-}
-
-/// 1-based line and column of the end of `before`.
-fn position(before: &[u8]) -> (usize, usize) {
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = before.len()
-        - before
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |i| i + 1)
-        + 1;
-    (line, column)
 }
 
 #[cfg(test)]

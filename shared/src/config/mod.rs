@@ -91,14 +91,7 @@ pub fn parse_entity_bytes(
     bytes: &[u8],
 ) -> Result<Entity, Vec<ConfigError>> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let before = &bytes[..e.valid_up_to()];
-        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = before.len()
-            - before
-                .iter()
-                .rposition(|b| *b == b'\n')
-                .map_or(0, |i| i + 1)
-            + 1;
+        let (line, column) = position(&bytes[..e.valid_up_to()]);
         vec![ConfigError {
             file: file.to_path_buf(),
             line,
@@ -108,6 +101,18 @@ pub fn parse_entity_bytes(
         }]
     })?;
     parse_entity(kind, file, text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// 1-based line and column just after `before`, the start of a file.
+pub fn position(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (line, column)
 }
 
 /// Parses and validates one config file's text. `file` names it in errors and gives the default id.
