@@ -1,5 +1,6 @@
-//! Fixtures B, C, F and G of `../shared/analytics/heating.md` §12: the seed's results where hemflux
-//! keeps the behaviour, flipped (with the reason in the test's name) where it fixes it.
+//! Fixtures B, C and F of `../shared/analytics/heating.md` §12 (G, gaps, is tested with
+//! `energy::gaps`): the seed's results where hemflux keeps the behaviour, flipped (with the reason
+//! in the test's name) where it fixes it.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,6 @@ use hemflux_analytics::thermal::control::shift::{preemptive_shift, weather_shift
 use hemflux_analytics::thermal::control::{Command, Controller, Observation};
 use hemflux_analytics::thermal::curve::{round_to, HeatCurve};
 use hemflux_analytics::thermal::forecast::{Forecaster, WeatherHour};
-use hemflux_analytics::thermal::gaps::{find_gaps, find_gaps_at_cadence};
 use hemflux_analytics::thermal::history::{
     restore_thermal_history, thermal_history_point, ThermalSample,
 };
@@ -539,49 +539,6 @@ fn f5_flipped_tau_from_two_hours_is_not_estimated() {
         fit_thermal_model(&samples),
         Err(FitError::TooFewHours { .. })
     ));
-}
-
-// ---- G: gaps -------------------------------------------------------------------------------
-
-#[test]
-fn g1_one_gap() {
-    let times: Vec<Timestamp> = [0, 5, 10, 30, 35].iter().map(|&m| at(m)).collect();
-    let gaps = find_gaps(&times, at(0), at(40), SignedDuration::from_mins(5));
-    assert_eq!(gaps, vec![(at(10), at(30))]);
-}
-
-#[test]
-fn g2_exactly_twice_the_interval_is_no_gap() {
-    let times: Vec<Timestamp> = (0..=4).map(|i| at(10 * i)).collect();
-    assert!(find_gaps(&times, at(0), at(40), SignedDuration::from_mins(5)).is_empty());
-}
-
-#[test]
-fn g3_empty_range_is_one_gap() {
-    assert_eq!(
-        find_gaps(&[], at(0), at(60), SignedDuration::from_mins(5)),
-        vec![(at(0), at(60))]
-    );
-}
-
-#[test]
-fn g4_hourly_data_at_a_5_min_interval_is_24_gaps_a_day() {
-    let times: Vec<Timestamp> = (0..24).map(|h| at(60 * h)).collect();
-    assert_eq!(
-        find_gaps(&times, at(0), at(24 * 60), SignedDuration::from_mins(5)).len(),
-        24
-    );
-}
-
-#[test]
-fn g4_flipped_hourly_data_at_its_own_cadence_has_no_gaps() {
-    let mut times: Vec<Timestamp> = (0..24).map(|h| at(60 * h)).collect();
-    assert!(
-        find_gaps_at_cadence(&times, at(0), at(24 * 60), SignedDuration::from_mins(5)).is_empty()
-    );
-    times.retain(|t| *t != at(600) && *t != at(660));
-    let gaps = find_gaps_at_cadence(&times, at(0), at(24 * 60), SignedDuration::from_mins(5));
-    assert_eq!(gaps, vec![(at(540), at(720))]);
 }
 
 fn forecaster<'a>(

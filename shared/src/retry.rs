@@ -39,7 +39,7 @@ impl RetryPolicy {
     }
 }
 
-/// The delays of one run of failures: call [`Backoff::next`] after each failure.
+/// The delays of one run of failures: call [`Backoff::next_delay`] after each failure.
 #[derive(Debug, Clone)]
 pub struct Backoff {
     policy: RetryPolicy,
@@ -47,7 +47,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    pub fn next(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let d = self.policy.delay(self.attempt, fastrand::f64());
         self.attempt = self.attempt.saturating_add(1);
         d
@@ -73,8 +73,8 @@ mod tests {
         assert_eq!(p.delay(1, 0.999).as_millis(), 2499);
         assert_eq!(p.delay(u32::MAX, 0.0), 10 * SECOND, "no overflow");
         let mut b = p.backoff();
-        let first = b.next();
+        let first = b.next_delay();
         assert!(first >= SECOND && first < SECOND.mul_f64(1.25), "{first:?}");
-        assert!(b.next() >= 2 * SECOND);
+        assert!(b.next_delay() >= 2 * SECOND);
     }
 }

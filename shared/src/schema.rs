@@ -66,8 +66,11 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "energy_meter",
-        writers: &["workers/src/district_heating"],
-        tags: &["house_id", "meter_id"],
+        writers: &[
+            "workers/src/district_heating",
+            "shared/src/config/district_heating.rs",
+        ],
+        tags: &["house_id", "building_id", "meter_id"],
         fields: &[
             "meter_reading",
             "consumption",
@@ -101,7 +104,13 @@ pub const SERIES: &[Series] = &[
     Series {
         measurement: "weather_observation",
         writers: &["workers/src/weather", "shared/src/config/weather.rs"],
-        tags: &["house_id", "building_id", "station_name", "station_id"],
+        tags: &[
+            "house_id",
+            "building_id",
+            "station_name",
+            "station_id",
+            "source",
+        ],
         fields: &["temperature", "wind_speed", "humidity", "distance_km"],
         configured_fields: false,
     },
@@ -171,7 +180,10 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "energy_separated",
-        writers: &["analytics (not built yet)"],
+        writers: &[
+            "analytics/src/energy/records.rs",
+            "orchestrator/src/analytics.rs",
+        ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
             "actual_energy_kwh",
@@ -188,12 +200,16 @@ pub const SERIES: &[Series] = &[
             "avg_indoor_temp",
             "avg_effective_outdoor_temp",
             "no_breakdown",
+            "base_energy_kwh",
         ],
         configured_fields: false,
     },
     Series {
         measurement: "k_value_history",
-        writers: &["analytics (not built yet)"],
+        writers: &[
+            "analytics/src/energy/records.rs",
+            "orchestrator/src/analytics.rs",
+        ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
             "k_value",
@@ -203,10 +219,100 @@ pub const SERIES: &[Series] = &[
             "total_days",
             "avg_outdoor_temp",
             "confidence",
+            "balance_point_c",
+            "intercept_kwh_per_day",
+            "slope_kwh_per_k_day",
+            "r2_adj",
+            "cvrmse",
+            "k_low",
+            "k_high",
+            "heating_days",
+            "usable",
+            "base_kwh_per_day",
+            "kwh_per_dhw_minute",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "energy_forecast",
+        writers: &[
+            "analytics/src/energy/records.rs",
+            "orchestrator/src/analytics.rs",
+        ],
+        tags: &["house_id", "building_id"],
+        fields: &[
+            "heating_energy_kwh",
+            "base_energy_kwh",
+            "total_energy_kwh",
+            "indoor_temp",
+            "outdoor_temp",
+            "effective_temp",
+            "lead_time_hours",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "heating_system",
+        writers: &[
+            "analytics/src/energy/records.rs",
+            "orchestrator/src/analytics.rs",
+        ],
+        tags: &["house_id"],
+        fields: &[
+            "effective_temp",
+            "effective_temp_wind_effect",
+            "effective_temp_solar_effect",
         ],
         configured_fields: false,
     },
 ];
+
+/// A field's type. An InfluxDB bucket keeps the type a field was first written with and refuses
+/// points that change it, so hemflux writes each field with the type the seeds wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Float,
+    Integer,
+    Boolean,
+    String,
+}
+
+/// The listed fields that are not floats (every other listed field is one): the seeds' types
+/// (seed 001: `resolution` a string; seed 002: `forecast_hours` and the flags integers; seed 003:
+/// the power in whole watts, the timestamps as text).
+pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
+    use FieldType::*;
+    &[
+        ("heating_system", "electric_heater", Integer),
+        ("heating_system", "heat_recovery", Integer),
+        ("heating_system", "away_mode", Integer),
+        ("building_alarms", "total_count", Integer),
+        ("building_alarms", "count_alarmed", Integer),
+        ("building_alarms", "count_returned", Integer),
+        ("building_alarms", "count_acknowledged", Integer),
+        ("building_alarms", "count_blocked", Integer),
+        ("electricity_consumption", "resolution", String),
+        ("electricity_price", "level", String),
+        ("weather_forecast", "forecast_hours", Integer),
+        ("smart_meter", "instant_power_w", Integer),
+        ("smart_meter", "historical_timestamp", String),
+        ("smart_meter", "recent_30min_timestamp", String),
+        ("synthetic", "n", Integer),
+    ]
+};
+
+/// The type of a listed field; `None` for a field hemflux does not list (a configured one).
+pub fn field_type(measurement: &str, field: &str) -> Option<FieldType> {
+    if !has_field(measurement, field) {
+        return None;
+    }
+    Some(
+        NOT_FLOAT
+            .iter()
+            .find(|(m, f, _)| *m == measurement && *f == field)
+            .map_or(FieldType::Float, |(_, _, t)| *t),
+    )
+}
 
 /// The series of `measurement`; empty when hemflux does not write it.
 pub fn series(measurement: &str) -> impl Iterator<Item = &'static Series> + '_ {
@@ -285,6 +391,18 @@ mod tests {
                 s.measurement
             );
         }
+    }
+
+    #[test]
+    fn every_typed_field_is_a_listed_one() {
+        for (m, f, t) in NOT_FLOAT {
+            assert_eq!(field_type(m, f), Some(*t), "{m}.{f} is not listed");
+        }
+        assert_eq!(
+            field_type("weather_forecast", "avg_temp"),
+            Some(FieldType::Float)
+        );
+        assert_eq!(field_type("building_system", "GT_UTE"), None);
     }
 
     #[test]

@@ -8,14 +8,12 @@
 //!   machine that is safe to crash;
 //! - [`house`]: a house's physics, which the [`season`] evaluation (and the HomeSide simulator)
 //!   run the controller against;
-//! - [`gaps`]: gaps in a series, at the source's cadence (§8);
 //! - [`seed_analyzer`] and [`model_c`]: the seed's analyzer and forecaster, exactly, as baselines.
 
 pub mod bias;
 pub mod control;
 pub mod curve;
 pub mod forecast;
-pub mod gaps;
 pub mod history;
 pub mod house;
 pub mod model;

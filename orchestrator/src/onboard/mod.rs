@@ -12,7 +12,7 @@ pub(crate) mod files;
 mod prompt;
 mod remove;
 
-use hemflux_worker::clients::{arrigo, homeside};
+use hemflux_clients::{arrigo, homeside};
 
 use std::path::PathBuf;
 

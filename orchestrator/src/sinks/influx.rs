@@ -92,6 +92,10 @@ pub struct InfluxV2Config {
     pub flush_interval_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Only points of these measurements (all when empty): a seed wrote some measurements to
+    /// their own org or bucket, and one sink per target routes them there.
+    #[serde(default)]
+    pub measurements: Vec<String>,
 }
 
 impl Default for InfluxV2Config {
@@ -108,6 +112,7 @@ impl Default for InfluxV2Config {
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
             timeout_ms: default_timeout_ms(),
+            measurements: Vec::new(),
         }
     }
 }
@@ -137,6 +142,9 @@ pub struct InfluxV1Config {
     pub flush_interval_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// Only points of these measurements (all when empty).
+    #[serde(default)]
+    pub measurements: Vec<String>,
 }
 
 impl Default for InfluxV1Config {
@@ -154,6 +162,7 @@ impl Default for InfluxV1Config {
             batch_size: default_batch_size(),
             flush_interval_ms: default_flush_interval_ms(),
             timeout_ms: default_timeout_ms(),
+            measurements: Vec::new(),
         }
     }
 }
@@ -249,6 +258,8 @@ pub struct Writer {
     auth: Auth,
     gzip: bool,
     precision: Precision,
+    /// Only these measurements (all when empty).
+    measurements: Vec<String>,
     body: Vec<u8>,
 }
 
@@ -268,6 +279,7 @@ impl Writer {
             auth: v2_auth(c)?,
             gzip: c.gzip,
             precision: c.precision,
+            measurements: c.measurements.clone(),
             body: Vec::new(),
         })
     }
@@ -291,8 +303,22 @@ impl Writer {
             auth: v1_auth(c)?,
             gzip: c.gzip,
             precision: c.precision,
+            measurements: c.measurements.clone(),
             body: Vec::new(),
         })
+    }
+
+    /// The points this sink forwards; the others count as delivered.
+    fn selected<'a>(&self, points: &'a [Point]) -> std::borrow::Cow<'a, [Point]> {
+        if self.measurements.is_empty() {
+            return points.into();
+        }
+        points
+            .iter()
+            .filter(|p| self.measurements.contains(&p.measurement))
+            .cloned()
+            .collect::<Vec<_>>()
+            .into()
     }
 
     fn encode(&mut self, points: &[Point]) -> Result<Vec<u8>, SendError> {
@@ -348,7 +374,11 @@ fn truncate(s: &str, max: usize) -> &str {
 
 impl Sink for Writer {
     async fn send(&mut self, points: &[Point]) -> Result<(), SendError> {
-        let body = self.encode(points)?;
+        let points = self.selected(points);
+        if points.is_empty() {
+            return Ok(());
+        }
+        let body = self.encode(&points)?;
         let mut request = self
             .client
             .post(self.url.clone())
@@ -516,6 +546,27 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn measurements_route_points_and_the_rest_count_as_sent() {
+        // Nothing listens on port 1: a request would fail.
+        let mut w = Writer::v2(&InfluxV2Config {
+            measurements: vec!["kWh".into()],
+            gzip: false,
+            ..v2("http://127.0.0.1:1")
+        })
+        .unwrap();
+        let other = [Point::new("heating_system", 1).field("v", 1.0)];
+        assert!(
+            w.send(&other).await.is_ok(),
+            "not this sink's: nothing sent"
+        );
+        let mixed = [other[0].clone(), Point::new("kWh", 2).field("value", 3.5)];
+        let picked = w.selected(&mixed).into_owned();
+        let body = w.encode(&picked).ok().unwrap();
+        assert_eq!(String::from_utf8(body).unwrap(), "kWh value=3.5 2\n");
+        assert!(matches!(w.send(&mixed).await, Err(SendError::Failed(_))));
     }
 
     #[test]

@@ -85,15 +85,21 @@ pub const ENV_SINK: &str = "influxdb-env";
 
 /// The InfluxDB v2 sink our users configure today with `INFLUXDB_URL`, `INFLUXDB_TOKEN`,
 /// `INFLUXDB_ORG` and `INFLUXDB_BUCKET`, looked up with `get` (e.g. `.env`, then the process
-/// environment); `None` when `INFLUXDB_URL` is not set.
+/// environment); `None` when `INFLUXDB_URL` is not set. Seed 004's `INFLUX_TOKEN` and
+/// `INFLUX_ORG` stand in for the token and org.
 pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Option<SinkConfig>> {
     let Some(url) = get("INFLUXDB_URL").filter(|u| !u.is_empty()) else {
         return Ok(None);
     };
     let var = |name: &str| {
-        get(name).with_context(|| {
-            format!("INFLUXDB_URL is set but {name} is not (both are needed for the InfluxDB sink)")
-        })
+        let seed_004 = name.replace("INFLUXDB_", "INFLUX_");
+        get(name)
+            .or_else(|| get(&seed_004).filter(|_| name != "INFLUXDB_BUCKET"))
+            .with_context(|| {
+                format!(
+                    "INFLUXDB_URL is set but {name} is not (both are needed for the InfluxDB sink)"
+                )
+            })
     };
     Ok(Some(SinkConfig::InfluxdbV2(InfluxV2Config {
         name: Some(ENV_SINK.into()),
@@ -332,6 +338,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("INFLUXDB_ORG"), "{err}");
+        // Seed 004's names for the token and org.
+        let SinkConfig::InfluxdbV2(c) = from_vars(vars(&[
+            ("INFLUXDB_URL", "http://influx:8086"),
+            ("INFLUX_TOKEN", "t4"),
+            ("INFLUX_ORG", "o4"),
+            ("INFLUXDB_BUCKET", "lampfi"),
+        ]))
+        .unwrap()
+        .unwrap() else {
+            panic!("a v2 sink")
+        };
+        assert_eq!((c.token.as_deref(), c.org.as_str()), (Some("t4"), "o4"));
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Context {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     self.update(|s| s.last_error = Some(format!("store: {e:#}")));
-                    self.sleep(backoff.next()).await?;
+                    self.sleep(backoff.next_delay()).await?;
                 }
             }
         }
@@ -224,7 +224,7 @@ async fn deliver<S: Sink>(
                     ctx.update(|s| s.last_error = Some(message));
                     // The lag keeps growing while the server is away: keep it current.
                     refresh_status(ctx, feed, cursor).await;
-                    ctx.sleep(backoff.next()).await?;
+                    ctx.sleep(backoff.next_delay()).await?;
                 }
             }
         }

@@ -126,10 +126,20 @@ impl DistrictHeatingConfig {
 #[serde(deny_unknown_fields)]
 pub struct ExchangeMeter {
     pub meter_id: String,
-    /// The `house_id` tag: the house's or the building's id.
+    /// The house's or the building's id, the value of the tag `id_tag`.
     pub house_id: String,
     /// The third column of the request file.
     pub house_name: String,
+    /// The tag of the id, as the seed wrote it: `house_id` for a house, `building_id` for a
+    /// building (so that removing a building also removes its `energy_meter` rows).
+    #[serde(default = "ExchangeMeter::house_tag")]
+    pub id_tag: String,
+}
+
+impl ExchangeMeter {
+    fn house_tag() -> String {
+        "house_id".into()
+    }
 }
 
 /// Collects the `meter_ids` of every house and building into the one exchange worker.
@@ -141,9 +151,9 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     pub(crate) fn add(&mut self, file: &std::path::Path, entity: &super::Entity) {
-        let (ids, name) = match entity {
-            super::Entity::House(h) => (&h.meter_ids, &h.name),
-            super::Entity::Building(b) => (&b.meter_ids, &b.name),
+        let (ids, name, id_tag) = match entity {
+            super::Entity::House(h) => (&h.meter_ids, &h.name, "house_id"),
+            super::Entity::Building(b) => (&b.meter_ids, &b.name, "building_id"),
         };
         if ids.is_empty() {
             return;
@@ -155,6 +165,7 @@ impl Exchange {
                 meter_id: id.trim().to_string(),
                 house_id: entity.id().to_string(),
                 house_name: house_name.to_string(),
+                id_tag: id_tag.into(),
             };
             (file.to_path_buf(), meter)
         }));
@@ -244,14 +255,14 @@ mod tests {
     fn one_exchange_worker_serves_every_meter_id_with_only_dropbox_secrets() {
         let a = house_text(r#"{"name": "Daggis8", "meter_ids": ["7359"], "meters": [{"name": "el", "source": {"type": "tibber", "home_id": "h1"}}]}"#).unwrap();
         let b = parse_entity(
-            EntityKind::House,
-            Path::new("profiles/b.json"),
-            r#"{"meter_ids": ["7360", "7359"]}"#,
+            EntityKind::Building,
+            Path::new("buildings/b.json"),
+            r#"{"arrigo": {"base_url": "https://arrigo.example/api"}, "meter_ids": ["7360", "7359"]}"#,
         )
         .unwrap();
         let entities = vec![
             (PathBuf::from("profiles/villa_12.json"), a),
-            (PathBuf::from("profiles/b.json"), b),
+            (PathBuf::from("buildings/b.json"), b),
         ];
         let (specs, errors) = desired_workers(&entities, &Globals::default());
         assert!(errors.is_empty());
@@ -270,7 +281,7 @@ mod tests {
         };
         let (specs, errors) = desired_workers(&entities, &globals);
         assert_eq!(errors.len(), 1, "7359 twice: {errors:?}");
-        assert_eq!(errors[0].file, PathBuf::from("profiles/b.json"));
+        assert_eq!(errors[0].file, PathBuf::from("buildings/b.json"));
         let ex: Vec<_> = specs
             .iter()
             .filter(|s| s.kind() == WorkerKind::DistrictHeating)
@@ -291,6 +302,9 @@ mod tests {
         assert_eq!(meters.len(), 2);
         assert_eq!(meters[0]["house_name"], "Daggis8");
         assert_eq!(meters[1]["house_name"], "b");
+        // The seed tagged a building's rows `building_id`.
+        assert_eq!(meters[0]["id_tag"], "house_id");
+        assert_eq!(meters[1]["id_tag"], "building_id");
     }
 
     #[test]

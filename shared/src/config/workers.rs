@@ -112,6 +112,10 @@ pub fn desired_workers(
         owner.insert(key, file.clone());
         unique.push((file.clone(), entity.clone()));
     }
-    let specs = crate::kinds::desired_by_kind(&unique, globals, &mut errors);
+    let specs = crate::kinds::desired_by_kind(&mut crate::kinds::Desired {
+        entities: &unique,
+        globals,
+        errors: &mut errors,
+    });
     (specs, errors)
 }

@@ -1,13 +1,10 @@
 //! `building:<id>`: an Arrigo BMS, one per building config.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{Desired, Kind};
 use crate::config::{
-    ArrigoConfig, ConfigError, CredentialUse, Entity, Globals, SecretSpec, SignalConfig,
-    WorkerSpec,
+    ArrigoConfig, CredentialUse, SecretSpec, SignalConfig, WorkerSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,16 +17,8 @@ pub struct BuildingWorker {
 }
 
 impl Kind for BuildingWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
-        let buildings = entities.iter().filter_map(|(file, e)| match e {
-            Entity::Building(b) => Some((file, b)),
-            Entity::House(_) => None,
-        });
-        buildings
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        cx.buildings()
             .map(|(file, b)| {
                 let prefix = b.credential_prefix();
                 WorkerSpec::new(

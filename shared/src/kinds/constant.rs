@@ -1,12 +1,10 @@
 //! `constant`: the smallest kind there is, one point of a fixed value per interval. No config
 //! file asks for it; the tests start it directly, and `docs/adding-a-kind.md` walks through it.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
-use crate::config::{ConfigError, Entity, Globals, WorkerSpec};
+use super::{Desired, Kind};
+use crate::config::{WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,7 +16,7 @@ pub struct ConstantWorker {
 }
 
 impl Kind for ConstantWorker {
-    fn desired(_: &[(PathBuf, Entity)], _: &Globals, _: &mut Vec<ConfigError>) -> Vec<WorkerSpec> {
+    fn desired(_: &mut Desired<'_>) -> Vec<WorkerSpec> {
         Vec::new()
     }
 }

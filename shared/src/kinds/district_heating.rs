@@ -1,13 +1,11 @@
 //! `district_heating:exchange`: the one file exchange with the energy company, serving the
 //! `meter_ids` of every house and building.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{Desired, Kind};
 use crate::config::{
-    ConfigError, DistrictHeatingConfig, Entity, Exchange, ExchangeMeter, Globals, WorkerSpec,
+    DistrictHeatingConfig, Exchange, ExchangeMeter, WorkerSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,15 +15,11 @@ pub struct DistrictHeatingWorker {
 }
 
 impl Kind for DistrictHeatingWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        globals: &Globals,
-        errors: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
         let mut exchange = Exchange::default();
-        for (file, entity) in entities {
+        for (file, entity) in cx.entities {
             exchange.add(file, entity);
         }
-        exchange.finish(globals, errors).into_iter().collect()
+        exchange.finish(cx.globals, cx.errors).into_iter().collect()
     }
 }

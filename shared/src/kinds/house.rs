@@ -1,13 +1,9 @@
 //! `house:<id>`: a HomeSide substation, for a house profile with a `homeside` section.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
-use crate::config::{
-    ConfigError, CredentialUse, Entity, Globals, HomesideConfig, SecretSpec, WorkerSpec,
-};
+use super::{Desired, Kind};
+use crate::config::{CredentialUse, HomesideConfig, SecretSpec, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HouseWorker {
@@ -18,16 +14,8 @@ pub struct HouseWorker {
 }
 
 impl Kind for HouseWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
-        let houses = entities.iter().filter_map(|(file, e)| match e {
-            Entity::House(h) => Some((file, h)),
-            Entity::Building(_) => None,
-        });
-        houses
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        cx.houses()
             .filter_map(|(file, h)| {
                 let homeside = h.homeside.clone()?;
                 let prefix = h.credential_prefix();

@@ -1,11 +1,9 @@
 //! `meter:<house>/<name>`: one meter of a house profile (WattiVahti or Tibber).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
-use crate::config::{ConfigError, Entity, Globals, MeterConfig, WorkerSpec};
+use super::{Desired, Kind};
+use crate::config::{MeterConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterWorker {
@@ -15,14 +13,9 @@ pub struct MeterWorker {
 }
 
 impl Kind for MeterWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
         let mut specs = Vec::new();
-        for (file, entity) in entities {
-            let Entity::House(h) = entity else { continue };
+        for (file, h) in cx.houses() {
             for m in &h.meters {
                 let spec = WorkerSpec::new(
                     format!("meter:{}/{}", h.id, m.name),

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::config::{ConfigError, Entity, Globals, WorkerSpec};
+use crate::config::{BuildingConfig, ConfigError, Entity, Globals, HouseProfile, WorkerSpec};
 
 /// The one list of worker kinds, handed to `$callback` as `Variant(module::Config),*`: this crate
 /// builds [`WorkerConfig`] and [`WorkerKind`] from it, the worker binary its dispatch.
@@ -34,13 +34,34 @@ macro_rules! with_worker_kinds {
 
 /// What a kind's worker config tells the orchestrator.
 pub trait Kind: Serialize + DeserializeOwned + Into<WorkerConfig> {
-    /// The workers of this kind that the entities ask for. The entities are valid and their ids
-    /// unique; problems of the kind's global settings go to `errors`.
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        globals: &Globals,
-        errors: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec>;
+    /// The workers of this kind that the config asks for.
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec>;
+}
+
+/// What `desired` looks at: the valid entities (ids unique, sorted by file) and hemflux.toml's
+/// settings; problems with the settings go to `errors`.
+pub struct Desired<'a> {
+    pub entities: &'a [(PathBuf, Entity)],
+    pub globals: &'a Globals,
+    pub errors: &'a mut Vec<ConfigError>,
+}
+
+impl Desired<'_> {
+    /// The house profiles, with their files.
+    pub fn houses(&self) -> impl Iterator<Item = (&PathBuf, &HouseProfile)> {
+        self.entities.iter().filter_map(|(file, e)| match e {
+            Entity::House(h) => Some((file, h)),
+            Entity::Building(_) => None,
+        })
+    }
+
+    /// The building configs, with their files.
+    pub fn buildings(&self) -> impl Iterator<Item = (&PathBuf, &BuildingConfig)> {
+        self.entities.iter().filter_map(|(file, e)| match e {
+            Entity::Building(b) => Some((file, b)),
+            Entity::House(_) => None,
+        })
+    }
 }
 
 /// An `init` whose kind or config the worker cannot use.
@@ -106,13 +127,9 @@ macro_rules! define_kinds {
         })*
 
         /// Every kind's workers, in the order of the list.
-        pub(crate) fn desired_by_kind(
-            entities: &[(PathBuf, Entity)],
-            globals: &Globals,
-            errors: &mut Vec<ConfigError>,
-        ) -> Vec<WorkerSpec> {
+        pub(crate) fn desired_by_kind(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
             let mut specs = Vec::new();
-            $(specs.extend(<$config as Kind>::desired(entities, globals, errors));)*
+            $(specs.extend(<$config as Kind>::desired(cx));)*
             specs
         }
     };

@@ -1,13 +1,9 @@
 //! `serial:<house>/<name>`: one B-route smart meter on a serial port of a house profile.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
-use crate::config::{
-    ConfigError, CredentialUse, Entity, Globals, SecretSpec, SerialConfig, WorkerSpec,
-};
+use super::{Desired, Kind};
+use crate::config::{CredentialUse, SecretSpec, SerialConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SerialWorker {
@@ -16,14 +12,9 @@ pub struct SerialWorker {
 }
 
 impl Kind for SerialWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
         let mut specs = Vec::new();
-        for (file, entity) in entities {
-            let Entity::House(h) = entity else { continue };
+        for (file, h) in cx.houses() {
             for s in &h.serial {
                 let prefix = s.credential_prefix(&h.id);
                 specs.push(WorkerSpec::new(

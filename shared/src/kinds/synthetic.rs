@@ -1,11 +1,9 @@
 //! `synthetic:<house>`: deterministic points for tests, benchmarks and the demo.
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
-use crate::config::{ConfigError, Entity, Globals, SyntheticConfig, WorkerSpec};
+use super::{Desired, Kind};
+use crate::config::{SyntheticConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticWorker {
@@ -14,16 +12,8 @@ pub struct SyntheticWorker {
 }
 
 impl Kind for SyntheticWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        _: &Globals,
-        _: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
-        let houses = entities.iter().filter_map(|(file, e)| match e {
-            Entity::House(h) => Some((file, h)),
-            Entity::Building(_) => None,
-        });
-        houses
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        cx.houses()
             .filter_map(|(file, h)| {
                 let synthetic = h.synthetic.clone()?;
                 Some(WorkerSpec::new(

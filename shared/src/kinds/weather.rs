@@ -1,12 +1,10 @@
 //! `weather`: one worker for every house and building with a `location` (SMHI).
 
-use std::path::PathBuf;
-
 use serde::{Deserialize, Serialize};
 
-use super::Kind;
+use super::{Desired, Kind};
 use crate::config::{
-    weather_worker, ConfigError, Entity, Globals, WeatherPosition, WeatherSettings, WorkerSpec,
+    weather_worker, WeatherPosition, WeatherSettings, WorkerSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,12 +14,8 @@ pub struct WeatherWorker {
 }
 
 impl Kind for WeatherWorker {
-    fn desired(
-        entities: &[(PathBuf, Entity)],
-        globals: &Globals,
-        errors: &mut Vec<ConfigError>,
-    ) -> Vec<WorkerSpec> {
-        weather_worker(entities, globals.weather.as_ref(), errors)
+    fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        weather_worker(cx.entities, cx.globals.weather.as_ref(), cx.errors)
             .into_iter()
             .collect()
     }

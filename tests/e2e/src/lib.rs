@@ -28,6 +28,30 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Panics unless every field that `hemflux_shared::schema` lists has the seeds' type in
+/// `points` (as `hemflux query --format json` prints them: a float always has a fraction).
+/// Every test that reads the store through [`Orchestrator::query`] checks this.
+pub fn check_field_types(measurement: &str, points: &[Value]) {
+    use hemflux_shared::schema::{field_type, FieldType};
+    for p in points {
+        for (field, value) in p["fields"].as_object().into_iter().flatten() {
+            let Some(expected) = field_type(measurement, field) else {
+                continue;
+            };
+            let actual = match value {
+                Value::Number(n) if n.is_f64() => FieldType::Float,
+                Value::Number(_) => FieldType::Integer,
+                Value::Bool(_) => FieldType::Boolean,
+                _ => FieldType::String,
+            };
+            assert_eq!(
+                actual, expected,
+                "{measurement}.{field} = {value} is written as {actual:?}; the seeds wrote {expected:?}"
+            );
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -255,7 +279,10 @@ impl Orchestrator {
             "hemflux query failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("query --format json prints a JSON array")
+        let points: Vec<Value> =
+            serde_json::from_slice(&out.stdout).expect("query --format json prints a JSON array");
+        check_field_types(measurement, &points);
+        points
     }
 
     /// `kill -9`: no chance to clean up.

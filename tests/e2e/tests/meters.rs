@@ -285,6 +285,27 @@ fn meterdata_calls(sim: &Sim) -> usize {
         .count()
 }
 
+/// A WattiVahti meter worker (one day back, polling every `poll_secs`) whose token file holds
+/// `token`; the folder holding the file lives as long as the returned `TempDir`.
+fn wattivahti_worker(
+    sim: &Sim,
+    token: &str,
+    poll_secs: u64,
+) -> (tempfile::TempDir, Store, WorkerRun) {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.txt");
+    std::fs::write(&token_file, token).unwrap();
+    let store = Store::default();
+    let w = WorkerRun::start(
+        "meter",
+        "meter:villa_fi/el",
+        wattivahti_config(sim, &token_file, 1, poll_secs),
+        json!({}),
+        &store,
+    );
+    (dir, store, w)
+}
+
 #[test]
 fn wattivahti_kill_9_between_rotation_and_use_keeps_the_only_valid_token() {
     let sim = start_sim("wattivahti", &["--refresh-token", "wv-first-token"]);
@@ -358,17 +379,7 @@ fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
             "2024-01-15",
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token.txt");
-    std::fs::write(&token_file, "t0").unwrap();
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_fi/el",
-        wattivahti_config(&sim, &token_file, 1, 3600),
-        json!({}),
-        &store,
-    );
+    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "t0", 3600);
     w.until_status(&mut store, "synced");
 
     // Autumn 2025: local 2025-10-26 is 25 hours, 100 quarter-hours, each its own UTC instant.
@@ -470,6 +481,20 @@ fn wattivahti_missing_then_refused_then_new_token() {
     assert_eq!(redemptions(&sim).0, 1);
     assert!(!store.points.is_empty());
     assert!(!w.proc.stderr_text().contains("good-token"));
+}
+
+/// A token of another customer account reads none of this metering point: a clear error, not
+/// an endless retry of a 403.
+#[test]
+fn wattivahti_token_of_another_account_names_the_metering_point() {
+    let sim = start_sim(
+        "wattivahti",
+        &["--refresh-token", "mine", "--account", "neighbour:7654321"],
+    );
+    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "neighbour", 1);
+    let e = w.until_error(&mut store, "refused metering point 1234567");
+    assert!(e.contains("does not own it"), "{e}");
+    assert!(store.points.is_empty());
 }
 
 // ---------------------------------------------------------------- district-heating exchange
@@ -956,17 +981,7 @@ fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
             "1",
         ],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("token.txt");
-    std::fs::write(&token_file, "t0").unwrap();
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_fi/el",
-        wattivahti_config(&sim, &token_file, 1, 1),
-        json!({}),
-        &store,
-    );
+    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "t0", 1);
     w.until_status(&mut store, "synced");
     let e = w.until_error(&mut store, "re-authentication needed");
     assert!(e.contains("hemflux meter-token meter:villa_fi/el"), "{e}");

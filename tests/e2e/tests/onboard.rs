@@ -164,6 +164,36 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
     assert!(text(&again).contains("already exists"), "{}", text(&again));
 }
 
+/// A building of 1,200 signals, served 300 a page whatever the client asks: discovery follows
+/// the cursors to the last signal.
+#[test]
+fn add_building_pages_through_a_large_building() {
+    let sim = arrigo(&[
+        "--extra-analogs",
+        "993",
+        "--extra-digitals",
+        "198",
+        "--page-cap",
+        "300",
+    ]);
+    let dir = empty_dir();
+    let out = add_building(dir.path(), &sim, PASSWORD);
+    assert!(out.status.success(), "{}", text(&out));
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join(format!("buildings/{ID}.json"))).unwrap(),
+    )
+    .unwrap();
+    let names: std::collections::BTreeSet<&str> = config["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    let generated = names.iter().filter(|n| n.contains(".AUX_")).count();
+    assert_eq!(generated, 993, "every analog, across four pages");
+    assert!(names.contains(format!("{ID}.GT_UTE").as_str()));
+}
+
 #[test]
 fn wrong_credentials_write_nothing() {
     let sim = arrigo(&[]);

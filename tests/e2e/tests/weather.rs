@@ -343,6 +343,12 @@ fn a_position_days_behind_catches_up_from_the_last_months() {
         .map(|p| p.time / 1_000_000)
         .collect();
     assert_eq!(times.len(), 72, "every hour since the last one stored");
+    // The seed's gap filler tagged what it filled in `source=gap_fill`; the last day is live.
+    let gap_filled = w
+        .of("weather_observation", "villa")
+        .filter(|p| p.tags.get("source").map(String::as_str) == Some("gap_fill"))
+        .count();
+    assert!((47..=49).contains(&gap_filled), "{gap_filled} of 72 tagged");
     assert_eq!((times[0], times[71]), (three_days_ago + 3_600_000, newest));
     assert_eq!(
         sim.requests("/period/latest-months/"),

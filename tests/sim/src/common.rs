@@ -64,3 +64,15 @@ impl SimClock {
         jiff::Timestamp::from_nanosecond(nanos).unwrap_or(self.start)
     }
 }
+
+/// A simulator's arguments from a command line (`argv[0]` first), for unit tests.
+#[cfg(test)]
+pub fn parse_args<A: clap::Args>(argv: &[&str]) -> A {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli<T: clap::Args> {
+        #[command(flatten)]
+        args: T,
+    }
+    Cli::<A>::parse_from(argv).args
+}

@@ -33,6 +33,11 @@ pub struct Args {
     /// The one valid refresh token at start (as if `get_token.py` had just been run).
     #[arg(long, default_value = "wv-initial-refresh-token")]
     pub refresh_token: String,
+    /// Another customer account: its initial refresh token and the metering points it may
+    /// read, `TOKEN:MP[,MP...]` (repeatable). The tokens of an account read only its own
+    /// metering points (403 for any other); `--refresh-token` owns the `--metering-point`s.
+    #[arg(long = "account", value_parser = parse_account)]
+    pub accounts: Vec<(String, Vec<String>)>,
     /// Lifetime of an access token.
     #[arg(long, default_value_t = 3600)]
     pub access_token_secs: u64,
@@ -53,13 +58,44 @@ pub struct Args {
 
 struct Sim {
     args: Args,
+    /// The metering points of each customer account.
+    accounts: Vec<Vec<String>>,
     tokens: Mutex<Tokens>,
+}
+
+impl Sim {
+    fn new(args: Args) -> Sim {
+        let mut tokens = Tokens::default();
+        let end = Instant::now() + Duration::from_secs(args.refresh_token_secs);
+        let mut accounts = vec![args.metering_points.clone()];
+        tokens.refresh.insert(args.refresh_token.clone(), (end, 0));
+        for (token, mps) in &args.accounts {
+            tokens.refresh.insert(token.clone(), (end, accounts.len()));
+            accounts.push(mps.clone());
+        }
+        Sim {
+            args,
+            accounts,
+            tokens: Mutex::new(tokens),
+        }
+    }
+}
+
+fn parse_account(s: &str) -> Result<(String, Vec<String>), String> {
+    match s.split_once(':') {
+        Some((token, mps)) if !token.is_empty() && !mps.is_empty() => Ok((
+            token.to_string(),
+            mps.split(',').map(str::to_string).collect(),
+        )),
+        _ => Err(format!("expected TOKEN:MP[,MP...], got {s:?}")),
+    }
 }
 
 #[derive(Default)]
 struct Tokens {
-    refresh: HashMap<String, Instant>,
-    access: HashMap<String, Instant>,
+    /// Each token's expiry and the account (index into `Sim::accounts`) it belongs to.
+    refresh: HashMap<String, (Instant, usize)>,
+    access: HashMap<String, (Instant, usize)>,
     /// Refresh tokens already redeemed: presenting one again is the classic lost-rotation bug.
     spent: HashSet<String>,
     issued: u64,
@@ -67,15 +103,7 @@ struct Tokens {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let mut tokens = Tokens::default();
-    let life = Duration::from_secs(args.refresh_token_secs);
-    tokens
-        .refresh
-        .insert(args.refresh_token.clone(), Instant::now() + life);
-    let sim = Arc::new(Sim {
-        args,
-        tokens: Mutex::new(tokens),
-    });
+    let sim = Arc::new(Sim::new(args));
     let router = Router::new()
         .route(TOKEN_PATH, post(token))
         .route(DATA_PATH, get(meterdata))
@@ -140,8 +168,8 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
     let presented = field("refresh_token").to_string();
     let mut t = sim.tokens.lock().unwrap();
     let now = Instant::now();
-    let valid = t.refresh.remove(&presented).filter(|exp| *exp > now);
-    let Some(chain_end) = valid else {
+    let valid = t.refresh.remove(&presented).filter(|(exp, _)| *exp > now);
+    let Some((chain_end, account)) = valid else {
         let reused = t.spent.contains(&presented);
         t.log
             .push(json!({"event": "redeem", "ok": false, "reused": reused}));
@@ -163,10 +191,13 @@ async fn token(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: String) ->
     } else {
         now + Duration::from_secs(life)
     };
-    t.refresh.insert(refresh.clone(), expires);
+    t.refresh.insert(refresh.clone(), (expires, account));
     t.access.insert(
         access.clone(),
-        now + Duration::from_secs(sim.args.access_token_secs),
+        (
+            now + Duration::from_secs(sim.args.access_token_secs),
+            account,
+        ),
     );
     t.log.push(json!({"event": "redeem", "ok": true, "n": n}));
     tracing::info!(n, "refresh token redeemed and rotated");
@@ -235,17 +266,19 @@ async fn meterdata(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    {
+    let account = {
         let mut t = sim.tokens.lock().unwrap();
-        let ok = bearer
+        let account = bearer
             .and_then(|b| t.access.get(b))
-            .is_some_and(|exp| *exp > Instant::now());
+            .filter(|(exp, _)| *exp > Instant::now())
+            .map(|(_, account)| *account);
         t.log
-            .push(json!({"event": "meterdata", "ok": ok, "query": q}));
-        if !ok {
-            return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+            .push(json!({"event": "meterdata", "ok": account.is_some(), "query": q}));
+        match account {
+            Some(a) => a,
+            None => return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response(),
         }
-    }
+    };
     let param = |k: &str| q.get(k).map(String::as_str);
     let (Some(mp), Some(mt), Some(start), Some(stop), Some(step)) = (
         param("meteringPointCode"),
@@ -256,8 +289,12 @@ async fn meterdata(
     ) else {
         return bad_request("Missing required parameter");
     };
-    if !sim.args.metering_points.iter().any(|m| m == mp) {
+    if !sim.accounts.iter().flatten().any(|m| m == mp) {
         return bad_request("Unknown metering point");
+    }
+    // A token reads the metering points of its own customer account only.
+    if !sim.accounts[account].iter().any(|m| m == mp) {
+        return (StatusCode::FORBIDDEN, "Forbidden").into_response();
     }
     if mt != "1" && mt != "6" {
         return bad_request("Invalid measurementType");
@@ -428,5 +465,65 @@ mod tests {
         let f = form_pairs("scope=a%20b+c&grant_type=refresh_token&x=").unwrap();
         assert_eq!(f["scope"], "a b c");
         assert_eq!(f["x"], "");
+    }
+
+    async fn json_of(r: Response) -> (StatusCode, Value) {
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// An access token reads the metering points of its own account, not another's.
+    #[tokio::test]
+    async fn access_tokens_are_tied_to_their_accounts_metering_points() {
+        let args: Args =
+            crate::common::parse_args(&["wattivahti", "--account", "neighbour-token:7654321"]);
+        let sim = Arc::new(Sim::new(args));
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded".parse().unwrap(),
+        );
+        let redeem = |token: &str| {
+            format!("grant_type=refresh_token&client_id={CLIENT_ID}&scope={SCOPE}&refresh_token={token}")
+        };
+        let (status, body) =
+            json_of(token(State(sim.clone()), form.clone(), redeem("neighbour-token")).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let mut bearer = HeaderMap::new();
+        let access = body["access_token"].as_str().unwrap();
+        bearer.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {access}").parse().unwrap(),
+        );
+        let read = |mp: &str| {
+            let q: HashMap<String, String> = [
+                ("meteringPointCode", mp),
+                ("measurementType", "1"),
+                ("start", "2026-01-01T00:00:00"),
+                ("stop", "2026-01-01T02:00:00"),
+                ("resultStep", "PT1H"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            meterdata(State(sim.clone()), bearer.clone(), Query(q))
+        };
+        assert_eq!(read("7654321").await.status(), StatusCode::OK);
+        assert_eq!(
+            read("1234567").await.status(),
+            StatusCode::FORBIDDEN,
+            "the other account's"
+        );
+        assert_eq!(
+            read("9999999").await.status(),
+            StatusCode::BAD_REQUEST,
+            "unknown anywhere"
+        );
     }
 }

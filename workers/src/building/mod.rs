@@ -6,7 +6,7 @@
 //! no live token ever sits in the store or in `hemflux status`.
 
 mod backfill;
-pub use hemflux_worker::clients::arrigo as client;
+pub use hemflux_clients::arrigo as client;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -236,7 +236,7 @@ impl<E: Exchange> Runner<E> {
                     .find(|m| m.meter_id == row.meter_id)
                     .expect("known meter");
                 let mut p = Point::new("energy_meter", to_nanos(row.time))
-                    .tag("house_id", meter.house_id.as_str())
+                    .tag(meter.id_tag.as_str(), meter.house_id.as_str())
                     .tag("meter_id", meter.meter_id.as_str());
                 for (field, value) in &row.fields {
                     p = p.field(*field, *value);

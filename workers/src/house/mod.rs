@@ -5,7 +5,7 @@
 //! backoff. Commands: `set {variable, value}` writes a variable, keeping the old value in state
 //! for `restore {variable?}`.
 
-pub use hemflux_worker::clients::homeside as client;
+pub use hemflux_clients::homeside as client;
 mod mapping;
 
 use std::collections::BTreeMap;

@@ -299,6 +299,13 @@ impl Client {
                 self.access = None;
                 continue;
             }
+            if status == reqwest::StatusCode::FORBIDDEN {
+                bail!(
+                    "WattiVahti refused metering point {} (403): the token belongs to a customer \
+                     account that does not own it; check metering_point and the token file",
+                    self.cfg.metering_point
+                );
+            }
             if !status.is_success() {
                 let text = resp.text().await.unwrap_or_default();
                 bail!(

@@ -1,7 +1,6 @@
 //! ECHONET Lite frames (EDATA format 1) and the smart-meter properties (class 0x0288) we read.
 //! Pure and dependency-free (std only), so that the fuzz target in `fuzz/` can include it.
 
-use std::fmt;
 
 /// Our own object: a controller (05FF01).
 pub const CONTROLLER: [u8; 3] = [0x05, 0xFF, 0x01];
@@ -44,39 +43,21 @@ pub struct Frame {
     pub props: Vec<Property>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    #[error("frame of {0} bytes is shorter than 12")]
     TooShort(usize),
+    #[error("header {ehd1:02X}{ehd2:02X} is not 1081")]
     NotEchonetLite { ehd1: u8, ehd2: u8 },
+    #[error("property {epc:02X} announces {pdc} bytes past the end")]
     Truncated { epc: u8, pdc: u8 },
+    #[error("{0} bytes after the last property")]
     TrailingBytes(usize),
+    #[error("property {epc:02X} has {len} bytes, not the expected length")]
     BadLength { epc: u8, len: usize },
+    #[error("property {epc:02X}: {what}")]
     BadValue { epc: u8, what: &'static str },
 }
-
-impl fmt::Display for FrameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FrameError::TooShort(n) => write!(f, "frame of {n} bytes is shorter than 12"),
-            FrameError::NotEchonetLite { ehd1, ehd2 } => {
-                write!(f, "header {ehd1:02X}{ehd2:02X} is not 1081")
-            }
-            FrameError::Truncated { epc, pdc } => {
-                write!(f, "property {epc:02X} announces {pdc} bytes past the end")
-            }
-            FrameError::TrailingBytes(n) => write!(f, "{n} bytes after the last property"),
-            FrameError::BadLength { epc, len } => {
-                write!(
-                    f,
-                    "property {epc:02X} has {len} bytes, not the expected length"
-                )
-            }
-            FrameError::BadValue { epc, what } => write!(f, "property {epc:02X}: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for FrameError {}
 
 impl Frame {
     /// A request from the controller to the smart meter.

@@ -280,7 +280,7 @@ impl MeterReader<'_> {
     }
 
     async fn fail(&mut self, message: String) {
-        let wait = self.backoff.next();
+        let wait = self.backoff.next_delay();
         tracing::warn!("{message}; retrying in {wait:?}");
         self.link.error(message);
         tokio::time::sleep(wait).await;

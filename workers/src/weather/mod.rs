@@ -234,6 +234,11 @@ impl Weather {
                         .tag("station_name", station.name.as_str())
                         .tag("station_id", station.id.to_string())
                         .field("distance_km", round2(km));
+                    // Hours a catch-up fills in after an outage carry the seed's gap-filler tag,
+                    // so that queries telling them apart keep working.
+                    if last != i64::MIN && *date < day_ago {
+                        point = point.tag("source", "gap_fill");
+                    }
                     for (name, value) in fields {
                         point = point.field(*name, round2(*value));
                     }
@@ -371,7 +376,7 @@ fn summary(p: &WeatherPosition, now: Timestamp, steps: &[&Step], hours: u32) -> 
                 round2(temps.iter().copied().fold(f64::MAX, f64::min)),
             )
             .field("temp_change", round2(change))
-            .field("forecast_hours", f64::from(hours))
+            .field("forecast_hours", i64::from(hours)) // an integer, as the seed wrote it
             .field("avg_cloud_cover", round2(cloud)),
     )
 }

@@ -29,8 +29,6 @@ const HISTORY_POLLS: usize = 14 * 24 * POLLS_PER_HOUR;
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeasonConfig {
     pub start: Timestamp,
-    /// Day of year of `start` (1 = 1 January), for the weather's season.
-    pub start_day_of_year: u32,
     pub days: usize,
     pub house: HouseParams,
     pub target: f64,
@@ -49,7 +47,6 @@ impl SeasonConfig {
         let house = HouseParams::default();
         SeasonConfig {
             start: "2025-10-01T00:00:00Z".parse().expect("a valid timestamp"),
-            start_day_of_year: 274,
             days: 212,
             house,
             target: 21.0,
@@ -91,11 +88,7 @@ fn sensor(room: f64) -> f64 {
 /// Runs the season; deterministic for a config.
 pub fn run_season(config: &SeasonConfig) -> SeasonReport {
     let hours = config.days * 24;
-    let weather = stockholm_season(
-        config.start_day_of_year,
-        hours + HORIZON_HOURS + 1,
-        config.seed,
-    );
+    let weather = stockholm_season(config.start, hours + HORIZON_HOURS + 1, config.seed);
     let mut rng = fastrand::Rng::with_seed(config.seed ^ 0x5eed);
     let effective = |w: &WeatherSample| w.outdoor + config.solar_estimate * w.irradiance / 1000.0;
     let mut house = House {

@@ -3,8 +3,16 @@
 
 use std::f64::consts::PI;
 
-/// Latitude of Stockholm, degrees.
-const LATITUDE: f64 = 59.33;
+use hemflux_shared::config::Location;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::energy::solar::sun_elevation_deg;
+
+const STOCKHOLM: Location = Location {
+    lat: 59.33,
+    lon: 18.07,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeatherSample {
@@ -13,19 +21,22 @@ pub struct WeatherSample {
     pub irradiance: f64,
 }
 
-/// `hours` of weather from `start_day_of_year` (1 = 1 January), hour 0 at 00:00 UTC.
-pub fn stockholm_season(start_day_of_year: u32, hours: usize, seed: u64) -> Vec<WeatherSample> {
+/// `hours` of weather in Stockholm from `start`, hourly.
+pub fn stockholm_season(start: Timestamp, hours: usize, seed: u64) -> Vec<WeatherSample> {
+    let start_day = f64::from(start.to_zoned(TimeZone::UTC).day_of_year())
+        + (start.as_second().rem_euclid(86_400) as f64) / 86_400.0;
     let mut rng = fastrand::Rng::with_seed(seed);
     let spells = warm_spells(&mut rng, hours);
     let phi = (-1.0f64 / 48.0).exp();
     let (mut anomaly, mut cloud) = (0.0, 0.5);
     (0..hours)
         .map(|h| {
-            let day = f64::from(start_day_of_year) + h as f64 / 24.0;
+            let day = start_day + h as f64 / 24.0;
+            let time = start + SignedDuration::from_hours(h as i64);
             let seasonal = 7.0 - 9.5 * (2.0 * PI * (day - 25.0) / 365.0).cos();
             anomaly = phi * anomaly + 3.5 * (1.0 - phi * phi).sqrt() * normal(&mut rng);
             cloud = (0.97 * cloud + 0.03 * 0.65 + 0.08 * normal(&mut rng)).clamp(0.0, 1.0);
-            let irradiance = clear_sky(day, LATITUDE) * (1.0 - 0.8 * cloud);
+            let irradiance = clear_sky(STOCKHOLM, time) * (1.0 - 0.8 * cloud);
             let diurnal = (0.5 + 2.0 * (1.0 - cloud)) * (2.0 * PI * (day.fract() - 0.375)).sin();
             let spell: f64 = spells.iter().map(|s| s.at(h)).sum();
             WeatherSample {
@@ -64,18 +75,13 @@ fn warm_spells(rng: &mut fastrand::Rng, hours: usize) -> Vec<Spell> {
         .collect()
 }
 
-/// Clear-sky global irradiance (W/m²) at fractional day of year `day` (UTC; solar noon ≈ 10:50
-/// UTC, as in Sweden) and `latitude` (degrees).
-pub fn clear_sky(day: f64, latitude: f64) -> f64 {
-    let declination = 23.44f64.to_radians() * (2.0 * PI * (day - 81.0) / 365.0).sin();
-    let hour_angle = 2.0 * PI * (day.fract() - 10.8 / 24.0);
-    let lat = latitude.to_radians();
-    let sin_elevation =
-        lat.sin() * declination.sin() + lat.cos() * declination.cos() * hour_angle.cos();
-    if sin_elevation <= 0.0 {
+/// Clear-sky global irradiance (W/m²) at a place and instant.
+pub fn clear_sky(at: Location, time: Timestamp) -> f64 {
+    let elevation = sun_elevation_deg(at, time).to_radians();
+    if elevation <= 0.0 {
         0.0
     } else {
-        1000.0 * sin_elevation.powf(1.2)
+        1000.0 * elevation.sin().powf(1.2)
     }
 }
 

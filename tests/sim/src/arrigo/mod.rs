@@ -43,9 +43,16 @@ pub struct Args {
     /// Lifetime of a refresh token (Arrigo: 60 days).
     #[arg(long, default_value_t = 60.0 * 86_400.0)]
     pub refresh_lifetime_secs: f64,
-    /// Rows per history page at most (Arrigo: 20 000), whatever `first` asks.
-    #[arg(long, default_value_t = 20_000)]
-    pub history_cap: usize,
+    /// Rows per page of any connection (history, analogs, digitals, alarms) at most, whatever
+    /// `first` asks (Arrigo: "upper limit of 20K results per query").
+    #[arg(long, alias = "history-cap", default_value_t = 20_000)]
+    pub page_cap: usize,
+    /// Generated analog signals beside the 7 named ones (`AUX_0001`, ...): a large building.
+    #[arg(long, default_value_t = 0)]
+    pub extra_analogs: usize,
+    /// Generated digital signals beside the 2 named ones (`DI_0001`, ...).
+    #[arg(long, default_value_t = 0)]
+    pub extra_digitals: usize,
     /// How far back history goes from the start of the simulator's clock.
     #[arg(long, default_value_t = 800)]
     pub history_days: i64,
@@ -110,7 +117,9 @@ pub async fn run(args: Args) -> Result<()> {
         opts: Options {
             controller: args.controller.clone(),
             root_typename: args.root_typename.clone(),
-            history_cap: args.history_cap,
+            page_cap: args.page_cap,
+            extra_analogs: args.extra_analogs,
+            extra_digitals: args.extra_digitals,
             history_secs: args.history_days * 86_400,
             reject_time_length_comparer: args.reject_time_length_comparer,
             naive_times: args.naive_times,

@@ -23,70 +23,67 @@ enum Shape {
 }
 
 struct Analog {
-    signal: &'static str,
+    signal: String,
     unit: &'static str,
     shape: Shape,
 }
 
-const ANALOGS: &[Analog] = &[
-    Analog {
-        signal: "GT_UTE",
-        unit: "°C",
-        shape: Shape::Wave {
+/// The named signals of the controller; a larger building adds generated ones.
+const NAMED_ANALOGS: &[(&str, &str, Shape)] = &[
+    (
+        "GT_UTE",
+        "°C",
+        Shape::Wave {
             base: 6.0,
             amp: 5.0,
             period_h: 24.0,
         },
-    },
-    Analog {
-        signal: "VS1_GT_TILL",
-        unit: "°C",
-        shape: Shape::Wave {
+    ),
+    (
+        "VS1_GT_TILL",
+        "°C",
+        Shape::Wave {
             base: 45.0,
             amp: 6.0,
             period_h: 24.0,
         },
-    },
-    Analog {
-        signal: "VS1_GT_RETUR",
-        unit: "°C",
-        shape: Shape::Wave {
+    ),
+    (
+        "VS1_GT_RETUR",
+        "°C",
+        Shape::Wave {
             base: 33.0,
             amp: 4.0,
             period_h: 24.0,
         },
-    },
-    Analog {
-        signal: "GT_RUM_1",
-        unit: "°C",
-        shape: Shape::Wave {
+    ),
+    (
+        "GT_RUM_1",
+        "°C",
+        Shape::Wave {
             base: 21.5,
             amp: 0.8,
             period_h: 24.0,
         },
-    },
-    Analog {
-        signal: "Pages(1).Power",
-        unit: "kW",
-        shape: Shape::Wave {
+    ),
+    (
+        "Pages(1).Power",
+        "kW",
+        Shape::Wave {
             base: 48.0,
             amp: 20.0,
             period_h: 12.0,
         },
-    },
-    Analog {
-        signal: "Pages(1).Energy",
-        unit: "MWh",
-        shape: Shape::Counter {
+    ),
+    (
+        "Pages(1).Energy",
+        "MWh",
+        Shape::Counter {
             start: 1200.0,
             per_hour: 0.048,
         },
-    },
-    Analog {
-        signal: "GT_FRANLUFT",
-        unit: "°C",
-        shape: Shape::Broken,
-    },
+    ),
+    ("GT_FRANLUFT", "°C", Shape::Broken),
 ];
 
 const DIGITALS: &[(&str, &str)] = &[("P1_DRIFT", "Pump 1 running"), ("SUMMALARM", "Sum alarm")];
@@ -137,7 +134,11 @@ fn decode_cursor(cursor: &str) -> Result<usize, String> {
 pub struct Options {
     pub controller: String,
     pub root_typename: String,
-    pub history_cap: usize,
+    /// Rows per page of any connection at most, whatever `first` asks.
+    pub page_cap: usize,
+    /// Generated signals beside the named ones: a building of a thousand signals or more.
+    pub extra_analogs: usize,
+    pub extra_digitals: usize,
     /// History starts this many seconds before the simulator's "now".
     pub history_secs: i64,
     pub reject_time_length_comparer: bool,
@@ -215,6 +216,33 @@ impl Schema {
         format!("{}.{}", self.opts.controller, a.signal)
     }
 
+    /// The named analogs, then `extra_analogs` generated ones (`AUX_0001`, ...).
+    fn analogs(&self) -> Vec<Analog> {
+        let named = NAMED_ANALOGS.iter().map(|(signal, unit, shape)| Analog {
+            signal: signal.to_string(),
+            unit,
+            shape: *shape,
+        });
+        let extra = (1..=self.opts.extra_analogs).map(|i| Analog {
+            signal: format!("AUX_{i:04}"),
+            unit: "°C",
+            shape: Shape::Wave {
+                base: 10.0 + (i % 50) as f64,
+                amp: 1.0 + (i % 7) as f64,
+                period_h: 24.0,
+            },
+        });
+        named.chain(extra).collect()
+    }
+
+    /// (signal, text) of the named digitals, then `extra_digitals` generated ones.
+    fn digitals(&self) -> Vec<(String, String)> {
+        let named = DIGITALS.iter().map(|(s, t)| (s.to_string(), t.to_string()));
+        let extra = (1..=self.opts.extra_digitals)
+            .map(|i| (format!("DI_{i:04}"), format!("Digital input {i}")));
+        named.chain(extra).collect()
+    }
+
     pub fn resolve(
         &self,
         field: &str,
@@ -224,7 +252,8 @@ impl Schema {
         match field {
             "analogs" => {
                 check_args(field, args, &["first", "after", "filter", "orderBy"])?;
-                let nodes: Vec<Value> = ANALOGS
+                let nodes: Vec<Value> = self
+                    .analogs()
                     .iter()
                     .map(|a| {
                         let name = self.analog_name(a);
@@ -232,11 +261,12 @@ impl Schema {
                                "value": a.shape.value_at(now), "unit": a.unit})
                     })
                     .collect();
-                Ok(self.list_connection("Analog", nodes, args, usize::MAX)?)
+                Ok(self.list_connection("Analog", nodes, args)?)
             }
             "digitals" => {
                 check_args(field, args, &["first", "after", "filter", "orderBy"])?;
-                let nodes: Vec<Value> = DIGITALS
+                let nodes: Vec<Value> = self
+                    .digitals()
                     .iter()
                     .enumerate()
                     .map(|(i, (signal, text))| {
@@ -246,7 +276,7 @@ impl Schema {
                                "signalText": text, "stateTexts": ["Från", "Till"], "signalType": "Status"})
                     })
                     .collect();
-                Ok(self.list_connection("Digital", nodes, args, usize::MAX)?)
+                Ok(self.list_connection("Digital", nodes, args)?)
             }
             "analogsHistory" | "digitalsHistory" => {
                 check_args(field, args, &["first", "after", "filter"])?;
@@ -269,9 +299,8 @@ impl Schema {
         type_name: &str,
         nodes: Vec<Value>,
         args: &Map<String, Value>,
-        cap: usize,
     ) -> Result<Value, String> {
-        let p = page(args, nodes.len(), cap)?;
+        let p = page(args, nodes.len(), self.opts.page_cap)?;
         let slice = nodes[p.start..p.end]
             .iter()
             .enumerate()
@@ -327,7 +356,7 @@ impl Schema {
             })
             .collect();
         nodes.sort_by(|a, b| b["eventTime"].as_str().cmp(&a["eventTime"].as_str()));
-        self.list_connection("Alarm", nodes, args, usize::MAX)
+        self.list_connection("Alarm", nodes, args)
     }
 
     fn format_time(&self, t: i64) -> String {
@@ -390,15 +419,16 @@ impl Schema {
         // Segments of rows: (signal index, first bucket, count); digital history is empty here.
         let oldest = self.started - self.opts.history_secs;
         let mut segments = Vec::new();
+        let analogs = self.analogs();
         if !digital && TIME_LENGTHS.contains(&step) {
             for id in &signals {
-                let Some(i) = ANALOGS
+                let Some(i) = analogs
                     .iter()
                     .position(|a| b64(&self.analog_name(a)) == *id)
                 else {
                     continue;
                 };
-                if matches!(ANALOGS[i].shape, Shape::Broken) {
+                if matches!(analogs[i].shape, Shape::Broken) {
                     continue;
                 }
                 for &(from, to) in &ranges {
@@ -420,7 +450,7 @@ impl Schema {
             }
         }
         let total: usize = segments.iter().map(|s| s.2).sum();
-        let p = page(args, total, self.opts.history_cap)?;
+        let p = page(args, total, self.opts.page_cap)?;
         let mut nodes = Vec::with_capacity(p.end - p.start);
         let mut skip = p.start;
         let mut index = p.start;
@@ -435,8 +465,8 @@ impl Schema {
             let take = (count - skip).min(p.end - index);
             for k in skip..skip + take {
                 let t = first + k as i64 * step;
-                let node = json!({"__typename": "AnalogEvent", "signalId": b64(&self.analog_name(&ANALOGS[i])),
-                                  "time": self.format_time(t), "value": ANALOGS[i].shape.value_at(t),
+                let node = json!({"__typename": "AnalogEvent", "signalId": b64(&self.analog_name(&analogs[i])),
+                                  "time": self.format_time(t), "value": analogs[i].shape.value_at(t),
                                   "reliability": "Reliable", "timeLength": step});
                 nodes.push((b64(&index.to_string()), node));
                 index += 1;
@@ -461,7 +491,9 @@ mod tests {
             opts: Options {
                 controller: "B1".into(),
                 root_typename: "Account".into(),
-                history_cap: cap,
+                page_cap: cap,
+                extra_analogs: 0,
+                extra_digitals: 0,
                 history_secs: 10 * 86_400,
                 reject_time_length_comparer: false,
                 naive_times: false,
@@ -523,5 +555,52 @@ mod tests {
         );
         let h = s.resolve("analogsHistory", &args, t + 3600).unwrap();
         assert_eq!(h["items"][0]["value"], gt_ute["value"]);
+    }
+
+    /// A building of 1,200 signals: a page holds what `first` asks up to the cap, and paging
+    /// with `after` reaches every signal once; without `first` a page is the cap.
+    #[test]
+    fn a_large_building_is_served_in_capped_pages() {
+        let mut s = schema(500);
+        s.opts.extra_analogs = 993;
+        s.opts.extra_digitals = 198;
+        let mut names = std::collections::BTreeSet::new();
+        for field in ["analogs", "digitals"] {
+            let mut after = Value::Null;
+            loop {
+                let mut args = Map::new();
+                args.insert("first".into(), json!(2000));
+                args.insert("after".into(), after.clone());
+                let r = s.resolve(field, &args, 1_700_000_000).unwrap();
+                let items = r["items"].as_array().unwrap();
+                assert!(items.len() <= 500, "capped at 500");
+                names.extend(
+                    items
+                        .iter()
+                        .map(|i| i["name"].as_str().unwrap().to_string()),
+                );
+                if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                    break;
+                }
+                after = r["pageInfo"]["endCursor"].clone();
+            }
+        }
+        assert_eq!(names.len(), 1200);
+        let r = s.resolve("analogs", &Map::new(), 1_700_000_000).unwrap();
+        assert_eq!(
+            (
+                r["totalCount"].as_u64(),
+                r["items"].as_array().unwrap().len()
+            ),
+            (Some(1000), 500)
+        );
+        let alarms = s
+            .resolve(
+                "alarms",
+                &Map::from_iter([("first".to_string(), json!(1))]),
+                1_700_000_000,
+            )
+            .unwrap();
+        assert_eq!(alarms["pageInfo"]["hasNextPage"], true, "alarms page too");
     }
 }

@@ -179,35 +179,41 @@ fn report(what: &str) {
     println!("SIM {what}");
 }
 
-pub async fn run(opts: Args) -> Result<()> {
-    if opts.rbid.len() != 32 || opts.password.is_empty() || opts.meter_mac.len() != 16 {
-        bail!("--rbid must have 32 characters, --password at least one, --meter-mac 16 hex digits");
+impl Sim {
+    fn new(opts: Args) -> Result<Sim> {
+        if opts.rbid.len() != 32 || opts.password.is_empty() || opts.meter_mac.len() != 16 {
+            bail!("--rbid must have 32 characters, --password at least one, --meter-mac 16 hex digits");
+        }
+        let meter = Meter {
+            zone: TimeZone::get(&opts.timezone)
+                .with_context(|| format!("--timezone {}", opts.timezone))?,
+            initial_kwh: opts.initial_kwh,
+            unit: opts.unit,
+            coefficient: opts.coefficient,
+            digits: opts.digits,
+            two_wire: opts.two_wire,
+        };
+        let clock = Clock {
+            start: opts.start.unwrap_or_else(Timestamp::now),
+            started: std::time::Instant::now(),
+            scale: opts.time_scale,
+        };
+        Ok(Sim {
+            hex: AtomicBool::new(!(opts.family == Family::Bp35a1 && opts.binary)),
+            scans: AtomicU32::new(0),
+            opts,
+            meter,
+            clock,
+        })
     }
-    let meter = Meter {
-        zone: TimeZone::get(&opts.timezone)
-            .with_context(|| format!("--timezone {}", opts.timezone))?,
-        initial_kwh: opts.initial_kwh,
-        unit: opts.unit,
-        coefficient: opts.coefficient,
-        digits: opts.digits,
-        two_wire: opts.two_wire,
-    };
-    if let Some(at) = opts.energy_at {
-        println!("{}", meter.raw(at));
+}
+
+pub async fn run(opts: Args) -> Result<()> {
+    let sim = Arc::new(Sim::new(opts)?);
+    if let Some(at) = sim.opts.energy_at {
+        println!("{}", sim.meter.raw(at));
         return Ok(());
     }
-    let clock = Clock {
-        start: opts.start.unwrap_or_else(Timestamp::now),
-        started: std::time::Instant::now(),
-        scale: opts.time_scale,
-    };
-    let sim = Arc::new(Sim {
-        hex: AtomicBool::new(!(opts.family == Family::Bp35a1 && opts.binary)),
-        scans: AtomicU32::new(0),
-        opts,
-        meter,
-        clock,
-    });
     let result = tokio::select! {
         r = power_cycles(sim.clone()) => r,
         _ = crate::common::stdin_closed() => Ok(()),

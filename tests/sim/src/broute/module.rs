@@ -237,8 +237,10 @@ impl Module {
                     .unwrap_or("21".into());
                 let pan = st.pan_id.clone().unwrap_or("FFFF".into());
                 drop(st);
-                let _ = o;
-                self.line(&format!("EINFO {OWN_IP} {OWN_MAC} {ch} {pan} FFFE"));
+                // The last token: an A1-style module has no side and answers FFFE; a BP35C2
+                // answers the side it works on (clients tell the families apart by it).
+                let last = if o.family == Family::C { "0" } else { "FFFE" };
+                self.line(&format!("EINFO {OWN_IP} {OWN_MAC} {ch} {pan} {last}"));
                 self.line("OK");
             }
             "SKRESET" if argc(0) => {
@@ -321,7 +323,9 @@ impl Module {
                 st.echo = v == "1";
                 true
             }
-            ("SA2", Some(v @ ("0" | "1"))) if self.sim.opts.family == Family::C => {
+            // Every family accepts it (clients send it right after SKRESET); only C-style
+            // modules then put the LQI in ERXUDP.
+            ("SA2", Some(v @ ("0" | "1"))) => {
                 st.lqi_in_erxudp = v == "1";
                 true
             }
@@ -383,6 +387,9 @@ impl Module {
                 me.line(&format!("  Addr:{}", o.meter_mac));
                 me.line("  LQI:E1");
                 me.line(&format!("  PairID:{}", &o.rbid[24..]));
+                if o.family == Family::C {
+                    me.line("  Side:0");
+                }
             }
             tokio::time::sleep(Duration::from_secs_f64(secs / 2.0)).await;
             me.event(0x22, OWN_IP, None);
@@ -736,5 +743,99 @@ mod tests {
                 terminator: "\r"
             })
         );
+    }
+
+    /// A module of `family` with fast scans; what it writes comes out of the receiver.
+    fn module(family: &str) -> (Arc<Module>, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+        let args: super::super::Args = crate::common::parse_args(&[
+            "broute",
+            "--family",
+            family,
+            "--scan-time-scale",
+            "0.001",
+        ]);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (Module::new(Arc::new(Sim::new(args).unwrap()), tx), rx)
+    }
+
+    /// Sends one command line; the lines written until one starts with `until`.
+    async fn ask(
+        m: &Arc<Module>,
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>,
+        command: &str,
+        until: &str,
+    ) -> Vec<String> {
+        m.handle(Input::Line {
+            text: command.into(),
+            terminator: "\r\n",
+        });
+        let mut text = String::new();
+        let mut lines = Vec::new();
+        while !lines.last().is_some_and(|l: &String| l.starts_with(until)) {
+            let chunk = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("an answer")
+                .unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = text.find("\r\n") {
+                lines.push(text[..end].to_string());
+                text.drain(..end + 2);
+            }
+        }
+        lines
+    }
+
+    /// Clients (momonga) send `SKSREG SA2 1` between SKRESET and SKSCAN; every module says OK.
+    #[tokio::test]
+    async fn every_family_accepts_sreg_sa2() {
+        for family in ["ips", "bp35a1", "c"] {
+            let (m, mut rx) = module(family);
+            let lines = ask(&m, &mut rx, "SKSREG SA2 1", "OK").await;
+            assert_eq!(lines, ["SKSREG SA2 1", "OK"], "{family}");
+            let lines = ask(&m, &mut rx, "SKSREG SA2 2", "FAIL").await;
+            assert_eq!(lines.last().unwrap(), "FAIL ER06", "{family}");
+        }
+    }
+
+    /// SKINFO's last token tells the families apart: FFFE on A1-style modules, the side (0 or
+    /// 1) on a BP35C2; and a BP35C2's EPANDESC ends with its `Side:` line.
+    #[tokio::test]
+    async fn a_bp35c2_reports_its_side_in_skinfo_and_epandesc() {
+        for (family, last, side_line) in [
+            ("ips", "FFFE", false),
+            ("bp35a1", "FFFE", false),
+            ("c", "0", true),
+        ] {
+            let (m, mut rx) = module(family);
+            let lines = ask(&m, &mut rx, "SKINFO", "OK").await;
+            assert_eq!(
+                lines[1].rsplit(' ').next(),
+                Some(last),
+                "{family}: {lines:?}"
+            );
+            ask(
+                &m,
+                &mut rx,
+                "SKSETRBID 00112233445566778899AABBCCDDEEFF",
+                "OK",
+            )
+            .await;
+            let scan = if family == "c" {
+                "SKSCAN 2 FFFFFFFF 6 0"
+            } else {
+                "SKSCAN 2 FFFFFFFF 6"
+            };
+            let lines = ask(&m, &mut rx, scan, "EVENT 22").await;
+            let desc = lines
+                .iter()
+                .position(|l| l == "EPANDESC")
+                .expect("a beacon");
+            assert_eq!(lines[desc + 6], "  PairID:CCDDEEFF", "{family}: {lines:?}");
+            assert_eq!(
+                lines[desc + 7] == "  Side:0",
+                side_line,
+                "{family}: {lines:?}"
+            );
+        }
     }
 }

@@ -352,7 +352,21 @@ fn file_metadata(path_lower: &str, f: &File) -> Value {
     json!({"name": name, "path_lower": path_lower, "path_display": f.display,
         "id": format!("id:sim{:x}", f.rev), "client_modified": f.modified.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         "server_modified": f.modified.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), "rev": format!("{:012x}", f.rev),
-        "size": f.bytes.len(), "is_downloadable": true})
+        "size": f.bytes.len(), "is_downloadable": true, "content_hash": content_hash(&f.bytes)})
+}
+
+/// Dropbox's content hash: SHA-256 of the concatenated SHA-256s of the 4 MiB blocks.
+fn content_hash(bytes: &[u8]) -> String {
+    use ring::digest::{digest, SHA256};
+    let blocks: Vec<u8> = bytes
+        .chunks(4 << 20)
+        .flat_map(|b| digest(&SHA256, b).as_ref().to_vec())
+        .collect();
+    digest(&SHA256, &blocks)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn tagged(tag: &str, mut v: Value) -> Value {
@@ -387,6 +401,12 @@ async fn list_folder(State(sim): State<Shared>, headers: HeaderMap, body: Bytes)
         .map_or(sim.args.page_size, |l| (l as usize).min(sim.args.page_size))
         .max(1);
     let mut store = sim.store.lock().unwrap();
+    if store.files.contains_key(&path) {
+        return route_error(
+            "path/not_folder/..",
+            json!({".tag": "path", "path": {".tag": "not_folder"}}),
+        );
+    }
     if !store.folders.contains(&path) {
         return not_found(ROUTE);
     }
@@ -498,6 +518,14 @@ async fn upload(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
     if mode != "add" && mode != "overwrite" {
         return text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{ROUTE}\": HTTP header \"Dropbox-API-Arg\": mode: unknown tag '{mode}'"));
     }
+    if let Some(expected) = arg["content_hash"].as_str() {
+        if expected != content_hash(&body) {
+            return route_error(
+                "content_hash_mismatch/...",
+                json!({".tag": "content_hash_mismatch"}),
+            );
+        }
+    }
     let mut store = sim.store.lock().unwrap();
     let path = display.to_lowercase();
     if mode == "add" && store.files.contains_key(&path) {
@@ -527,6 +555,19 @@ async fn delete(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         Err(r) => return *r,
     };
     let mut store = sim.store.lock().unwrap();
+    if !path.is_empty() && store.folders.contains(&path) {
+        // A folder goes with everything in it.
+        let inside = |p: &String| p == &path || p.starts_with(&format!("{path}/"));
+        store.folders.retain(|f| !inside(f));
+        let files: Vec<String> = store.files.keys().filter(|p| inside(p)).cloned().collect();
+        for p in files {
+            let f = store.files.remove(&p).expect("listed");
+            store.deleted.push(f.display);
+        }
+        let name = path.rsplit('/').next();
+        let meta = json!({"name": name, "path_lower": path, "path_display": path, "id": format!("id:dir{path}")});
+        return Json(json!({"metadata": tagged("folder", meta)})).into_response();
+    }
     let Some(f) = store.files.remove(&path) else {
         return not_found(ROUTE);
     };

@@ -152,34 +152,8 @@ struct Sim {
 type Shared = Arc<Mutex<Sim>>;
 
 pub async fn run(args: Args) -> Result<()> {
-    let mut specs = args.houses.clone();
-    if let Some(path) = &args.houses_file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        specs.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_string),
-        );
-    }
-    let mut houses = specs
-        .iter()
-        .map(|h| parse_house(h))
-        .collect::<Result<Vec<_>>>()?;
-    thermal::attach(&mut houses, args.house_model_at.as_deref())?;
     let listen = args.listen;
-    let sim = Sim {
-        clock: SimClock::new(args.clock, args.time_scale),
-        args,
-        vars: model::variables(),
-        houses,
-        sessions: HashMap::new(),
-        bms: HashMap::new(),
-        written: HashMap::new(),
-        reads: 0,
-        token_requests: 0,
-    };
+    let sim = Sim::new(args)?;
     let state: Shared = Arc::new(Mutex::new(sim));
     let router = Router::new()
         .route("/api/v2/authorize/account", post(login))
@@ -194,6 +168,38 @@ pub async fn run(args: Args) -> Result<()> {
         .layer(middleware::from_fn_with_state(state.clone(), gate))
         .with_state(state);
     common::serve(router, listen).await
+}
+
+impl Sim {
+    fn new(args: Args) -> Result<Sim> {
+        let mut specs = args.houses.clone();
+        if let Some(path) = &args.houses_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            specs.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        let mut houses = specs
+            .iter()
+            .map(|h| parse_house(h))
+            .collect::<Result<Vec<_>>>()?;
+        thermal::attach(&mut houses, args.house_model_at.as_deref())?;
+        Ok(Sim {
+            clock: SimClock::new(args.clock, args.time_scale),
+            args,
+            vars: model::variables(),
+            houses,
+            sessions: HashMap::new(),
+            bms: HashMap::new(),
+            written: HashMap::new(),
+            reads: 0,
+            token_requests: 0,
+        })
+    }
 }
 
 fn parse_house(spec: &str) -> Result<House> {
@@ -583,8 +589,12 @@ enum WriteError {
 }
 
 fn apply_writes(sim: &mut Sim, house: usize, input: &[Value]) -> Result<(), WriteError> {
-    if input.is_empty() {
-        return Err(WriteError::Bad("input is empty".into()));
+    // One variable per call, as HomeSide's own app and every known client write.
+    if input.len() != 1 {
+        return Err(WriteError::Bad(format!(
+            "input takes exactly one item per call, not {}",
+            input.len()
+        )));
     }
     let mut parsed = Vec::new();
     for item in input {
@@ -622,5 +632,39 @@ fn parse_written(source: Source, text: &str) -> Option<Value> {
             .ok()
             .filter(|x| x.is_finite())
             .map(|x| json!(x)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_takes_one_input_per_call() {
+        let args: Args =
+            crate::common::parse_args(&["homeside", "--house", "HEM_FJV_Villa_1:FC1:pw"]);
+        let mut sim = Sim::new(args).unwrap();
+        let path = |i: usize| format!("Cwl.Advise.A[{}]", i + sim.houses[0].path_offset);
+        let flag = sim
+            .vars
+            .iter()
+            .position(|v| matches!(v.source, Source::Flag(_)))
+            .unwrap();
+        let item = json!({"Name": path(flag), "Value": "True"});
+        let two = [item.clone(), item.clone()];
+        assert!(matches!(
+            apply_writes(&mut sim, 0, &two),
+            Err(WriteError::Bad(m)) if m.contains("one item")
+        ));
+        assert!(matches!(
+            apply_writes(&mut sim, 0, &[]),
+            Err(WriteError::Bad(_))
+        ));
+        assert!(
+            sim.written.is_empty(),
+            "nothing of a refused call is written"
+        );
+        assert!(apply_writes(&mut sim, 0, &[item]).is_ok());
+        assert_eq!(sim.written.len(), 1);
     }
 }

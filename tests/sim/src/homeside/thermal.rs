@@ -8,6 +8,9 @@ use hemflux_analytics::thermal::curve::HeatCurve;
 use hemflux_analytics::thermal::house::{House, HouseInput, HouseParams};
 use hemflux_analytics::thermal::season::weather::clear_sky;
 
+use hemflux_shared::config::Location;
+use jiff::Timestamp;
+
 use crate::smhi::weather;
 
 /// The physics advance a minute at a time.
@@ -26,8 +29,7 @@ pub struct Reading {
 }
 
 pub struct ThermalHouse {
-    lat: f64,
-    lon: f64,
+    at: Location,
     house: Option<House>,
     t: f64,
 }
@@ -40,19 +42,18 @@ pub fn tap_open(t: f64) -> bool {
 impl ThermalHouse {
     pub fn new(lat: f64, lon: f64) -> Self {
         ThermalHouse {
-            lat,
-            lon,
+            at: Location { lat, lon },
             house: None,
             t: 0.0,
         }
     }
 
     fn input(&self, t: f64) -> HouseInput {
-        let w = weather::at(t as i64, self.lat, self.lon);
-        let day = (t / 86_400.0).rem_euclid(365.25);
+        let w = weather::at(t as i64, self.at.lat, self.at.lon);
+        let time = Timestamp::from_second(t as i64).unwrap_or_default();
         HouseInput {
             outdoor: w.temperature,
-            irradiance: clear_sky(day, self.lat) * (1.0 - 0.8 * w.cloud / 8.0),
+            irradiance: clear_sky(self.at, time) * (1.0 - 0.8 * w.cloud / 8.0),
             hot_water_draw: tap_open(t),
         }
     }

@@ -6,10 +6,37 @@
 use std::collections::HashMap;
 
 use graphql_parser::query::{
-    parse_query, Definition, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
-    TypeCondition, Value as Gql,
+    parse_query, Definition, Field, FragmentDefinition, OperationDefinition, Selection,
+    SelectionSet, TypeCondition, Value as Gql,
 };
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+/// A response: objects keep the order of the query's fields (a `serde_json::Map` would sort
+/// them), as a GraphQL server answers.
+#[derive(Debug)]
+pub enum Out {
+    Value(Value),
+    Object(Vec<(String, Out)>),
+    List(Vec<Out>),
+}
+
+impl Serialize for Out {
+    fn serialize<Z: Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
+        match self {
+            Out::Value(v) => v.serialize(s),
+            Out::Object(fields) => {
+                let mut map = s.serialize_map(Some(fields.len()))?;
+                for (k, v) in fields {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+            Out::List(items) => s.collect_seq(items),
+        }
+    }
+}
 
 /// What a field resolves to.
 pub enum Resolved<O> {
@@ -25,6 +52,8 @@ pub trait Schema {
     fn type_name(&self, obj: &Self::Obj) -> &'static str;
     /// The arguments a field accepts, or `None` if the type has no such field.
     fn field_args(&self, type_name: &str, field: &str) -> Option<&'static [&'static str]>;
+    /// The object type a field holds (one, or a list of them); `None` for scalars.
+    fn field_type(&self, type_name: &str, field: &str) -> Option<&'static str>;
     fn resolve(
         &self,
         obj: &Self::Obj,
@@ -53,9 +82,9 @@ impl Error {
 type Fragments<'q> = HashMap<String, &'q FragmentDefinition<'q, String>>;
 
 /// Runs a request body; the HTTP status and the response body.
-pub fn execute<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> (u16, Value) {
-    match run(schema, root, body) {
-        Ok(data) => (200, json!({ "data": data })),
+pub fn execute<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> (u16, Out) {
+    let (status, body) = match run(schema, root, body) {
+        Ok(data) => return (200, Out::Object(vec![("data".into(), data)])),
         Err(Error::Syntax(m)) => (
             400,
             json!({"errors": [{"message": m, "extensions": {"code": "GRAPHQL_PARSE_FAILED"}}]}),
@@ -68,10 +97,11 @@ pub fn execute<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> (u16, Value
             200,
             json!({"errors": [{"message": message, "extensions": {"code": code}}], "data": null}),
         ),
-    }
+    };
+    (status, Out::Value(body))
 }
 
-fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Value, Error> {
+fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Out, Error> {
     let query = body["query"]
         .as_str()
         .ok_or_else(|| Error::Validation("Must provide query string.".into()))?;
@@ -131,9 +161,10 @@ fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Value, Error
         fragments: &fragments,
         vars: &vars,
     };
-    // Validate the whole document first: a bad field deep down fails the request, not a field.
-    ctx.select(&root, set, true)?;
-    ctx.select(&root, set, false).map(Value::Object)
+    // Validate the whole document against the types first, whatever the data: a bad field
+    // deep down (even under an empty list) fails the request, not a field.
+    ctx.validate(schema.type_name(&root), &[set])?;
+    ctx.select(&root, &[set])
 }
 
 struct Ctx<'a, 'q, S> {
@@ -142,84 +173,147 @@ struct Ctx<'a, 'q, S> {
     vars: &'a Map<String, Value>,
 }
 
-impl<S: Schema> Ctx<'_, '_, S> {
-    /// Projects `obj` on `set`. With `dry`, only checks names and arguments (no data).
-    fn select(
+/// The fields of one response key, gathered from the selection sets (and their fragments) that
+/// apply to an object, in the order the key first appears.
+type Grouped<'q> = Vec<(String, Vec<&'q Field<'q, String>>)>;
+
+impl<'q, S: Schema> Ctx<'_, 'q, S> {
+    /// Groups fields by response key, as GraphQL's CollectFields does: a field selected twice
+    /// (directly and in a fragment, say) is one field whose sub-selections are merged.
+    fn collect(
         &self,
-        obj: &S::Obj,
-        set: &SelectionSet<'_, String>,
-        dry: bool,
-    ) -> Result<Map<String, Value>, Error> {
-        let ty = self.schema.type_name(obj);
-        let mut out = Map::new();
-        for item in &set.items {
-            match item {
-                Selection::Field(f) => {
-                    let key = f.alias.clone().unwrap_or_else(|| f.name.clone());
-                    if f.name == "__typename" {
-                        out.insert(key, ty.into());
-                        continue;
+        ty: &str,
+        sets: &[&'q SelectionSet<'q, String>],
+        out: &mut Grouped<'q>,
+    ) -> Result<(), Error> {
+        for set in sets {
+            for item in &set.items {
+                match item {
+                    Selection::Field(f) => {
+                        let key = f.alias.as_ref().unwrap_or(&f.name);
+                        match out.iter_mut().find(|(k, _)| k == key) {
+                            Some((_, fields)) if fields[0].name != f.name => {
+                                return Err(Error::Validation(format!(
+                                    "Fields \"{key}\" conflict because \"{}\" and \"{}\" are different fields.",
+                                    fields[0].name, f.name
+                                )))
+                            }
+                            Some((_, fields)) => fields.push(f),
+                            None => out.push((key.clone(), vec![f])),
+                        }
                     }
-                    let allowed = self.schema.field_args(ty, &f.name).ok_or_else(|| {
-                        Error::Validation(format!(
-                            "Cannot query field \"{}\" on type \"{ty}\".",
-                            f.name
-                        ))
-                    })?;
-                    let mut args = Map::new();
-                    for (name, value) in &f.arguments {
-                        if !allowed.contains(&name.as_str()) {
-                            return Err(Error::Validation(format!(
-                                "Unknown argument \"{name}\" on field \"{ty}.{}\".",
-                                f.name
-                            )));
+                    Selection::InlineFragment(frag) => {
+                        if type_matches(&frag.type_condition, ty) {
+                            self.collect(ty, &[&frag.selection_set], out)?;
                         }
-                        args.insert(name.clone(), to_json(value, self.vars)?);
                     }
-                    let value = match self.schema.resolve(obj, &f.name, &args)? {
-                        Resolved::Scalar(v) if f.selection_set.items.is_empty() => v,
-                        Resolved::Scalar(_) => {
-                            return Err(Error::Validation(format!(
-                                "Field \"{}\" must not have a selection since it is a leaf.",
-                                f.name
-                            )))
+                    Selection::FragmentSpread(spread) => {
+                        let frag = self.fragments.get(&spread.fragment_name).ok_or_else(|| {
+                            Error::Validation(format!(
+                                "Unknown fragment \"{}\".",
+                                spread.fragment_name
+                            ))
+                        })?;
+                        if type_matches(&Some(frag.type_condition.clone()), ty) {
+                            self.collect(ty, &[&frag.selection_set], out)?;
                         }
-                        Resolved::Null => Value::Null,
-                        _ if f.selection_set.items.is_empty() => {
-                            return Err(Error::Validation(format!(
-                                "Field \"{}\" of type \"{ty}\" must have a selection of subfields.",
-                                f.name
-                            )))
-                        }
-                        Resolved::Object(o) => {
-                            Value::Object(self.select(&o, &f.selection_set, dry)?)
-                        }
-                        Resolved::List(items) => Value::Array(
-                            items
-                                .iter()
-                                .take(if dry { 1 } else { usize::MAX })
-                                .map(|o| self.select(o, &f.selection_set, dry).map(Value::Object))
-                                .collect::<Result<_, _>>()?,
-                        ),
-                    };
-                    out.insert(key, value);
-                }
-                Selection::InlineFragment(frag) => {
-                    if type_matches(&frag.type_condition, ty) {
-                        out.extend(self.select(obj, &frag.selection_set, dry)?);
-                    }
-                }
-                Selection::FragmentSpread(spread) => {
-                    let frag = self.fragments.get(&spread.fragment_name).ok_or_else(|| {
-                        Error::Validation(format!("Unknown fragment \"{}\".", spread.fragment_name))
-                    })?;
-                    if type_matches(&Some(frag.type_condition.clone()), ty) {
-                        out.extend(self.select(obj, &frag.selection_set, dry)?);
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The arguments of one field, checked against the schema.
+    fn arguments(&self, ty: &str, f: &Field<'q, String>) -> Result<Map<String, Value>, Error> {
+        let allowed = self.schema.field_args(ty, &f.name).ok_or_else(|| {
+            Error::Validation(format!(
+                "Cannot query field \"{}\" on type \"{ty}\".",
+                f.name
+            ))
+        })?;
+        let mut args = Map::new();
+        for (name, value) in &f.arguments {
+            if !allowed.contains(&name.as_str()) {
+                return Err(Error::Validation(format!(
+                    "Unknown argument \"{name}\" on field \"{ty}.{}\".",
+                    f.name
+                )));
+            }
+            args.insert(name.clone(), to_json(value, self.vars)?);
+        }
+        Ok(args)
+    }
+
+    /// Checks names, arguments, and which fields need a selection, type by type.
+    fn validate(&self, ty: &str, sets: &[&'q SelectionSet<'q, String>]) -> Result<(), Error> {
+        let mut grouped = Vec::new();
+        self.collect(ty, sets, &mut grouped)?;
+        for (key, fields) in grouped {
+            let f = fields[0];
+            if f.name == "__typename" {
+                continue;
+            }
+            let args = self.arguments(ty, f)?;
+            for other in &fields[1..] {
+                if self.arguments(ty, other)? != args {
+                    return Err(Error::Validation(format!(
+                        "Fields \"{key}\" conflict because they have differing arguments."
+                    )));
+                }
+            }
+            let subsets: Vec<&'q SelectionSet<'q, String>> =
+                fields.iter().map(|f| &f.selection_set).collect();
+            let leaf = subsets.iter().all(|s| s.items.is_empty());
+            match self.schema.field_type(ty, &f.name) {
+                Some(_) if leaf => {
+                    return Err(Error::Validation(format!(
+                        "Field \"{}\" of type \"{ty}\" must have a selection of subfields.",
+                        f.name
+                    )))
+                }
+                Some(inner) => self.validate(inner, &subsets)?,
+                None if !leaf => {
+                    return Err(Error::Validation(format!(
+                        "Field \"{}\" must not have a selection since it is a leaf.",
+                        f.name
+                    )))
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Projects `obj` on the merged `sets` (already validated).
+    fn select(&self, obj: &S::Obj, sets: &[&'q SelectionSet<'q, String>]) -> Result<Out, Error> {
+        let ty = self.schema.type_name(obj);
+        let mut grouped = Vec::new();
+        self.collect(ty, sets, &mut grouped)?;
+        let mut out = Vec::with_capacity(grouped.len());
+        for (key, fields) in grouped {
+            let f = fields[0];
+            if f.name == "__typename" {
+                out.push((key, Out::Value(ty.into())));
+                continue;
+            }
+            let args = self.arguments(ty, f)?;
+            let subsets: Vec<&'q SelectionSet<'q, String>> =
+                fields.iter().map(|f| &f.selection_set).collect();
+            let value = match self.schema.resolve(obj, &f.name, &args)? {
+                Resolved::Scalar(v) => Out::Value(v),
+                Resolved::Null => Out::Value(Value::Null),
+                Resolved::Object(o) => self.select(&o, &subsets)?,
+                Resolved::List(items) => Out::List(
+                    items
+                        .iter()
+                        .map(|o| self.select(o, &subsets))
+                        .collect::<Result<_, _>>()?,
+                ),
+            };
+            out.push((key, value));
+        }
+        Ok(Out::Object(out))
     }
 }
 

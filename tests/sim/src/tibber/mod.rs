@@ -9,6 +9,8 @@
 //! Inspection: `GET /_sim/stats` (requests, 429 answers, whether the ban is on).
 
 mod gql;
+mod schema;
+mod series;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -19,13 +21,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::{json, Map, Value};
 
 use gql::{Error, Resolved};
+use schema::Obj;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +68,7 @@ pub struct Args {
     pub ban_secs: u64,
 }
 
-struct Sim {
+pub(crate) struct Sim {
     args: Args,
     tz: TimeZone,
     limiter: Mutex<Limiter>,
@@ -187,50 +188,7 @@ async fn gql_endpoint(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Str
         .into_response()
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Res {
-    Hourly,
-    Quarter,
-}
-
-impl Res {
-    fn step(self) -> SignedDuration {
-        match self {
-            Res::Hourly => SignedDuration::from_hours(1),
-            Res::Quarter => SignedDuration::from_mins(15),
-        }
-    }
-}
-
-#[derive(Clone)]
-struct Node {
-    from: Timestamp,
-    consumption: Option<f64>,
-    unit_price: f64,
-}
-
-struct Page {
-    nodes: Vec<Node>,
-    has_previous: bool,
-    has_next: bool,
-}
-
-#[derive(Clone)]
-enum Obj {
-    Query,
-    Viewer,
-    Home(usize),
-    Features,
-    Subscription(usize),
-    PriceInfo(usize, Res),
-    Price(usize, Timestamp),
-    Connection(Arc<Page>),
-    PageInfo(Arc<Page>),
-    Edge(Node),
-    Node(Node),
-}
-
-fn hash(home: &str, t: Timestamp) -> u64 {
+pub(crate) fn hash(home: &str, t: Timestamp) -> u64 {
     let mut x = home
         .bytes()
         .fold(t.as_second() as u64, |h, b| h.rotate_left(5) ^ b as u64);
@@ -238,7 +196,7 @@ fn hash(home: &str, t: Timestamp) -> u64 {
     x ^ (x >> 29)
 }
 
-fn round(v: f64, digits: i32) -> f64 {
+pub(crate) fn round(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (v * f).round() / f
 }
@@ -250,16 +208,6 @@ impl Sim {
             .to_string()
     }
 
-    /// (total, energy, tax) per kWh of the interval starting at `t`.
-    fn price(&self, home: usize, t: Timestamp) -> (f64, f64, f64) {
-        let energy = round(
-            0.3 + (hash(&self.args.homes[home], t) % 100) as f64 / 100.0,
-            4,
-        );
-        let tax = round(energy * 0.25 + 0.1, 4);
-        (round(energy + tax, 4), energy, tax)
-    }
-
     fn level(total: f64) -> &'static str {
         match total {
             t if t < 0.6 => "VERY_CHEAP",
@@ -268,134 +216,6 @@ impl Sim {
             t if t < 1.3 => "EXPENSIVE",
             _ => "VERY_EXPENSIVE",
         }
-    }
-
-    /// Interval starts of one local day at a resolution (23/25 hours on DST days).
-    fn day(&self, date: Date, res: Res) -> Vec<Timestamp> {
-        let start = date
-            .to_zoned(self.tz.clone())
-            .expect("valid day")
-            .timestamp();
-        let end = date
-            .tomorrow()
-            .expect("valid day")
-            .to_zoned(self.tz.clone())
-            .expect("valid day")
-            .timestamp();
-        std::iter::successors(Some(start), |t| Some(*t + res.step()))
-            .take_while(|t| *t < end)
-            .collect()
-    }
-
-    /// Hourly consumption from `history_days` ago to the last complete hour.
-    fn nodes(&self, home: usize) -> Vec<Node> {
-        let now = Timestamp::now();
-        let last = Timestamp::from_second(now.as_second().div_euclid(3600) * 3600 - 3600)
-            .expect("in range");
-        let first = last - SignedDuration::from_hours(24 * self.args.history_days);
-        let recent_null = last - SignedDuration::from_hours(self.args.null_recent_hours);
-        let revised_from = last - SignedDuration::from_hours(self.args.revise_hours);
-        let revision = self.limiter.lock().unwrap().requests as f64 / 1000.0;
-        std::iter::successors(Some(first), |t| Some(*t + SignedDuration::from_hours(1)))
-            .take_while(|t| *t <= last)
-            .map(|from| Node {
-                from,
-                consumption: (from <= recent_null || self.args.null_recent_hours == 0).then(|| {
-                    let base = 0.2 + (hash(&self.args.homes[home], from) % 150) as f64 / 100.0;
-                    let revised = self.args.revise_hours > 0 && from > revised_from;
-                    round(if revised { base + revision } else { base }, 3)
-                }),
-                unit_price: self.price(home, from).0,
-            })
-            .collect()
-    }
-
-    fn consumption(&self, home: usize, args: &Map<String, Value>) -> Result<Page, Error> {
-        let resolution = args.get("resolution").and_then(Value::as_str).unwrap_or("");
-        let cap = match resolution {
-            "HOURLY" => 744,
-            "DAILY" | "WEEKLY" | "MONTHLY" | "ANNUAL" => 0,
-            other => {
-                return Err(Error::Validation(format!(
-                    "Value \"{other}\" does not exist in \"EnergyResolution\" enum."
-                )))
-            }
-        };
-        let mut nodes = if cap == 0 {
-            Vec::new()
-        } else {
-            self.nodes(home)
-        };
-        if args.get("filterEmptyNodes") == Some(&json!(true)) {
-            nodes.retain(|n| n.consumption.is_some());
-        }
-        let cursor = |name: &str| -> Result<Option<(Timestamp, bool)>, Error> {
-            match args.get(name).and_then(Value::as_str) {
-                None | Some("") => Ok(None),
-                Some(c) => self.decode_cursor(c).map(Some),
-            }
-        };
-        let count = |name: &str| {
-            args.get(name)
-                .and_then(Value::as_i64)
-                .map(|n| (n.max(0) as usize).min(cap))
-        };
-        let (start, end) = match (count("first"), count("last")) {
-            (Some(n), _) => {
-                let start = match cursor("after")? {
-                    Some((c, inclusive)) => {
-                        nodes.partition_point(|x| if inclusive { x.from < c } else { x.from <= c })
-                    }
-                    None => 0,
-                };
-                (start, (start + n).min(nodes.len()))
-            }
-            (None, Some(n)) => {
-                let end = match cursor("before")? {
-                    Some((c, _)) => nodes.partition_point(|x| x.from < c),
-                    None => nodes.len(),
-                };
-                (end.saturating_sub(n), end)
-            }
-            (None, None) => return Err(Error::field(
-                "You must provide a `first` or `last` value to properly paginate the connection.",
-                "INTERNAL_SERVER_ERROR",
-            )),
-        };
-        Ok(Page {
-            has_previous: start > 0,
-            has_next: end < nodes.len(),
-            nodes: nodes[start..end].to_vec(),
-        })
-    }
-
-    /// A cursor is base64 of an ISO date-time; a date-only (or offset-less) one is local time
-    /// and includes the node starting there.
-    fn decode_cursor(&self, c: &str) -> Result<(Timestamp, bool), Error> {
-        let bad = || Error::field(format!("Invalid cursor: {c}"), "INTERNAL_SERVER_ERROR");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(c)
-            .map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
-        if let Ok(t) = text.parse::<Timestamp>() {
-            return Ok((t, false));
-        }
-        let local = text
-            .parse::<jiff::civil::DateTime>()
-            .or_else(|_| {
-                text.parse::<Date>()
-                    .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
-            })
-            .map_err(|_| bad())?;
-        let t = local
-            .to_zoned(self.tz.clone())
-            .map_err(|_| bad())?
-            .timestamp();
-        Ok((t, true))
-    }
-
-    fn cursor(&self, t: Timestamp) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.fmt(t))
     }
 }
 
@@ -416,6 +236,10 @@ impl gql::Schema for Session<'_> {
         self.sim.field_args(ty, field)
     }
 
+    fn field_type(&self, ty: &str, field: &str) -> Option<&'static str> {
+        self.sim.field_type(ty, field)
+    }
+
     fn resolve(
         &self,
         obj: &Obj,
@@ -432,226 +256,17 @@ impl gql::Schema for Session<'_> {
     }
 }
 
-const NO_ARGS: &[&str] = &[];
-
-impl gql::Schema for Sim {
-    type Obj = Obj;
-
-    fn type_name(&self, obj: &Obj) -> &'static str {
-        match obj {
-            Obj::Query => "Query",
-            Obj::Viewer => "Viewer",
-            Obj::Home(_) => "Home",
-            Obj::Features => "HomeFeatures",
-            Obj::Subscription(_) => "Subscription",
-            Obj::PriceInfo(..) => "PriceInfo",
-            Obj::Price(..) => "Price",
-            Obj::Connection(_) => "HomeConsumptionConnection",
-            Obj::PageInfo(_) => "HomeConsumptionPageInfo",
-            Obj::Edge(_) => "HomeConsumptionEdge",
-            Obj::Node(_) => "Consumption",
-        }
-    }
-
-    fn field_args(&self, ty: &str, field: &str) -> Option<&'static [&'static str]> {
-        let fields: &[&str] = match ty {
-            "Query" => &["viewer"],
-            "Viewer" => &["userId", "name", "login", "homes", "home"],
-            "Home" => &[
-                "id",
-                "appNickname",
-                "timeZone",
-                "currentSubscription",
-                "features",
-                "consumption",
-            ],
-            "HomeFeatures" => &["realTimeConsumptionEnabled"],
-            "Subscription" => &["status", "priceInfo"],
-            "PriceInfo" => &["current", "today", "tomorrow"],
-            "Price" => &["total", "energy", "tax", "startsAt", "currency", "level"],
-            "HomeConsumptionConnection" => &["pageInfo", "nodes", "edges"],
-            "HomeConsumptionPageInfo" => &[
-                "startCursor",
-                "endCursor",
-                "hasPreviousPage",
-                "hasNextPage",
-                "count",
-                "currency",
-                "totalCost",
-                "totalConsumption",
-                "filtered",
-            ],
-            "HomeConsumptionEdge" => &["cursor", "node"],
-            "Consumption" => &[
-                "from",
-                "to",
-                "cost",
-                "unitPrice",
-                "unitPriceVAT",
-                "consumption",
-                "consumptionUnit",
-                "currency",
-            ],
-            _ => &[],
-        };
-        fields.contains(&field).then_some(match (ty, field) {
-            ("Viewer", "home") => &["id"],
-            ("Subscription", "priceInfo") => &["resolution"],
-            ("Home", "consumption") => &[
-                "resolution",
-                "first",
-                "last",
-                "before",
-                "after",
-                "filterEmptyNodes",
-            ],
-            _ => NO_ARGS,
-        })
-    }
-
-    fn resolve(
-        &self,
-        obj: &Obj,
-        field: &str,
-        args: &Map<String, Value>,
-    ) -> Result<Resolved<Obj>, Error> {
-        let s = |v: Value| Ok(Resolved::Scalar(v));
-        let currency = self.args.currency.as_str();
-        match (obj, field) {
-            (Obj::Query, "viewer") => Ok(Resolved::Object(Obj::Viewer)),
-            (Obj::Viewer, "userId") => s(json!("b1c2d3e4-0000-4000-8000-000000000001")),
-            (Obj::Viewer, "name") => s(json!("Anna Simulator")),
-            (Obj::Viewer, "login") => s(json!("anna@example.com")),
-            (Obj::Viewer, "homes") => Ok(Resolved::List(
-                (0..self.args.homes.len()).map(Obj::Home).collect(),
-            )),
-            (Obj::Viewer, "home") => {
-                let id = args.get("id").and_then(Value::as_str).unwrap_or_default();
-                match self.args.homes.iter().position(|h| h == id) {
-                    Some(i) => Ok(Resolved::Object(Obj::Home(i))),
-                    None => Err(Error::field(
-                        format!("Could not find home with id {id}"),
-                        "NOT_FOUND",
-                    )),
-                }
-            }
-            (Obj::Home(i), "id") => s(json!(self.args.homes[*i])),
-            (Obj::Home(i), "appNickname") => s(json!(format!("Home {}", i + 1))),
-            (Obj::Home(_), "timeZone") => s(json!(self.args.time_zone)),
-            (Obj::Home(i), "currentSubscription") => Ok(Resolved::Object(Obj::Subscription(*i))),
-            (Obj::Home(_), "features") => Ok(Resolved::Object(Obj::Features)),
-            (Obj::Home(i), "consumption") => Ok(Resolved::Object(Obj::Connection(Arc::new(
-                self.consumption(*i, args)?,
-            )))),
-            (Obj::Features, _) => s(json!(false)),
-            (Obj::Subscription(_), "status") => s(json!("running")),
-            (Obj::Subscription(i), "priceInfo") => {
-                let res = match args.get("resolution").and_then(Value::as_str) {
-                    None | Some("HOURLY") => Res::Hourly,
-                    Some("QUARTER_HOURLY") => Res::Quarter,
-                    Some(other) => {
-                        return Err(Error::Validation(format!(
-                            "Value \"{other}\" does not exist in \"PriceInfoResolution\" enum."
-                        )))
-                    }
-                };
-                Ok(Resolved::Object(Obj::PriceInfo(*i, res)))
-            }
-            (Obj::PriceInfo(i, res), day) => {
-                let now = Timestamp::now().to_zoned(self.tz.clone());
-                let today = now.date();
-                let starts = match day {
-                    "current" => {
-                        let t = self
-                            .day(today, *res)
-                            .into_iter()
-                            .rfind(|t| *t <= now.timestamp());
-                        return Ok(
-                            t.map_or(Resolved::Null, |t| Resolved::Object(Obj::Price(*i, t)))
-                        );
-                    }
-                    "today" => self.day(today, *res),
-                    _ if now.hour() < self.args.publish_hour => Vec::new(),
-                    _ => self.day(today.tomorrow().expect("valid"), *res),
-                };
-                Ok(Resolved::List(
-                    starts.into_iter().map(|t| Obj::Price(*i, t)).collect(),
-                ))
-            }
-            (Obj::Price(i, t), f) => {
-                let (total, energy, tax) = self.price(*i, *t);
-                match f {
-                    "total" => s(json!(total)),
-                    "energy" => s(json!(energy)),
-                    "tax" => s(json!(tax)),
-                    "startsAt" => s(json!(self.fmt(*t))),
-                    "currency" => s(json!(currency)),
-                    _ => s(json!(Self::level(total))),
-                }
-            }
-            (Obj::Connection(p), "pageInfo") => Ok(Resolved::Object(Obj::PageInfo(p.clone()))),
-            (Obj::Connection(p), "nodes") => Ok(Resolved::List(
-                p.nodes.iter().cloned().map(Obj::Node).collect(),
-            )),
-            (Obj::Connection(p), _) => Ok(Resolved::List(
-                p.nodes.iter().cloned().map(Obj::Edge).collect(),
-            )),
-            (Obj::PageInfo(p), f) => {
-                let cost: f64 = p
-                    .nodes
-                    .iter()
-                    .filter_map(|n| n.consumption.map(|c| c * n.unit_price))
-                    .sum();
-                let kwh: f64 = p.nodes.iter().filter_map(|n| n.consumption).sum();
-                match f {
-                    "startCursor" => s(json!(p.nodes.first().map(|n| self.cursor(n.from)))),
-                    "endCursor" => s(json!(p.nodes.last().map(|n| self.cursor(n.from)))),
-                    "hasPreviousPage" => s(json!(p.has_previous)),
-                    "hasNextPage" => s(json!(p.has_next)),
-                    "count" => s(json!(p.nodes.len())),
-                    "currency" => s(json!(currency)),
-                    "totalCost" => s(json!(round(cost, 4))),
-                    "totalConsumption" => s(json!(round(kwh, 3))),
-                    _ => s(json!(p
-                        .nodes
-                        .iter()
-                        .filter(|n| n.consumption.is_none())
-                        .count())),
-                }
-            }
-            (Obj::Edge(n), "cursor") => s(json!(self.cursor(n.from))),
-            (Obj::Edge(n), _) => Ok(Resolved::Object(Obj::Node(n.clone()))),
-            (Obj::Node(n), f) => s(match f {
-                "from" => json!(self.fmt(n.from)),
-                "to" => json!(self.fmt(n.from + SignedDuration::from_hours(1))),
-                "cost" => json!(n.consumption.map(|c| round(c * n.unit_price, 4))),
-                "unitPrice" => json!(n.unit_price),
-                "unitPriceVAT" => json!(round(n.unit_price * 0.2, 4)),
-                "consumption" => json!(n.consumption),
-                "consumptionUnit" => json!("kWh"),
-                _ => json!(currency),
-            }),
-            (o, f) => Err(Error::Validation(format!(
-                "Cannot query field \"{f}\" on type \"{}\".",
-                gql::Schema::type_name(self, o)
-            ))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::series::Res;
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: Args,
-    }
+    use base64::Engine;
+    use jiff::civil::Date;
+    use jiff::SignedDuration;
 
     fn sim(extra: &[&str]) -> Sim {
-        let args = Cli::parse_from(["tibber"].iter().chain(extra)).args;
+        let argv: Vec<&str> = ["tibber"].iter().chain(extra).copied().collect();
+        let args: Args = crate::common::parse_args(&argv);
         let tz = TimeZone::get(&args.time_zone).unwrap();
         Sim {
             args,
@@ -661,7 +276,9 @@ mod tests {
     }
 
     fn run(sim: &Sim, query: &str, vars: Value) -> (u16, Value) {
-        gql::execute(sim, Obj::Query, &json!({"query": query, "variables": vars}))
+        let (status, out) =
+            gql::execute(sim, Obj::Query, &json!({"query": query, "variables": vars}));
+        (status, serde_json::to_value(out).unwrap())
     }
 
     #[test]
@@ -672,21 +289,20 @@ mod tests {
             demo: true,
         };
         let q = |field: &str| json!({"query": format!("{{ viewer {{ homes {{ {field} }} }} }}")});
-        let (status, body) = gql::execute(
-            &demo,
-            Obj::Query,
-            &q("currentSubscription { priceInfo { today { total } } }"),
-        );
+        let run_as_demo = |query: Value| {
+            let (status, out) = gql::execute(&demo, Obj::Query, &query);
+            (status, serde_json::to_value(out).unwrap())
+        };
+        let (status, body) =
+            run_as_demo(q("currentSubscription { priceInfo { today { total } } }"));
         assert_eq!(status, 200);
         assert!(
             body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceInfo"]["today"]
                 .is_array()
         );
-        let (status, body) = gql::execute(
-            &demo,
-            Obj::Query,
-            &q("consumption(resolution: HOURLY, last: 1) { nodes { from } }"),
-        );
+        let (status, body) = run_as_demo(q(
+            "consumption(resolution: HOURLY, last: 1) { nodes { from } }",
+        ));
         assert_eq!(
             (status, body["errors"][0]["extensions"]["code"].as_str()),
             (200, Some("INTERNAL_SERVER_ERROR"))
@@ -816,5 +432,163 @@ mod tests {
         std::thread::sleep(Duration::from_millis(5));
         assert!(!s.admit());
         assert!(s.limiter.lock().unwrap().banned_until.unwrap() > until);
+    }
+
+    /// pyTibber's "update info" query, as it sends it: `currentSubscription` twice (the second
+    /// must not replace the first), and the fields of the real schema its users read.
+    #[test]
+    fn update_info_with_a_field_selected_twice_keeps_both_selections() {
+        let s = sim(&[]);
+        let q = format!(
+            "{{ viewer {{ home(id: \"{HOME}\") {{
+                currentSubscription {{ priceInfo(resolution: QUARTER_HOURLY) {{ current {{ total startsAt }} today {{ total }} }} }}
+                appNickname
+                currentSubscription {{ status }}
+                address {{ address1 postalCode city country latitude longitude }}
+                meteringPointData {{ consumptionEan energyTaxType estimatedAnnualConsumption gridCompany productionEan vatType }}
+                owner {{ name isCompany language contactInfo {{ email mobile }} }}
+                subscriptions {{ id status validFrom validTo statusReason }}
+            }} websocketSubscriptionUrl }} }}"
+        );
+        let (status, body) = run(&s, &q, Value::Null);
+        assert_eq!(status, 200, "{body}");
+        let home = &body["data"]["viewer"]["home"];
+        let sub = &home["currentSubscription"];
+        assert_eq!(sub["status"], "running");
+        assert!(sub["priceInfo"]["today"].as_array().unwrap().len() >= 92);
+        assert_eq!(home["subscriptions"][0]["status"], "running");
+        assert!(body["data"]["viewer"]["websocketSubscriptionUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with("wss://"));
+    }
+
+    #[test]
+    fn response_keys_follow_the_query_order() {
+        let s = sim(&[]);
+        let text = |q: &str| {
+            let (_, out) = gql::execute(&s, Obj::Query, &json!({ "query": q }));
+            serde_json::to_string(&out).unwrap()
+        };
+        let a = text("{ viewer { userId name login } }");
+        let b = text("{ viewer { login name userId } }");
+        assert!(
+            a.find("userId") < a.find("name") && a.find("name") < a.find("login"),
+            "{a}"
+        );
+        assert!(
+            b.find("login") < b.find("name") && b.find("name") < b.find("userId"),
+            "{b}"
+        );
+    }
+
+    #[test]
+    fn coarse_consumption_resolutions_sum_the_hours_up_to_their_caps() {
+        let s = sim(&["--history-days", "800"]);
+        let page = |res: &str, n: usize| {
+            let q = format!(
+                "{{ viewer {{ home(id: \"{HOME}\") {{ consumption(resolution: {res}, last: {n}) {{
+                   nodes {{ from to consumption cost totalCost }} pageInfo {{ count hasPreviousPage }} }} }} }} }}"
+            );
+            let (status, body) = run(&s, &q, Value::Null);
+            assert_eq!(status, 200, "{body}");
+            body["data"]["viewer"]["home"]["consumption"].clone()
+        };
+        for (res, cap) in [
+            ("DAILY", 31),
+            ("WEEKLY", 52),
+            ("MONTHLY", 12),
+            ("ANNUAL", 1),
+        ] {
+            let c = page(res, 1000);
+            assert_eq!(c["pageInfo"]["count"], cap, "{res} is capped at {cap}");
+            assert_eq!(c["pageInfo"]["hasPreviousPage"], true, "{res}");
+            let last = &c["nodes"][cap - 1];
+            assert_eq!(last["cost"], last["totalCost"]);
+            let to: Timestamp = last["to"].as_str().unwrap().parse().unwrap();
+            assert!(to <= Timestamp::now(), "{res}: only complete periods");
+        }
+        // The newest complete day is the sum of its hours.
+        let day = page("DAILY", 1);
+        let node = &day["nodes"][0];
+        let (from, to) = (node["from"].as_str().unwrap(), node["to"].as_str().unwrap());
+        let hours = s
+            .consumption_nodes(0, series::Energy::Hourly)
+            .into_iter()
+            .filter(|h| s.fmt(h.from).as_str() >= from && s.fmt(h.to).as_str() <= to)
+            .map(|h| h.consumption.unwrap())
+            .collect::<Vec<_>>();
+        assert!((23..=25).contains(&hours.len()));
+        let sum = round(hours.iter().sum(), 3);
+        assert_eq!(node["consumption"].as_f64().unwrap(), sum);
+    }
+
+    #[test]
+    fn price_ranges_and_ratings_of_the_real_schema() {
+        let s = sim(&[]);
+        let sub = |inner: &str| {
+            format!("{{ viewer {{ homes {{ currentSubscription {{ {inner} }} }} }} }}")
+        };
+        let (status, body) = run(
+            &s,
+            &sub("priceInfoRange(resolution: QUARTER_HOURLY, last: 96) { nodes { total startsAt } pageInfo { count resolution } }"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        let range = &body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceInfoRange"];
+        assert_eq!(
+            range["pageInfo"],
+            json!({"count": 96, "resolution": "QUARTER_HOURLY"})
+        );
+        let (status, body) = run(
+            &s,
+            &sub("priceInfo { range(resolution: QUARTER_HOURLY, last: 4) { nodes { total } } }"),
+            Value::Null,
+        );
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].as_str()),
+            (400, Some("GRAPHQL_VALIDATION_FAILED")),
+            "the older range has no quarter hours"
+        );
+        let (status, body) = run(
+            &s,
+            &sub("priceRating { thresholdPercentages { high low } hourly { entries { time total level } } monthly { entries { time } } }"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        let rating = &body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceRating"];
+        assert!(rating["hourly"]["entries"].as_array().unwrap().len() >= 23);
+        assert_eq!(rating["monthly"]["entries"].as_array().unwrap().len(), 12);
+    }
+
+    /// Validation follows the types, not the data: a bad field under a list that happens to be
+    /// empty (a home without production, tomorrow before noon) is still a 400.
+    #[test]
+    fn validation_does_not_depend_on_the_data() {
+        let s = sim(&["--publish-hour", "24"]);
+        let home = |inner: &str| format!("{{ viewer {{ home(id: \"{HOME}\") {{ {inner} }} }} }}");
+        for q in [
+            home("production(resolution: HOURLY, last: 5) { nodes { from bogus } }"),
+            home("currentSubscription { priceInfo { tomorrow { total bogus } } }"),
+            home("id { x }"),
+        ] {
+            let (status, body) = run(&s, &q, Value::Null);
+            assert_eq!(
+                (status, body["errors"][0]["extensions"]["code"].as_str()),
+                (400, Some("GRAPHQL_VALIDATION_FAILED")),
+                "{q}: {body}"
+            );
+        }
+        let (status, body) = run(
+            &s,
+            &home("production(resolution: HOURLY, last: 5) { nodes { from production profit } pageInfo { count totalProduction } }"),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "{body}");
+        let production = &body["data"]["viewer"]["home"]["production"];
+        assert_eq!(
+            production["pageInfo"],
+            json!({"count": 0, "totalProduction": 0.0})
+        );
     }
 }

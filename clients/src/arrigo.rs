@@ -4,7 +4,6 @@
 //! depends on nothing but the crates both have. It never logs a token or a password.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -14,16 +13,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// The server refused the username or password (HTTP 401 on login).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("Arrigo refused the username or password")]
 pub struct BadCredentials;
-
-impl fmt::Display for BadCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Arrigo refused the username or password")
-    }
-}
-
-impl std::error::Error for BadCredentials {}
 
 struct Tokens {
     auth: String,

@@ -1,0 +1,6 @@
+//! Vendor API clients, one module per vendor, named as the simulators under `tests/sim` are.
+//! The workers poll with them; `hemflux add-house` and `add-building` verify credentials and
+//! discover signals with the same code, without depending on the workers.
+
+pub mod arrigo;
+pub mod homeside;
