@@ -21,6 +21,7 @@ fn building(id: &str) -> String {
 #[test]
 fn credentials_reach_only_their_worker_and_only_through_stdin() {
     let o = Orchestrator::new("").start();
+    std::fs::write(o.path(".env"), VERIFIED).unwrap();
     o.write_profile("other.json", r#"{"synthetic": {"interval_ms": 200}}"#);
     o.write_building("kontor.json", &building("kontor"));
 
