@@ -11,14 +11,26 @@ use serde_json::Value;
 pub struct Api {
     http: reqwest::Client,
     base: String,
+    /// The API token, for the calls that change things.
+    token: Option<String>,
 }
 
 impl Api {
+    /// A client for the read-only calls.
     pub fn new(listen: SocketAddr) -> Api {
         Api {
             http: reqwest::Client::new(),
             base: format!("http://{listen}"),
+            token: None,
         }
+    }
+
+    /// A client that also changes things, with the token of the orchestrator on `data`.
+    pub fn with_token(listen: SocketAddr, data: &std::path::Path) -> Result<Api> {
+        Ok(Api {
+            token: Some(crate::auth::read_token(data)?),
+            ..Api::new(listen)
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -37,6 +49,20 @@ impl Api {
         Ok(resp.error_for_status()?)
     }
 
+    /// What `/health` says, whatever its status.
+    pub async fn health_text(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/health", self.base))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match resp {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     /// `GET path` as JSON, within 10 s.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let resp = self.get_ok(path).await?;
@@ -52,10 +78,11 @@ impl Api {
 
     /// `POST path` with a JSON body, without a time limit (a sync answers when it is done).
     pub async fn post(&self, path: &str, body: &Value) -> Result<reqwest::Response> {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
             .await
             .with_context(|| format!("is `hemflux run` listening on {}?", self.base))
     }

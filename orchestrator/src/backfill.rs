@@ -26,6 +26,9 @@ pub struct BackfillArgs {
     /// Where the orchestrator's HTTP API listens (`hemflux run --listen`).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+    /// The orchestrator's data folder, which holds the API token.
+    #[arg(long, default_value = "data")]
+    pub data: std::path::PathBuf,
 }
 
 /// Progress as the building worker reports it: (done, total, points).
@@ -55,7 +58,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
     if from >= to {
         bail!("--from {from} is not before --to {to}");
     }
-    let api = Api::new(args.listen);
+    let api = Api::with_token(args.listen, &args.data)?;
     let body = json!({"from": from.to_string(), "to": to.to_string()});
     let path = format!("/api/workers/{id}/sync");
     let sync = api.post(&path, &body);

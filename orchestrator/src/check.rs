@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use hemflux_shared::config::{desired_workers, parse_entity, EntityKind};
+use hemflux_shared::config::{desired_workers, parse_entity_bytes, EntityKind};
 
-use crate::configset::config_files;
+use crate::configset::{config_entries, first_holders_first, modified_ns};
+use crate::credentials::refuse_unbound;
+use crate::secrets::Secrets;
 use crate::settings::Settings;
 
 #[derive(clap::Args, Debug)]
@@ -14,9 +16,13 @@ pub struct CheckArgs {
     pub profiles: PathBuf,
     #[arg(long, default_value = "buildings")]
     pub buildings: PathBuf,
-    /// Also check this settings file.
+    /// Also check this settings file (its `[credentials]` allow-list applies); default
+    /// `hemflux.toml` when there is one.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The credentials file, to check which credentials each worker may receive.
+    #[arg(long, default_value = ".env")]
+    pub env_file: PathBuf,
     /// Meter definitions to check; default `meters.yaml` beside the settings file, if there.
     #[arg(long)]
     pub meters: Option<PathBuf>,
@@ -31,10 +37,12 @@ pub fn run(args: CheckArgs) -> Result<bool> {
         (&args.profiles, EntityKind::House),
         (&args.buildings, EntityKind::Building),
     ] {
-        for file in config_files(dir) {
-            files += 1;
-            match std::fs::read_to_string(&file) {
-                Ok(text) => match parse_entity(kind, &file, &text) {
+        let (found, unreadable) = config_entries(dir);
+        files += found.len() + unreadable.len();
+        problems.extend(unreadable.iter().map(ToString::to_string));
+        for file in found {
+            match std::fs::read(&file) {
+                Ok(text) => match parse_entity_bytes(kind, &file, &text) {
                     Ok(e) => entities.push((file, e)),
                     Err(errs) => problems.extend(errs.iter().map(ToString::to_string)),
                 },
@@ -42,13 +50,16 @@ pub fn run(args: CheckArgs) -> Result<bool> {
             }
         }
     }
-    let mut globals = Default::default();
-    if let Some(path) = &args.config {
-        match Settings::load(path) {
-            Ok(s) => globals = s.globals,
-            Err(e) => problems.push(format!("{e:#}")),
-        }
+    let mut settings = Settings::default();
+    let config = args.config.clone().unwrap_or_else(|| "hemflux.toml".into());
+    match Settings::load(&config) {
+        Ok(s) => settings = s,
+        Err(e) => problems.push(format!("{e:#}")),
     }
+    let secrets = Secrets::read(&args.env_file).unwrap_or_else(|e| {
+        problems.push(e.to_string());
+        Secrets::default()
+    });
     let meters = args.meters.clone().or_else(|| {
         let beside = args
             .config
@@ -63,8 +74,12 @@ pub fn run(args: CheckArgs) -> Result<bool> {
             problems.extend(format!("{e:#}").lines().map(String::from));
         }
     }
-    let (specs, clashes) = desired_workers(&entities, &globals);
+    // Of two files with one id, the older keeps it (as in a running orchestrator).
+    first_holders_first(&mut entities, modified_ns);
+    let (specs, clashes) = desired_workers(&entities, &settings.globals);
     problems.extend(clashes.iter().map(ToString::to_string));
+    let (specs, refused) = refuse_unbound(specs, &secrets, &settings.credentials);
+    problems.extend(refused.iter().map(ToString::to_string));
     for p in &problems {
         eprintln!("{p}");
     }

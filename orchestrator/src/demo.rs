@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,8 +22,8 @@ pub struct DemoArgs {
     /// Keep the store here instead of in the temporary folder.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Port of the orchestrator's HTTP API during the demo.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address of the orchestrator's HTTP API during the demo; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
     pub listen: std::net::SocketAddr,
 }
 
@@ -137,6 +138,7 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
         ));
         f.env.push(format!("HOUSE_{id}_USERNAME={user}"));
         f.env.push(format!("HOUSE_{id}_PASSWORD=demo-{user}"));
+        f.env.push(format!("HOUSE_{id}_URL={}", homeside.address));
     }
     sims.push(homeside);
 
@@ -170,6 +172,7 @@ fn prepare(root: &Path) -> Result<(Vec<Sim>, Fleet)> {
             "base_url": format!("{}/v1-beta/gql", tibber.address), "min_request_interval_ms": 1000}}
     ]);
     villa["meter_ids"] = serde_json::json!(["735999255020057923"]);
+    f.env.push(format!("TIBBER_URL={}", tibber.address));
     f.env.extend(
         [
             "TIBBER_TOKEN=demo-tibber-token",
@@ -287,9 +290,40 @@ fn onboard_building(root: &Path, data: &Path, arrigo: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn run(args: DemoArgs) -> Result<()> {
+/// A free port for `--listen ...:0`, or a clear error when the given one is taken (else the
+/// demo would show another process's workers as its own).
+fn free_listen(listen: std::net::SocketAddr) -> Result<std::net::SocketAddr> {
+    let probe = std::net::TcpListener::bind(listen).with_context(|| {
+        format!("cannot listen on {listen} (in use?): pass --listen 127.0.0.1:0 for a free port")
+    })?;
+    Ok(probe.local_addr()?)
+}
+
+pub async fn run(mut args: DemoArgs) -> Result<()> {
+    args.listen = free_listen(args.listen)?;
     let tmp = tempfile_dir()?;
     let root = tmp.path().to_path_buf();
+    match run_in(&args, &root).await {
+        Ok(()) if args.data.is_some() => Ok(()),
+        Ok(()) => {
+            let kept = tmp.keep();
+            println!(
+                "demo folder kept in {} (store: {})",
+                kept.display(),
+                kept.join("data").display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            // The logs it points to stay for reading.
+            let kept = tmp.keep();
+            Err(e.context(format!("the demo folder is kept in {}", kept.display())))
+        }
+    }
+}
+
+async fn run_in(args: &DemoArgs, root: &Path) -> Result<()> {
+    let root = root.to_path_buf();
     let data = args.data.clone().unwrap_or_else(|| root.join("data"));
     for d in ["profiles", "buildings"] {
         std::fs::create_dir_all(root.join(d))?;
@@ -338,7 +372,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
-            .spawn()
+            // Its own group: the terminal's Ctrl-C and hang-up reach the demo, which stops it.
+            .process_group(0)
+            .spawn_dying_with_parent()
             .context("starting hemflux run")?,
     );
     println!(
@@ -351,10 +387,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let started = Instant::now();
     let deadline = args.duration.map(|s| started + Duration::from_secs(s));
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => break,
         }
         if let Some(status) = orchestrator.0.try_wait()? {
             bail!(
@@ -373,15 +415,31 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     drop(sims);
     if args.data.is_some() {
         println!("data kept in {}", data.display());
-    } else {
-        let kept = tmp.keep();
-        println!(
-            "demo folder kept in {} (store: {})",
-            kept.display(),
-            kept.join("data").display()
-        );
     }
     Ok(())
+}
+
+trait SpawnDyingWithParent {
+    /// Spawns a child that gets SIGTERM when this process dies, even by SIGKILL (the demo runs
+    /// on the main thread, which lives as long as the process).
+    fn spawn_dying_with_parent(&mut self) -> std::io::Result<Child>;
+}
+
+impl SpawnDyingWithParent for Command {
+    fn spawn_dying_with_parent(&mut self) -> std::io::Result<Child> {
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls (prctl, getppid) between fork and exec.
+        unsafe {
+            self.pre_exec(move || {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)?;
+                if nix::unistd::getppid().as_raw() != parent {
+                    return Err(std::io::Error::other("the demo exited"));
+                }
+                Ok(())
+            })
+        };
+        self.spawn()
+    }
 }
 
 struct OrchestratorProcess(Child);

@@ -1,11 +1,16 @@
 //! One HTTP listener: `/health`, `/metrics` (Prometheus text) and the JSON API that
 //! `hemflux status`, `restart`, `sync` and `backfill` use.
+//!
+//! `/health` and `/metrics` are open (health checks, Prometheus). The API routes answer only
+//! under this server's own Host and never to another origin (see [`crate::auth`]); the read
+//! routes need no token and expose worker ids, states, pids, error messages, config file paths,
+//! sink names and counts, never credentials; the POST routes need the API token.
 
 use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -14,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::{Auth, Principal};
 use crate::sinks::Sinks;
 use crate::store::Store;
 use crate::supervisor::{Ask, Request, Snapshot, WorkerState};
@@ -23,17 +29,30 @@ pub struct AppState {
     pub supervisor: mpsc::Sender<Request>,
     pub sinks: Arc<Sinks>,
     pub store: Store,
+    pub auth: Auth,
+}
+
+impl FromRef<AppState> for Auth {
+    fn from_ref(state: &AppState) -> Auth {
+        state.auth.clone()
+    }
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+    let api = Router::new()
         .route("/api/workers", get(workers))
         .route("/api/errors", get(errors))
         .route("/api/sinks", get(sinks))
         .route("/api/measurements", get(measurements))
         .route("/api/workers/{*rest}", post(worker_action))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::same_site_only,
+        ));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .merge(api)
         .with_state(state)
 }
 
@@ -57,10 +76,21 @@ async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
         .map_err(|_| unavailable())
 }
 
+/// `ok` when the supervisor answers and the store can write; 503 with the reason otherwise.
 async fn health(State(state): State<AppState>) -> Response {
-    match snapshot(&state).await {
-        Ok(_) => "ok\n".into_response(),
-        Err(r) => r,
+    if let Err(r) = snapshot(&state).await {
+        return r;
+    }
+    match state.store.write_problem() {
+        None => "ok\n".into_response(),
+        Some(p) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the store cannot write since {}: {} (batches wait and are retried)\n",
+                p.since, p.error
+            ),
+        )
+            .into_response(),
     }
 }
 
@@ -131,6 +161,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
             w.points
         );
     }
+    let _ = writeln!(out, "# HELP hemflux_store_writable Whether the store can write now (0: full disk or I/O error; batches wait).\n# TYPE hemflux_store_writable gauge\nhemflux_store_writable {}", u8::from(state.store.write_problem().is_none()));
+    let _ = writeln!(out, "# HELP hemflux_store_write_failures_total Store write transactions that failed on the disk.\n# TYPE hemflux_store_write_failures_total counter\nhemflux_store_write_failures_total {}", state.store.write_failures_total());
     let _ = writeln!(out, "# HELP hemflux_messages_total Protocol messages received from workers.\n# TYPE hemflux_messages_total counter\nhemflux_messages_total {}", s.messages);
     let _ = writeln!(out, "# HELP hemflux_bad_lines_total Lines from workers that were not protocol messages (skipped).\n# TYPE hemflux_bad_lines_total counter\nhemflux_bad_lines_total {}", s.bad_lines);
     let _ = writeln!(out, "# HELP hemflux_config_errors Config problems right now.\n# TYPE hemflux_config_errors gauge\nhemflux_config_errors {}", s.config_errors.len());
@@ -184,6 +216,7 @@ struct CommandBody {
 
 /// `POST /api/workers/<id>/restart|sync|command`; ids contain `/`, so the action is the last segment.
 async fn worker_action(
+    _caller: Principal,
     State(state): State<AppState>,
     Path(rest): Path<String>,
     body: Option<Json<Value>>,

@@ -2,9 +2,11 @@
 
 pub mod analytics;
 pub mod api;
+pub mod auth;
 pub mod backfill;
 pub mod check;
 pub mod configset;
+pub mod credentials;
 pub mod demo;
 pub mod http;
 pub mod import;

@@ -1,6 +1,7 @@
 //! `hemflux`: the orchestrator and its command-line tools.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,14 @@ enum Command {
         id: String,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The orchestrator's data folder, which holds the API token.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// The API token (`<data>/api-token`, mode 0600) that the commands which change things send.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
     },
     /// Exit 0 if the orchestrator on --listen is healthy (for container health checks).
     Health {
@@ -81,6 +90,18 @@ enum Command {
         end: Option<String>,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// The orchestrator's data folder, which holds the API token.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Replace the token now; the old one stops working at once (also in a running orchestrator).
+    Rotate {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
 }
 
@@ -105,6 +126,15 @@ fn main() {
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
         Command::Analytics(args) => hemflux::analytics::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
+        Command::Token {
+            action: TokenAction::Rotate { data },
+        } => hemflux::auth::rotate(&data).map(|()| {
+            println!(
+                "new API token in {}",
+                hemflux::auth::token_path(&data).display()
+            );
+            0
+        }),
         Command::Meters(hemflux::meters::MetersCommand::Run(args)) => {
             hemflux::meters::run(args).map(|()| 0)
         }
@@ -135,7 +165,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Import(args) => hemflux::import::run(args).await,
         Command::Migrate(args) => hemflux::migrate::run(args).await,
         Command::Status { listen, json } => hemflux::status::status(listen, json).await,
-        Command::Restart { id, listen } => hemflux::status::restart(listen, &id).await,
+        Command::Restart { id, listen, data } => hemflux::status::restart(listen, &data, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
         Command::Reading(hemflux::meters::ReadingCommand::Add(args)) => {
@@ -146,12 +176,14 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
             start,
             end,
             listen,
+            data,
         } => {
             let args = hemflux::backfill::BackfillArgs {
                 entity: id,
                 from: start,
                 to: end,
                 listen,
+                data,
             };
             hemflux::backfill::run(args).await
         }
@@ -159,7 +191,8 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         | Command::Query(_)
         | Command::Analytics(_)
         | Command::MeterToken(_)
-        | Command::Meters(_) => {
+        | Command::Meters(_)
+        | Command::Token { .. } => {
             unreachable!("handled synchronously")
         }
     }

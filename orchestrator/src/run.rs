@@ -1,5 +1,5 @@
 //! `hemflux run`: the orchestrator. Opens the store, starts the sinks, the supervisor, the
-//! watcher and the HTTP listener, and on SIGTERM/SIGINT stops every worker and exits 0.
+//! watcher and the HTTP listener, and on SIGTERM/SIGINT/SIGHUP stops every worker and exits 0.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,6 +69,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
+    crate::auth::ensure_token(&args.data)?;
     let store = Store::open(&args.data, &settings.store)?;
     let sink_configs = settings.sinks_with_env(&crate::secrets::Secrets::load(&args.env_file)?)?;
     let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
@@ -91,6 +92,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         folders,
         settings.globals.clone(),
         settings.supervisor.clone(),
+        settings.credentials.clone(),
         requests.clone(),
     ));
 
@@ -102,6 +104,10 @@ pub async fn run(args: RunArgs) -> Result<()> {
         supervisor: requests.clone(),
         sinks: sinks.clone(),
         store: store.clone(),
+        auth: crate::auth::Auth {
+            token: crate::auth::TokenFile::new(&args.data),
+            allowed_hosts: settings.http.allowed_hosts.clone(),
+        },
     });
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
@@ -134,9 +140,11 @@ async fn wait_for_stop_signal() -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = hup.recv() => {}
     }
     Ok(())
 }

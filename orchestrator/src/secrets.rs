@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use hemflux_shared::config::SecretSpec;
+use anyhow::Result;
+use hemflux_shared::config::{position, ConfigError, SecretSpec};
 
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -21,16 +21,44 @@ pub struct Resolved {
 impl Secrets {
     /// Reads a `.env` file (KEY=VALUE lines, `#` comments, optional quotes). A missing file is empty.
     pub fn load(path: &Path) -> Result<Secrets> {
+        Ok(Self::read(path)?)
+    }
+
+    /// As [`Secrets::load`], with a problem as `file:line:column` (never the line's text: it may
+    /// hold a password).
+    pub fn read(path: &Path) -> Result<Secrets, ConfigError> {
+        let error = |line, column, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message,
+        };
+        let text = match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+                let (line, column) = position(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+                error(line, column, "not UTF-8 text".into())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Secrets::default()),
+            Err(e) => return Err(error(0, 0, format!("cannot read: {e}"))),
+        };
         let mut values = BTreeMap::new();
-        match dotenvy::from_path_iter(path) {
-            Ok(iter) => {
-                for item in iter {
-                    let (k, v) = item.with_context(|| format!("parsing {}", path.display()))?;
+        for item in dotenvy::from_read_iter(text.as_bytes()) {
+            match item {
+                Ok((k, v)) => {
                     values.insert(k, v);
                 }
+                Err(dotenvy::Error::LineParse(bad, index)) => {
+                    let at = text.find(&bad).unwrap_or(0);
+                    let (line, column) = position(&text.as_bytes()[..at]);
+                    return Err(error(
+                        line,
+                        column + index,
+                        "not a KEY=VALUE line (KEY: letters, digits, '_', '.'; quote a value with spaces)".into(),
+                    ));
+                }
+                Err(e) => return Err(error(0, 0, format!("cannot parse: {e}"))),
             }
-            Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }
         Ok(Secrets { values })
     }
@@ -97,10 +125,84 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_line_is_named_by_position_without_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        std::fs::write(
+            &env,
+            "# creds\nHOUSE_a_USERNAME=u\nHOUSE_a_PASSWORD s3cret\n",
+        )
+        .unwrap();
+        let e = Secrets::read(&env).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("{}:3:", env.display())),
+            "{shown}"
+        );
+        assert!(!shown.contains("s3cret"), "{shown}");
+        std::fs::write(&env, b"A=1\nB=\xff\n").unwrap();
+        let e = Secrets::read(&env).unwrap_err();
+        assert_eq!(
+            (e.line, e.column, e.message.as_str()),
+            (2, 3, "not UTF-8 text")
+        );
+    }
+
+    #[test]
     fn a_missing_file_is_empty() {
         assert!(Secrets::load(Path::new("/nonexistent/.env"))
             .unwrap()
             .values
             .is_empty());
+    }
+
+    mod arbitrary_bytes {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn env_like() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just("\n".to_string()),
+                Just("=".to_string()),
+                Just("#".to_string()),
+                Just("\"".to_string()),
+                Just("'".to_string()),
+                Just(" ".to_string()),
+                Just("export ".to_string()),
+                Just("${X}".to_string()),
+                Just("\\".to_string()),
+                "[A-Z_]{1,8}",
+                "[a-z0-9]{1,8}",
+            ];
+            prop::collection::vec(piece, 0..30).prop_map(|p| p.concat().into_bytes())
+        }
+
+        /// Never a panic; a problem has a position inside the file and never quotes it.
+        fn check(bytes: &[u8]) {
+            let dir = tempfile::tempdir().unwrap();
+            let env = dir.path().join(".env");
+            std::fs::write(&env, bytes).unwrap();
+            if let Err(e) = Secrets::read(&env) {
+                let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+                assert!(e.line <= lines, "{e}");
+                assert!(
+                    e.message.starts_with("not ") || e.message.starts_with("cannot parse"),
+                    "{e}"
+                );
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn any_bytes(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+                check(&bytes);
+            }
+
+            #[test]
+            fn env_like_text(bytes in env_like()) {
+                check(&bytes);
+            }
+        }
     }
 }

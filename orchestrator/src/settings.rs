@@ -8,6 +8,8 @@ use anyhow::{bail, Context, Result};
 use hemflux_shared::config::Globals;
 use serde::Deserialize;
 
+pub use crate::auth::HttpSettings;
+pub use crate::credentials::CredentialSettings;
 use crate::sinks::SinkConfig;
 use crate::store::StoreConfig;
 
@@ -16,6 +18,8 @@ pub struct Settings {
     pub supervisor: SupervisorSettings,
     pub store: StoreConfig,
     pub sinks: Vec<SinkConfig>,
+    pub http: HttpSettings,
+    pub credentials: CredentialSettings,
     /// Fleet-wide sources such as `[weather]` and `[district_heating]`.
     pub globals: Globals,
 }
@@ -29,6 +33,10 @@ struct Core {
     store: StoreConfig,
     #[serde(default)]
     sinks: Vec<SinkConfig>,
+    #[serde(default)]
+    http: HttpSettings,
+    #[serde(default)]
+    credentials: CredentialSettings,
 }
 
 /// `[supervisor]`: how workers are started, watched and restarted. The defaults are the
@@ -129,6 +137,8 @@ impl Settings {
             supervisor: core.supervisor,
             store: core.store,
             sinks: core.sinks,
+            http: core.http,
+            credentials: core.credentials,
             globals,
         })
     }

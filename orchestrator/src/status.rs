@@ -11,15 +11,23 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
     let workers = api.workers().await?;
     let errors: Vec<String> = api.get("/api/errors").await?;
     let sinks: Vec<serde_json::Value> = api.get("/api/sinks").await?;
+    // `/health` says why the orchestrator is not healthy (a store that cannot write).
+    let health = match api.get_ok("/health").await {
+        Ok(_) => None,
+        Err(_) => Some(api.health_text().await),
+    };
     if json {
         println!(
             "{}",
-            serde_json::json!({"workers": workers, "config_errors": errors, "sinks": sinks})
+            serde_json::json!({"workers": workers, "config_errors": errors, "sinks": sinks, "unhealthy": health})
         );
         return Ok(());
     }
+    if let Some(h) = &health {
+        println!("NOT HEALTHY: {}", h.trim());
+    }
     println!(
-        "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  LAST ERROR",
+        "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  ERROR NOW (LAST ERROR, AT)",
         "WORKER", "KIND", "STATE", "PID", "RESTARTS", "POINTS"
     );
     for w in &workers {
@@ -32,7 +40,7 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
             w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             w.restarts,
             w.points,
-            w.last_error.unwrap_or_default()
+            describe_errors(&w)
         );
     }
     for s in &sinks {
@@ -58,11 +66,22 @@ struct WorkerViewRow {
     pid: Option<i32>,
     restarts: u64,
     points: u64,
+    error: Option<String>,
     last_error: Option<String>,
+    last_error_at: Option<String>,
 }
 
-pub async fn restart(listen: SocketAddr, id: &str) -> Result<()> {
-    let resp = Api::new(listen)
+/// The error now, else the last one and when it happened.
+fn describe_errors(w: &WorkerViewRow) -> String {
+    match (&w.error, &w.last_error, &w.last_error_at) {
+        (Some(now), _, _) => now.clone(),
+        (None, Some(last), Some(at)) => format!("none ({last}, at {at})"),
+        _ => String::new(),
+    }
+}
+
+pub async fn restart(listen: SocketAddr, data: &std::path::Path, id: &str) -> Result<()> {
+    let resp = Api::with_token(listen, data)?
         .post(
             &format!("/api/workers/{id}/restart"),
             &serde_json::Value::Null,

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 use hemflux_shared::config::Globals;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::configset::{hash_of, is_config_file, ConfigSet};
+use crate::credentials::{refuse_unbound, CredentialSettings};
 use crate::secrets::Secrets;
 use crate::settings::SupervisorSettings;
 use crate::supervisor::Request;
@@ -35,11 +37,23 @@ impl Folders {
     }
 }
 
+/// Whether an event can mean a change. Our own reads raise `open` and `close` events: reacting
+/// to those would re-read every file again and again.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        _ => true,
+    }
+}
+
 /// Runs until the supervisor goes away.
 pub async fn run(
     folders: Folders,
     globals: Globals,
     settings: SupervisorSettings,
+    credentials: CredentialSettings,
     supervisor: mpsc::Sender<Request>,
 ) -> Result<()> {
     let (tx, mut events) = mpsc::unbounded_channel::<()>();
@@ -50,7 +64,7 @@ pub async fn run(
     };
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
-            Ok(ev) if ev.paths.iter().any(|p| filter.relevant(p)) => {
+            Ok(ev) if is_change(&ev.kind) && ev.paths.iter().any(|p| filter.relevant(p)) => {
                 let _ = tx.send(());
             }
             Ok(_) => {}
@@ -59,6 +73,11 @@ pub async fn run(
     let mut watched: BTreeMap<PathBuf, Option<(u64, u64)>> = BTreeMap::new();
     let mut set = ConfigSet::default();
     let mut last_sent = None;
+    // A broken `.env` is reported (once) and the credentials read before stay in use.
+    let mut secrets = Secrets::default();
+    let mut env_error = None;
+    // Credential refusals logged so far (each is logged once, when it appears).
+    let mut refused = std::collections::BTreeSet::new();
     let mut rescan = tokio::time::interval(Duration::from_millis(settings.rescan_ms));
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -74,21 +93,31 @@ pub async fn run(
             }
         }
         refresh_watches(&mut watcher, &folders, &mut watched);
-        let secrets = match Secrets::load(&folders.env_file) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("{e:#}; keeping the credentials read before");
-                continue;
+        match Secrets::read(&folders.env_file) {
+            Ok(s) => {
+                secrets = s;
+                env_error = None;
             }
-        };
+            Err(e) => {
+                if env_error.as_ref() != Some(&e) {
+                    tracing::error!("{e} (the credentials read before stay in use)");
+                }
+                env_error = Some(e);
+            }
+        }
         let snapshot = set.rescan(&folders.profiles, &folders.buildings, &globals);
+        let (specs, mut errors) = refuse_unbound(snapshot.specs, &secrets, &credentials);
+        let refusals: std::collections::BTreeSet<String> =
+            errors.iter().map(ToString::to_string).collect();
+        for e in refusals.difference(&refused) {
+            tracing::error!("{e}");
+        }
+        refused = refusals;
+        errors.extend(snapshot.errors);
+        errors.extend(env_error.clone());
         let fingerprint = hash_of((
-            serde_json::to_string(&snapshot.specs).unwrap_or_default(),
-            snapshot
-                .errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
+            serde_json::to_string(&specs).unwrap_or_default(),
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
             format!("{secrets:?}"),
         ));
         if last_sent == Some(fingerprint) {
@@ -96,9 +125,9 @@ pub async fn run(
         }
         last_sent = Some(fingerprint);
         let req = Request::Desired {
-            specs: snapshot.specs,
-            errors: snapshot.errors,
-            secrets,
+            specs,
+            errors,
+            secrets: secrets.clone(),
         };
         if supervisor.send(req).await.is_err() {
             return Ok(());

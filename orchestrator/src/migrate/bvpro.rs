@@ -298,6 +298,9 @@ pub fn buildings(dir: &Path, shared: &Shared, plan: &mut Plan) {
             continue;
         };
         let mut arrigo = json!({"base_url": format!("https://{host}/arrigo/api")});
+        // The seed logs in there with these credentials: hemflux sends them there only.
+        plan.env
+            .insert(format!("BUILDING_{id}_URL"), format!("https://{host}"));
         let mut building = json!({"id": id});
         let mut signals = Vec::new();
         for (key, value) in &seed {

@@ -112,7 +112,7 @@ fn write_entity(
     kind: EntityKind,
     id: &str,
     config: &Value,
-    credentials: [(String, String); 2],
+    credentials: [(String, String); 3],
 ) -> Result<std::path::PathBuf> {
     let path = paths.folder(kind).join(format!("{id}.json"));
     if path.exists() {
@@ -136,11 +136,20 @@ fn write_entity(
     Ok(path)
 }
 
-fn credentials(prefix: &str, username: String, password: String) -> [(String, String); 2] {
-    [
+/// The login, and where it was verified: the only place it will be sent to.
+fn credentials(
+    prefix: &str,
+    username: String,
+    password: String,
+    verified_at: &str,
+) -> Result<[(String, String); 3]> {
+    let origin = crate::credentials::origin(verified_at)
+        .with_context(|| format!("{verified_at:?} is not a URL"))?;
+    Ok([
         (format!("{prefix}_USERNAME"), username),
         (format!("{prefix}_PASSWORD"), password),
-    ]
+        (format!("{prefix}_URL"), origin),
+    ])
 }
 
 pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
@@ -201,7 +210,7 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
         EntityKind::Building,
         &id,
         &config,
-        credentials(&prefix, username, password),
+        credentials(&prefix, username, password, &base_url)?,
     )?;
     println!(
         "Added building {id}: {} signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
@@ -328,7 +337,7 @@ pub async fn add_house(a: AddHouseArgs) -> Result<()> {
         EntityKind::House,
         &id,
         &config,
-        credentials(&prefix, username, password),
+        credentials(&prefix, username, password, &a.base_url)?,
     )?;
     println!(
         "Added house {id} ({name}), written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",

@@ -259,14 +259,18 @@ fn secret_keys(f: &Found) -> BTreeSet<String> {
         return [
             format!("{prefix}_{id}_USERNAME"),
             format!("{prefix}_{id}_PASSWORD"),
+            format!("{prefix}_{id}_URL"),
         ]
         .into();
     };
     let (specs, _) = desired_workers(&[(f.file.clone(), entity.clone())], &Globals::default());
     specs
         .into_iter()
-        .flat_map(|s| s.secrets)
-        .map(|s| s.env)
+        .flat_map(|s| {
+            // Where the credentials were verified goes with them.
+            let verified = s.credentials.map(|c| format!("{}_URL", c.prefix));
+            s.secrets.into_iter().map(|s| s.env).chain(verified)
+        })
         .collect()
 }
 

@@ -4,8 +4,10 @@
 //! concurrent batches together (group commit, fsync'd); reads use their own read-only connections.
 
 mod fields;
+mod health;
 mod read;
 mod schema;
+mod version;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 pub use fields::{Fields, RawValue};
+pub use health::{is_unavailable, WriteProblem};
 pub use read::{Batch, RangeQuery, Reader, RejectedBatch, Series};
 pub use schema::FILE_NAME;
 use writer::{Change, Encoded, Job, Writer};
@@ -43,6 +46,7 @@ struct Inner {
     jobs: mpsc::Sender<Job>,
     committed: watch::Receiver<u64>,
     reader: Mutex<Reader>,
+    health: health::Health,
 }
 
 impl Store {
@@ -50,7 +54,8 @@ impl Store {
     pub fn open(data_dir: &Path, config: &StoreConfig) -> Result<Store> {
         let conn = schema::open_writer(data_dir)?;
         let (committed_tx, committed) = watch::channel(0);
-        let writer = Writer::new(conn, config.retention_days, committed_tx)?;
+        let health = health::Health::default();
+        let writer = Writer::new(conn, config.retention_days, committed_tx, health.clone())?;
         let (jobs, receiver) = mpsc::channel();
         std::thread::Builder::new()
             .name("store-writer".into())
@@ -62,12 +67,23 @@ impl Store {
                 jobs,
                 committed,
                 reader: Mutex::new(Reader::open(data_dir)?),
+                health,
             }),
         })
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    /// Why the store cannot write right now, if it cannot.
+    pub fn write_problem(&self) -> Option<WriteProblem> {
+        self.inner.health.problem()
+    }
+
+    /// Write transactions that failed on the disk since start.
+    pub fn write_failures_total(&self) -> u64 {
+        self.inner.health.failures_total()
     }
 
     /// Stores a worker's batch, and its new state if given, in one durable transaction.

@@ -80,8 +80,8 @@ pub fn open_writer(data_dir: &Path) -> Result<Connection> {
         "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; PRAGMA cache_size=-65536;
          PRAGMA wal_autocheckpoint=4000;",
     )?;
-    conn.execute_batch(SCHEMA)
-        .with_context(|| format!("cannot create the schema in {}", path.display()))?;
+    super::version::migrate(&conn, &path, SCHEMA)
+        .with_context(|| format!("cannot set up the schema in {}", path.display()))?;
     register_functions(&conn)?;
     Ok(conn)
 }
@@ -102,6 +102,7 @@ pub fn open_reader(data_dir: &Path) -> Result<Connection> {
     .with_context(|| format!("cannot open store {}", path.display()))?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch("PRAGMA cache_size=-32768;")?;
+    super::version::check(&conn, &path)?;
     Ok(conn)
 }
 

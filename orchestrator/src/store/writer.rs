@@ -5,6 +5,7 @@
 //! not sink the others), commits once, and only then answers every job. So N workers writing at
 //! once cost one fsync, not N.
 
+use super::health::{is_io, Health, Unavailable};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -105,6 +106,7 @@ pub struct Writer {
     data_version: i64,
     /// Tells readers (the sinks) the last committed seq.
     committed: watch::Sender<u64>,
+    health: Health,
 }
 
 impl Writer {
@@ -112,6 +114,7 @@ impl Writer {
         conn: Connection,
         retention_days: Option<u32>,
         committed: watch::Sender<u64>,
+        health: Health,
     ) -> Result<Writer> {
         let seq = last_seq(&conn)?;
         committed.send_replace(seq);
@@ -122,6 +125,7 @@ impl Writer {
             series: HashMap::new(),
             retention_days,
             committed,
+            health,
         })
     }
 
@@ -217,16 +221,27 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.committed.send_replace(self.seq);
+                self.health.wrote();
                 for (outcome, answer) in outcomes {
+                    // A job that failed on the disk, not on its data, is worth retrying.
+                    let outcome = outcome.map_err(|e| {
+                        if is_io(&e) {
+                            self.health.failed(&format!("{e:#}"));
+                            anyhow::Error::new(Unavailable(format!("{e:#}")))
+                        } else {
+                            e
+                        }
+                    });
                     let _ = answer.send(outcome);
                 }
             }
             Err(e) => {
                 self.series.clear();
+                self.seq = seq_before;
                 let message = format!("store transaction failed: {e:#}");
-                tracing::error!("{message}");
+                self.health.failed(&message);
                 for (_, answer) in outcomes {
-                    let _ = answer.send(Err(anyhow::anyhow!(message.clone())));
+                    let _ = answer.send(Err(anyhow::Error::new(Unavailable(message.clone()))));
                 }
             }
         }

@@ -87,6 +87,10 @@ async fn write_stdin(
     }
 }
 
+/// A batch the store could not write is tried again after this, doubling up to `RETRY_MAX`.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(200);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where a worker's batches go and where the answers go back: shared by its reader's store tasks.
 #[derive(Clone)]
 struct Route {
@@ -145,7 +149,23 @@ impl Route {
                 points: points.len(),
                 newest: points.iter().map(|p| p.time).max(),
             };
-            match route.store.write(&route.worker_id, points, state).await {
+            // While the store cannot write (a full disk), the batch waits unacknowledged and is
+            // written again: the worker keeps running and loses nothing.
+            let mut retry = RETRY_FIRST;
+            let written = loop {
+                match route
+                    .store
+                    .write(&route.worker_id, points.clone(), state.clone())
+                    .await
+                {
+                    Err(e) if crate::store::is_unavailable(&e) && !route.stdin.is_closed() => {
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(RETRY_MAX);
+                    }
+                    other => break other,
+                }
+            };
+            match written {
                 Ok(()) => {
                     let _ = route.stdin.send(ToWorker::Ack { seq }.to_line());
                     route.tell(done);

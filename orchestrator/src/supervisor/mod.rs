@@ -130,7 +130,7 @@ impl Supervisor {
                 _ = tick.tick() => self.tick().await,
             }
             if let Some(since) = shutting_down {
-                let hard_limit = Duration::from_millis(self.settings.stop_grace_ms * 2 + 500);
+                let hard_limit = slot::stop_grace(&self.settings) * 2 + Duration::from_millis(500);
                 if self.slots.is_empty() || since.elapsed() > hard_limit {
                     for slot in self.slots.values() {
                         slot.kill_now();
@@ -147,6 +147,7 @@ impl Supervisor {
         for slot in self.slots.values_mut() {
             slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
         }
+        self.drop_gone();
         Instant::now()
     }
 
@@ -255,6 +256,7 @@ impl Supervisor {
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
+        self.drop_gone();
         for (i, id) in plan.start.iter().enumerate() {
             let Some((spec, resolved, fingerprint)) = desired_specs.remove(id) else {
                 continue;
@@ -283,6 +285,17 @@ impl Supervisor {
             }
         }
         self.start_due().await;
+    }
+
+    /// Forgets slots that were asked to go and have no process (failed, waiting in backoff).
+    fn drop_gone(&mut self) {
+        self.slots.retain(|id, s| {
+            let keep = !s.gone || s.is_running();
+            if !keep {
+                tracing::info!(worker = %id, kind = %s.spec.kind(), "config gone: removed");
+            }
+            keep
+        });
     }
 
     /// Starts workers whose time has come, at most [`STARTS_PER_TICK`] at a time: a fleet of a
@@ -316,7 +329,7 @@ impl Supervisor {
         let state = match self.store.load_state(id) {
             Ok(s) => s,
             Err(e) => {
-                slot.last_error = Some(format!("cannot load saved state: {e:#}"));
+                slot.set_error(format!("cannot load saved state: {e:#}"));
                 slot.next_start = Some(Instant::now() + Duration::from_secs(5));
                 return;
             }
@@ -411,8 +424,7 @@ impl Supervisor {
         for (id, slot) in self.slots.iter_mut() {
             if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
                 tracing::warn!(worker = %id, kind = %slot.spec.kind(), "missed three heartbeats: killing");
-                slot.last_error = Some("missed three heartbeats".into());
-                slot.kill_now();
+                slot.kill_for("missed three heartbeats");
             }
             slot.advance_stop(now, &self.settings);
         }

@@ -55,12 +55,24 @@ pub struct WorkerView {
     pub state: WorkerState,
     pub pid: Option<i32>,
     pub restarts: u64,
+    /// What is wrong now; cleared once the worker delivers data again.
+    pub error: Option<String>,
+    /// The most recent error, kept after recovery, and when it happened (RFC 3339).
     pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
     /// Time of the newest point delivered (RFC 3339).
     pub last_data_time: Option<String>,
     pub points: u64,
     pub status: Option<String>,
     pub config_files: Vec<PathBuf>,
+}
+
+/// The longest `stop_grace_ms` honoured: stdin closed, SIGTERM after one grace, SIGKILL after
+/// two, so the whole tree is down within 8 s whatever the setting says.
+const MAX_STOP_GRACE: Duration = Duration::from_millis(3_500);
+
+pub fn stop_grace(s: &SupervisorSettings) -> Duration {
+    Duration::from_millis(s.stop_grace_ms).min(MAX_STOP_GRACE)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,7 +107,11 @@ pub struct Slot {
     pub next_start: Option<Instant>,
     pub crashes: CrashHistory,
     restarts: u64,
-    pub last_error: Option<String>,
+    error: Option<String>,
+    last_error: Option<String>,
+    last_error_at: Option<String>,
+    /// Why the supervisor killed the running process, to report instead of "killed by signal 9".
+    kill_reason: Option<String>,
     last_data: Option<i64>,
     points: u64,
     status: Option<String>,
@@ -124,7 +140,10 @@ impl Slot {
             next_start: None,
             crashes: CrashHistory::default(),
             restarts: 0,
+            error: None,
             last_error: None,
+            last_error_at: None,
+            kill_reason: None,
             last_data: None,
             points: 0,
             status: None,
@@ -175,6 +194,7 @@ impl Slot {
             killed: false,
         });
         self.state = WorkerState::Starting;
+        self.kill_reason = None;
         // Only the first start of a fleet is staggered.
         self.poll_offset_ms = 0;
     }
@@ -216,7 +236,7 @@ impl Slot {
         self.fingerprint = fingerprint;
         self.gone = false;
         self.crashes.reset();
-        self.last_error = None;
+        self.error = None;
         self.stop(AfterStop::Start, now, s);
     }
 
@@ -225,7 +245,7 @@ impl Slot {
             return;
         };
         let waited = now.duration_since(stopping.since);
-        let grace = Duration::from_millis(s.stop_grace_ms);
+        let grace = stop_grace(s);
         if waited >= grace && !stopping.termed {
             signal_group(run.pid, Signal::SIGTERM);
             stopping.termed = true;
@@ -234,6 +254,20 @@ impl Slot {
             signal_group(run.pid, Signal::SIGKILL);
             run.killed = true;
         }
+    }
+
+    /// Records an error as the current one and as the last one.
+    pub fn set_error(&mut self, error: String) {
+        self.error = Some(error.clone());
+        self.last_error = Some(error);
+        self.last_error_at = Some(jiff::Timestamp::now().to_string());
+    }
+
+    /// Kills a process that stopped answering; its exit is reported with `reason`.
+    pub fn kill_for(&mut self, reason: &str) {
+        self.set_error(reason.to_string());
+        self.kill_reason = Some(reason.to_string());
+        self.kill_now();
     }
 
     pub fn kill_now(&self) {
@@ -285,7 +319,11 @@ impl Slot {
         s: &SupervisorSettings,
     ) {
         self.restarts += 1;
-        self.last_error = Some(error);
+        let error = match self.kill_reason.take() {
+            Some(reason) => format!("{reason} ({error})"),
+            None => error,
+        };
+        self.set_error(error);
         match verdict {
             Verdict::Retry(delay) => {
                 self.state = WorkerState::Backoff;
@@ -301,7 +339,7 @@ impl Slot {
     /// A problem no restart can fix: wait for the config or `.env` to change.
     pub fn fail_config(&mut self, error: String) {
         self.state = WorkerState::Failed;
-        self.last_error = Some(error);
+        self.set_error(error);
         self.next_start = None;
     }
 
@@ -332,7 +370,7 @@ impl Slot {
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),
             Heard::Message(FromWorker::Error { message }) => {
                 tracing::warn!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "{message}");
-                self.last_error = Some(message);
+                self.set_error(message);
             }
             Heard::Message(FromWorker::Reply { id, ok, message }) => {
                 if let Some(reply) = self.asks.remove(&id) {
@@ -341,11 +379,14 @@ impl Slot {
             }
             Heard::Stored { points, newest } => {
                 self.points += points as u64;
+                if points > 0 {
+                    self.error = None;
+                }
                 self.last_data = self.last_data.max(newest);
             }
             Heard::StoreFailed(e) => {
                 tracing::error!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "batch refused: {e}");
-                self.last_error = Some(e);
+                self.set_error(e);
             }
             Heard::Message(_) | Heard::BadLine(_) => {}
         }
@@ -358,7 +399,9 @@ impl Slot {
             state: self.state,
             pid: self.pid(),
             restarts: self.restarts,
+            error: self.error.clone(),
             last_error: self.last_error.clone(),
+            last_error_at: self.last_error_at.clone(),
             last_data_time: self
                 .last_data
                 .map(|ns| hemflux_shared::time::from_nanos(ns).to_string()),
@@ -366,5 +409,75 @@ impl Slot {
             status: self.status.clone(),
             config_files: self.spec.files.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot() -> Slot {
+        let config = hemflux_shared::kinds::SyntheticWorker {
+            house_id: "a".into(),
+            synthetic: serde_json::from_str("{}").unwrap(),
+        };
+        let spec = WorkerSpec::new("synthetic:a".into(), config, Vec::new(), "a.json".as_ref());
+        let resolved = Resolved {
+            values: BTreeMap::new(),
+            missing: Vec::new(),
+        };
+        Slot::new(spec, resolved, 0, 0)
+    }
+
+    #[test]
+    fn the_error_now_clears_with_data_and_the_last_one_stays_with_its_time() {
+        let mut s = slot();
+        let now = Instant::now();
+        s.kill_reason = Some("missed three heartbeats".into());
+        s.after_crash(
+            Verdict::Retry(Duration::ZERO),
+            "killed by signal 9".into(),
+            now,
+            &SupervisorSettings::default(),
+        );
+        let v = s.view();
+        assert_eq!(
+            v.error.as_deref(),
+            Some("missed three heartbeats (killed by signal 9)")
+        );
+        assert!(v.last_error_at.is_some());
+        s.heard(
+            Heard::Stored {
+                points: 0,
+                newest: None,
+            },
+            now,
+        );
+        assert!(s.view().error.is_some(), "no data yet: still wrong");
+        s.heard(
+            Heard::Stored {
+                points: 3,
+                newest: Some(1),
+            },
+            now,
+        );
+        let v = s.view();
+        assert_eq!(v.error, None);
+        assert_eq!(
+            v.last_error.as_deref(),
+            Some("missed three heartbeats (killed by signal 9)")
+        );
+        assert!(v.last_error_at.is_some());
+    }
+
+    #[test]
+    fn the_stop_grace_is_capped_so_the_tree_is_down_in_8_s() {
+        let mut s = SupervisorSettings {
+            stop_grace_ms: 60_000,
+            ..SupervisorSettings::default()
+        };
+        assert!(stop_grace(&s) * 2 + Duration::from_millis(500) <= Duration::from_secs(8));
+        s.stop_grace_ms = 1_000;
+        assert_eq!(stop_grace(&s), Duration::from_secs(1));
     }
 }

@@ -231,6 +231,8 @@ impl Exchange {
             id: EXCHANGE_WORKER_ID.into(),
             config: config.into(),
             secrets,
+            // Set up in `hemflux.toml`, not by a profile.
+            credentials: None,
             files: self.files,
         })
     }

@@ -76,8 +76,10 @@ pub struct HomesideConfig {
 }
 
 impl HomesideConfig {
+    pub const VENDOR_URL: &str = "https://homeside.systeminstallation.se";
+
     fn default_base_url() -> String {
-        "https://homeside.systeminstallation.se".into()
+        Self::VENDOR_URL.into()
     }
     fn default_poll() -> u64 {
         300

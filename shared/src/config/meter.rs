@@ -98,8 +98,10 @@ pub struct TibberConfig {
 }
 
 impl TibberConfig {
+    pub const VENDOR_URL: &str = "https://api.tibber.com/v1-beta/gql";
+
     fn default_base_url() -> String {
-        "https://api.tibber.com/v1-beta/gql".into()
+        Self::VENDOR_URL.into()
     }
     fn default_poll() -> u64 {
         3600
@@ -161,6 +163,22 @@ impl MeterConfig {
                 env: format!("{}_TOKEN", t.credential_ref.as_deref().unwrap_or("TIBBER")),
                 required: true,
             }],
+        }
+    }
+
+    /// What this meter's credentials are bound to (a Tibber token: the house and the API host).
+    pub fn credential_use(&self, house_id: &str) -> Option<super::CredentialUse> {
+        match &self.source {
+            MeterSource::Wattivahti(_) => None,
+            MeterSource::Tibber(t) => Some(super::CredentialUse {
+                prefix: t.credential_ref.clone().unwrap_or_else(|| "TIBBER".into()),
+                entity: house_id.into(),
+                url: Some((
+                    format!("meters[{}].source.base_url", self.name),
+                    t.base_url.clone(),
+                )),
+                vendor_url: Some(TibberConfig::VENDOR_URL.into()),
+            }),
         }
     }
 }

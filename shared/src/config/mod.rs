@@ -31,7 +31,7 @@ pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub(crate) use weather::weather_worker;
 pub use weather::{WeatherPosition, WeatherSettings};
-pub use workers::{desired_workers, SecretSpec, WorkerSpec};
+pub use workers::{desired_workers, CredentialUse, SecretSpec, WorkerSpec};
 
 /// Which folder a config file came from, and so what it must contain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -83,6 +83,37 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// Parses and validates one config file's bytes: UTF-8 (a leading BOM is fine), one JSON object.
+pub fn parse_entity_bytes(
+    kind: EntityKind,
+    file: &Path,
+    bytes: &[u8],
+) -> Result<Entity, Vec<ConfigError>> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = position(&bytes[..e.valid_up_to()]);
+        vec![ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            path: String::new(),
+            message: "not UTF-8 text (save the file as UTF-8)".into(),
+        }]
+    })?;
+    parse_entity(kind, file, text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// 1-based line and column just after `before`, the start of a file.
+pub fn position(before: &[u8]) -> (usize, usize) {
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.len()
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (line, column)
+}
 
 /// Parses and validates one config file's text. `file` names it in errors and gives the default id.
 pub fn parse_entity(kind: EntityKind, file: &Path, text: &str) -> Result<Entity, Vec<ConfigError>> {
@@ -141,6 +172,19 @@ fn check_id(id: &str, problems: &mut Problems) {
 }
 
 fn parse_json<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Vec<ConfigError>> {
+    // serde reads a struct from an array too (`[]` would be a house with every default).
+    if let Some((i, c)) = text.char_indices().find(|(_, c)| !c.is_whitespace()) {
+        if c != '{' {
+            let before = &text[..i];
+            return Err(vec![ConfigError {
+                file: file.to_path_buf(),
+                line: before.matches('\n').count() + 1,
+                column: before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1,
+                path: String::new(),
+                message: format!("expected one JSON object {{...}}, found {c:?}"),
+            }]);
+        }
+    }
     let at = |path: String, e: serde_json::Error| {
         vec![ConfigError {
             file: file.to_path_buf(),

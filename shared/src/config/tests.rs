@@ -119,3 +119,58 @@ fn meter_source_typos_are_errors() {
     );
     assert!(errs[0].path.starts_with("meters[0]"), "{}", errs[0].path);
 }
+
+mod arbitrary_bytes {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text that looks like a profile often enough to reach deep into the parser.
+    fn profile_like() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            Just("{".to_string()),
+            Just("}".to_string()),
+            Just("[".to_string()),
+            Just("]".to_string()),
+            Just(",".to_string()),
+            Just(":".to_string()),
+            Just("\n".to_string()),
+            Just("\u{feff}".to_string()),
+            Just("\"homeside\"".to_string()),
+            Just("\"meters\"".to_string()),
+            Just("\"id\"".to_string()),
+            Just("\"base_url\"".to_string()),
+            "\"[a-z_]{0,8}\"",
+            "-?[0-9]{1,20}(\\.[0-9]{1,3})?",
+            Just("null".to_string()),
+            Just("true".to_string()),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|p| p.concat().into_bytes())
+    }
+
+    fn check(bytes: &[u8]) {
+        let file = Path::new("profiles/p.json");
+        for kind in [EntityKind::House, EntityKind::Building] {
+            if let Err(errors) = parse_entity_bytes(kind, file, bytes) {
+                assert!(!errors.is_empty());
+                let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+                for e in errors {
+                    assert_eq!(e.file, file);
+                    assert!(e.line <= lines, "{e} (the file has {lines} lines)");
+                    assert!(!e.message.is_empty());
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_profile_or_positioned_errors(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+            check(&bytes);
+        }
+
+        #[test]
+        fn profile_like_text_gives_a_profile_or_positioned_errors(bytes in profile_like()) {
+            check(&bytes);
+        }
+    }
+}

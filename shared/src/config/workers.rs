@@ -28,6 +28,20 @@ impl SecretSpec {
     }
 }
 
+/// What a worker's credentials are for, so that the orchestrator hands them over only when
+/// `.env` and `hemflux.toml` agree (see the orchestrator's `credentials` module).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct CredentialUse {
+    /// The `.env` prefix the credentials are read under, such as `HOUSE_villa1`.
+    pub prefix: String,
+    /// The house or building the worker serves.
+    pub entity: String,
+    /// Where the worker sends them: the field of the config file that holds the URL, and the URL.
+    pub url: Option<(String, String)>,
+    /// The vendor's own URL (the default of that field): always a fit destination.
+    pub vendor_url: Option<String>,
+}
+
 /// One worker the config asks for.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkerSpec {
@@ -36,6 +50,8 @@ pub struct WorkerSpec {
     /// What the worker gets as `init.config`; its variant is the worker's kind.
     pub config: WorkerConfig,
     pub secrets: Vec<SecretSpec>,
+    /// What those secrets are bound to; `None` for fleet-wide sources set up in `hemflux.toml`.
+    pub credentials: Option<CredentialUse>,
     /// The config file(s) it comes from.
     pub files: Vec<PathBuf>,
 }
@@ -52,8 +68,15 @@ impl WorkerSpec {
             id,
             config: config.into(),
             secrets,
+            credentials: None,
             files: vec![file.to_path_buf()],
         }
+    }
+
+    /// Binds the worker's secrets to an entity and a destination.
+    pub fn bound_to(mut self, credentials: CredentialUse) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     pub fn kind(&self) -> WorkerKind {
@@ -62,7 +85,7 @@ impl WorkerSpec {
 }
 
 /// Every worker that the given valid entities ask for, and an error for each entity whose id
-/// clashes with an earlier one (entities come sorted by file, so the choice is stable).
+/// clashes with an earlier one (the caller orders them: the first holder of an id keeps it).
 pub fn desired_workers(
     entities: &[(PathBuf, Entity)],
     globals: &Globals,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
 use crate::config::{
-    ArrigoConfig, SecretSpec, SignalConfig, WorkerSpec,
+    ArrigoConfig, CredentialUse, SecretSpec, SignalConfig, WorkerSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,12 @@ impl Kind for BuildingWorker {
                     ],
                     file,
                 )
+                .bound_to(CredentialUse {
+                    prefix,
+                    entity: b.id.clone(),
+                    url: Some(("arrigo.base_url".into(), b.arrigo.base_url.clone())),
+                    vendor_url: None,
+                })
             })
             .collect()
     }

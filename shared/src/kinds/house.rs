@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
-use crate::config::{HomesideConfig, SecretSpec, WorkerSpec};
+use crate::config::{CredentialUse, HomesideConfig, SecretSpec, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HouseWorker {
@@ -19,6 +19,12 @@ impl Kind for HouseWorker {
             .filter_map(|(file, h)| {
                 let homeside = h.homeside.clone()?;
                 let prefix = h.credential_prefix();
+                let bound = CredentialUse {
+                    prefix: prefix.clone(),
+                    entity: h.id.clone(),
+                    url: Some(("homeside.base_url".into(), homeside.base_url.clone())),
+                    vendor_url: Some(HomesideConfig::VENDOR_URL.into()),
+                };
                 Some(WorkerSpec::new(
                     format!("house:{}", h.id),
                     HouseWorker {
@@ -31,7 +37,7 @@ impl Kind for HouseWorker {
                         SecretSpec::required("password", format!("{prefix}_PASSWORD")),
                     ],
                     file,
-                ))
+                ).bound_to(bound))
             })
             .collect()
     }

@@ -17,7 +17,7 @@ impl Kind for MeterWorker {
         let mut specs = Vec::new();
         for (file, h) in cx.houses() {
             for m in &h.meters {
-                specs.push(WorkerSpec::new(
+                let spec = WorkerSpec::new(
                     format!("meter:{}/{}", h.id, m.name),
                     MeterWorker {
                         house_id: h.id.clone(),
@@ -25,7 +25,11 @@ impl Kind for MeterWorker {
                     },
                     m.secrets(),
                     file,
-                ));
+                );
+                specs.push(match m.credential_use(&h.id) {
+                    Some(bound) => spec.bound_to(bound),
+                    None => spec,
+                });
             }
         }
         specs

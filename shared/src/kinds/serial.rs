@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
-use crate::config::{SecretSpec, SerialConfig, WorkerSpec};
+use crate::config::{CredentialUse, SecretSpec, SerialConfig, WorkerSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SerialWorker {
@@ -28,7 +28,14 @@ impl Kind for SerialWorker {
                         SecretSpec::required("broute_password", format!("{prefix}_PASSWORD")),
                     ],
                     file,
-                ));
+                )
+                // Sent to a local serial device only.
+                .bound_to(CredentialUse {
+                    prefix,
+                    entity: h.id.clone(),
+                    url: None,
+                    vendor_url: None,
+                }));
             }
         }
         specs

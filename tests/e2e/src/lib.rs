@@ -228,6 +228,14 @@ impl Orchestrator {
         resp.text().map_err(|e| e.to_string())
     }
 
+    /// The API token `hemflux run` created in the data folder.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.path("data/api-token"))
+            .expect("data/api-token")
+            .trim()
+            .to_string()
+    }
+
     pub fn workers(&self) -> Vec<Value> {
         serde_json::from_str(&self.get("/api/workers").expect("/api/workers")).unwrap()
     }
@@ -426,6 +434,12 @@ impl Sim {
             .recv_timeout(Duration::from_secs(20))
             .unwrap_or_else(|_| panic!("hemflux-sim {vendor} did not print LISTENING"));
         Sim { child, address }
+    }
+}
+
+impl Sim {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
     }
 }
 

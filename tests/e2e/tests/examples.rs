@@ -13,12 +13,22 @@ fn repo(rel: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_examples_pass_hemflux_check() {
+    // Where the example building's login was verified, as `hemflux add-building` records it.
+    let env = tempfile::tempdir().unwrap();
+    let env = env.path().join(".env");
+    std::fs::write(
+        &env,
+        "BUILDING_TE236_HEM_Kontor_URL=https://exodrift05.systeminstallation.se\n",
+    )
+    .unwrap();
     let out = Command::new(bin("hemflux"))
         .arg("check")
         .arg("--profiles")
         .arg(repo("profiles/examples"))
         .arg("--buildings")
         .arg(repo("buildings/examples"))
+        .arg("--env-file")
+        .arg(&env)
         .output()
         .unwrap();
     let (stdout, stderr) = (

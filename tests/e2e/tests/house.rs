@@ -501,7 +501,10 @@ fn a_dropped_profile_lands_heating_points_in_the_store() {
     let o = Orchestrator::new("[weather]\nenabled = false\n").start();
     std::fs::write(
         o.path(".env"),
-        format!("HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\n"),
+        format!(
+            "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
+            sim.address
+        ),
     )
     .unwrap();
     let profile =
@@ -530,6 +533,7 @@ fn a_dropped_profile_lands_heating_points_in_the_store() {
     let command = |args: Value| {
         reqwest::blocking::Client::new()
             .post(o.url(&format!("/api/workers/house:{HOUSE}/command")))
+            .bearer_auth(o.token())
             .json(&args)
             .timeout(Duration::from_secs(30))
             .send()
@@ -573,7 +577,10 @@ fn a_house_with_a_location_reaches_influxdb_with_its_weather() {
     let o = Orchestrator::new(&toml).start();
     std::fs::write(
         o.path(".env"),
-        format!("HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\n"),
+        format!(
+            "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
+            homeside.address
+        ),
     )
     .unwrap();
     let profile = json!({"name": "Daggis 8", "location": {"lat": 56.046, "lon": 12.694},

@@ -61,6 +61,9 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
         {"name": "tibber", "source": {"type": "tibber", "home_id": HOME, "base_url": format!("{}/v1-beta/gql", tibber.address),
             "backfill_days": 2, "min_request_interval_ms": 100}}]});
     o.write_profile("villa_kallio.json", &profile.to_string());
+    let mut env = std::fs::read_to_string(o.path(".env")).unwrap();
+    env.push_str(&format!("TIBBER_URL={}\n", tibber.address));
+    std::fs::write(o.path(".env"), env).unwrap();
     o = o.start();
 
     let count = |o: &Orchestrator, m: &str, tag: &str| o.query(m, &["--tag", tag]).len();
@@ -93,6 +96,8 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
             "--listen",
         ])
         .arg(format!("127.0.0.1:{}", o.port))
+        .arg("--data")
+        .arg(o.path("data"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -134,6 +134,8 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         out.join("buildings").to_str().unwrap(),
         "--config",
         out.join("hemflux.toml").to_str().unwrap(),
+        "--env-file",
+        out.join(".env").to_str().unwrap(),
     ]);
     assert!(check.status.success(), "{}", text(&check));
 
@@ -234,6 +236,8 @@ fn the_broute_collector_and_the_wattivahti_sync() {
         out.join("buildings").to_str().unwrap(),
         "--config",
         out.join("hemflux.toml").to_str().unwrap(),
+        "--env-file",
+        out.join(".env").to_str().unwrap(),
     ]);
     assert!(check.status.success(), "{}", text(&check));
 }

@@ -148,9 +148,15 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
         .arg(dir.path().join("profiles"))
         .arg("--buildings")
         .arg(dir.path().join("buildings"))
+        .arg("--env-file")
+        .arg(&env_path)
         .output()
         .unwrap();
     assert!(check.status.success(), "{}", text(&check));
+    assert!(
+        env.contains(&format!("BUILDING_{ID}_URL='http://127.0.0.1:")),
+        "where it was verified: {env}"
+    );
 
     // Adding it twice is refused and changes nothing.
     let again = add_building(dir.path(), &sim, PASSWORD);
@@ -307,6 +313,7 @@ fn a_building_is_onboarded_polled_backfilled_removed_softly_restored_and_purged(
 
     // Backfill December 2024 through the running orchestrator, twice: the same hourly points.
     let listen = format!("127.0.0.1:{}", o.port);
+    let data = o.path("data");
     let backfill = || {
         let out = hemflux_plain(&[
             "backfill",
@@ -317,6 +324,8 @@ fn a_building_is_onboarded_polled_backfilled_removed_softly_restored_and_purged(
             "2025-01-01",
             "--listen",
             &listen,
+            "--data",
+            data.to_str().unwrap(),
         ]);
         assert!(out.status.success(), "{}", text(&out));
         assert!(

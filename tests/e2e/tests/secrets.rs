@@ -8,6 +8,8 @@ use hemflux_e2e::{wait_for, Orchestrator};
 
 const T: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "pw-7f3a9c-do-not-leak";
+/// Where the building's credentials were verified (see docs/security.md).
+const VERIFIED: &str = "BUILDING_kontor_URL=http://127.0.0.1:9\n";
 
 fn building(id: &str) -> String {
     // Nothing listens on port 9: the worker starts, then fails to reach Arrigo, which is fine here.
@@ -19,6 +21,7 @@ fn building(id: &str) -> String {
 #[test]
 fn credentials_reach_only_their_worker_and_only_through_stdin() {
     let o = Orchestrator::new("").start();
+    std::fs::write(o.path(".env"), VERIFIED).unwrap();
     o.write_profile("other.json", r#"{"synthetic": {"interval_ms": 200}}"#);
     o.write_building("kontor.json", &building("kontor"));
 
@@ -32,7 +35,9 @@ fn credentials_reach_only_their_worker_and_only_through_stdin() {
     let other = o.wait_state("synthetic:other", "running", T);
     std::fs::write(
         o.path(".env"),
-        format!("BUILDING_kontor_USERNAME=kontor-user\nBUILDING_kontor_PASSWORD={PASSWORD}\n"),
+        format!(
+            "BUILDING_kontor_USERNAME=kontor-user\nBUILDING_kontor_PASSWORD={PASSWORD}\n{VERIFIED}"
+        ),
     )
     .unwrap();
     let w = wait_for(
@@ -68,7 +73,9 @@ fn credentials_reach_only_their_worker_and_only_through_stdin() {
     // A new password restarts the building worker.
     std::fs::write(
         o.path(".env"),
-        "BUILDING_kontor_USERNAME=kontor-user\nBUILDING_kontor_PASSWORD=another\n",
+        format!(
+            "BUILDING_kontor_USERNAME=kontor-user\nBUILDING_kontor_PASSWORD=another\n{VERIFIED}"
+        ),
     )
     .unwrap();
     wait_for(T, "a restart with the new password", || {

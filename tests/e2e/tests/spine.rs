@@ -93,7 +93,9 @@ fn a_crash_loop_backs_off_then_fails_and_restart_revives_it() {
             "synthetic:crashy",
             "--listen",
             &format!("127.0.0.1:{}", o.port),
+            "--data",
         ])
+        .arg(o.path("data"))
         .output()
         .unwrap();
     assert!(
@@ -120,7 +122,7 @@ fn a_silent_worker_is_killed_and_restarted() {
         w["last_error"]
             .as_str()
             .unwrap_or("")
-            .contains("killed by signal 9"),
+            .contains("missed three heartbeats (killed by signal 9)"),
         "{w}"
     );
     assert!(!alive(pid(&first) as i32));

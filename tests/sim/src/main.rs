@@ -46,19 +46,39 @@ enum Vendor {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::convert::Infallible> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    match Cli::parse().vendor {
-        Vendor::Homeside(a) => homeside::run(a).await,
-        Vendor::Arrigo(a) => arrigo::run(a).await,
-        Vendor::Smhi(a) => smhi::run(a).await,
-        Vendor::Wattivahti(a) => wattivahti::run(a).await,
-        Vendor::Tibber(a) => tibber::run(a).await,
-        Vendor::Dropbox(a) => dropbox::run(a).await,
-        Vendor::Broute(a) => broute::run(a).await,
-        Vendor::Seq(a) => seq::run(a).await,
+    let vendor = Cli::parse().vendor;
+    let serve = async move {
+        match vendor {
+            Vendor::Homeside(a) => homeside::run(a).await,
+            Vendor::Arrigo(a) => arrigo::run(a).await,
+            Vendor::Smhi(a) => smhi::run(a).await,
+            Vendor::Wattivahti(a) => wattivahti::run(a).await,
+            Vendor::Tibber(a) => tibber::run(a).await,
+            Vendor::Dropbox(a) => dropbox::run(a).await,
+            Vendor::Broute(a) => broute::run(a).await,
+            Vendor::Seq(a) => seq::run(a).await,
+        }
+    };
+    // Every simulator stops on SIGTERM, SIGINT or SIGHUP, as on stdin EOF. It exits without
+    // shutting the runtime down: that would wait for the blocked stdin reader, i.e. for EOF.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let result = tokio::select! {
+        result = serve => result,
+        _ = term.recv() => Ok(()),
+        _ = int.recv() => Ok(()),
+        _ = hup.recv() => Ok(()),
+    };
+    if let Err(e) = result {
+        eprintln!("Error: {e:?}");
+        std::process::exit(1);
     }
+    std::process::exit(0)
 }

@@ -1,9 +1,11 @@
 //! `bench`: the spine's figures. Build in release first:
-//! `cargo build --release --workspace && target/release/bench [--workers 100,1000] [--drops 100]`.
+//! `cargo build --release --workspace && target/release/bench [--workers 100,1000] [--drops 100]
+//! [--cpu-secs 30] [--only cpu]`.
 //!
 //! Reports onboarding latency (profile written → worker `running`), offboarding latency (file
-//! deleted → process gone), and memory of the orchestrator and of the workers for fleets of
-//! synthetic workers. Memory is shown as RSS (which counts the binary's shared pages in every
+//! deleted → process gone), memory of the orchestrator and of the workers for fleets of
+//! synthetic workers, and the orchestrator's CPU: idle with 1,000 profiles, and with 200 workers
+//! sending 10-point batches every second. Memory is shown as RSS (which counts the binary's shared pages in every
 //! process), PSS (shared pages split between the processes that share them) and private memory
 //! (what one more worker really costs).
 
@@ -26,6 +28,15 @@ fn main() {
         .map(|s| s.parse().expect("--workers N,M"))
         .collect();
 
+    let cpu_secs: u64 = arg("--cpu-secs", "30").parse().expect("--cpu-secs N");
+    let only = arg("--only", "all");
+    if only == "all" || only == "cpu" {
+        cpu_idle(1000, cpu_secs);
+        cpu_busy(200, cpu_secs);
+    }
+    if only == "cpu" {
+        return;
+    }
     // Production settings: the measured latency includes the real 100 ms debounce.
     let o = Orchestrator::with_settings("").start();
     latencies(&o, drops);
@@ -33,6 +44,86 @@ fn main() {
     for n in fleets {
         memory(n);
     }
+}
+
+/// CPU seconds (user + system, all threads) a process has used so far.
+fn cpu_secs(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = stat.rsplit(')').next().unwrap();
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    // utime and stime, in USER_HZ (100 per second on Linux).
+    (f[0] + f[1]) as f64 / 100.0
+}
+
+/// The orchestrator's CPU over `secs`, as a share of one core.
+fn cpu_share(o: &Orchestrator, secs: u64) -> f64 {
+    let (c0, t0) = (cpu_secs(o.pid()), Instant::now());
+    std::thread::sleep(Duration::from_secs(secs));
+    (cpu_secs(o.pid()) - c0) / t0.elapsed().as_secs_f64()
+}
+
+/// Production settings (rescan every 30 s), `n` profiles that start no worker: what the watcher,
+/// supervisor and HTTP side cost when nothing happens.
+fn cpu_idle(n: usize, secs: u64) {
+    let o = Orchestrator::with_settings("[weather]\nenabled = false\n");
+    for i in 0..n {
+        std::fs::write(
+            o.path(&format!("profiles/idle{i:04}.json")),
+            r#"{"name": "idle"}"#,
+        )
+        .unwrap();
+    }
+    let o = o.start();
+    std::thread::sleep(Duration::from_secs(5));
+    let share = cpu_share(&o, secs);
+    println!(
+        "idle with {n} profiles: orchestrator CPU {:.2} % of a core over {secs} s (target < 1 %)",
+        share * 100.0
+    );
+}
+
+/// `n` workers, each sending a 10-point batch every second: the orchestrator's CPU per 1,000
+/// points/s (every point stored, fsync'd, acknowledged).
+fn cpu_busy(n: usize, secs: u64) {
+    let o = Orchestrator::with_settings(
+        "[weather]\nenabled = false\n[supervisor]\nstagger_ms = 1000\n",
+    );
+    for i in 0..n {
+        std::fs::write(
+            o.path(&format!("profiles/busy{i:04}.json")),
+            r#"{"synthetic": {"interval_ms": 1000, "points_per_batch": 10}}"#,
+        )
+        .unwrap();
+    }
+    let o = o.start();
+    wait_for(Duration::from_secs(300), "the fleet to run", || {
+        (o.workers()
+            .iter()
+            .filter(|w| w["state"] == "running")
+            .count()
+            == n)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(5));
+    let points = |o: &Orchestrator| -> u64 {
+        o.workers()
+            .iter()
+            .filter_map(|w| w["points"].as_u64())
+            .sum()
+    };
+    let (p0, t0) = (points(&o), Instant::now());
+    let share = cpu_share(&o, secs);
+    let rate = (points(&o) - p0) as f64 / t0.elapsed().as_secs_f64();
+    println!(
+        "{n} workers x 10-point batches every second: {rate:.0} points/s stored; orchestrator CPU {:.2} % of a core, {:.2} % per 1,000 points/s",
+        share * 100.0,
+        share * 100.0 / (rate / 1000.0)
+    );
 }
 
 fn latencies(o: &Orchestrator, drops: usize) {

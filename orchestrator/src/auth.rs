@@ -1,0 +1,321 @@
+//! Who may use the HTTP API. Three checks, in this order:
+//!
+//! - the `Host` header must name this server (an IP address, `localhost`, or a name listed in
+//!   `[http] allowed_hosts`), so that a DNS-rebinding page cannot reach it under its own name;
+//! - a browser request from another origin (`Origin`, `Sec-Fetch-Site`) is refused, so that a
+//!   page the operator visits cannot post to it (CSRF);
+//! - a state-changing call needs a [`Principal`]: today the API token that `hemflux run` keeps
+//!   in `<data>/api-token` (mode 0600), sent as `Authorization: Bearer`. The web UI adds user
+//!   sessions as another way to yield a principal, without touching the handlers.
+//!
+//! `/health` and `/metrics` skip all three: they are for health checks and Prometheus.
+
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// `[http]` in `hemflux.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Host names (without port) this server answers to besides IP addresses and `localhost`,
+    /// such as `hemflux.lan` or the compose service name `hemflux`.
+    pub allowed_hosts: Vec<String>,
+}
+
+/// The file that holds the API token.
+pub fn token_path(data: &Path) -> PathBuf {
+    data.join("api-token")
+}
+
+/// Creates the token file if there is none (first start); an existing one is kept.
+pub fn ensure_token(data: &Path) -> Result<()> {
+    let path = token_path(data);
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+    {
+        Ok(mut f) => {
+            f.write_all(new_token()?.as_bytes())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::info!("created the API token in {}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// `hemflux token rotate`: a new token replaces the old one at once (a running orchestrator
+/// notices the file change on the next request).
+pub fn rotate(data: &Path) -> Result<()> {
+    let path = token_path(data);
+    let tmp = data.join(".api-token.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(new_token()?.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))
+}
+
+/// The token, for the CLI commands that change things.
+pub fn read_token(data: &Path) -> Result<String> {
+    let path = token_path(data);
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "reading the API token {} (`hemflux run` creates it; pass --data to find it)",
+            path.display()
+        )
+    })?;
+    Ok(text.trim().to_string())
+}
+
+/// 32 bytes from the kernel's CSPRNG, as hex.
+fn new_token() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A file's identity: inode and modification time (seconds, nanoseconds).
+type FileIdentity = (u64, i64, i64);
+
+/// The token as the server knows it, re-read when the file changes (`hemflux token rotate`).
+#[derive(Clone)]
+pub struct TokenFile {
+    path: PathBuf,
+    cached: Arc<Mutex<Option<(FileIdentity, String)>>>,
+}
+
+impl TokenFile {
+    pub fn new(data: &Path) -> TokenFile {
+        TokenFile {
+            path: token_path(data),
+            cached: Arc::default(),
+        }
+    }
+
+    fn current(&self) -> Option<String> {
+        let meta = std::fs::metadata(&self.path).ok()?;
+        let identity = (meta.ino(), meta.mtime(), meta.mtime_nsec());
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((id, token)) if *id == identity => Some(token.clone()),
+            _ => {
+                let token = std::fs::read_to_string(&self.path).ok()?.trim().to_string();
+                *cached = Some((identity, token.clone()));
+                Some(token)
+            }
+        }
+    }
+}
+
+/// Who is calling. Handlers that change state take one as an argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Holder of the API token (the CLI, scripts).
+    ApiToken,
+}
+
+/// What the API's router state must provide for authentication.
+#[derive(Clone)]
+pub struct Auth {
+    pub token: TokenFile,
+    pub allowed_hosts: Vec<String>,
+}
+
+impl<S> FromRequestParts<S> for Principal
+where
+    Auth: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let auth = Auth::from_ref(state);
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (presented, auth.token.current()) {
+            (Some(p), Some(t)) if !t.is_empty() && equal_in_constant_time(p, &t) => {
+                Ok(Principal::ApiToken)
+            }
+            _ => Err((
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                format!(
+                    "this call needs the API token: `Authorization: Bearer <the contents of {}>`",
+                    auth.token.path.display()
+                ),
+            )
+                .into_response()),
+        }
+    }
+}
+
+fn equal_in_constant_time(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// Middleware for the API routes: refuses a foreign `Host` and cross-origin browser requests.
+pub async fn same_site_only(State(auth): State<Auth>, req: Request, next: Next) -> Response {
+    if let Err(why) = check_host_and_origin(req.headers(), &auth.allowed_hosts) {
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    next.run(req).await
+}
+
+fn check_host_and_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), String> {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .ok_or("a Host header is required")?;
+    let name = host_name(host);
+    let known = name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || allowed.iter().any(|a| a.eq_ignore_ascii_case(name));
+    if !known {
+        return Err(format!(
+            "Host {host:?} is not a name of this server: add {name:?} to [http] allowed_hosts in hemflux.toml"
+        ));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("?");
+        let same = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|o| o.eq_ignore_ascii_case(host));
+        if !same {
+            return Err(format!("cross-origin request from {origin:?} refused"));
+        }
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(site, Some("cross-site" | "same-site")) {
+        return Err("cross-site request refused".into());
+    }
+    Ok(())
+}
+
+/// The name part of a Host header: `[::1]:8080` gives `::1`, `a.lan:80` gives `a.lan`.
+fn host_name(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn hosts_that_name_this_server() {
+        let allowed = ["hemflux.lan".to_string()];
+        for host in [
+            "127.0.0.1:8080",
+            "[::1]:8080",
+            "localhost:8080",
+            "HEMFLUX.lan",
+            "10.0.0.5",
+        ] {
+            assert!(
+                check_host_and_origin(&headers(&[("host", host)]), &allowed).is_ok(),
+                "{host}"
+            );
+        }
+        for host in [
+            "rebind.evil.example",
+            "rebind.evil.example:8080",
+            "hemflux.lan.evil:80",
+        ] {
+            let e = check_host_and_origin(&headers(&[("host", host)]), &allowed).unwrap_err();
+            assert!(e.contains("allowed_hosts"), "{e}");
+        }
+        assert!(check_host_and_origin(&HeaderMap::new(), &allowed).is_err());
+    }
+
+    #[test]
+    fn only_same_origin_browsers() {
+        let ok = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://127.0.0.1:8080"),
+        ]);
+        assert!(check_host_and_origin(&ok, &[]).is_ok());
+        let evil = headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://evil.example"),
+        ]);
+        assert!(check_host_and_origin(&evil, &[])
+            .unwrap_err()
+            .contains("evil.example"));
+        let null = headers(&[("host", "127.0.0.1:8080"), ("origin", "null")]);
+        assert!(check_host_and_origin(&null, &[]).is_err());
+        let site = headers(&[("host", "127.0.0.1:8080"), ("sec-fetch-site", "cross-site")]);
+        assert!(check_host_and_origin(&site, &[]).is_err());
+    }
+
+    #[test]
+    fn token_file_is_private_and_rotates() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_token(dir.path()).unwrap();
+        let path = token_path(dir.path());
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let first = read_token(dir.path()).unwrap();
+        assert_eq!(first.len(), 64);
+        ensure_token(dir.path()).unwrap();
+        assert_eq!(read_token(dir.path()).unwrap(), first, "kept on restart");
+        let file = TokenFile::new(dir.path());
+        assert_eq!(file.current().as_deref(), Some(first.as_str()));
+        rotate(dir.path()).unwrap();
+        let second = read_token(dir.path()).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        assert_eq!(file.current().as_deref(), Some(second.as_str()));
+    }
+
+    #[test]
+    fn constant_time_compare() {
+        assert!(equal_in_constant_time("abc", "abc"));
+        assert!(!equal_in_constant_time("abc", "abd"));
+        assert!(!equal_in_constant_time("abc", "abcd"));
+    }
+}
