@@ -88,13 +88,12 @@ pub fn read_token(data: &Path) -> Result<String> {
     Ok(text.trim().to_string())
 }
 
-/// 32 bytes from the kernel's CSPRNG, as hex.
+/// 32 bytes from the kernel's CSPRNG (the getrandom system call, so it works where `/dev` is
+/// empty, as in a FROM-scratch image without a container engine's /dev), as hex.
 fn new_token() -> Result<String> {
-    use std::io::Read;
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom")?;
+    getrandom::getrandom(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("asking the kernel for random bytes: {e}"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 

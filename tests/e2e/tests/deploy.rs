@@ -219,11 +219,21 @@ fn unshare(ns_args: &[&str], argv: &[String], cwd: &Path, log: &Path) -> Tree {
     Tree(child)
 }
 
-/// The host pid of `hemflux`, the forked child of `unshare --fork`.
-fn orchestrator_pid(tree: &Tree) -> i32 {
-    wait_for(T, "hemflux under unshare", || {
-        children(tree.0.id() as i32).first().copied()
-    })
+/// The host pid of `hemflux`, the forked child of `unshare --fork`; its log says why when it is not
+/// there.
+fn orchestrator_pid(tree: &Tree, log: &Path) -> i32 {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if let Some(pid) = children(tree.0.id() as i32).first().copied() {
+            return pid;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {T:?} waiting for hemflux under unshare; its log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 fn status_line(pid: i32, key: &str) -> String {
@@ -379,7 +389,7 @@ fn the_image_root_fs_runs_as_non_root_pid1_with_health_check_and_clean_stop() {
     let log = tmp.path().join("hemflux.log");
     let argv = with_listen(&entrypoint(), &format!("127.0.0.1:{port}"));
     let mut tree = unshare(&container, &argv, tmp.path(), &log);
-    let pid = orchestrator_pid(&tree);
+    let pid = orchestrator_pid(&tree, &log);
     let started = wait_for(T, "/health of the containerised orchestrator", || {
         http_get(port, "/health")
     });
