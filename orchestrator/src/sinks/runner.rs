@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use hemflux_shared::point::write_line_protocol;
@@ -20,7 +20,8 @@ const RETRY: RetryPolicy = RetryPolicy {
     cap: Duration::from_secs(30),
     jitter: 0.25,
 };
-/// Recount the exact lag at most this often (a count over a big backlog is not free).
+/// Recount the exact lag this often (a count over a big backlog is not free), whatever the
+/// sink is doing: a send that hangs or a long backoff must not freeze it.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy)]
@@ -113,19 +114,19 @@ async fn forward<S: Sink>(sink: &mut S, ctx: &mut Context) -> Result<(), Stopped
         .await?;
     let mut committed = ctx.store.committed();
     let mut lingered = false;
-    let mut last_status = None::<Instant>;
+    refresh_status(ctx, &feed, cursor).await;
+    let _lag = Lag(tokio::spawn(count_lag(
+        ctx.status.clone(),
+        feed.clone(),
+        ctx.stop.clone(),
+    )));
     loop {
-        if last_status.is_none_or(|t| t.elapsed() >= STATUS_EVERY) {
-            refresh_status(ctx, &feed, cursor).await;
-            last_status = Some(Instant::now());
-        }
         let size = ctx.batching.size;
         let batch = ctx
             .persist(|| feed.call(move |r| r.after(cursor, size)))
             .await?;
         if batch.is_empty() {
             refresh_status(ctx, &feed, cursor).await;
-            last_status = Some(Instant::now());
             // Wait for the next commit (or poll now and then, in case a signal was missed).
             tokio::select! {
                 _ = committed.changed() => {}
@@ -141,7 +142,7 @@ async fn forward<S: Sink>(sink: &mut S, ctx: &mut Context) -> Result<(), Stopped
             continue;
         }
         lingered = false;
-        deliver(sink, ctx, &feed, cursor, &batch).await?;
+        deliver(sink, ctx, &batch).await?;
         cursor = batch.last_seq().unwrap_or(cursor);
         let (store, name) = (ctx.store.clone(), ctx.name.clone());
         ctx.persist(|| store.set_sink_cursor(&name, cursor)).await?;
@@ -154,30 +155,54 @@ async fn forward<S: Sink>(sink: &mut S, ctx: &mut Context) -> Result<(), Stopped
 }
 
 async fn refresh_status(ctx: &Context, feed: &Feed, cursor: u64) {
+    ctx.update(|s| s.cursor = cursor);
+    count_once(&ctx.status, feed, cursor).await;
+}
+
+/// Counts the points after `cursor` and sets the lag, unless the cursor moved meanwhile (the
+/// runner's own update is newer then).
+async fn count_once(status: &Mutex<SinkStatus>, feed: &Feed, cursor: u64) {
     let lag = feed
         .call(move |r| Ok((r.count_after(cursor)?, r.committed_at_after(cursor)?)))
         .await;
+    let mut s = status.lock().unwrap_or_else(|e| e.into_inner());
     match lag {
-        Ok((behind, oldest_ms)) => ctx.update(|s| {
-            s.cursor = cursor;
+        Ok(_) if s.cursor != cursor => {}
+        Ok((behind, oldest_ms)) => {
             s.points_behind = behind;
             s.oldest_unsent_age_secs = oldest_ms
                 .filter(|_| behind > 0)
                 .map(|ms| (crate::store::now_ms() - ms).max(0) as f64 / 1000.0);
-        }),
-        Err(e) => ctx.update(|s| s.last_error = Some(format!("store: {e:#}"))),
+        }
+        Err(e) => s.last_error = Some(format!("store: {e:#}")),
+    }
+}
+
+/// Keeps the lag current every [`STATUS_EVERY`], from the durable cursor the runner last set,
+/// independently of the sends: during an outage the backlog keeps growing and so does the lag.
+async fn count_lag(status: Arc<Mutex<SinkStatus>>, feed: Feed, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(STATUS_EVERY) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let cursor = status.lock().unwrap_or_else(|e| e.into_inner()).cursor;
+        count_once(&status, &feed, cursor).await;
+    }
+}
+
+/// The lag counter, stopped with the runner.
+struct Lag(tokio::task::JoinHandle<()>);
+
+impl Drop for Lag {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
 /// Sends `batch` until it has arrived, except points the server refuses as bad data: those are
 /// found by halving the refused part until single points remain, and set aside.
-async fn deliver<S: Sink>(
-    sink: &mut S,
-    ctx: &mut Context,
-    feed: &Feed,
-    cursor: u64,
-    batch: &Batch,
-) -> Result<(), Stopped> {
+async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Result<(), Stopped> {
     let points = &batch.points;
     // Ranges still to send, last one first, so the batch goes out in order.
     let mut todo: Vec<Range<usize>> = Vec::new();
@@ -222,8 +247,6 @@ async fn deliver<S: Sink>(
                 Err(SendError::Failed(message)) => {
                     tracing::warn!(sink = %ctx.name, "send failed, retrying: {message}");
                     ctx.update(|s| s.last_error = Some(message));
-                    // The lag keeps growing while the server is away: keep it current.
-                    refresh_status(ctx, feed, cursor).await;
                     ctx.sleep(backoff.next_delay()).await?;
                 }
             }

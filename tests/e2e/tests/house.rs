@@ -425,8 +425,8 @@ fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
     let sim = sim(&[]);
     let wrong = "wrong-Pw-5521-never-logged";
     let mut w = Worker::start(config(&sim, json!({})), wrong);
-    let status = w.serve_until(Duration::from_secs(10), "a status", |_, m| {
-        m["type"] == "status"
+    let status = w.serve_until(Duration::from_secs(10), "an error", |_, m| {
+        m["type"] == "error"
     });
     assert!(
         status["message"]

@@ -598,3 +598,124 @@ fn a_full_disk_keeps_workers_running_and_heals_when_space_returns() {
         );
     }
 }
+
+/// A loopback server that accepts connections and never answers (a hung sink).
+fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    address
+}
+
+fn sink_behind(o: &Orchestrator) -> Option<u64> {
+    let sinks: Vec<serde_json::Value> = serde_json::from_str(&o.get("/api/sinks").ok()?).ok()?;
+    sinks[0]["points_behind"].as_u64()
+}
+
+#[test]
+fn a_sinks_lag_keeps_counting_while_its_server_hangs() {
+    let toml = format!(
+        "[weather]\nenabled = false\n\n[[sinks]]\ntype = \"influxdb_v2\"\nname = \"hung\"\n\
+         url = \"{}\"\norg = \"o\"\nbucket = \"b\"\ntoken = \"t\"\nflush_interval_ms = 100\n",
+        black_hole()
+    );
+    let o = Orchestrator::with_settings(&toml).start();
+    o.write_profile(
+        "lag.json",
+        r#"{"synthetic": {"interval_ms": 50, "points_per_batch": 5}}"#,
+    );
+    // The first batch hangs for the client's 30 s timeout; the lag must grow meanwhile.
+    wait_for(T, "points_behind to pass 200", || {
+        (sink_behind(&o)? >= 200).then_some(())
+    });
+    std::fs::remove_file(o.path("profiles/lag.json")).unwrap();
+    o.wait_gone("synthetic:lag", T);
+    let stored = o.query("synthetic", &[]).len() as u64;
+    wait_for(
+        Duration::from_secs(5),
+        "points_behind to be every point",
+        || (sink_behind(&o)? == stored).then_some(()),
+    );
+    assert!(
+        o.get("/metrics").unwrap().contains(&format!(
+            "hemflux_sink_points_behind{{sink=\"hung\"}} {stored}"
+        )),
+        "{}",
+        o.get("/metrics").unwrap()
+    );
+    let status = Command::new(bin("hemflux"))
+        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(&format!("sink hung: {stored} points behind")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_house_that_cannot_log_in_shows_why() {
+    const HOUSE: &str = "locked";
+    let sim = hemflux_e2e::Sim::start(
+        "homeside",
+        &[
+            "--house",
+            &format!("{HOUSE}:u1:right-pw"),
+            "--warmup-reads",
+            "0",
+        ],
+    );
+    let o = Orchestrator::new("[weather]\nenabled = false\n").start();
+    let env = |password: &str| {
+        std::fs::write(
+            o.path(".env"),
+            format!(
+                "HOUSE_{HOUSE}_USERNAME=u1\nHOUSE_{HOUSE}_PASSWORD={password}\n\
+                 HOUSE_{HOUSE}_URL={}\n",
+                sim.address
+            ),
+        )
+        .unwrap();
+    };
+    env("wrong-pw");
+    o.write_profile(
+        &format!("{HOUSE}.json"),
+        &json!({"homeside": {"base_url": sim.address, "poll_interval_secs": 1,
+            "retry_initial_ms": 100}})
+        .to_string(),
+    );
+    let id = format!("house:{HOUSE}");
+    let w = wait_for(T, "the failed login in the worker's error", || {
+        o.worker(&id).filter(|w| w["error"].is_string())
+    });
+    assert_eq!(w["state"], "running", "{w}");
+    assert!(
+        w["error"].as_str().unwrap().contains("refused the login"),
+        "{w}"
+    );
+    let status = Command::new(bin("hemflux"))
+        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("refused the login"), "{text}");
+
+    env("right-pw");
+    let w = wait_for(T, "data, and the error cleared", || {
+        o.worker(&id)
+            .filter(|w| w["points"].as_u64() > Some(0) && w["error"].is_null())
+    });
+    assert!(
+        w["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused the login"),
+        "{w}"
+    );
+}

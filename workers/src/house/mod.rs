@@ -110,7 +110,8 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
                     backoff.as_secs_f64()
                 );
                 tracing::warn!("{message}");
-                link.status(message);
+                // An error, not a status: `hemflux status` shows it until data flows again.
+                link.error(message);
                 next = Instant::now() + backoff;
                 backoff = (backoff * 2).min(interval.max(first_backoff));
             }
