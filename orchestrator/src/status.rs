@@ -45,16 +45,29 @@ pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
     }
     for s in &sinks {
         println!(
-            "sink {}: {} points behind, last error: {}",
+            "sink {}: {} points behind, {}",
             s["name"].as_str().unwrap_or("?"),
             s["points_behind"],
-            s["last_error"].as_str().unwrap_or("none")
+            describe_sink_errors(s)
         );
     }
     for e in &errors {
         println!("config error: {e}");
     }
     Ok(())
+}
+
+/// The sink's problem now, else the last one and when it was, else "no errors".
+fn describe_sink_errors(sink: &serde_json::Value) -> String {
+    match (
+        sink["error"].as_str(),
+        sink["last_error"].as_str(),
+        sink["last_error_at"].as_str(),
+    ) {
+        (Some(now), _, _) => format!("error: {now}"),
+        (None, Some(last), Some(at)) => format!("ok (last error at {at}: {last})"),
+        _ => "no errors".to_string(),
+    }
 }
 
 /// The fields of a worker's view (`supervisor::WorkerView`) that the table shows.

@@ -157,11 +157,29 @@ pub struct SinkStatus {
     pub points_behind: u64,
     /// How long ago the oldest point not yet forwarded was stored.
     pub oldest_unsent_age_secs: Option<f64>,
+    /// What keeps the sink from forwarding now; cleared when a send succeeds again.
+    pub error: Option<String>,
+    /// The most recent problem, kept after recovery, with its time (RFC 3339).
     pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
     /// Points forwarded since start.
     pub points_sent: u64,
     /// Points the server refused as bad data since start (kept in the store's `rejected_batches`).
     pub points_rejected: u64,
+}
+
+impl SinkStatus {
+    /// A problem that stops forwarding until it passes.
+    fn failing(&mut self, error: String) {
+        self.error = Some(error.clone());
+        self.noted(error);
+    }
+
+    /// A problem worth keeping that does not stop forwarding (a point set aside).
+    fn noted(&mut self, error: String) {
+        self.last_error = Some(error);
+        self.last_error_at = Some(jiff::Timestamp::now().to_string());
+    }
 }
 
 struct Running {
@@ -189,7 +207,9 @@ impl Sinks {
                 cursor: 0,
                 points_behind: 0,
                 oldest_unsent_age_secs: None,
+                error: None,
                 last_error: None,
+                last_error_at: None,
                 points_sent: 0,
                 points_rejected: 0,
             }));

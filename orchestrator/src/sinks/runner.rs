@@ -70,7 +70,7 @@ impl Context {
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    self.update(|s| s.last_error = Some(format!("store: {e:#}")));
+                    self.update(|s| s.failing(format!("store: {e:#}")));
                     self.sleep(backoff.next_delay()).await?;
                 }
             }
@@ -174,7 +174,7 @@ async fn count_once(status: &Mutex<SinkStatus>, feed: &Feed, cursor: u64) {
                 .filter(|_| behind > 0)
                 .map(|ms| (crate::store::now_ms() - ms).max(0) as f64 / 1000.0);
         }
-        Err(e) => s.last_error = Some(format!("store: {e:#}")),
+        Err(e) => s.failing(format!("store: {e:#}")),
     }
 }
 
@@ -214,7 +214,10 @@ async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Res
                 return Err(Stopped);
             }
             match sink.send(&points[range.clone()]).await {
-                Ok(()) => break,
+                Ok(()) => {
+                    ctx.update(|s| s.error = None);
+                    break;
+                }
                 Err(SendError::Rejected(message)) if range.len() > 1 => {
                     tracing::debug!(sink = %ctx.name, "batch refused, narrowing down: {message}");
                     let mid = range.start + range.len() / 2;
@@ -240,13 +243,13 @@ async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Res
                         .await?;
                     ctx.update(|s| {
                         s.points_rejected += 1;
-                        s.last_error = Some(format!("set aside: {message}"));
+                        s.noted(format!("set aside: {message}"));
                     });
                     break;
                 }
                 Err(SendError::Failed(message)) => {
                     tracing::warn!(sink = %ctx.name, "send failed, retrying: {message}");
-                    ctx.update(|s| s.last_error = Some(message));
+                    ctx.update(|s| s.failing(message));
                     ctx.sleep(backoff.next_delay()).await?;
                 }
             }

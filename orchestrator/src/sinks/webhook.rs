@@ -205,12 +205,18 @@ mod tests {
         .await;
         let status = sinks.status().remove(0);
         assert_eq!(status.kind, "webhook");
+        assert!(status.error.unwrap().contains("503"));
         assert!(status.last_error.unwrap().contains("503"));
         assert!(kwh(&endpoint).is_empty());
 
-        // Back: everything, once, in order; only smart_meter points.
+        // Back: everything, once, in order; only smart_meter points. The status says the problem
+        // is over, and keeps what it was and when.
         endpoint.up.store(true, Ordering::SeqCst);
         until("20 objects", || kwh(&endpoint).len() >= 20).await;
+        let status = sinks.status().remove(0);
+        assert_eq!(status.error, None);
+        assert!(status.last_error.unwrap().contains("503"));
+        assert!(status.last_error_at.is_some());
         // Flaky: batches fail half-way and are sent again, without duplicates.
         endpoint.flaky.store(true, Ordering::SeqCst);
         store
