@@ -4,3 +4,4 @@
 
 pub mod arrigo;
 pub mod homeside;
+pub mod influxdb;

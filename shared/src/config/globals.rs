@@ -12,4 +12,7 @@ pub struct Globals {
     /// defaults when the section is absent.
     #[serde(default)]
     pub weather: Option<super::WeatherSettings>,
+    /// `[[influxdb_sources]]`: series read from existing InfluxDB servers, one worker each.
+    #[serde(default)]
+    pub influxdb_sources: Vec<super::InfluxSourceConfig>,
 }
