@@ -77,6 +77,24 @@ pub struct SignalConfig {
     /// keep one listed but unused.
     #[serde(default = "SignalConfig::default_fetch")]
     pub fetch: bool,
+    /// `analog` (the default) or `digital`: discovery lists the digital signals too, as the
+    /// seed kept them, but only analog values are polled.
+    #[serde(default, skip_serializing_if = "SignalKind::is_analog")]
+    pub kind: SignalKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    #[default]
+    Analog,
+    Digital,
+}
+
+impl SignalKind {
+    fn is_analog(&self) -> bool {
+        *self == SignalKind::Analog
+    }
 }
 
 impl SignalConfig {
@@ -130,6 +148,12 @@ impl BuildingConfig {
                 problems.push((
                     format!("signals[{i}].signal_id"),
                     format!("signal {:?} is listed twice", s.signal_id),
+                ));
+            }
+            if s.kind == SignalKind::Digital && s.fetch {
+                problems.push((
+                    format!("signals[{i}].fetch"),
+                    "a digital signal is listed, not polled (hemflux stores analog values, as the seed did): set \"fetch\": false".into(),
                 ));
             }
             if s.field.is_empty() {
