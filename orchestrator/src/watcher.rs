@@ -52,7 +52,7 @@ fn is_change(kind: &EventKind) -> bool {
 /// Runs until the supervisor goes away.
 pub async fn run(
     folders: Folders,
-    globals: Globals,
+    mut globals: Globals,
     settings: SupervisorSettings,
     credentials: CredentialSettings,
     supervisor: mpsc::Sender<Request>,
@@ -106,6 +106,7 @@ pub async fn run(
                 env_error = Some(e);
             }
         }
+        globals.dropbox_in_env = secrets.has_dropbox();
         let snapshot = set.rescan(&folders.profiles, &folders.buildings, &globals);
         let (specs, mut errors) = refuse_unbound(snapshot.specs, &secrets, &credentials);
         crate::logging::set_seq_entities(seq_entities(&snapshot.names, &specs, &secrets));
