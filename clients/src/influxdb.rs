@@ -14,7 +14,10 @@ use serde_json::Value;
 pub enum Auth {
     None,
     /// 1.x users (and 2.x's v1 authorizations).
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// 2.x API tokens: `Authorization: Token ...`.
     Token(String),
 }
@@ -120,11 +123,13 @@ impl Influx {
             }
         })?;
         if let Some(message) = reply.error {
-            return Err(if status.is_success() || status == StatusCode::BAD_REQUEST {
-                InfluxError::Query(message)
-            } else {
-                InfluxError::Status { status, message }
-            });
+            return Err(
+                if status.is_success() || status == StatusCode::BAD_REQUEST {
+                    InfluxError::Query(message)
+                } else {
+                    InfluxError::Status { status, message }
+                },
+            );
         }
         if !status.is_success() {
             return Err(InfluxError::Status {
@@ -200,7 +205,10 @@ mod tests {
         )
         .unwrap();
         let s = &r.results[0].series[0];
-        assert_eq!((s.measurement.as_str(), s.tags["entity_id"].as_str()), ("kWh", "x"));
+        assert_eq!(
+            (s.measurement.as_str(), s.tags["entity_id"].as_str()),
+            ("kWh", "x")
+        );
         assert_eq!(s.values[0][1], 2.5);
         assert!(s.partial);
     }

@@ -640,7 +640,10 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.endpoint, "https://logs.example/api/events/raw");
         assert_eq!(cfg.api_key.as_deref(), Some("k"));
-        assert_eq!(cfg.application, "HomeSide", "the seed's, unless SEQ_APPLICATION is set");
+        assert_eq!(
+            cfg.application, "HomeSide",
+            "the seed's, unless SEQ_APPLICATION is set"
+        );
         let cfg = SeqConfig::from_lookup(|n| match n {
             "SEQ_URL" => Some("https://logs.example".into()),
             "SEQ_APPLICATION" => Some("hemflux".into()),

@@ -160,10 +160,15 @@ pub(crate) struct Exchange {
 impl Exchange {
     pub(crate) fn add(&mut self, file: &std::path::Path, entity: &super::Entity) {
         let (ids, name, id_tag, start_date) = match entity {
-            super::Entity::House(h) => (&h.meter_ids, &h.name, "house_id", h.energy_data_start_date),
-            super::Entity::Building(b) => {
-                (&b.meter_ids, &b.name, "building_id", b.energy_data_start_date)
+            super::Entity::House(h) => {
+                (&h.meter_ids, &h.name, "house_id", h.energy_data_start_date)
             }
+            super::Entity::Building(b) => (
+                &b.meter_ids,
+                &b.name,
+                "building_id",
+                b.energy_data_start_date,
+            ),
         };
         if ids.is_empty() {
             return;
@@ -199,15 +204,18 @@ impl Exchange {
                 &from_env
             }
             (None, false) => {
-                errors.extend(self.files.iter().map(|file| super::ConfigError {
-                    file: file.clone(),
-                    line: 0,
-                    column: 0,
-                    path: "meter_ids".into(),
-                    message: "no file exchange to read these meters through: put DROPBOX_APP_KEY, \
+                errors.extend(self.files.iter().map(|file| {
+                    super::ConfigError {
+                        file: file.clone(),
+                        line: 0,
+                        column: 0,
+                        path: "meter_ids".into(),
+                        message:
+                            "no file exchange to read these meters through: put DROPBOX_APP_KEY, \
                               DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN in .env, or add \
                               [district_heating] to hemflux.toml (docs/meters.md)"
-                        .into(),
+                                .into(),
+                    }
                 }));
                 return None;
             }
@@ -304,7 +312,10 @@ mod tests {
                 .all(|s| s.kind() != WorkerKind::DistrictHeating),
             "no [district_heating] and no DROPBOX_* in .env: no exchange"
         );
-        let files: Vec<_> = errors.iter().map(|e| (e.file.clone(), e.path.as_str())).collect();
+        let files: Vec<_> = errors
+            .iter()
+            .map(|e| (e.file.clone(), e.path.as_str()))
+            .collect();
         assert_eq!(
             files,
             [
@@ -313,7 +324,11 @@ mod tests {
             ],
             "meter ids that nothing reads are an error, not silently ignored"
         );
-        assert!(errors[0].message.contains("DROPBOX_REFRESH_TOKEN"), "{}", errors[0]);
+        assert!(
+            errors[0].message.contains("DROPBOX_REFRESH_TOKEN"),
+            "{}",
+            errors[0]
+        );
 
         // The seed's way: Dropbox credentials in .env are enough.
         let globals = Globals {
@@ -322,7 +337,10 @@ mod tests {
         };
         let (specs, errors) = desired_workers(&entities, &globals);
         assert_eq!(errors.len(), 1, "7359 twice: {errors:?}");
-        let ex = specs.iter().find(|s| s.kind() == WorkerKind::DistrictHeating).unwrap();
+        let ex = specs
+            .iter()
+            .find(|s| s.kind() == WorkerKind::DistrictHeating)
+            .unwrap();
         assert_eq!(ex.config.to_value()["exchange"]["folder"], "/data");
         let tibber = specs.iter().find(|s| s.id == "meter:villa_12/el").unwrap();
         assert_eq!(tibber.secrets[0].env, "TIBBER_TOKEN");

@@ -96,7 +96,10 @@ impl InfluxSourceConfig {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            bad("name", format!("{:?}: use letters, digits, '_' and '-'", self.name));
+            bad(
+                "name",
+                format!("{:?}: use letters, digits, '_' and '-'", self.name),
+            );
         }
         if !self.url.starts_with("http://") && !self.url.starts_with("https://") {
             bad("url", format!("{:?} is not an http(s) URL", self.url));
@@ -105,10 +108,16 @@ impl InfluxSourceConfig {
             bad("database", "must not be empty".into());
         }
         if self.measurements.is_empty() {
-            bad("measurements", "name at least one (Home Assistant: the units, such as \"kWh\")".into());
+            bad(
+                "measurements",
+                "name at least one (Home Assistant: the units, such as \"kWh\")".into(),
+            );
         }
         if self.fields.is_empty() {
-            bad("fields", "name at least one (Home Assistant: \"value\")".into());
+            bad(
+                "fields",
+                "name at least one (Home Assistant: \"value\")".into(),
+            );
         }
         if self.page_hours == 0 {
             bad("page_hours", "must be greater than 0".into());
@@ -121,7 +130,10 @@ impl InfluxSourceConfig {
         }
         if let Some(r) = &self.credential_ref {
             if r.is_empty() || !r.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                bad("credential_ref", format!("{r:?} is not a .env prefix (letters, digits, '_')"));
+                bad(
+                    "credential_ref",
+                    format!("{r:?} is not a .env prefix (letters, digits, '_')"),
+                );
             }
         }
         problems

@@ -52,8 +52,10 @@ fn source(url: &str, page_hours: u32) -> Value {
 
 fn start(config: Value, secrets: Value, state: Value) -> WorkerProcess {
     let mut w = WorkerProcess::spawn("influxdb", "influxdb:hass", Stdio::inherit(), &[]);
-    w.send(json!({"type": "init", "version": 1, "id": "influxdb:hass", "kind": "influxdb",
-        "config": config, "secrets": secrets, "state": state, "heartbeat_ms": 1000}));
+    w.send(
+        json!({"type": "init", "version": 1, "id": "influxdb:hass", "kind": "influxdb",
+        "config": config, "secrets": secrets, "state": state, "heartbeat_ms": 1000}),
+    );
     assert_eq!(w.next_of("ready", WAIT)["version"], 1);
     w
 }
@@ -102,11 +104,15 @@ fn home_assistant_readings_are_read_page_by_page_and_resume_from_the_checkpoint(
         .filter(|p| p["measurement"] == "kWh")
         .collect();
     assert_eq!(el.len() as i64, EL_HOURS);
-    assert!(el.iter().all(|p| p["tags"]
-        == json!({"entity_id": "electricity_meter", "domain": "sensor"})));
+    assert!(el
+        .iter()
+        .all(|p| p["tags"] == json!({"entity_id": "electricity_meter", "domain": "sensor"})));
     let last = el.iter().max_by_key(|p| p["time"].as_i64()).unwrap();
     assert_eq!(last["time"], START_NS + (EL_HOURS - 1) * HOUR_NS);
-    assert_eq!(last["fields"]["value"], 1000.0 + (EL_HOURS - 1) as f64 * 0.5);
+    assert_eq!(
+        last["fields"]["value"],
+        1000.0 + (EL_HOURS - 1) as f64 * 0.5
+    );
     let gas: Vec<_> = points.iter().filter(|p| p["measurement"] == "m³").collect();
     assert_eq!(gas.len() as i64, GAS_DAYS);
     assert_eq!(gas[1]["fields"]["value"], 502.25);
@@ -158,7 +164,11 @@ fn home_assistant_readings_are_read_page_by_page_and_resume_from_the_checkpoint(
         }
     };
     assert_eq!(reply["ok"], true, "{reply}");
-    assert_eq!(synced, 24 + 1, "24 hours of electricity and one gas reading");
+    assert_eq!(
+        synced,
+        24 + 1,
+        "24 hours of electricity and one gas reading"
+    );
 }
 
 #[test]
@@ -170,7 +180,10 @@ fn a_server_that_cuts_answers_short_gets_smaller_pages_and_nothing_is_lost() {
     let cut = influx.query_db(DB, "SELECT value FROM \"kWh\" WHERE entity_id = 'other'");
     let series = &cut["results"][0]["series"][0];
     assert_eq!(series["values"].as_array().unwrap().len(), 50, "{cut}");
-    assert_eq!(series["partial"], true, "the server marks a cut answer: {cut}");
+    assert_eq!(
+        series["partial"], true,
+        "the server marks a cut answer: {cut}"
+    );
     // Pages of 30 days would be 720 rows; the server answers at most 50.
     let mut w = start(source(&influx.url(), 720), secrets(), Value::Null);
     let (points, _, _, report) = one_poll(&mut w);
@@ -197,7 +210,10 @@ fn a_wrong_password_is_reported_as_such() {
     assert_eq!(report["type"], "error", "{report}");
     let message = report["message"].as_str().unwrap();
     assert!(message.contains("refused the credentials"), "{message}");
-    assert!(!message.contains("wrong"), "no password in messages: {message}");
+    assert!(
+        !message.contains("wrong"),
+        "no password in messages: {message}"
+    );
 }
 
 #[test]
@@ -222,7 +238,10 @@ fn hemflux_run_reads_the_configured_source_into_the_store_once_the_server_is_ver
         let errors = o.get("/api/errors").ok()?;
         errors.contains("influxdb_sources[0].url").then_some(errors)
     });
-    assert!(errors.contains("hemflux.toml") && errors.contains("HASS_URL"), "{errors}");
+    assert!(
+        errors.contains("hemflux.toml") && errors.contains("HASS_URL"),
+        "{errors}"
+    );
     assert!(o.worker("influxdb:hass").is_none());
 
     std::fs::write(

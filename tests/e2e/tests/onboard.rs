@@ -116,7 +116,11 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
     );
     assert_eq!(config["location"]["lat"], 56.67);
     let signals = config["signals"].as_array().unwrap();
-    assert_eq!(signals.len(), 7 + 2, "7 analog and 2 digital signals: {config}");
+    assert_eq!(
+        signals.len(),
+        7 + 2,
+        "7 analog and 2 digital signals: {config}"
+    );
     let pump = signals
         .iter()
         .find(|s| s["name"] == format!("{ID}.P1_DRIFT"))
@@ -125,7 +129,11 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
         (&pump["kind"], &pump["fetch"], &pump["field"]),
         (&json!("digital"), &json!(false), &json!("P1_DRIFT"))
     );
-    assert!(text(&out).contains("7 analog and 2 digital signals"), "{}", text(&out));
+    assert!(
+        text(&out).contains("7 analog and 2 digital signals"),
+        "{}",
+        text(&out)
+    );
     let gt_ute = signals
         .iter()
         .find(|s| s["name"] == format!("{ID}.GT_UTE"))
