@@ -35,9 +35,11 @@ fn main() {
         users.check_login("ann", "a long enough password").unwrap()
     });
     let id = users.create_session("ann").unwrap();
-    time("session lookup per request (50 assignments)", 10_000, || {
-        users.session_user(&id).unwrap().unwrap()
-    });
+    time(
+        "session lookup per request (50 assignments)",
+        10_000,
+        || users.session_user(&id).unwrap().unwrap(),
+    );
     time("audit entry (committed)", 200, || {
         audit::record_as(&users, "bench", "assign ann", None, None).unwrap()
     });

@@ -34,12 +34,8 @@ fn user_cmd(o: &Orchestrator, args: &[&str], stdin: &str) -> (bool, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    // A command that refuses its arguments exits before reading: a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
@@ -283,7 +279,8 @@ fn a_user_reads_only_the_houses_assigned_through_the_api() {
     // No account yet: reads are open, as the CLI has always used them.
     assert_eq!(o.workers().len(), 2);
     add_user(&o, "owner", "user");
-    let (ok, out) = user_cmd(&o, &["assign", "owner", "synthetic:villa"], "");
+    // The house covers every worker of its profile.
+    let (ok, out) = user_cmd(&o, &["assign", "owner", "house:villa"], "");
     assert!(ok, "{out}");
     let anonymous = http().get(o.url("/api/workers")).send().unwrap();
     assert_eq!(
@@ -579,4 +576,62 @@ fn read_mails(dir: &std::path::Path) -> Vec<String> {
         .collect();
     mails.sort();
     mails
+}
+
+#[test]
+fn a_notification_waits_for_an_smtp_server_that_is_down() {
+    let port = hemflux_e2e::free_port();
+    let o = Orchestrator::new(&format!(
+        "[email]\nhost = \"127.0.0.1\"\nport = {port}\nfrom = \"hemflux@example.com\"\n\
+         starttls = false\ncheck_secs = 1\n"
+    ))
+    .start();
+    let (ok, out) = user_cmd(
+        &o,
+        &[
+            "add",
+            "admin",
+            "--role",
+            "admin",
+            "--email",
+            "admin@example.com",
+        ],
+        &format!("{PW}\n"),
+    );
+    assert!(ok, "{out}");
+    let a = Browser::sign_in(&o, "admin");
+    let chosen = a.post(
+        "/account/notifications",
+        &[("email", "admin@example.com"), ("notify", "registration")],
+        true,
+    );
+    assert_eq!(chosen.status(), 200);
+    let reg = http()
+        .post(o.url("/register"))
+        .form(&[("username", "early"), ("password", PW)])
+        .send()
+        .unwrap();
+    assert_eq!(reg.status(), 200);
+    wait_for(T, "a failed first attempt in the log", || {
+        o.log().contains("trying again").then_some(())
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let _smtp = Sim::start(
+        "smtp",
+        &[
+            "--port",
+            &port.to_string(),
+            "--maildir",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let mails = wait_for(T, "the e-mail after the server came up", || {
+        let mails = read_mails(dir.path());
+        (!mails.is_empty()).then_some(mails)
+    });
+    assert!(
+        mails[0].contains("Subject: hemflux: early registered"),
+        "{}",
+        mails[0]
+    );
 }
