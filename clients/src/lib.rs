@@ -5,6 +5,7 @@
 pub mod arrigo;
 pub mod dropbox;
 pub mod homeside;
+pub mod influxdb;
 pub mod smhi;
 pub mod tibber;
 pub mod wattivahti;

@@ -119,6 +119,12 @@ fn format_from(t: Timestamp) -> String {
         .to_string()
 }
 
+/// The start of a Swedish local day: the energy company's days (`2025-01-15` → `2025-01-14 23:00`).
+fn swedish_midnight(date: jiff::civil::Date) -> Result<Timestamp> {
+    let zone = hemflux_shared::time::stockholm();
+    Ok(date.to_zoned(zone)?.timestamp())
+}
+
 fn parse_from(s: &str) -> Option<Timestamp> {
     let dt = DateTime::strptime("%Y-%m-%d %H:%M", s).ok()?;
     dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
@@ -139,11 +145,16 @@ impl<E: Exchange> Runner<E> {
             Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
             None => State::default(),
         };
-        // A new meter is asked for from `initial_days` ago; pinned, so the request stays stable.
+        // A new meter is asked for from its house's start date, else from `initial_days` ago;
+        // pinned, so the request stays stable.
         let now = Timestamp::now().as_second().div_euclid(3600) * 3600;
-        let start = Timestamp::from_second(now)?
+        let default_start = Timestamp::from_second(now)?
             - SignedDuration::from_hours(24 * i64::from(cfg.initial_days));
         for m in &meters {
+            let start = match m.start_date {
+                Some(date) => swedish_midnight(date)?,
+                None => default_start,
+            };
             state
                 .from
                 .entry(m.meter_id.clone())
