@@ -126,10 +126,7 @@ impl Source for Meter {
 /// the same minute every hour.
 fn until_phase(cfg: &TibberConfig) -> Duration {
     let interval = cfg.poll_interval_secs.max(1);
-    let hash = cfg.home_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    let phase = hash % interval;
+    let phase = super::fnv1a(cfg.home_id.as_bytes()) % interval;
     let now = Timestamp::now().as_millisecond().max(0) as u64;
     let into = now % (interval * 1000);
     let wait = (phase * 1000 + interval * 1000 - into) % (interval * 1000);

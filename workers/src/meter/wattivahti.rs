@@ -129,10 +129,7 @@ impl Source for Meter {
 
 /// A short, stable fingerprint of a token, so that state can recognise it without keeping it.
 fn fingerprint(token: &str) -> String {
-    let hash = token.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", super::fnv1a(token.as_bytes()))
 }
 
 impl Meter {
