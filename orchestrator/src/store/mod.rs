@@ -108,6 +108,17 @@ impl Store {
         points: Vec<Point>,
         state: Option<Value>,
     ) -> Result<()> {
+        self.write_slice(worker_id, &points, state).await
+    }
+
+    /// [`Store::write`] for a caller that keeps its points (to retry them): they are encoded
+    /// from the slice, never copied.
+    pub async fn write_slice(
+        &self,
+        worker_id: &str,
+        points: &[Point],
+        state: Option<Value>,
+    ) -> Result<()> {
         for (i, p) in points.iter().enumerate() {
             p.validate().map_err(|e| {
                 anyhow!(
@@ -118,7 +129,7 @@ impl Store {
                 )
             })?;
         }
-        let points = Encoded::new(&points)?;
+        let points = Encoded::new(points)?;
         let (answer, result) = oneshot::channel();
         self.submit(Job::Write {
             worker_id: worker_id.to_string(),

@@ -5,6 +5,7 @@
 mod backoff;
 mod child;
 pub mod process;
+mod reads;
 mod slot;
 
 use std::collections::BTreeMap;
@@ -347,6 +348,7 @@ impl Supervisor {
                     id.to_string(),
                     slot.spec.kind().as_str(),
                     self.store.clone(),
+                    reads::Reads::new(id.to_string(), slot.spec.config.reads(), self.store.clone()),
                     self.heard_tx.clone(),
                 );
                 stdin.send(&ToWorker::Init(Box::new(

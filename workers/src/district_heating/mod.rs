@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use hemflux_clients::dropbox::{DropboxApp, DropboxClient, DropboxUrls};
 use hemflux_shared::config::{DistrictHeatingConfig, ExchangeMeter, Transport};
 use hemflux_shared::kinds::DistrictHeatingWorker;
 use hemflux_shared::time::to_nanos;
@@ -68,17 +69,18 @@ pub async fn run(worker: Worker, config: DistrictHeatingWorker) -> Result<()> {
                     anyhow!("the Dropbox transport needs DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN in .env ({name} is missing)")
                 })
             };
-            let dropbox = dropbox::Dropbox {
-                http: crate::meter::http_client()?,
+            let app = DropboxApp {
                 app_key: secret("app_key")?,
                 app_secret: secret("app_secret")?,
                 refresh_token: secret("refresh_token")?,
-                api_url: cfg.dropbox_api_url.trim_end_matches('/').into(),
-                content_url: cfg.dropbox_content_url.trim_end_matches('/').into(),
-                token_url: cfg.dropbox_token_url.clone(),
-                folder: cfg.folder.trim_end_matches('/').into(),
-                access: None,
             };
+            let urls = DropboxUrls {
+                api: cfg.dropbox_api_url.clone(),
+                content: cfg.dropbox_content_url.clone(),
+                token: cfg.dropbox_token_url.clone(),
+            };
+            let http = crate::meter::http_client()?;
+            let dropbox = DropboxClient::new(http, app, urls, &cfg.folder);
             Runner::new(worker, cfg, meters, dropbox)?.run().await
         }
     }
