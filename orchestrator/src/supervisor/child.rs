@@ -119,7 +119,7 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
             }
             Ok(Line::Complete) => {}
         }
-        let msg = match serde_json::from_slice::<FromWorker>(&line) {
+        let msg = match FromWorker::from_slice(&line) {
             Ok(m) => m,
             Err(e) => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
@@ -169,7 +169,7 @@ impl Route {
             let written = loop {
                 match route
                     .store
-                    .write(&route.worker_id, points.clone(), state.clone())
+                    .write_slice(&route.worker_id, &points, state.clone())
                     .await
                 {
                     Err(e) if crate::store::is_unavailable(&e) && !route.stdin.is_closed() => {

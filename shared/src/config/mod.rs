@@ -7,6 +7,7 @@ mod building;
 mod district_heating;
 mod globals;
 mod house;
+mod influxdb_source;
 mod meter;
 mod serial;
 mod synthetic;
@@ -23,11 +24,12 @@ pub use crate::kinds::{WorkerConfig, WorkerKind};
 pub use analytics::{
     AnalyticsConfig, EffectiveTempCoefficients, ScheduleSlot, ScheduledTask, DEFAULT_TIMEZONE,
 };
-pub use building::{ArrigoConfig, BuildingConfig, SignalConfig};
+pub use building::{ArrigoConfig, BuildingConfig, SignalConfig, SignalKind};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use globals::Globals;
 pub use house::{HomesideConfig, HouseProfile};
+pub use influxdb_source::InfluxSourceConfig;
 pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
