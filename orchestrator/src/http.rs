@@ -53,10 +53,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(api)
+        .merge(crate::web::router(&state))
         .with_state(state)
 }
 
-async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
+pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
     let (reply, rx) = oneshot::channel();
     let unavailable = || {
         (

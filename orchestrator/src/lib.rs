@@ -25,3 +25,4 @@ pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod watcher;
+pub mod web;

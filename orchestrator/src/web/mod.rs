@@ -1,0 +1,46 @@
+//! The web UI: the fleet at a glance (`/`), one entity's story in charts (`/entity/{id}`), and
+//! the data behind them (`/api/overview`, `/api/entity/{id}/series`, `/api/entity/{id}/csv`,
+//! live updates on `/events`). Served by `hemflux run` on its own listener; the pages, the script,
+//! the style and the vendored uPlot are embedded in the binary.
+//!
+//! Every page and data route answers only under this server's own Host (like `/api`), and only
+//! about entities the visitor may see ([`access::Visitor::can_see`]).
+
+mod access;
+mod assets;
+mod downsample;
+mod entity;
+mod events;
+mod fleet;
+mod html;
+mod i18n;
+mod overview;
+mod series;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+// For the benchmark (`benches/web.rs`).
+pub use fleet::overview_model;
+pub use i18n::Lang;
+pub use overview::rows_html;
+pub use series::{entity_series, SeriesRequest};
+
+/// The web UI's routes; `crate::http::router` merges them.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/entity/{id}", get(entity::page))
+        .route("/web/workers/{*id}", post(entity::restart))
+        .route("/api/overview", get(overview::json))
+        .route("/api/entity/{id}/series", get(series::json))
+        .route("/api/entity/{id}/csv", get(series::csv))
+        .route("/events", get(events::stream))
+        .route("/assets/{name}", get(assets::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::same_site_only,
+        ))
+}
