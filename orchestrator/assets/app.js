@@ -84,10 +84,11 @@
           return { label: f, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: false };
         }));
         var opts = {
-          width: Math.max(200, fig.clientWidth || box.clientWidth),
+          width: chartWidth(fig),
           height: 220,
           series: series,
-          scales: { x: { time: true } },
+          // The range asked for, so one point or a gap does not stretch the axis.
+          scales: { x: { time: true, range: [range.from, range.to] } },
           cursor: { drag: { x: true, y: false } },
           hooks: { setSelect: [function (u) {
             if (u.select.width < 5) return;
@@ -120,9 +121,15 @@
       range.from += step; range.to += step;
       load();
     }, { passive: false });
+    // The figure's width inside its padding.
+    function chartWidth(fig) {
+      var style = getComputedStyle(fig);
+      var inner = fig.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+      return Math.max(200, Math.floor(inner));
+    }
     window.addEventListener("resize", function () {
       window.hemfluxCharts.forEach(function (c) {
-        c.plot.setSize({ width: c.plot.root.parentNode.clientWidth, height: 220 });
+        c.plot.setSize({ width: chartWidth(c.plot.root.parentNode), height: 220 });
       });
     });
     load();

@@ -84,6 +84,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("all_states", "All states", "Alla lägen"),
     ("problems", "With problems", "Med problem"),
     ("sinks", "Sinks", "Mottagare"),
+    ("no_sinks", "None: the data stays in the embedded store.", "Inga: data stannar i den inbyggda lagringen."),
     ("behind", "points behind", "punkter efter"),
     ("oldest", "oldest unsent", "äldsta osända"),
     ("config_errors", "Config problems", "Konfigurationsfel"),

@@ -140,6 +140,9 @@ pub fn render(lang: Lang, o: &Overview) -> String {
 /// The sinks' lag and config problems, also sent live.
 pub fn sinks_html(lang: Lang, o: &Overview) -> String {
     let mut out = format!("<h2>{}</h2><ul>", lang.t("sinks"));
+    if o.sinks.is_empty() {
+        let _ = write!(out, "<li>{}</li>", lang.t("no_sinks"));
+    }
     for s in &o.sinks {
         let _ = write!(
             out,

@@ -66,8 +66,38 @@ pub fn entity_series_list(reader: &Reader, entity_id: &str) -> Result<Vec<Series
         .into_iter()
         .filter(|s| is_of(s, entity_id))
         .collect();
-    out.sort_by(|a, b| (&a.measurement, &a.tags).cmp(&(&b.measurement, &b.tags)));
+    out.sort_by(|a, b| {
+        (rank(&a.measurement), &a.measurement, &a.tags).cmp(&(
+            rank(&b.measurement),
+            &b.measurement,
+            &b.tags,
+        ))
+    });
     Ok(out)
+}
+
+/// Charts in the order a consultant reads a house: temperatures, energy and its split, k and the
+/// forecast, meters, weather, then anything else by name.
+fn rank(measurement: &str) -> usize {
+    const ORDER: &[&str] = &[
+        "heating_system",
+        "building_system",
+        "building_alarms",
+        "energy_meter",
+        "energy_separated",
+        "k_value_history",
+        "energy_forecast",
+        "heat_curve",
+        "electricity_consumption",
+        "meter",
+        "smart_meter",
+        "electricity_price",
+        "weather",
+    ];
+    ORDER
+        .iter()
+        .position(|p| measurement.starts_with(p))
+        .unwrap_or(ORDER.len())
 }
 
 fn is_of(series: &Series, entity_id: &str) -> bool {
