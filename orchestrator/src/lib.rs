@@ -24,5 +24,6 @@ pub mod sinks;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod users;
 pub mod watcher;
 pub mod web;

@@ -78,6 +78,10 @@ enum Command {
     Reading(hemflux::meters::ReadingCommand),
     /// Give a WattiVahti meter its refresh token (read from stdin, written to its token file).
     MeterToken(hemflux::meter_token::MeterTokenArgs),
+    /// Web UI accounts: `hemflux user add NAME --role admin|user|viewer` (password on stdin),
+    /// `list`, `remove`, `passwd`, `assign`.
+    #[command(subcommand)]
+    User(hemflux::users::cli::UserCommand),
     /// Fetch a range again through a running worker: `hemflux sync meter:villa/el --start 2024-01-01 --end 2024-01-31`.
     Sync {
         /// The worker id.
@@ -126,6 +130,7 @@ fn main() {
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
         Command::Analytics(args) => hemflux::analytics::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
+        Command::User(cmd) => hemflux::users::cli::run(cmd).map(|()| 0),
         Command::Token {
             action: TokenAction::Rotate { data },
         } => hemflux::auth::rotate(&data).map(|()| {
@@ -191,6 +196,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         | Command::Query(_)
         | Command::Analytics(_)
         | Command::MeterToken(_)
+        | Command::User(_)
         | Command::Meters(_)
         | Command::Token { .. } => {
             unreachable!("handled synchronously")

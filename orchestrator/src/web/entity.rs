@@ -6,20 +6,18 @@ use std::fmt::Write;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
-use serde::Deserialize;
 use tokio::sync::oneshot;
 
-use super::access::Visitor;
 use super::fleet::entity_of;
-use super::html::{esc, page as frame};
+use super::html::{csrf_field, esc, page as frame};
 use super::i18n::Lang;
 use super::overview::{with_lang_cookie, LangQuery};
+use crate::auth::PageUser;
 use crate::http::AppState;
 use crate::supervisor::Request;
 
 pub async fn page(
-    visitor: Visitor,
+    PageUser(who): PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LangQuery>,
@@ -27,7 +25,7 @@ pub async fn page(
 ) -> Response {
     let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let not_found = || (StatusCode::NOT_FOUND, lang.t("not_found")).into_response();
-    if !visitor.can_see(&id) {
+    if !who.can_see(&id) {
         return not_found();
     }
     let snapshot = match crate::http::snapshot(&state).await {
@@ -64,12 +62,12 @@ pub async fn page(
             wid = esc(&w.id),
             err = w.error.as_deref().map(esc).unwrap_or_default(),
         );
-        if visitor.can_change() {
+        if who.can_change() {
             let _ = write!(
                 body,
-                r#" <form method="post" action="/web/workers/{wid}/restart" class="inline"><input type="hidden" name="csrf" value="{csrf}"><button>{restart}</button></form>"#,
+                r#" <form method="post" action="/web/workers/{wid}/restart" class="inline">{csrf}<button>{restart}</button></form>"#,
                 wid = esc(&w.id),
-                csrf = esc(visitor.csrf_token().unwrap_or("")),
+                csrf = csrf_field(&who),
                 restart = lang.t("restart"),
             );
         }
@@ -94,35 +92,26 @@ pub async fn page(
         empty = lang.t("no_data"),
         points = lang.t("points"),
     );
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &visitor, &body))
+    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
 }
 
-#[derive(Deserialize)]
-pub struct ChangeForm {
-    pub csrf: Option<String>,
-}
-
-/// `POST /web/workers/{id}/restart` from the entity page's button (a form, with its CSRF token).
+/// `POST /web/workers/{id}/restart` from the entity page's button. The session guard has
+/// already refused it without the session's CSRF token, and refused viewers.
 pub async fn restart(
-    visitor: Visitor,
+    PageUser(who): PageUser,
     State(state): State<AppState>,
     Path(rest): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ChangeForm>,
 ) -> Response {
     let Some(id) = rest.strip_suffix("/restart") else {
         return (StatusCode::NOT_FOUND, "expected /web/workers/<id>/restart").into_response();
     };
     let (_, entity) = entity_of(id);
-    let presented = form
-        .csrf
-        .as_deref()
-        .or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()));
-    if !visitor.can_change() || !visitor.can_see(entity) {
-        return (StatusCode::FORBIDDEN, "you may not change anything here").into_response();
+    if !who.can_see(entity) {
+        return (StatusCode::NOT_FOUND, "no such worker").into_response();
     }
-    if !visitor.csrf_ok(presented) {
-        return (StatusCode::FORBIDDEN, "the form's CSRF token is missing or wrong").into_response();
+    if !who.can_change() {
+        return (StatusCode::FORBIDDEN, "you may not change anything here").into_response();
     }
     let (reply, rx) = oneshot::channel();
     let sent = state
@@ -136,16 +125,16 @@ pub async fn restart(
         Ok(()) => rx.await.unwrap_or_else(|_| Err("shutting down".into())),
         Err(_) => Err("shutting down".into()),
     };
-    match result {
-        Ok(()) => {
-            tracing::info!(worker = id, by = visitor.name(), "restart requested from the web UI");
-            let back = headers
-                .get(header::REFERER)
-                .and_then(|v| v.to_str().ok())
-                .filter(|r| r.contains("/entity/"))
-                .map_or_else(|| format!("/entity/{entity}"), str::to_string);
-            Redirect::to(&back).into_response()
-        }
-        Err(why) => (StatusCode::CONFLICT, why).into_response(),
+    if let Err(why) = result {
+        return (StatusCode::CONFLICT, why).into_response();
     }
+    if let Err(e) = crate::users::audit::record(&state.users, &who, &format!("restart {id}"), None, None) {
+        tracing::error!("recording the restart of {id} in the audit log: {e:#}");
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|r| r.contains("/entity/"))
+        .map_or_else(|| format!("/entity/{entity}"), str::to_string);
+    Redirect::to(&back).into_response()
 }

@@ -10,28 +10,28 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 
-use super::access::Visitor;
 use super::i18n::Lang;
 use super::overview::{load, rows_html, sinks_html, LangQuery};
+use crate::auth::{PageUser, Principal};
 use crate::http::AppState;
 
 const EVERY: Duration = Duration::from_secs(2);
 
 pub async fn stream(
-    visitor: Visitor,
+    PageUser(who): PageUser,
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    Sse::new(updates(state, visitor, lang))
+    Sse::new(updates(state, who, lang))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
 
 struct Feed {
     state: AppState,
-    visitor: Visitor,
+    who: Principal,
     lang: Lang,
     last: String,
     first: bool,
@@ -39,12 +39,12 @@ struct Feed {
 
 fn updates(
     state: AppState,
-    visitor: Visitor,
+    who: Principal,
     lang: Lang,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let feed = Feed {
         state,
-        visitor,
+        who,
         lang,
         last: String::new(),
         first: true,
@@ -55,7 +55,8 @@ fn updates(
                 tokio::time::sleep(EVERY).await;
             }
             feed.first = false;
-            let Ok(o) = load(&feed.state, &feed.visitor).await else {
+            let who = &feed.who;
+            let Ok(o) = load(&feed.state, |id| who.can_see(id), who.is_admin()).await else {
                 continue;
             };
             let now = serde_json::json!({

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use super::access::Visitor;
 use super::assets;
 use super::i18n::Lang;
+use crate::auth::Principal;
 
 /// Text made safe for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -23,7 +23,7 @@ pub fn esc(s: &str) -> String {
 }
 
 /// A whole page: head with the embedded style and script, header with navigation, `body`.
-pub fn page(lang: Lang, title: &str, visitor: &Visitor, body: &str) -> String {
+pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
     let mut out = String::with_capacity(body.len() + 2048);
     let _ = write!(
         out,
@@ -34,8 +34,9 @@ pub fn page(lang: Lang, title: &str, visitor: &Visitor, body: &str) -> String {
 <link rel="stylesheet" href="{uplot_css}"><link rel="stylesheet" href="{css}">
 <script src="{uplot_js}" defer></script><script src="{js}" defer></script>
 </head><body data-lang="{code}">
-<header><a class="brand" href="/">hemflux</a><nav><a href="/">{overview}</a></nav>
-<span class="who">{signed_in}: {name}</span><a class="lang" href="?lang={other}">{other_upper}</a></header>
+<header><a class="brand" href="/">hemflux</a><nav><a href="/">{overview}</a>{more}</nav>
+<form method="post" action="/logout" class="inline who">{csrf}<span id="signed-in-as">{name}</span> <button type="submit" id="logout">{sign_out}</button></form>
+<a class="lang" href="?lang={other}">{other_upper}</a></header>
 <main>{body}</main></body></html>"#,
         code = lang.code(),
         title = esc(title),
@@ -44,12 +45,39 @@ pub fn page(lang: Lang, title: &str, visitor: &Visitor, body: &str) -> String {
         uplot_js = assets::url("uPlot.iife.min.js"),
         js = assets::url("app.js"),
         overview = lang.t("overview"),
-        signed_in = lang.t("signed_in_as"),
-        name = esc(visitor.name()),
+        more = nav_links(lang, who),
+        csrf = csrf_field(who),
+        sign_out = lang.t("sign_out"),
+        name = esc(who.name()),
         other = lang.other().code(),
         other_upper = lang.other().code().to_uppercase(),
     );
     out
+}
+
+/// Links to the pages this user may use besides the overview.
+fn nav_links(lang: Lang, who: &Principal) -> String {
+    let mut out = String::new();
+    if who.can_change() {
+        let _ = write!(out, r#" <a href="/onboard" id="nav-onboard">{}</a>"#, lang.t("onboard"));
+    }
+    let _ = write!(out, r#" <a href="/account" id="nav-account">{}</a>"#, lang.t("account"));
+    if who.is_admin() {
+        let _ = write!(
+            out,
+            r#" <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
+            lang.t("users"),
+            lang.t("audit")
+        );
+    }
+    out
+}
+
+/// The hidden field that carries the session's CSRF token in a form.
+pub fn csrf_field(who: &Principal) -> String {
+    who.csrf_token()
+        .map(|c| format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(c)))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -101,7 +101,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("downsampled", "min/max per pixel", "min/max per pixel"),
     ("error", "Error", "Fel"),
     ("not_found", "Not found", "Hittades inte"),
-    ("signed_in_as", "Signed in as", "Inloggad som"),
+    ("sign_out", "Sign out", "Logga ut"),
+    ("account", "Account", "Konto"),
+    ("users", "Users", "Användare"),
+    ("audit", "Audit log", "Ändringslogg"),
+    ("onboard", "Add house or building", "Lägg till hus eller fastighet"),
     ("nothing", "No houses or buildings yet.", "Inga hus eller fastigheter än."),
 ];
 

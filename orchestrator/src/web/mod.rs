@@ -4,9 +4,10 @@
 //! the style and the vendored uPlot are embedded in the binary.
 //!
 //! Every page and data route answers only under this server's own Host (like `/api`), and only
-//! about entities the visitor may see ([`access::Visitor::can_see`]).
+//! about entities the caller may see (`Principal::can_see`). Pages need a signed-in user
+//! (else they redirect to `/login`); the data routes also take the API token, and anyone while
+//! no user account exists, like `/api/workers` ([`crate::auth::ApiReader`]).
 
-mod access;
 mod assets;
 mod downsample;
 mod entity;

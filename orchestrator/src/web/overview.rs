@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::access::Visitor;
 use super::fleet::{overview_model, EntityRow};
 use super::html::{esc, page as frame};
 use super::i18n::Lang;
+use crate::auth::{ApiReader, PageUser};
 use crate::http::AppState;
 use crate::sinks::SinkStatus;
 
@@ -28,14 +28,20 @@ pub struct Overview {
     pub config_errors: Vec<String>,
 }
 
-pub async fn load(state: &AppState, visitor: &Visitor) -> Result<Overview, Response> {
+/// The overview for a caller who sees the entities `can_see` allows; config problems only
+/// for those who see everything.
+pub async fn load(
+    state: &AppState,
+    can_see: impl Fn(&str) -> bool,
+    sees_all: bool,
+) -> Result<Overview, Response> {
     let snapshot = crate::http::snapshot(state).await?;
     let store = state.store.clone();
     let workers = snapshot.workers;
     let visible: Vec<String> = workers
         .iter()
         .map(|w| super::fleet::entity_of(&w.id).1.to_string())
-        .filter(|id| visitor.can_see(id))
+        .filter(|id| can_see(id))
         .collect();
     let entities = tokio::task::spawn_blocking(move || {
         let reader = store.reader()?;
@@ -47,7 +53,7 @@ pub async fn load(state: &AppState, visitor: &Visitor) -> Result<Overview, Respo
     Ok(Overview {
         entities,
         sinks: state.sinks.status(),
-        config_errors: if visitor.can_change() {
+        config_errors: if sees_all {
             snapshot.config_errors
         } else {
             Vec::new()
@@ -63,26 +69,26 @@ fn internal(why: &str) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, why.to_string()).into_response()
 }
 
-pub async fn json(visitor: Visitor, State(state): State<AppState>) -> Response {
-    match load(&state, &visitor).await {
+pub async fn json(reader: ApiReader, State(state): State<AppState>) -> Response {
+    match load(&state, |id| reader.can_see(id), reader.sees_all()).await {
         Ok(o) => Json(o).into_response(),
         Err(r) => r,
     }
 }
 
 pub async fn page(
-    visitor: Visitor,
+    PageUser(who): PageUser,
     State(state): State<AppState>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    let overview = match load(&state, &visitor).await {
+    let overview = match load(&state, |id| who.can_see(id), who.is_admin()).await {
         Ok(o) => o,
         Err(r) => return r,
     };
     let body = render(lang, &overview);
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, lang.t("overview"), &visitor, &body))
+    with_lang_cookie(q.lang.is_some(), lang, frame(lang, lang.t("overview"), &who, &body))
 }
 
 /// The page as HTML, remembering a `?lang=` choice in a cookie.

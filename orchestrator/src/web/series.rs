@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::access::Visitor;
 use super::downsample::{min_max, Columns};
+use crate::auth::ApiReader;
 use crate::http::AppState;
 use crate::store::{RawValue, Reader, Series};
 
@@ -198,15 +198,15 @@ pub fn entity_csv(
     Ok(out.into_inner()?)
 }
 
-/// The store, read off the async threads, for an entity the visitor may see (else 404, the same
+/// The store, read off the async threads, for an entity the caller may see (else 404, the same
 /// answer as for an entity that does not exist).
 async fn read_for<T: Send + 'static>(
     state: &AppState,
-    visitor: &Visitor,
+    reader: &ApiReader,
     id: &str,
     f: impl FnOnce(&Reader) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    if !visitor.can_see(id) {
+    if !reader.can_see(id) {
         return Err((StatusCode::NOT_FOUND, "no such entity").into_response());
     }
     let store = state.store.clone();
@@ -217,28 +217,28 @@ async fn read_for<T: Send + 'static>(
 }
 
 pub async fn json(
-    visitor: Visitor,
+    caller: ApiReader,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(req): Query<SeriesRequest>,
 ) -> Response {
     let key = id.clone();
     let now = super::overview::now_ns();
-    match read_for(&state, &visitor, &id, move |r| entity_series(r, &key, req, now)).await {
+    match read_for(&state, &caller, &id, move |r| entity_series(r, &key, req, now)).await {
         Ok(charts) => Json(serde_json::json!({ "entity": id, "charts": charts })).into_response(),
         Err(r) => r,
     }
 }
 
 pub async fn csv(
-    visitor: Visitor,
+    caller: ApiReader,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(req): Query<SeriesRequest>,
 ) -> Response {
     let key = id.clone();
     let now = super::overview::now_ns();
-    match read_for(&state, &visitor, &id, move |r| entity_csv(r, &key, req, now)).await {
+    match read_for(&state, &caller, &id, move |r| entity_csv(r, &key, req, now)).await {
         Ok(bytes) => {
             let file: String = id
                 .chars()
