@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{free_port, servers::available, wait_for};
+use crate::{bin, free_port, servers::available, wait_for, Orchestrator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -123,6 +123,44 @@ impl Browser {
         }
     }
 
+    /// Signs in through the `/login` form and waits for the overview.
+    pub fn sign_in(&self, o: &Orchestrator, name: &str, password: &str) {
+        self.goto(&o.url("/login"));
+        let script = format!(
+            "document.getElementById('username').value = {};
+             document.getElementById('password').value = {};
+             document.getElementById('login-form').submit(); return true;",
+            Value::from(name),
+            Value::from(password)
+        );
+        self.eval(&script);
+        self.wait_for_js(
+            "return location.pathname == '/' && document.getElementById('fleet') != null;",
+            Duration::from_secs(20),
+        );
+    }
+
+    /// `fetch(path, {method: 'POST', body: form})` from the page (with its cookies); the status.
+    pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> u64 {
+        let form: serde_json::Map<String, Value> = form
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::from(*v)))
+            .collect();
+        let script = format!(
+            "var done = arguments[arguments.length - 1];
+             fetch({}, {{method: 'POST', body: new URLSearchParams({}), redirect: 'manual'}})
+               .then(function (r) {{ done(r.status); }}, function (e) {{ done(String(e)); }});",
+            Value::from(path),
+            Value::Object(form)
+        );
+        let v = self.call(
+            "POST",
+            &self.session_path("/execute/async"),
+            json!({ "script": script, "args": [] }),
+        );
+        v.as_u64().unwrap_or_else(|| panic!("POST {path}: {v}"))
+    }
+
     pub fn set_window(&self, width: u32, height: u32) {
         self.call(
             "POST",
@@ -142,6 +180,34 @@ impl Browser {
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).unwrap();
         path
+    }
+}
+
+/// `hemflux user add NAME --role ROLE` (password on stdin) and `hemflux user assign` on the
+/// orchestrator's data folder.
+pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entities: &[&str]) {
+    use std::io::Write;
+    let data = o.path("data");
+    let mut child = Command::new(bin("hemflux"))
+        .args(["user", "add", name, "--role", role, "--data"])
+        .arg(&data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    if !entities.is_empty() {
+        let out = Command::new(bin("hemflux"))
+            .args(["user", "assign", name])
+            .args(entities)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "user assign: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
 
