@@ -1,12 +1,13 @@
 //! The embedded static files: our script and style, and the vendored uPlot
 //! (`orchestrator/assets/vendor/uplot/VERSION` says which release and where from).
 //!
-//! Each is served with an ETag (a hash of its bytes) and linked as `/assets/<name>?v=<etag>`, so
-//! a browser may keep it for a year: a new binary with a changed file links a new URL.
+//! Each is served with an ETag (a hash of its bytes). Linked as `/assets/<name>?v=<etag>`, a
+//! browser may keep it for a year (a new binary with a changed file links a new URL); without
+//! `?v=` (the account pages link `/assets/app.css`) it asks again each time and gets a 304.
 
 use std::sync::LazyLock;
 
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -25,9 +26,9 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             include_bytes!("../../assets/app.js").as_slice(),
         ),
         (
-            "style.css",
+            "app.css",
             "text/css; charset=utf-8",
-            include_bytes!("../../assets/style.css").as_slice(),
+            include_bytes!("../../assets/app.css").as_slice(),
         ),
         (
             "uPlot.iife.min.js",
@@ -67,15 +68,25 @@ pub fn url(name: &'static str) -> String {
     format!("/assets/{name}?v={etag}")
 }
 
-pub async fn serve(Path(name): Path<String>, headers: HeaderMap) -> Response {
+pub async fn serve(
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let Some(asset) = find(&name) else {
         return (StatusCode::NOT_FOUND, "no such asset").into_response();
     };
+    let versioned = query.is_some_and(|q| q == format!("v={}", asset.etag.trim_matches('"')));
     let cache = [
         (header::ETAG, asset.etag.clone()),
         (
             header::CACHE_CONTROL,
-            "public, max-age=31536000, immutable".to_string(),
+            if versioned {
+                "public, max-age=31536000, immutable"
+            } else {
+                "no-cache"
+            }
+            .to_string(),
         ),
     ];
     let fresh = headers
@@ -99,15 +110,18 @@ mod tests {
 
     #[tokio::test]
     async fn etag_and_not_modified() {
-        let resp = serve(Path("app.js".into()), HeaderMap::new()).await;
+        let versioned = url("app.js").split_once('?').unwrap().1.to_string();
+        let resp = serve(Path("app.js".into()), RawQuery(Some(versioned)), HeaderMap::new()).await;
         assert_eq!(resp.status(), StatusCode::OK);
+        assert!(resp.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
         let etag = resp.headers()[header::ETAG].clone();
         assert!(url("app.js").ends_with(etag.to_str().unwrap().trim_matches('"')));
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag);
-        let resp = serve(Path("app.js".into()), again).await;
+        let resp = serve(Path("app.js".into()), RawQuery(None), again).await;
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
-        let missing = serve(Path("../Cargo.toml".into()), HeaderMap::new()).await;
+        assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-cache");
+        let missing = serve(Path("../Cargo.toml".into()), RawQuery(None), HeaderMap::new()).await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -41,7 +41,7 @@ pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
         code = lang.code(),
         title = esc(title),
         uplot_css = assets::url("uPlot.min.css"),
-        css = assets::url("style.css"),
+        css = assets::url("app.css"),
         uplot_js = assets::url("uPlot.iife.min.js"),
         js = assets::url("app.js"),
         overview = lang.t("overview"),

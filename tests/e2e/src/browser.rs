@@ -140,7 +140,8 @@ impl Browser {
         );
     }
 
-    /// `fetch(path, {method: 'POST', body: form})` from the page (with its cookies); the status.
+    /// `fetch(path, {method: 'POST', body: form})` from the page (with its cookies); the status
+/// after redirects.
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> u64 {
         let form: serde_json::Map<String, Value> = form
             .iter()
@@ -148,7 +149,7 @@ impl Browser {
             .collect();
         let script = format!(
             "var done = arguments[arguments.length - 1];
-             fetch({}, {{method: 'POST', body: new URLSearchParams({}), redirect: 'manual'}})
+             fetch({}, {{method: 'POST', body: new URLSearchParams({})}})
                .then(function (r) {{ done(r.status); }}, function (e) {{ done(String(e)); }});",
             Value::from(path),
             Value::Object(form)
@@ -159,6 +160,21 @@ impl Browser {
             json!({ "script": script, "args": [] }),
         );
         v.as_u64().unwrap_or_else(|| panic!("POST {path}: {v}"))
+    }
+
+    /// Forgets every cookie (the session): the next page is an anonymous visitor's.
+    pub fn clear_cookies(&self) {
+        self.call("DELETE", &self.session_path("/cookie"), Value::Null);
+    }
+
+    /// `GET path` from the page (with its cookies): (status, body).
+    pub fn fetch(&self, path: &str) -> (u64, String) {
+        let v = self.eval(&format!(
+            "var x = new XMLHttpRequest(); x.open('GET', {}, false); x.send();
+             return [x.status, x.responseText];",
+            Value::from(path)
+        ));
+        (v[0].as_u64().unwrap(), v[1].as_str().unwrap().to_string())
     }
 
     pub fn set_window(&self, width: u32, height: u32) {

@@ -144,10 +144,8 @@ fn overview_entity_charts_csv_languages_phone() {
     let href = browser.eval("return document.getElementById('csv').getAttribute('href');");
     let href = href.as_str().unwrap();
     assert!(href.starts_with("/api/entity/villa/csv?from="), "{href}");
-    let csv = browser.eval(&format!(
-        "var x = new XMLHttpRequest(); x.open('GET', {href:?}, false); x.send(); return x.responseText;"
-    ));
-    let csv = csv.as_str().unwrap();
+    let (status, csv) = browser.fetch(href);
+    assert_eq!(status, 200);
     let supply_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",supply_temp,")).collect();
     assert_eq!(supply_rows.len(), supply.len(), "{csv:.400}");
     let (t0, v0) = supply[0];
