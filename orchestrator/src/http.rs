@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub users: Users,
+    /// The config folders, data folder and `.env`, for onboarding from the web UI.
+    pub paths: crate::onboard::Paths,
 }
 
 impl FromRef<AppState> for Auth {

@@ -58,14 +58,12 @@ pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
 /// Links to the pages this user may use besides the overview.
 fn nav_links(lang: Lang, who: &Principal) -> String {
     let mut out = String::new();
-    if who.can_change() {
-        let _ = write!(out, r#" <a href="/onboard" id="nav-onboard">{}</a>"#, lang.t("onboard"));
-    }
     let _ = write!(out, r#" <a href="/account" id="nav-account">{}</a>"#, lang.t("account"));
     if who.is_admin() {
         let _ = write!(
             out,
-            r#" <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
+            r#" <a href="/onboard" id="nav-onboard">{}</a> <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
+            lang.t("onboard"),
             lang.t("users"),
             lang.t("audit")
         );

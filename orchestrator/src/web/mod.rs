@@ -15,6 +15,7 @@ mod events;
 mod fleet;
 mod html;
 mod i18n;
+mod onboard;
 mod overview;
 mod series;
 
@@ -39,6 +40,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/api/entity/{id}/series", get(series::json))
         .route("/api/entity/{id}/csv", get(series::csv))
         .route("/events", get(events::stream))
+        .route("/onboard", get(onboard::start))
+        .route("/onboard/verify", post(onboard::verify))
+        .route("/onboard/save", post(onboard::save))
         .route("/assets/{name}", get(assets::serve))
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
