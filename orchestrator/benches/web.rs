@@ -99,7 +99,9 @@ fn main() {
         html = rows_html(Lang::En, &rows).len();
         runs.push(t0.elapsed());
         assert_eq!(rows.len(), HOUSES);
-        assert!(rows.iter().all(|r| r.k_kw_per_k.is_some() && r.dhw_share == Some(0.2)));
+        assert!(rows
+            .iter()
+            .all(|r| r.k_kw_per_k.is_some() && r.dhw_share == Some(0.2)));
     }
     println!(
         "overview of {HOUSES} houses ({} workers): median {:.1} ms ({} kB of rows)",
@@ -120,7 +122,10 @@ fn main() {
         let charts = entity_series(&reader, "house_0000", req, now).unwrap();
         body = serde_json::to_vec(&charts).unwrap().len();
         runs.push(t0.elapsed());
-        let hs = charts.iter().find(|c| c.measurement == "heating_system").unwrap();
+        let hs = charts
+            .iter()
+            .find(|c| c.measurement == "heating_system")
+            .unwrap();
         assert_eq!(hs.stored, 105_120);
         assert!(hs.x.len() <= 2000);
     }

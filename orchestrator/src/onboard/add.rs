@@ -397,7 +397,11 @@ pub async fn verify_house(login: &Login) -> Result<Vec<(String, String)>> {
         .iter()
         .map(|h| {
             let id = h.controller().to_string();
-            let name = if h.name.is_empty() { id.clone() } else { h.name.clone() };
+            let name = if h.name.is_empty() {
+                id.clone()
+            } else {
+                h.name.clone()
+            };
             (id, name)
         })
         .collect())

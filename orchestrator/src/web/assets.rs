@@ -111,9 +111,17 @@ mod tests {
     #[tokio::test]
     async fn etag_and_not_modified() {
         let versioned = url("app.js").split_once('?').unwrap().1.to_string();
-        let resp = serve(Path("app.js".into()), RawQuery(Some(versioned)), HeaderMap::new()).await;
+        let resp = serve(
+            Path("app.js".into()),
+            RawQuery(Some(versioned)),
+            HeaderMap::new(),
+        )
+        .await;
         assert_eq!(resp.status(), StatusCode::OK);
-        assert!(resp.headers()[header::CACHE_CONTROL].to_str().unwrap().contains("immutable"));
+        assert!(resp.headers()[header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
         let etag = resp.headers()[header::ETAG].clone();
         assert!(url("app.js").ends_with(etag.to_str().unwrap().trim_matches('"')));
         let mut again = HeaderMap::new();
@@ -121,7 +129,12 @@ mod tests {
         let resp = serve(Path("app.js".into()), RawQuery(None), again).await;
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-cache");
-        let missing = serve(Path("../Cargo.toml".into()), RawQuery(None), HeaderMap::new()).await;
+        let missing = serve(
+            Path("../Cargo.toml".into()),
+            RawQuery(None),
+            HeaderMap::new(),
+        )
+        .await;
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 }

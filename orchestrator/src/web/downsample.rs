@@ -18,7 +18,8 @@ pub fn min_max(input: Columns, buckets: usize) -> Columns {
     }
     let (first, last) = (input.x[0], input.x[n - 1]);
     let span = (last - first).max(1) as f64;
-    let bucket_of = |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
+    let bucket_of =
+        |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
     let fields = input.ys.len();
     let mut out = Columns {
         x: Vec::with_capacity(2 * buckets),
@@ -38,7 +39,10 @@ pub fn min_max(input: Columns, buckets: usize) -> Columns {
         for (col, ys) in input.ys.iter().enumerate() {
             let values = ys[start..end].iter().flatten().copied();
             let (lo, hi) = values.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
-                (Some(lo.map_or(v, |l| l.min(v))), Some(hi.map_or(v, |h| h.max(v))))
+                (
+                    Some(lo.map_or(v, |l| l.min(v))),
+                    Some(hi.map_or(v, |h| h.max(v))),
+                )
             });
             out.ys[col].push(lo);
             if end - start > 1 {
@@ -56,10 +60,10 @@ mod tests {
 
     fn columns(n: usize) -> Columns {
         let x: Vec<i64> = (0..n as i64).map(|i| i * 300_000_000_000).collect();
-        let a = (0..n).map(|i| Some(((i as f64) / 50.0).sin() * 10.0)).collect();
-        let b = (0..n)
-            .map(|i| (i % 7 != 0).then_some(i as f64))
+        let a = (0..n)
+            .map(|i| Some(((i as f64) / 50.0).sin() * 10.0))
             .collect();
+        let b = (0..n).map(|i| (i % 7 != 0).then_some(i as f64)).collect();
         Columns { x, ys: vec![a, b] }
     }
 
@@ -72,10 +76,20 @@ mod tests {
     #[test]
     fn a_year_of_five_minutes_keeps_the_extremes() {
         let input = columns(105_120);
-        let (min_a, max_a) = input.ys[0].iter().flatten().fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
-        let max_b = input.ys[1].iter().flatten().fold(f64::MIN, |h, v| h.max(*v));
+        let (min_a, max_a) = input.ys[0]
+            .iter()
+            .flatten()
+            .fold((f64::MAX, f64::MIN), |(l, h), v| (l.min(*v), h.max(*v)));
+        let max_b = input.ys[1]
+            .iter()
+            .flatten()
+            .fold(f64::MIN, |h, v| h.max(*v));
         let out = min_max(input, 1000);
-        assert!(out.x.len() <= 2000 && out.x.len() >= 1990, "{}", out.x.len());
+        assert!(
+            out.x.len() <= 2000 && out.x.len() >= 1990,
+            "{}",
+            out.x.len()
+        );
         assert!(out.x.windows(2).all(|w| w[0] <= w[1]), "time order kept");
         assert!(out.ys.iter().all(|y| y.len() == out.x.len()));
         let got = |col: usize| out.ys[col].iter().flatten().copied();

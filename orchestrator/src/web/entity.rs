@@ -53,7 +53,11 @@ pub async fn page(
         return not_found();
     }
 
-    let mut body = format!(r#"<h1>{}</h1><section class="workers"><h2>{}</h2><ul>"#, esc(&id), lang.t("workers"));
+    let mut body = format!(
+        r#"<h1>{}</h1><section class="workers"><h2>{}</h2><ul>"#,
+        esc(&id),
+        lang.t("workers")
+    );
     for w in &workers {
         let _ = write!(
             body,
@@ -128,7 +132,9 @@ pub async fn restart(
     if let Err(why) = result {
         return (StatusCode::CONFLICT, why).into_response();
     }
-    if let Err(e) = crate::users::audit::record(&state.users, &who, &format!("restart {id}"), None, None) {
+    if let Err(e) =
+        crate::users::audit::record(&state.users, &who, &format!("restart {id}"), None, None)
+    {
         tracing::error!("recording the restart of {id} in the audit log: {e:#}");
     }
     let back = headers

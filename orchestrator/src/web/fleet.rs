@@ -151,16 +151,21 @@ fn add_headlines(
             })?,
             _ => {
                 let sums = energy.entry(row.id.clone()).or_default();
-                reader.for_each_point_of(&series, Some(now_ns - DHW_WINDOW_NS), None, |_, fields| {
-                    for f in fields {
-                        match f? {
-                            ("dhw_energy_kwh", v) => sums.0 += number(v).unwrap_or(0.0),
-                            ("actual_energy_kwh", v) => sums.1 += number(v).unwrap_or(0.0),
-                            _ => {}
+                reader.for_each_point_of(
+                    &series,
+                    Some(now_ns - DHW_WINDOW_NS),
+                    None,
+                    |_, fields| {
+                        for f in fields {
+                            match f? {
+                                ("dhw_energy_kwh", v) => sums.0 += number(v).unwrap_or(0.0),
+                                ("actual_energy_kwh", v) => sums.1 += number(v).unwrap_or(0.0),
+                                _ => {}
+                            }
                         }
-                    }
-                    Ok(())
-                })?;
+                        Ok(())
+                    },
+                )?;
             }
         }
     }

@@ -58,7 +58,11 @@ pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
 /// Links to the pages this user may use besides the overview.
 fn nav_links(lang: Lang, who: &Principal) -> String {
     let mut out = String::new();
-    let _ = write!(out, r#" <a href="/account" id="nav-account">{}</a>"#, lang.t("account"));
+    let _ = write!(
+        out,
+        r#" <a href="/account" id="nav-account">{}</a>"#,
+        lang.t("account")
+    );
     if who.is_admin() {
         let _ = write!(
             out,

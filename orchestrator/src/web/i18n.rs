@@ -84,7 +84,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("all_states", "All states", "Alla lägen"),
     ("problems", "With problems", "Med problem"),
     ("sinks", "Sinks", "Mottagare"),
-    ("no_sinks", "None: the data stays in the embedded store.", "Inga: data stannar i den inbyggda lagringen."),
+    (
+        "no_sinks",
+        "None: the data stays in the embedded store.",
+        "Inga: data stannar i den inbyggda lagringen.",
+    ),
     ("behind", "points behind", "punkter efter"),
     ("oldest", "oldest unsent", "äldsta osända"),
     ("config_errors", "Config problems", "Konfigurationsfel"),
@@ -95,7 +99,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("show", "Show", "Visa"),
     ("csv", "Download CSV", "Ladda ner CSV"),
     ("restart", "Restart", "Starta om"),
-    ("no_data", "No data in this range.", "Inga data under perioden."),
+    (
+        "no_data",
+        "No data in this range.",
+        "Inga data under perioden.",
+    ),
     ("loading", "Loading…", "Laddar…"),
     ("points", "points", "punkter"),
     ("downsampled", "min/max per pixel", "min/max per pixel"),
@@ -105,22 +113,42 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("username", "Username", "Användarnamn"),
     ("password", "Password", "Lösenord"),
     ("verify", "Verify login", "Kontrollera inloggning"),
-    ("login_ok", "The login works. Choose what to add:", "Inloggningen fungerar. Välj vad som ska läggas till:"),
+    (
+        "login_ok",
+        "The login works. Choose what to add:",
+        "Inloggningen fungerar. Välj vad som ska läggas till:",
+    ),
     ("id", "Id", "Id"),
     ("name", "Name", "Namn"),
-    ("name_default", "as the vendor calls it", "som leverantören kallar det"),
+    (
+        "name_default",
+        "as the vendor calls it",
+        "som leverantören kallar det",
+    ),
     ("lat", "Latitude", "Latitud"),
     ("lon", "Longitude", "Longitud"),
     ("poll", "Poll every (s)", "Hämta var (s)"),
     ("signals", "Signals to fetch", "Signaler att hämta"),
     ("save", "Add", "Lägg till"),
-    ("expired", "The verified login expired: verify it again.", "Den kontrollerade inloggningen har gått ut: kontrollera igen."),
+    (
+        "expired",
+        "The verified login expired: verify it again.",
+        "Den kontrollerade inloggningen har gått ut: kontrollera igen.",
+    ),
     ("sign_out", "Sign out", "Logga ut"),
     ("account", "Account", "Konto"),
     ("users", "Users", "Användare"),
     ("audit", "Audit log", "Ändringslogg"),
-    ("onboard", "Add house or building", "Lägg till hus eller fastighet"),
-    ("nothing", "No houses or buildings yet.", "Inga hus eller fastigheter än."),
+    (
+        "onboard",
+        "Add house or building",
+        "Lägg till hus eller fastighet",
+    ),
+    (
+        "nothing",
+        "No houses or buildings yet.",
+        "Inga hus eller fastigheter än.",
+    ),
 ];
 
 #[cfg(test)]
@@ -142,7 +170,11 @@ mod tests {
     fn every_text_in_both_languages() {
         for (key, en, sv) in TEXTS {
             assert!(!en.is_empty() && !sv.is_empty(), "{key}");
-            assert_eq!(TEXTS.iter().filter(|(k, _, _)| k == key).count(), 1, "{key}");
+            assert_eq!(
+                TEXTS.iter().filter(|(k, _, _)| k == key).count(),
+                1,
+                "{key}"
+            );
         }
         assert_eq!(Lang::Sv.t("restart"), "Starta om");
     }

@@ -36,7 +36,10 @@ struct Pending {
 
 enum Found {
     Houses(Vec<(String, String)>),
-    Building { controller: String, analogs: Vec<Analog> },
+    Building {
+        controller: String,
+        analogs: Vec<Analog>,
+    },
 }
 
 static PENDING: LazyLock<Mutex<HashMap<String, Pending>>> = LazyLock::new(Default::default);
@@ -77,7 +80,10 @@ fn step1(lang: Lang, who: &Principal, error: &str) -> String {
     let error = if error.is_empty() {
         String::new()
     } else {
-        format!(r#"<p id="error" class="bad" role="alert">{}</p>"#, esc(error))
+        format!(
+            r#"<p id="error" class="bad" role="alert">{}</p>"#,
+            esc(error)
+        )
     };
     format!(
         r#"<h1>{title}</h1>{error}<form method="post" action="/onboard/verify" id="onboard-form" class="stack">{csrf}
@@ -117,7 +123,11 @@ pub async fn verify(
         }
         Err(e) => {
             let html = step1(lang, &who, &format!("{e:#}"));
-            (StatusCode::UNPROCESSABLE_ENTITY, page(lang, &who, &html, false)).into_response()
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page(lang, &who, &html, false),
+            )
+                .into_response()
         }
     }
 }
@@ -127,7 +137,9 @@ async fn verified(body: &str) -> Result<(String, Pending)> {
     let kind = field(&form, "kind").unwrap_or("house");
     let login = Login {
         base_url: field(&form, "base_url").unwrap_or(HOMESIDE_URL).to_string(),
-        username: field(&form, "username").context("the username is missing")?.to_string(),
+        username: field(&form, "username")
+            .context("the username is missing")?
+            .to_string(),
         password: form
             .iter()
             .find(|(k, _)| k == "password")
@@ -173,9 +185,18 @@ fn step2(lang: Lang, who: &Principal, key: &str, p: &Pending) -> String {
     );
     let default_id = match &p.found {
         Found::Houses(houses) => {
-            let _ = write!(out, r#"<label>{} <select name="id" id="id">"#, lang.t("house"));
+            let _ = write!(
+                out,
+                r#"<label>{} <select name="id" id="id">"#,
+                lang.t("house")
+            );
             for (id, name) in houses {
-                let _ = write!(out, r#"<option value="{0}">{0} ({1})</option>"#, esc(id), esc(name));
+                let _ = write!(
+                    out,
+                    r#"<option value="{0}">{0} ({1})</option>"#,
+                    esc(id),
+                    esc(name)
+                );
             }
             out.push_str("</select></label>");
             None
@@ -202,7 +223,11 @@ fn step2(lang: Lang, who: &Principal, key: &str, p: &Pending) -> String {
         poll = lang.t("poll"),
     );
     if let Found::Building { analogs, .. } = &p.found {
-        let _ = write!(out, r#"<fieldset id="signals"><legend>{}</legend>"#, lang.t("signals"));
+        let _ = write!(
+            out,
+            r#"<fieldset id="signals"><legend>{}</legend>"#,
+            lang.t("signals")
+        );
         for a in analogs {
             let _ = write!(
                 out,
@@ -214,7 +239,11 @@ fn step2(lang: Lang, who: &Principal, key: &str, p: &Pending) -> String {
         }
         out.push_str("</fieldset>");
     }
-    let _ = write!(out, r#"<button id="save">{}</button></form>"#, lang.t("save"));
+    let _ = write!(
+        out,
+        r#"<button id="save">{}</button></form>"#,
+        lang.t("save")
+    );
     out
 }
 
@@ -242,7 +271,9 @@ pub async fn save(
     match written(&state, &form, &pending) {
         Ok((what, path)) => {
             let after = json!({ "file": path.display().to_string() });
-            if let Err(e) = crate::users::audit::record(&state.users, &who, &what, None, Some(after)) {
+            if let Err(e) =
+                crate::users::audit::record(&state.users, &who, &what, None, Some(after))
+            {
                 tracing::error!("recording {what:?} in the audit log: {e:#}");
             }
             Redirect::to("/").into_response()
@@ -250,13 +281,20 @@ pub async fn save(
         Err(e) => {
             // The login stays verified: the form can be corrected and sent again.
             let key = field(&form, "key").unwrap_or_default().to_string();
-            let mut html = format!(r#"<p id="error" class="bad" role="alert">{}</p>"#, esc(&format!("{e:#}")));
+            let mut html = format!(
+                r#"<p id="error" class="bad" role="alert">{}</p>"#,
+                esc(&format!("{e:#}"))
+            );
             html.push_str(&step2(lang, &who, &key, &pending));
             PENDING
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(key, pending);
-            (StatusCode::UNPROCESSABLE_ENTITY, page(lang, &who, &html, false)).into_response()
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page(lang, &who, &html, false),
+            )
+                .into_response()
         }
     }
 }
@@ -268,7 +306,10 @@ fn written(
 ) -> Result<(String, std::path::PathBuf)> {
     let number = |name: &str| -> Result<Option<f64>> {
         field(form, name)
-            .map(|v| v.parse::<f64>().with_context(|| format!("{name} {v:?} is not a number")))
+            .map(|v| {
+                v.parse::<f64>()
+                    .with_context(|| format!("{name} {v:?} is not a number"))
+            })
             .transpose()
     };
     let location = match (number("lat")?, number("lon")?) {

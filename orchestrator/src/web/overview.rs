@@ -45,7 +45,12 @@ pub async fn load(
         .collect();
     let entities = tokio::task::spawn_blocking(move || {
         let reader = store.reader()?;
-        overview_model(&workers, &reader, |id| visible.iter().any(|v| v == id), now_ns())
+        overview_model(
+            &workers,
+            &reader,
+            |id| visible.iter().any(|v| v == id),
+            now_ns(),
+        )
     })
     .await
     .map_err(|e| internal(&e.to_string()))?
@@ -88,18 +93,21 @@ pub async fn page(
         Err(r) => return r,
     };
     let body = render(lang, &overview);
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, lang.t("overview"), &who, &body))
+    with_lang_cookie(
+        q.lang.is_some(),
+        lang,
+        frame(lang, lang.t("overview"), &who, &body),
+    )
 }
 
 /// The page as HTML, remembering a `?lang=` choice in a cookie.
 pub fn with_lang_cookie(chosen: bool, lang: Lang, html: String) -> Response {
-    let mut resp = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html,
-    )
-        .into_response();
+    let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     if chosen {
-        let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+        let cookie = format!(
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            lang.code()
+        );
         if let Ok(v) = cookie.parse() {
             resp.headers_mut().insert(header::SET_COOKIE, v);
         }
@@ -110,7 +118,11 @@ pub fn with_lang_cookie(chosen: bool, lang: Lang, html: String) -> Response {
 /// The overview's body: the sinks' lag, the filters, and the table of entities.
 pub fn render(lang: Lang, o: &Overview) -> String {
     let mut out = String::new();
-    let _ = write!(out, r#"<section class="summary" id="sinks">{}</section>"#, sinks_html(lang, o));
+    let _ = write!(
+        out,
+        r#"<section class="summary" id="sinks">{}</section>"#,
+        sinks_html(lang, o)
+    );
     let _ = write!(
         out,
         r#"<form class="filters" role="search" onsubmit="return false">
@@ -170,7 +182,11 @@ pub fn sinks_html(lang: Lang, o: &Overview) -> String {
     }
     out.push_str("</ul>");
     if !o.config_errors.is_empty() {
-        let _ = write!(out, r#"<h2 class="bad">{}</h2><ul>"#, lang.t("config_errors"));
+        let _ = write!(
+            out,
+            r#"<h2 class="bad">{}</h2><ul>"#,
+            lang.t("config_errors")
+        );
         for e in &o.config_errors {
             let _ = write!(out, "<li>{}</li>", esc(e));
         }
@@ -214,9 +230,16 @@ pub fn rows_html(lang: Lang, rows: &[EntityRow]) -> String {
             out,
             r#"</td><td data-label="{last_t}">{last}</td><td data-label="{alarms_t}" class="{alarm_cls}">{alarms}</td><td data-label="{k_t}">{k}</td><td data-label="{dhw_t}">{dhw}</td></tr>"#,
             last_t = lang.t("last_data"),
-            last = r.last_data_time.as_deref().map_or("–".to_string(), short_time),
+            last = r
+                .last_data_time
+                .as_deref()
+                .map_or("–".to_string(), short_time),
             alarms_t = lang.t("alarms"),
-            alarm_cls = if r.open_alarms.unwrap_or(0) > 0 { "bad" } else { "" },
+            alarm_cls = if r.open_alarms.unwrap_or(0) > 0 {
+                "bad"
+            } else {
+                ""
+            },
             alarms = r.open_alarms.map_or("–".to_string(), |n| n.to_string()),
             k_t = lang.t("k"),
             k = r.k_kw_per_k.map_or("–".to_string(), |k| match r.k_r2_adj {
@@ -224,7 +247,9 @@ pub fn rows_html(lang: Lang, rows: &[EntityRow]) -> String {
                 None => format!("{k:.3}"),
             }),
             dhw_t = lang.t("dhw_share"),
-            dhw = r.dhw_share.map_or("–".to_string(), |s| format!("{:.0} %", s * 100.0)),
+            dhw = r
+                .dhw_share
+                .map_or("–".to_string(), |s| format!("{:.0} %", s * 100.0)),
         );
     }
     out

@@ -36,7 +36,9 @@ impl SeriesRequest {
     /// `[from, to)` in nanoseconds.
     pub fn range(&self, now_ns: i64) -> (i64, i64) {
         let to = self.to.map_or(now_ns, |s| s.saturating_mul(NS));
-        let from = self.from.map_or(to - DEFAULT_SPAN_NS, |s| s.saturating_mul(NS));
+        let from = self
+            .from
+            .map_or(to - DEFAULT_SPAN_NS, |s| s.saturating_mul(NS));
         (from, to)
     }
 
@@ -178,7 +180,11 @@ pub fn entity_csv(
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(["time", "measurement", "tags", "field", "value"])?;
     for series in entity_series_list(reader, entity_id)? {
-        let tags: Vec<String> = series.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tags: Vec<String> = series
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let tags = tags.join(";");
         reader.for_each_point_of(&series, Some(from), Some(to), |time, fields| {
             let time = hemflux_shared::time::from_nanos(time).to_string();
@@ -224,7 +230,11 @@ pub async fn json(
 ) -> Response {
     let key = id.clone();
     let now = super::overview::now_ns();
-    match read_for(&state, &caller, &id, move |r| entity_series(r, &key, req, now)).await {
+    match read_for(&state, &caller, &id, move |r| {
+        entity_series(r, &key, req, now)
+    })
+    .await
+    {
         Ok(charts) => Json(serde_json::json!({ "entity": id, "charts": charts })).into_response(),
         Err(r) => r,
     }
@@ -242,7 +252,13 @@ pub async fn csv(
         Ok(bytes) => {
             let file: String = id
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             (
                 [

@@ -47,7 +47,12 @@ impl Browser {
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         wait_for(Duration::from_secs(20), "chromedriver to answer", || {
-            let v: Value = http.get(format!("{base}/status")).send().ok()?.json().ok()?;
+            let v: Value = http
+                .get(format!("{base}/status"))
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
             v["value"]["ready"].as_bool().filter(|r| *r)
         });
         let profile = tempfile::tempdir().unwrap();
@@ -83,7 +88,9 @@ impl Browser {
             "DELETE" => self.http.delete(url),
             _ => self.http.post(url).json(&body),
         };
-        let resp = req.send().unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"));
         let ok = resp.status().is_success();
         let v: Value = resp.json().expect("WebDriver answers JSON");
         assert!(ok, "WebDriver {method} {path}: {v}");
@@ -141,7 +148,7 @@ impl Browser {
     }
 
     /// `fetch(path, {method: 'POST', body: form})` from the page (with its cookies); the status
-/// after redirects.
+    /// after redirects.
     pub fn post_form(&self, path: &str, form: &[(&str, &str)]) -> u64 {
         let form: serde_json::Map<String, Value> = form
             .iter()
@@ -214,7 +221,11 @@ pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entiti
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "user add: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if !entities.is_empty() {
         let out = Command::new(bin("hemflux"))
             .args(["user", "assign", name])
@@ -223,7 +234,11 @@ pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entiti
             .arg(&data)
             .output()
             .unwrap();
-        assert!(out.status.success(), "user assign: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "user assign: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 

@@ -26,12 +26,21 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     };
     let o = Orchestrator::new("").start();
     for house in ["villa", "stuga"] {
-        o.write_profile(&format!("{house}.json"), r#"{"synthetic": {"interval_ms": 200}}"#);
+        o.write_profile(
+            &format!("{house}.json"),
+            r#"{"synthetic": {"interval_ms": 200}}"#,
+        );
         o.wait_state(&format!("synthetic:{house}"), "running", T);
     }
     add_user(&o, "anna", "admin", "anna's long passphrase", &[]);
     add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
-    add_user(&o, "vera", "viewer", "vera's long passphrase", &["house:villa"]);
+    add_user(
+        &o,
+        "vera",
+        "viewer",
+        "vera's long passphrase",
+        &["house:villa"],
+    );
 
     // bo: stuga only, by overview, URL, series API and CSV.
     browser.sign_in(&o, "bo", "bo's long passphrase");
@@ -47,7 +56,10 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     }
     let (status, overview) = browser.fetch("/api/overview");
     assert_eq!(status, 200);
-    assert!(overview.contains("\"stuga\"") && !overview.contains("villa"), "{overview}");
+    assert!(
+        overview.contains("\"stuga\"") && !overview.contains("villa"),
+        "{overview}"
+    );
     let (status, csv) = browser.fetch("/api/entity/stuga/csv");
     assert_eq!(status, 200);
     assert!(csv.contains(",synthetic,"), "{csv:.300}");
@@ -62,7 +74,10 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     let restart = "/web/workers/synthetic:stuga/restart";
     assert_eq!(browser.post_form(restart, &[]), 403);
     assert_eq!(browser.post_form(restart, &[("csrf", "forged")]), 403);
-    assert_eq!(browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", csrf)]), 404);
+    assert_eq!(
+        browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", csrf)]),
+        404
+    );
     assert_eq!(browser.post_form(restart, &[("csrf", csrf)]), 200);
     browser.screenshot("entity-user");
 
@@ -72,12 +87,19 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     browser.sign_in(&o, "vera", "vera's long passphrase");
     assert_eq!(rows(&browser), ["villa"]);
     browser.goto(&o.url("/entity/villa"));
-    browser.wait_for_js("return document.querySelector('#charts canvas') != null;", T);
-    let buttons = browser.eval("return document.querySelectorAll('form[action$=\"/restart\"]').length;");
+    browser.wait_for_js(
+        "return document.querySelector('#charts canvas') != null;",
+        T,
+    );
+    let buttons =
+        browser.eval("return document.querySelectorAll('form[action$=\"/restart\"]').length;");
     assert_eq!(buttons, 0);
     let token = browser.eval("return document.querySelector('input[name=csrf]').value;");
     let token = token.as_str().unwrap();
-    assert_eq!(browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", token)]), 403);
+    assert_eq!(
+        browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", token)]),
+        403
+    );
     let (status, _) = browser.fetch("/admin/users");
     assert_eq!(status, 403);
     let nav = browser.eval("return document.getElementById('nav-users');");
@@ -92,7 +114,9 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     let audit = browser.eval("return document.body.innerText;");
     let audit = audit.as_str().unwrap();
     assert!(
-        audit.lines().any(|l| l.contains("bo") && l.contains("restart synthetic:stuga")),
+        audit
+            .lines()
+            .any(|l| l.contains("bo") && l.contains("restart synthetic:stuga")),
         "{audit}"
     );
     assert!(!audit.contains("restart synthetic:villa"), "{audit}");

@@ -43,7 +43,11 @@ fn cli(args: &[&str], password: &str) -> tempfile::TempDir {
         .unwrap();
     writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     dir
 }
 
@@ -62,7 +66,10 @@ fn verify(browser: &Browser, kind: &str, base_url: &str, user: &str, password: &
 }
 
 fn only_file(dir: &Path) -> (String, String) {
-    let files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     (
         files[0].file_name().unwrap().to_string_lossy().to_string(),
@@ -78,15 +85,30 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     let arrigo = Sim::start("arrigo", &["--username", USER, "--password", PASSWORD]);
     let homeside = Sim::start(
         "homeside",
-        &["--house", &format!("HEM_FJV_Villa_149:{HOUSE_USER}:{HOUSE_PASSWORD}")],
+        &[
+            "--house",
+            &format!("HEM_FJV_Villa_149:{HOUSE_USER}:{HOUSE_PASSWORD}"),
+        ],
     );
     let arrigo_api = format!("{}/arrigo/api", arrigo.address);
     let by_cli = cli(
-        &["add-building", "--base-url", &arrigo_api, "--username", USER],
+        &[
+            "add-building",
+            "--base-url",
+            &arrigo_api,
+            "--username",
+            USER,
+        ],
         PASSWORD,
     );
     let house_by_cli = cli(
-        &["add-house", "--base-url", &homeside.address, "--username", HOUSE_USER],
+        &[
+            "add-house",
+            "--base-url",
+            &homeside.address,
+            "--username",
+            HOUSE_USER,
+        ],
         HOUSE_PASSWORD,
     );
 
@@ -97,8 +119,14 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     // A wrong password: said so, nothing written.
     browser.goto(&o.url("/onboard"));
     verify(&browser, "building", &arrigo_api, USER, "wrong");
-    let error = browser.wait_for_js("var e = document.getElementById('error'); return e && e.innerText;", T);
-    assert!(error.as_str().unwrap().contains("nothing was written"), "{error}");
+    let error = browser.wait_for_js(
+        "var e = document.getElementById('error'); return e && e.innerText;",
+        T,
+    );
+    assert!(
+        error.as_str().unwrap().contains("nothing was written"),
+        "{error}"
+    );
     assert!(!error.as_str().unwrap().contains("wrong"), "{error}");
     assert_eq!(std::fs::read_dir(o.path("buildings")).unwrap().count(), 0);
     assert!(!o.path(".env").exists());
@@ -111,15 +139,27 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     );
     assert!(signals.as_u64().unwrap() > 0);
     let page = browser.eval("return document.documentElement.outerHTML;");
-    assert!(!page.as_str().unwrap().contains(PASSWORD), "the password went back to the browser");
+    assert!(
+        !page.as_str().unwrap().contains(PASSWORD),
+        "the password went back to the browser"
+    );
     browser.screenshot("onboard-building");
     browser.eval("document.getElementById('onboard-save').submit(); return true;");
-    browser.wait_for_js("return location.pathname == '/' && document.getElementById('fleet') != null;", T);
+    browser.wait_for_js(
+        "return location.pathname == '/' && document.getElementById('fleet') != null;",
+        T,
+    );
     let (name, web) = only_file(&o.path("buildings"));
     let (cli_name, cli_text) = only_file(&by_cli.path().join("buildings"));
-    assert_eq!((name.as_str(), web.as_str()), (cli_name.as_str(), cli_text.as_str()));
+    assert_eq!(
+        (name.as_str(), web.as_str()),
+        (cli_name.as_str(), cli_text.as_str())
+    );
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
-    assert_eq!(env, std::fs::read_to_string(by_cli.path().join(".env")).unwrap());
+    assert_eq!(
+        env,
+        std::fs::read_to_string(by_cli.path().join(".env")).unwrap()
+    );
     let id = name.trim_end_matches(".json").to_string();
     // The running orchestrator picks it up; the overview shows it without a reload.
     browser.wait_for_js(
@@ -129,16 +169,28 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
 
     // The house, the same way.
     browser.goto(&o.url("/onboard"));
-    verify(&browser, "house", &homeside.address, HOUSE_USER, HOUSE_PASSWORD);
+    verify(
+        &browser,
+        "house",
+        &homeside.address,
+        HOUSE_USER,
+        HOUSE_PASSWORD,
+    );
     browser.wait_for_js("return document.getElementById('onboard-save') != null;", T);
     browser.eval("document.getElementById('onboard-save').submit(); return true;");
     browser.wait_for_js("return location.pathname == '/';", T);
     let (name, web) = only_file(&o.path("profiles"));
     let (cli_name, cli_text) = only_file(&house_by_cli.path().join("profiles"));
-    assert_eq!((name.as_str(), web.as_str()), (cli_name.as_str(), cli_text.as_str()));
+    assert_eq!(
+        (name.as_str(), web.as_str()),
+        (cli_name.as_str(), cli_text.as_str())
+    );
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
     let cli_env = std::fs::read_to_string(house_by_cli.path().join(".env")).unwrap();
-    assert!(cli_env.lines().all(|l| env.lines().any(|e| e == l)), "{env}\n---\n{cli_env}");
+    assert!(
+        cli_env.lines().all(|l| env.lines().any(|e| e == l)),
+        "{env}\n---\n{cli_env}"
+    );
 
     browser.goto(&o.url("/admin/audit"));
     let audit = browser.eval("return document.body.innerText;");

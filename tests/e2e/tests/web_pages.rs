@@ -102,13 +102,25 @@ fn overview_entity_charts_csv_languages_phone() {
         T,
     );
     let rows: Vec<String> = serde_json::from_value(rows).unwrap();
-    assert!(rows[0].starts_with("stuga") && rows[0].contains("synthetic:stuga running"), "{rows:?}");
-    assert!(rows[1].starts_with("villa") && rows[1].contains("synthetic:villa running"), "{rows:?}");
-    assert!(rows[1].contains("0.123") && rows[1].contains("R² 0.91"), "{rows:?}");
+    assert!(
+        rows[0].starts_with("stuga") && rows[0].contains("synthetic:stuga running"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].starts_with("villa") && rows[1].contains("synthetic:villa running"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("0.123") && rows[1].contains("R² 0.91"),
+        "{rows:?}"
+    );
     assert!(rows[1].contains("25 %"), "hot water 10 of 40 kWh: {rows:?}");
     assert!(rows[0].contains('–'), "no analytics for stuga: {rows:?}");
     // Live: the events stream delivers (the synthetic workers' last data time keeps moving).
-    browser.wait_for_js("return document.getElementById('live').dataset.updated || null;", T);
+    browser.wait_for_js(
+        "return document.getElementById('live').dataset.updated || null;",
+        T,
+    );
     browser.screenshot("overview");
 
     // Search filters the rows in the page.
@@ -129,7 +141,10 @@ fn overview_entity_charts_csv_languages_phone() {
     );
     let fields: Vec<String> = serde_json::from_value(chart["fields"].clone()).unwrap();
     let data: Vec<Vec<Option<f64>>> = serde_json::from_value(chart["data"].clone()).unwrap();
-    let col = 1 + fields.iter().position(|f| f == "supply_temp").expect("supply_temp charted");
+    let col = 1 + fields
+        .iter()
+        .position(|f| f == "supply_temp")
+        .expect("supply_temp charted");
     let drawn: Vec<(i64, f64)> = data[0]
         .iter()
         .zip(&data[col])
@@ -137,7 +152,10 @@ fn overview_entity_charts_csv_languages_phone() {
         .collect();
     assert_eq!(drawn, supply, "the chart's data are the stored points");
     let canvas = browser.eval("return document.querySelectorAll('#charts canvas').length;");
-    assert!(canvas.as_u64().unwrap() >= 2, "heating_system and the synthetic series: {canvas}");
+    assert!(
+        canvas.as_u64().unwrap() >= 2,
+        "heating_system and the synthetic series: {canvas}"
+    );
     browser.screenshot("entity");
 
     // The CSV link carries the range shown; its rows are the stored values.
@@ -146,7 +164,10 @@ fn overview_entity_charts_csv_languages_phone() {
     assert!(href.starts_with("/api/entity/villa/csv?from="), "{href}");
     let (status, csv) = browser.fetch(href);
     assert_eq!(status, 200);
-    let supply_rows: Vec<&str> = csv.lines().filter(|l| l.contains(",supply_temp,")).collect();
+    let supply_rows: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.contains(",supply_temp,"))
+        .collect();
     assert_eq!(supply_rows.len(), supply.len(), "{csv:.400}");
     let (t0, v0) = supply[0];
     let first = format!(
@@ -158,7 +179,11 @@ fn overview_entity_charts_csv_languages_phone() {
     // A long range is thinned on the server (the API token reads the data routes too): at most two points per pixel, extremes kept.
     let series: Value = get(
         &o,
-        &format!("/api/entity/villa/series?from={}&to={}&width=20", now_s - 86_400, now_s + 60),
+        &format!(
+            "/api/entity/villa/series?from={}&to={}&width=20",
+            now_s - 86_400,
+            now_s + 60
+        ),
     )
     .json()
     .unwrap();
@@ -177,7 +202,10 @@ fn overview_entity_charts_csv_languages_phone() {
         .filter_map(Value::as_f64)
         .fold(f64::MIN, f64::max);
     let max_stored = supply.iter().map(|p| p.1 - 10.0).fold(f64::MIN, f64::max);
-    assert!(hs["fields"][0] == "return_temp" && max_drawn == max_stored, "{hs}");
+    assert!(
+        hs["fields"][0] == "return_temp" && max_drawn == max_stored,
+        "{hs}"
+    );
 
     // Unknown entities are not found.
     browser.goto(&o.url("/entity/nobody"));
@@ -186,7 +214,10 @@ fn overview_entity_charts_csv_languages_phone() {
 
     // Swedish, remembered in a cookie.
     browser.goto(&o.url("/?lang=sv"));
-    browser.wait_for_js("return document.querySelectorAll('#fleet-rows tr').length == 2;", T);
+    browser.wait_for_js(
+        "return document.querySelectorAll('#fleet-rows tr').length == 2;",
+        T,
+    );
     browser.goto(&o.url("/"));
     let nav = browser.eval("return document.querySelector('header nav a').innerText;");
     assert_eq!(nav, "Översikt");
@@ -195,7 +226,10 @@ fn overview_entity_charts_csv_languages_phone() {
     // A phone: the table turns into labelled blocks, and nothing overflows sideways.
     browser.set_window(390, 844);
     browser.goto(&o.url("/?lang=en"));
-    browser.wait_for_js("return document.querySelectorAll('#fleet-rows tr').length == 2;", T);
+    browser.wait_for_js(
+        "return document.querySelectorAll('#fleet-rows tr').length == 2;",
+        T,
+    );
     let layout = browser.eval(
         r#"return { head: getComputedStyle(document.querySelector('#fleet thead')).display,
                     wide: document.documentElement.scrollWidth > window.innerWidth + 1 };"#,
