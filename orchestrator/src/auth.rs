@@ -180,18 +180,15 @@ pub struct SessionUser {
 }
 
 impl Principal {
-    /// Whether the caller may see an entity: an id such as `house:villa1` or `meter:villa1/el`,
-    /// or a bare `villa1` (which matches an assignment of any kind with that name).
+    /// Whether the caller may see an entity: a worker id such as `house:villa1`,
+    /// `meter:villa1/el` or `building:b1`, or a bare profile or building id `villa1`. An
+    /// assigned house covers every worker of its profile (`meter:villa1/...`,
+    /// `serial:villa1/...`, `synthetic:villa1`); an assigned meter covers only itself.
     pub fn can_see(&self, entity_id: &str) -> bool {
         match self {
             Principal::ApiToken => true,
             Principal::User(u) => {
-                u.role == Role::Admin
-                    || u.entities.iter().any(|a| {
-                        a == entity_id
-                            || (!entity_id.contains(':')
-                                && a.split_once(':').is_some_and(|(_, name)| name == entity_id))
-                    })
+                u.role == Role::Admin || u.entities.iter().any(|a| covers(a, entity_id))
             }
         }
     }
@@ -260,6 +257,24 @@ where
                 ),
             )
                 .into_response()),
+        }
+    }
+}
+
+/// Whether the assignment `a` covers `id` (see [`Principal::can_see`]).
+fn covers(a: &str, id: &str) -> bool {
+    if a == id {
+        return true;
+    }
+    let Some((kind, name)) = a.split_once(':') else {
+        return false;
+    };
+    match id.split_once(':') {
+        None => name == id,
+        Some((id_kind, rest)) => {
+            kind == "house"
+                && matches!(id_kind, "house" | "meter" | "serial" | "synthetic")
+                && rest.split('/').next() == Some(name)
         }
     }
 }
@@ -522,10 +537,24 @@ mod tests {
         assert_eq!((token.name(), token.csrf_token()), ("api-token", None));
         let admin = user(Role::Admin, &[]);
         assert!(admin.can_see("house:x") && admin.can_change() && admin.is_admin());
-        let u = user(Role::User, &["house:villa1", "building:b1"]);
+        let u = user(
+            Role::User,
+            &["house:villa1", "building:b1", "meter:villa3/el"],
+        );
         assert!(u.can_see("house:villa1") && u.can_see("villa1") && u.can_see("b1"));
-        assert!(!u.can_see("house:villa2") && !u.can_see("meter:villa1/el"));
+        assert!(
+            u.can_see("meter:villa1/el") && u.can_see("synthetic:villa1"),
+            "the house's workers"
+        );
+        assert!(u.can_see("serial:villa1/broute") && u.can_see("meter:villa3/el"));
+        assert!(!u.can_see("house:villa2") && !u.can_see("meter:villa2/el"));
+        assert!(
+            !u.can_see("house:villa3") && !u.can_see("meter:villa3/water"),
+            "only that meter"
+        );
+        assert!(!u.can_see("house:villa10") && !u.can_see("meter:villa10/el"));
         assert!(!u.can_see("building:villa1"), "the kind must match");
+        assert!(!u.can_see("building:b1x") && !u.can_see("weather:smhi"));
         assert!(u.can_change() && !u.is_admin());
         assert_eq!((u.name(), u.csrf_token()), ("ann", Some("c")));
         let v = user(Role::Viewer, &["house:villa1"]);

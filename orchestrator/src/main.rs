@@ -32,6 +32,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The orchestrator's data folder: its API token is sent when readable (needed once
+        /// web user accounts exist).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
     /// Restart one worker now (also clears a `failed` state).
     Restart {
@@ -169,7 +173,9 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Backfill(args) => hemflux::backfill::run(args).await,
         Command::Import(args) => hemflux::import::run(args).await,
         Command::Migrate(args) => hemflux::migrate::run(args).await,
-        Command::Status { listen, json } => hemflux::status::status(listen, json).await,
+        Command::Status { listen, json, data } => {
+            hemflux::status::status(listen, &data, json).await
+        }
         Command::Restart { id, listen, data } => hemflux::status::restart(listen, &data, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,

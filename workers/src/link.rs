@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::lines::{read_bounded_line, Line};
 use hemflux_shared::protocol::{FromWorker, Init, ToWorker, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use hemflux_shared::read::{PageCursor, ReadQuery};
 use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -29,11 +30,15 @@ pub enum Command {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), String>>>>>;
+/// One page of a `query`'s answer: points and the next page's cursor, or the refusal.
+type Page = Result<(Vec<Point>, Option<PageCursor>), String>;
+type Queries = Arc<Mutex<HashMap<u64, oneshot::Sender<Page>>>>;
 
 /// The handle a worker kind uses to talk to the orchestrator. Cheap to share.
 pub struct Link {
     out: mpsc::UnboundedSender<String>,
     pending: Pending,
+    queries: Queries,
     next_seq: AtomicU64,
     silent: Arc<AtomicBool>,
 }
@@ -75,12 +80,14 @@ pub async fn start() -> Result<Worker> {
     let (out, out_rx) = mpsc::unbounded_channel();
     tokio::spawn(write_stdout(out_rx));
     let pending: Pending = Arc::default();
+    let queries: Queries = Arc::default();
     let (cmd_tx, commands) = mpsc::channel(16);
-    tokio::spawn(read_stdin(stdin, pending.clone(), cmd_tx));
+    tokio::spawn(read_stdin(stdin, pending.clone(), queries.clone(), cmd_tx));
 
     let link = Arc::new(Link {
         out,
         pending,
+        queries,
         next_seq: AtomicU64::new(1),
         silent: Arc::default(),
     });
@@ -116,6 +123,7 @@ async fn write_stdout(mut rx: mpsc::UnboundedReceiver<String>) {
 async fn read_stdin(
     mut stdin: BufReader<tokio::io::Stdin>,
     pending: Pending,
+    queries: Queries,
     commands: mpsc::Sender<Command>,
 ) {
     let mut line = Vec::new();
@@ -160,6 +168,17 @@ async fn read_stdin(
                 std::process::exit(0);
             }
             ToWorker::Init(_) => tracing::warn!("a second init is ignored"),
+            ToWorker::QueryResult {
+                id,
+                points,
+                next,
+                error,
+            } => {
+                let tx = queries.lock().expect("queries lock").remove(&id);
+                if let Some(tx) = tx {
+                    let _ = tx.send(error.map_or(Ok((points, next)), Err));
+                }
+            }
         }
     }
 }
@@ -208,6 +227,45 @@ impl Link {
         rx.await
             .map_err(|_| anyhow!("the orchestrator went away before acknowledging"))?
             .map_err(|e| anyhow!("the orchestrator refused the batch: {e}"))
+    }
+
+    /// Reads every point of `query` from the store through the orchestrator, page by page
+    /// (see `hemflux_shared::read`); an error if it is outside what this worker may read.
+    pub async fn query(&self, query: ReadQuery) -> Result<Vec<Point>> {
+        let mut all = Vec::new();
+        self.query_pages(query, |page| all.extend(page)).await?;
+        Ok(all)
+    }
+
+    /// Like [`Link::query`], handing over each page as it arrives (a long history is never
+    /// held twice).
+    pub async fn query_pages(
+        &self,
+        mut query: ReadQuery,
+        mut each: impl FnMut(Vec<Point>),
+    ) -> Result<()> {
+        loop {
+            let (points, next) = self.query_page(&query).await?;
+            each(points);
+            match next {
+                Some(cursor) => query.after = Some(cursor),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// One page of `query`, and where the next starts (`None`: this was the last).
+    pub async fn query_page(&self, query: &ReadQuery) -> Result<(Vec<Point>, Option<PageCursor>)> {
+        let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.queries.lock().expect("queries lock").insert(id, tx);
+        self.send(&FromWorker::Query {
+            id,
+            query: query.clone(),
+        });
+        rx.await
+            .map_err(|_| anyhow!("the orchestrator went away before answering a query"))?
+            .map_err(|e| anyhow!("query of {} refused: {e}", query.measurement))
     }
 
     pub fn status(&self, message: impl Into<String>) {

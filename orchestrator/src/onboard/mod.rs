@@ -21,7 +21,7 @@ pub use add::{
     add_building, add_house, discover_building, signal_configs, verify_house, write_building,
     write_house, AddBuildingArgs, AddHouseArgs, Discovery, Login, NewEntity, HOMESIDE_URL,
 };
-pub use arrigo::Analog;
+pub use arrigo::{Analog, Digital};
 pub use remove::{
     purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, Removed, StorePurge, GRACE_DAYS,
 };

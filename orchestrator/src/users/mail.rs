@@ -52,6 +52,12 @@ fn default_check_secs() -> u64 {
     60
 }
 
+/// Whether the server refused a message for good (5xx), so that trying again is pointless.
+pub fn is_permanent(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<lettre::transport::smtp::Error>()
+        .is_some_and(|e| e.is_permanent())
+}
+
 #[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,

@@ -196,7 +196,7 @@ pub(crate) fn now() -> i64 {
 }
 
 /// `n` bytes from the kernel's CSPRNG, as hex.
-pub(crate) fn random_hex(n: usize) -> Result<String> {
+pub fn random_hex(n: usize) -> Result<String> {
     let mut bytes = vec![0u8; n];
     getrandom::getrandom(&mut bytes)
         .map_err(|e| anyhow::anyhow!("asking the kernel for random bytes: {e}"))?;

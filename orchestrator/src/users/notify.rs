@@ -3,11 +3,14 @@
 //! `failed`; an entity whose newest point is older than `no_data_hours`; a building whose
 //! `building_alarms.count_alarmed` rises above 0 while hemflux runs. A registration waiting
 //! is told to the admins who chose it, at once. Each condition is told once, and again only
-//! after it has cleared.
+//! after it has cleared. A message the server does not take is tried again (5 attempts, from
+//! 5 s doubling), except when the server refuses it for good (a 5xx answer). A message the server does not take is tried again (5 attempts, from
+//! 5 s doubling), except when the server refuses it for good (a 5xx answer).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::{FieldValue, Point};
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -107,6 +110,14 @@ pub fn recipients(accounts: &[Account], notice: &Notice) -> Vec<String> {
         .collect()
 }
 
+const SEND_RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_secs(5),
+    factor: 2,
+    cap: Duration::from_secs(300),
+    jitter: 0.25,
+};
+const SEND_ATTEMPTS: u32 = 5;
+
 /// Starts sending, and watching the workers and the store; the handle for direct notices.
 pub fn start(
     users: Users,
@@ -133,18 +144,41 @@ pub fn start(
                 format!("{}\n{link}\n", notice.body)
             };
             for to in recipients(&accounts, &notice) {
-                match mailer.send(&to, &notice.subject, &body).await {
-                    Ok(()) => {
-                        tracing::info!(to, event = notice.event.as_str(), "notification sent")
-                    }
-                    Err(e) => tracing::warn!(event = notice.event.as_str(), "{e:#}"),
-                }
+                tokio::spawn(send(
+                    mailer.clone(),
+                    to,
+                    notice.subject.clone(),
+                    body.clone(),
+                    notice.event,
+                ));
             }
         }
     });
     let notifier = Notifier { tx: tx.clone() };
     tokio::spawn(watch(settings, supervisor, store, tx));
     notifier
+}
+
+/// Sends one message, trying again after temporary failures.
+async fn send(mailer: Mailer, to: String, subject: String, body: String, event: Event) {
+    let event = event.as_str();
+    let mut backoff = SEND_RETRY.backoff();
+    for attempt in 1..=SEND_ATTEMPTS {
+        match mailer.send(&to, &subject, &body).await {
+            Ok(()) => {
+                tracing::info!(to, event, "notification sent");
+                return;
+            }
+            Err(e) if attempt < SEND_ATTEMPTS && !super::mail::is_permanent(&e) => {
+                tracing::warn!(event, attempt, "{e:#} (trying again)");
+                tokio::time::sleep(backoff.next_delay()).await;
+            }
+            Err(e) => {
+                tracing::error!(event, attempt, "{e:#} (given up)");
+                return;
+            }
+        }
+    }
 }
 
 async fn watch(

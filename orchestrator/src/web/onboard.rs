@@ -23,6 +23,7 @@ use crate::http::AppState;
 use crate::onboard::{
     discover_building, signal_configs, verify_house, write_building, write_house, Analog, Login,
     NewEntity, HOMESIDE_URL,
+    Digital,
 };
 
 const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
@@ -39,6 +40,7 @@ enum Found {
     Building {
         controller: String,
         analogs: Vec<Analog>,
+        digitals: Vec<Digital>,
     },
 }
 
@@ -157,6 +159,7 @@ async fn verified(body: &str) -> Result<(String, Pending)> {
             Found::Building {
                 controller: d.controller,
                 analogs: d.analogs,
+                digitals: d.digitals,
             }
         }
         other => bail!("unknown kind {other:?}"),
@@ -345,7 +348,9 @@ fn written(
             let (path, _) = write_house(&state.paths, &p.login, &new)?;
             Ok((format!("add house {}", new.id), path))
         }
-        Found::Building { analogs, .. } => {
+        Found::Building {
+            analogs, digitals, ..
+        } => {
             let picked: Vec<&str> = form
                 .iter()
                 .filter(|(k, _)| k == "signal")
@@ -354,11 +359,13 @@ fn written(
             if picked.is_empty() {
                 bail!("pick at least one signal");
             }
-            let signals: Vec<Value> = signal_configs(analogs)
+            // Digital signals stay listed and unfetched, as the CLI writes them.
+            let signals: Vec<Value> = signal_configs(analogs, digitals)
                 .into_iter()
                 .map(|mut s| {
-                    let fetch = picked.iter().any(|id| s["signal_id"] == *id);
-                    s["fetch"] = json!(fetch);
+                    if s["kind"] != "digital" {
+                        s["fetch"] = json!(picked.iter().any(|id| s["signal_id"] == *id));
+                    }
                     s
                 })
                 .collect();

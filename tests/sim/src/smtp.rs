@@ -4,8 +4,7 @@
 //! server, unknown ones `500`, bad arguments `501`; lines longer than 1000 octets `500`.
 //! Each accepted message is written to `<maildir>/<n>.eml` (through a temporary file, so a
 //! reader never sees half a message), preceded by `X-Envelope-From:` and `X-Envelope-To:`
-//! lines. With `--user NAME` the password comes from the environment variable
-//! `SMTP_SIM_PASSWORD` and MAIL needs AUTH first (`530`).
+//! lines. With `--user NAME --password-file FILE` MAIL needs AUTH first (`530`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,9 +22,12 @@ pub struct Args {
     /// Where messages are written, one file each.
     #[arg(long)]
     pub maildir: PathBuf,
-    /// Require AUTH with this user (password from `SMTP_SIM_PASSWORD`).
-    #[arg(long)]
+    /// Require AUTH with this user ...
+    #[arg(long, requires = "password_file")]
     pub user: Option<String>,
+    /// ... and the password in this file (its first line).
+    #[arg(long, requires = "user")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// RFC 5321 4.5.3.1.6: a text line is at most 1000 octets with its CRLF.
@@ -41,12 +43,13 @@ struct Server {
 pub async fn run(args: Args) -> Result<()> {
     std::fs::create_dir_all(&args.maildir)
         .with_context(|| format!("creating {}", args.maildir.display()))?;
-    let credentials = match args.user {
-        Some(user) => Some((
-            user,
-            std::env::var("SMTP_SIM_PASSWORD").context("--user needs SMTP_SIM_PASSWORD")?,
-        )),
-        None => None,
+    let credentials = match (args.user, args.password_file) {
+        (Some(user), Some(file)) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            Some((user, text.lines().next().unwrap_or("").to_string()))
+        }
+        _ => None,
     };
     let server = Arc::new(Server {
         maildir: args.maildir,
