@@ -28,9 +28,9 @@ pub struct EmailSettings {
     /// SMTP user name; with it, the password comes from `.env` `HEMFLUX_SMTP_PASSWORD`.
     #[serde(default)]
     pub username: Option<String>,
-    /// "An entity without data": no new point for this many hours.
+    /// "An entity without data": no new point for this many hours (fractions allowed).
     #[serde(default = "default_no_data_hours")]
-    pub no_data_hours: u64,
+    pub no_data_hours: f64,
     /// How often worker states, data times and building alarms are looked at.
     #[serde(default = "default_check_secs")]
     pub check_secs: u64,
@@ -45,11 +45,39 @@ fn default_port() -> u16 {
 fn yes() -> bool {
     true
 }
-fn default_no_data_hours() -> u64 {
-    6
+fn default_no_data_hours() -> f64 {
+    6.0
 }
 fn default_check_secs() -> u64 {
     60
+}
+
+impl EmailSettings {
+    /// Errors name the key: `[email] from = ...`, so that `hemflux check` points at the line.
+    pub fn validate(&self) -> Result<()> {
+        if self.host.trim().is_empty() {
+            anyhow::bail!("[email] host is empty");
+        }
+        if self.port == 0 {
+            anyhow::bail!("[email] port = 0: give the SMTP server's port (587, 465 or 25)");
+        }
+        self.from.parse::<Mailbox>().with_context(|| {
+            format!(
+                "[email] from = {:?} is not an e-mail address (like `hemflux <hemflux@example.com>`)",
+                self.from
+            )
+        })?;
+        if !(self.no_data_hours.is_finite() && self.no_data_hours > 0.0) {
+            anyhow::bail!(
+                "[email] no_data_hours = {} must be a number of hours above 0",
+                self.no_data_hours
+            );
+        }
+        if self.check_secs == 0 {
+            anyhow::bail!("[email] check_secs = 0 must be at least 1");
+        }
+        Ok(())
+    }
 }
 
 /// Whether the server refused a message for good (5xx), so that trying again is pointless.

@@ -4,7 +4,6 @@
 //! `building_alarms.count_alarmed` rises above 0 while hemflux runs. A registration waiting
 //! is told to the admins who chose it, at once. Each condition is told once, and again only
 //! after it has cleared. A message the server does not take is tried again (5 attempts, from
-//! 5 s doubling), except when the server refuses it for good (a 5xx answer). A message the server does not take is tried again (5 attempts, from
 //! 5 s doubling), except when the server refuses it for good (a 5xx answer).
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -187,7 +186,7 @@ async fn watch(
     store: Store,
     tx: mpsc::UnboundedSender<Notice>,
 ) {
-    let mut watcher = Watcher::new(Duration::from_secs(settings.no_data_hours * 3600));
+    let mut watcher = Watcher::new(Duration::from_secs_f64(settings.no_data_hours * 3600.0));
     let mut tick = tokio::time::interval(Duration::from_secs(settings.check_secs.max(1)));
     loop {
         tick.tick().await;
@@ -264,7 +263,7 @@ impl Watcher {
             });
             if stale {
                 if self.silent.insert(w.id.clone()) {
-                    let hours = self.no_data_after.as_secs() / 3600;
+                    let hours = self.no_data_after.as_secs_f64() / 3600.0;
                     out.push(Notice {
                         event: Event::NoData,
                         entity: Some(w.id.clone()),

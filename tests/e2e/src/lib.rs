@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod fake_orchestrator;
 pub mod servers;
+pub mod session;
 
 pub use fake_orchestrator::FakeOrchestrator;
 

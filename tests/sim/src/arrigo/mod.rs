@@ -89,6 +89,10 @@ pub struct Args {
     /// refresh refused): the client must log in again.
     #[arg(long)]
     pub revoke_every: Option<u64>,
+    /// The ALARMED alarm is listed only from this many seconds after start: an alarm raised
+    /// while a client watches.
+    #[arg(long, default_value_t = 0)]
+    pub alarm_after_secs: i64,
 }
 
 pub struct Sim {
@@ -123,6 +127,7 @@ pub async fn run(args: Args) -> Result<()> {
             history_secs: args.history_days * 86_400,
             reject_time_length_comparer: args.reject_time_length_comparer,
             naive_times: args.naive_times,
+            alarm_after_secs: args.alarm_after_secs,
         },
         started: started_clock.as_second(),
     };

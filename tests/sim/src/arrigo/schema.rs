@@ -143,6 +143,8 @@ pub struct Options {
     pub history_secs: i64,
     pub reject_time_length_comparer: bool,
     pub naive_times: bool,
+    /// The ALARMED alarm appears this many seconds after `started`.
+    pub alarm_after_secs: i64,
 }
 
 pub struct Schema {
@@ -342,10 +344,12 @@ impl Schema {
             "status",
         )?;
         let day = now - now % 86_400;
+        let raised = now >= self.started + self.opts.alarm_after_secs;
         let mut nodes: Vec<Value> = [("ALARMED", "A", 3600), ("RETURNED", "B", 7200), ("ACKNOWLEDGED", "B", 90_000)]
             .iter()
             .enumerate()
             .filter(|(_, (status, _, _))| wanted.is_empty() || wanted.iter().any(|w| w == status))
+            .filter(|(_, (status, _, _))| raised || *status != "ALARMED")
             .map(|(i, (status, priority, ago))| {
                 let time = self.format_time(day - ago);
                 json!({"__typename": "Alarm", "id": b64(&format!("alarm{i}")), "alarmText": format!("Alarm {i}"),
@@ -497,6 +501,7 @@ mod tests {
                 history_secs: 10 * 86_400,
                 reject_time_length_comparer: false,
                 naive_times: false,
+                alarm_after_secs: 0,
             },
             started: 1_700_000_000,
         }
