@@ -304,8 +304,24 @@ impl<S: Send + Sync> FromRequestParts<S> for PageUser {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<SessionUser>() {
             Some(user) => Ok(PageUser(Principal::User(user.clone()))),
+            None if parts.method == axum::http::Method::GET => {
+                Err(Redirect::to(&login_then(&parts.uri)).into_response())
+            }
             None => Err(Redirect::to("/login").into_response()),
         }
+    }
+}
+
+/// `/login?next=<this page>`, so that signing in returns here (for GET only: a form posted
+/// without a session is not replayed).
+fn login_then(uri: &axum::http::Uri) -> String {
+    let here = uri.path_and_query().map_or("/", |p| p.as_str());
+    if here == "/" {
+        return "/login".into();
+    }
+    match serde_urlencoded::to_string([("next", here)]) {
+        Ok(q) => format!("/login?{q}"),
+        Err(_) => "/login".into(),
     }
 }
 

@@ -90,9 +90,13 @@ pub fn message(id: &str, text: &str) -> String {
     format!(r#"<p id="{id}"{role}>{}</p>"#, esc(text))
 }
 
-pub fn login(t: &Text, msg: &str) -> String {
+/// The sign-in form; `next` (already checked by [`super::routes::safe_next`]) rides along.
+pub fn login(t: &Text, msg: &str, next: Option<&str>) -> String {
+    let next = next
+        .map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, esc(n)))
+        .unwrap_or_default();
     format!(
-        r#"{msg}<form method="post" action="/login" id="login-form">
+        r#"{msg}<form method="post" action="/login" id="login-form">{next}
 <label for="username">{u}</label> <input id="username" name="username" autocomplete="username" required>
 <label for="password">{p}</label> <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" id="sign-in">{s}</button>

@@ -64,21 +64,39 @@ fn failure(e: impl std::fmt::Display) -> Response {
     (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
 }
 
+/// `next` when it is a path on this site (`/entity/x?range=7d`), else nothing: an absolute
+/// URL, `//host` or `/\\host` would send the user elsewhere after signing in (open redirect).
+pub fn safe_next(next: Option<&str>) -> Option<&str> {
+    next.filter(|n| {
+        n.starts_with('/')
+            && !n.starts_with("//")
+            && !n.contains('\\')
+            && !n.chars().any(char::is_control)
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    lang: Option<String>,
+    next: Option<String>,
+}
+
 async fn login_page(
     who: Option<Extension<SessionUser>>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<LoginQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let next = safe_next(q.next.as_deref());
     if who.is_some() {
-        return Redirect::to("/").into_response();
+        return Redirect::to(next.unwrap_or("/")).into_response();
     }
     html(
         StatusCode::OK,
-        &q,
+        &LangQuery { lang: q.lang },
         &headers,
         |t| t.sign_in,
         None,
-        |l| pages::login(l.text(), ""),
+        |l| pages::login(l.text(), "", next),
     )
 }
 
@@ -86,6 +104,8 @@ async fn login_page(
 struct LoginForm {
     username: String,
     password: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn login(
@@ -95,6 +115,7 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let q = LangQuery { lang: None };
+    let next = safe_next(form.next.as_deref()).map(str::to_string);
     let refuse = |status, msg: fn(&super::i18n::Text) -> &'static str| {
         html(
             status,
@@ -102,7 +123,10 @@ async fn login(
             &headers,
             |t| t.sign_in,
             None,
-            |l| pages::login(l.text(), &pages::message("error", msg(l.text()))),
+            |l| {
+                let msg = pages::message("error", msg(l.text()));
+                pages::login(l.text(), &msg, next.as_deref())
+            },
         )
     };
     let name = form.username.trim().to_string();
@@ -129,7 +153,8 @@ async fn login(
             };
             tracing::info!(user = %name, "signed in");
             let cookie = session::cookie(&id, users.settings(), client.https);
-            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+            let to = next.as_deref().unwrap_or("/");
+            ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
         }
         Ok(Ok(Login::Pending)) => refuse(StatusCode::FORBIDDEN, |t| t.pending_login),
         Ok(Ok(Login::Refused)) => {
@@ -500,5 +525,29 @@ async fn audit_page(
             |l| pages::audit(l.text(), &entries),
         ),
         Err(e) => failure(format!("{e:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        for ok in ["/", "/entity/house:a", "/entity/x?range=7d&lang=sv"] {
+            assert_eq!(safe_next(Some(ok)), Some(ok));
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "entity/x",
+            "javascript:alert(1)",
+            "/x\r\nSet-Cookie: a=b",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(None), None);
     }
 }

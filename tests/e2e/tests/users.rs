@@ -3,119 +3,13 @@
 //! the audit log, sign-in limits, the `hemflux user` command, and e-mail notifications
 //! arriving at the SMTP simulator.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
-use reqwest::blocking::{Client, Response};
-use reqwest::redirect::Policy;
+use hemflux_e2e::session::{add_user, http, login_as, user_cmd, Browser, PW};
+use hemflux_e2e::{wait_for, Orchestrator, Sim};
+use reqwest::blocking::Response;
 
 const T: Duration = Duration::from_secs(30);
-const PW: &str = "a long enough password";
-
-fn http() -> Client {
-    Client::builder()
-        .redirect(Policy::none())
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-/// `hemflux user ARGS... --data <o>/data` with `stdin`; (success, stdout + stderr).
-fn user_cmd(o: &Orchestrator, args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(bin("hemflux"))
-        .arg("user")
-        .args(args)
-        .arg("--data")
-        .arg(o.path("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that refuses its arguments exits before reading: a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn add_user(o: &Orchestrator, name: &str, role: &str) {
-    let (ok, out) = user_cmd(o, &["add", name, "--role", role], &format!("{PW}\n"));
-    assert!(ok, "{out}");
-}
-
-fn login_as(o: &Orchestrator, name: &str, pw: &str, headers: &[(&str, &str)]) -> Response {
-    let mut req = http()
-        .post(o.url("/login"))
-        .form(&[("username", name), ("password", pw)]);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().unwrap()
-}
-
-/// A signed-in browser: its cookie and its CSRF token.
-struct Browser<'a> {
-    o: &'a Orchestrator,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Browser<'a> {
-    fn sign_in(o: &'a Orchestrator, name: &str) -> Browser<'a> {
-        let resp = login_as(o, name, PW, &[]);
-        assert_eq!(resp.status(), 303, "{}", resp.text().unwrap());
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        let page = http()
-            .get(o.url("/account"))
-            .header("cookie", &cookie)
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        let csrf = page
-            .split(r#"name="csrf" value=""#)
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
-            .expect("a csrf field on /account")
-            .to_string();
-        Browser { o, cookie, csrf }
-    }
-
-    fn get(&self, path: &str) -> Response {
-        http()
-            .get(self.o.url(path))
-            .header("cookie", &self.cookie)
-            .send()
-            .unwrap()
-    }
-
-    /// A form post, with the CSRF field when `csrf`.
-    fn post(&self, path: &str, fields: &[(&str, &str)], csrf: bool) -> Response {
-        let mut fields = fields.to_vec();
-        if csrf {
-            fields.push(("csrf", &self.csrf));
-        }
-        http()
-            .post(self.o.url(path))
-            .header("cookie", &self.cookie)
-            .form(&fields)
-            .send()
-            .unwrap()
-    }
-}
 
 #[test]
 fn sign_in_sets_a_private_cookie_and_pages_without_one_go_to_login() {
@@ -124,7 +18,12 @@ fn sign_in_sets_a_private_cookie_and_pages_without_one_go_to_login() {
     for page in ["/account", "/admin/users", "/admin/audit"] {
         let resp = http().get(o.url(page)).send().unwrap();
         assert_eq!(resp.status(), 303, "{page}");
-        assert_eq!(resp.headers()["location"], "/login", "{page}");
+        let back = page.replace('/', "%2F");
+        assert_eq!(
+            resp.headers()["location"],
+            format!("/login?next={back}").as_str(),
+            "{page}"
+        );
     }
     let form = http().get(o.url("/login")).send().unwrap().text().unwrap();
     assert!(
@@ -170,7 +69,7 @@ fn sign_in_sets_a_private_cookie_and_pages_without_one_go_to_login() {
             after.status().as_u16(),
             after.headers()["location"].to_str().unwrap()
         ),
-        (303, "/login"),
+        (303, "/login?next=%2Faccount"),
         "the session ended on the server, not only in the browser"
     );
     // Signing in again from a signed-in browser needs no token (the /login form has none) and
