@@ -138,6 +138,9 @@ impl Settings {
         if !unknown.is_empty() {
             bail!("unknown key(s): {}", unknown.join(", "));
         }
+        if let Some(email) = &core.email {
+            email.validate()?;
+        }
         Ok(Settings {
             supervisor: core.supervisor,
             store: core.store,
@@ -167,5 +170,23 @@ mod tests {
         assert!(format!("{e:#}").contains("heartbeat_msec"), "{e:#}");
         let e = Settings::parse("[superviser]\nheartbeat_ms = 5\n").unwrap_err();
         assert!(format!("{e:#}").contains("superviser"), "{e:#}");
+    }
+
+    #[test]
+    fn email_settings_name_the_bad_key() {
+        let email = |extra: &str| {
+            let text = format!("[email]\nhost = \"smtp.example.com\"\n{extra}");
+            Settings::parse(&text).map_err(|e| format!("{e:#}"))
+        };
+        let ok = email("from = \"hemflux <hemflux@example.com>\"\nno_data_hours = 0.5\n").unwrap();
+        assert_eq!(ok.email.unwrap().no_data_hours, 0.5);
+        let e = email("from = \"not an address\"\n").unwrap_err();
+        assert!(e.contains("[email] from = \"not an address\""), "{e}");
+        let e = email("from = \"a@b.se\"\nport = 0\n").unwrap_err();
+        assert!(e.contains("[email] port = 0"), "{e}");
+        let e = email("from = \"a@b.se\"\nport = 70000\n").unwrap_err();
+        assert!(e.contains("port"), "{e}");
+        let e = email("from = \"a@b.se\"\nno_data_hours = -1\n").unwrap_err();
+        assert!(e.contains("[email] no_data_hours"), "{e}");
     }
 }

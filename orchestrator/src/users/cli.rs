@@ -1,4 +1,4 @@
-//! `hemflux user add|list|remove|passwd|assign`: accounts from the command line, on the data
+//! `hemflux user add|list|approve|remove|passwd|assign`: accounts from the command line, on the data
 //! folder's `users.sqlite` (a running orchestrator sees the changes at once). Passwords come
 //! from stdin, one line, never from the command line.
 
@@ -25,6 +25,14 @@ pub enum UserCommand {
     },
     /// List the accounts.
     List {
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+    /// Approve an account that registered and waits (`pending`), with the role it gets.
+    Approve {
+        name: String,
+        #[arg(long, default_value = "viewer")]
+        role: Role,
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
@@ -88,6 +96,18 @@ pub fn run(cmd: UserCommand) -> Result<()> {
                     a.entities.join(" ")
                 );
             }
+        }
+        UserCommand::Approve { name, role, data } => {
+            let users = open(&data)?;
+            let before = users.approve(&name, role)?;
+            audit::record_as(
+                &users,
+                WHO,
+                &format!("approve {name}"),
+                Some(json!({"role": before.role, "pending": true})),
+                Some(json!({"role": role, "pending": false})),
+            )?;
+            println!("approved {name} ({})", role.as_str());
         }
         UserCommand::Remove { name, data } => {
             let users = open(&data)?;
