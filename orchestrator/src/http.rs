@@ -267,14 +267,8 @@ async fn worker_action(
     let what = format!("{action} {id}");
     let id = id.to_string();
     let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
-    let known = matches!(action, "restart" | "sync" | "command");
-    if known {
-        let after = (!body.is_null()).then(|| body.clone());
-        if let Err(e) = crate::users::audit::record(&state.users, &caller, &what, None, after) {
-            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response();
-        }
-    }
-    match action {
+    let request = (!body.is_null()).then(|| body.clone());
+    let outcome = match action {
         "restart" => {
             let (reply, rx) = oneshot::channel();
             if state
@@ -285,43 +279,14 @@ async fn worker_action(
             {
                 return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
             }
-            answer(
-                rx.await
-                    .unwrap_or_else(|_| Err("shutting down".into()))
-                    .map(|()| "restarting".to_string()),
-            )
+            rx.await
+                .unwrap_or_else(|_| Err("shutting down".into()))
+                .map(|()| "restarting".to_string())
         }
         "sync" | "command" => {
-            let msg = if action == "sync" {
-                match serde_json::from_value::<SyncBody>(body) {
-                    Ok(b) => Ask::Sync {
-                        from: b.from,
-                        to: b.to,
-                    },
-                    Err(e) => {
-                        return (
-                            StatusCode::BAD_REQUEST,
-                            format!(
-                                "body: {e} (expected {{\"from\": RFC 3339, \"to\": RFC 3339}})"
-                            ),
-                        )
-                            .into_response()
-                    }
-                }
-            } else {
-                match serde_json::from_value::<CommandBody>(body) {
-                    Ok(b) => Ask::Command {
-                        name: b.name,
-                        args: b.args,
-                    },
-                    Err(e) => {
-                        return (
-                            StatusCode::BAD_REQUEST,
-                            format!("body: {e} (expected {{\"name\": ..., \"args\": ...}})"),
-                        )
-                            .into_response()
-                    }
-                }
+            let msg = match ask(action, body) {
+                Ok(msg) => msg,
+                Err(refused) => return refused,
             };
             let (reply, rx) = oneshot::channel();
             if state
@@ -332,9 +297,50 @@ async fn worker_action(
             {
                 return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
             }
-            answer(rx.await.unwrap_or_else(|_| Err("shutting down".into())))
+            rx.await.unwrap_or_else(|_| Err("shutting down".into()))
         }
-        _ => (StatusCode::NOT_FOUND, format!("unknown action {action:?}")).into_response(),
+        _ => return (StatusCode::NOT_FOUND, format!("unknown action {action:?}")).into_response(),
+    };
+    // Written once the worker answered, so that the log says what happened, not what was asked.
+    let (ok, message) = match &outcome {
+        Ok(m) => (true, m),
+        Err(m) => (false, m),
+    };
+    let after = serde_json::json!({"request": request, "ok": ok, "message": message});
+    if let Err(e) = crate::users::audit::record(&state.users, &caller, &what, None, Some(after)) {
+        tracing::error!("{what} done, but not in the audit log: {e:#}");
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} done, but the audit log could not be written: {e:#}"),
+        )
+            .into_response();
+    }
+    answer(outcome)
+}
+
+/// The body of `sync` (`{"from", "to"}`) or `command` (`{"name", "args"}`), or a 400.
+fn ask(action: &str, body: Value) -> Result<Ask, Response> {
+    let refuse = |e: serde_json::Error, expected: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("body: {e} (expected {expected})"),
+        )
+            .into_response()
+    };
+    if action == "sync" {
+        serde_json::from_value::<SyncBody>(body)
+            .map(|b| Ask::Sync {
+                from: b.from,
+                to: b.to,
+            })
+            .map_err(|e| refuse(e, r#"{"from": RFC 3339, "to": RFC 3339}"#))
+    } else {
+        serde_json::from_value::<CommandBody>(body)
+            .map(|b| Ask::Command {
+                name: b.name,
+                args: b.args,
+            })
+            .map_err(|e| refuse(e, r#"{"name": ..., "args": ...}"#))
     }
 }
 
