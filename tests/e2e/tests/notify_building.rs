@@ -47,17 +47,7 @@ fn a_building_alarm_and_a_silent_building_each_send_one_e_mail_to_who_may_see_it
     let mails_in = maildir.path().join("mail");
     let smtp = Sim::start("smtp", &["--maildir", mails_in.to_str().unwrap()]);
     let smtp_port = smtp.address.rsplit(':').next().unwrap();
-    let arrigo = Sim::start(
-        "arrigo",
-        &[
-            "--username",
-            ARRIGO_USER,
-            "--password",
-            ARRIGO_PASSWORD,
-            "--alarm-after-secs",
-            "10",
-        ],
-    );
+    let arrigo = arrigo_sim(&["--alarm-after-secs", "10"]);
     // No data for 0.002 h (7.2 s) is "no data"; the building is polled every second.
     let o = Orchestrator::new(&format!(
         "[email]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nfrom = \"hemflux@example.com\"\n\
@@ -107,6 +97,7 @@ fn a_building_alarm_and_a_silent_building_each_send_one_e_mail_to_who_may_see_it
         "the store saw the count rise from 0 to 1: {alarmed:?}"
     );
 
+    let listen = arrigo.address.trim_start_matches("http://").to_string();
     drop(arrigo);
     let silent = wait_for(T, "the no-data e-mail", || {
         read_mails(&mails_in)
@@ -125,4 +116,30 @@ fn a_building_alarm_and_a_silent_building_each_send_one_e_mail_to_who_may_see_it
         mails_to(&mails, "stranger").is_empty(),
         "the stranger may not see building:kontor: {mails:?}"
     );
+
+    // Data again (the simulator back on its port) clears the condition; silence once more is
+    // told once more. The alarm, raised all along, is not told again.
+    let arrigo = arrigo_sim(&["--listen", &listen]);
+    let fresh = o.query("building_system", &[]).len();
+    wait_for(T, "data from the simulator again", || {
+        (o.query("building_system", &[]).len() > fresh + 2).then_some(())
+    });
+    drop(arrigo);
+    wait_for(T, "a second no-data e-mail", || {
+        let mails = read_mails(&mails_in);
+        let silent = mails_to(&mails, "owner")
+            .iter()
+            .filter(|m| m.contains("Subject: hemflux: no data from"))
+            .count();
+        (silent == 2).then_some(())
+    });
+    let mails = read_mails(&mails_in);
+    assert_eq!(mails_to(&mails, "owner").len(), 3, "{mails:?}");
+    assert!(mails_to(&mails, "stranger").is_empty(), "{mails:?}");
+}
+
+fn arrigo_sim(extra: &[&str]) -> Sim {
+    let mut args = vec!["--username", ARRIGO_USER, "--password", ARRIGO_PASSWORD];
+    args.extend_from_slice(extra);
+    Sim::start("arrigo", &args)
 }
