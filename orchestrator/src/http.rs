@@ -286,7 +286,7 @@ async fn worker_action(
         "sync" | "command" => {
             let msg = match ask(action, body) {
                 Ok(msg) => msg,
-                Err(refused) => return refused,
+                Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
             };
             let (reply, rx) = oneshot::channel();
             if state
@@ -318,15 +318,9 @@ async fn worker_action(
     answer(outcome)
 }
 
-/// The body of `sync` (`{"from", "to"}`) or `command` (`{"name", "args"}`), or a 400.
-fn ask(action: &str, body: Value) -> Result<Ask, Response> {
-    let refuse = |e: serde_json::Error, expected: &str| {
-        (
-            StatusCode::BAD_REQUEST,
-            format!("body: {e} (expected {expected})"),
-        )
-            .into_response()
-    };
+/// The body of `sync` (`{"from", "to"}`) or `command` (`{"name", "args"}`), or why not.
+fn ask(action: &str, body: Value) -> Result<Ask, String> {
+    let refuse = |e: serde_json::Error, expected: &str| format!("body: {e} (expected {expected})");
     if action == "sync" {
         serde_json::from_value::<SyncBody>(body)
             .map(|b| Ask::Sync {
