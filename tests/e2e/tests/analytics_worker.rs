@@ -88,7 +88,7 @@ fn restarts_mid_schedule_neither_rerun_nor_skip_a_slot() {
         format!("gap_fill@{gap_at}"),
         format!("energy_pipeline@{pipe_at}"),
     );
-    let yesterday = vec![
+    let yesterday = [
         (keys.1.clone(), pipe_ns - day),
         (keys.0.clone(), gap_ns - day),
     ];

@@ -91,7 +91,7 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
     let sim = sim(&["--now", "2025-01-15T12:34:56Z"]);
     let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(20), "two polls", |w, _| {
-        store(&w).len() >= 2
+        store(w).len() >= 2
     });
     for (time, p) in &store(&w) {
         let t = time / 1_000_000_000;
@@ -130,7 +130,7 @@ fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
     let sim = sim(&["--token-lifetime-secs", "0.5"]);
     let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        received(&w) >= 4
+        received(w) >= 4
     });
     let log = w.log();
     // Each poll after the first meets an expired token; every refresh must use the rotated
@@ -147,7 +147,7 @@ fn a_forgotten_session_is_survived_by_logging_in_again() {
     let sim = sim(&["--revoke-every", "3"]);
     let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        received(&w) >= 4
+        received(w) >= 4
     });
     let log = w.log();
     assert!(log.matches("logged in to Arrigo").count() >= 2, "{log}");
@@ -162,7 +162,7 @@ fn slow_answers_time_out_and_are_retried() {
     cfg["arrigo"]["timeout_secs"] = json!(1);
     let mut w = start(cfg, None);
     w.serve_until(Duration::from_secs(40), "four polls", |w, _| {
-        received(&w) >= 4
+        received(w) >= 4
     });
     assert!(w.alive());
     let all = w.errors.join("\n") + &w.log();
@@ -181,7 +181,7 @@ fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
     ]);
     let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(40), "four good polls", |w, _| {
-        received(&w) >= 4
+        received(w) >= 4
     });
     assert!(w.alive(), "the worker exited");
     let all = w.errors.join("\n");
@@ -199,7 +199,7 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     let (from, to) = ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
     let (from_s, to_s) = (1_704_067_200i64, 1_735_689_600i64);
     let in_range = |w: &FakeOrchestrator| {
-        store(&w)
+        store(w)
             .range(from_s * 1_000_000_000..to_s * 1_000_000_000)
             .count()
     };

@@ -233,7 +233,7 @@ fn wattivahti_config(sim: &Sim, token_file: &Path, initial_days: u32, poll_secs:
 }
 
 fn redemptions(sim: &Sim) -> (usize, usize) {
-    let log = get(&sim, "/_sim/log");
+    let log = get(sim, "/_sim/log");
     let redeems: Vec<&Value> = log
         .as_array()
         .unwrap()
@@ -245,7 +245,7 @@ fn redemptions(sim: &Sim) -> (usize, usize) {
 }
 
 fn meterdata_calls(sim: &Sim) -> usize {
-    get(&sim, "/_sim/log")
+    get(sim, "/_sim/log")
         .as_array()
         .unwrap()
         .iter()
