@@ -27,3 +27,4 @@ pub mod store;
 pub mod supervisor;
 pub mod users;
 pub mod watcher;
+pub mod web;
