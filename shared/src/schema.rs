@@ -179,6 +179,34 @@ pub const SERIES: &[Series] = &[
         configured_fields: false,
     },
     Series {
+        measurement: "meter_interpolated_daily",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id"],
+        fields: &["value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_interpolated_monthly",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id"],
+        fields: &["value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_consumption",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id", "period"],
+        fields: &["consumption", "value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_anomaly",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id", "flag"],
+        fields: &["severity", "reason", "consumption", "value"],
+        configured_fields: false,
+    },
+    Series {
         measurement: "analytics_run",
         writers: &["workers/src/analytics.rs", "analytics/src/energy/inputs.rs"],
         tags: &["house_id", "building_id", "slot"],
@@ -317,6 +345,11 @@ pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
         ("k_value_history", "heating_days", Integer),
         ("k_value_history", "usable", Integer),
         ("analytics_run", "occurrence", Integer),
+        ("meter_interpolated_daily", "quality", String),
+        ("meter_interpolated_monthly", "quality", String),
+        ("meter_consumption", "quality", String),
+        ("meter_anomaly", "severity", String),
+        ("meter_anomaly", "reason", String),
         ("analytics_run", "points", Integer),
     ]
 };

@@ -30,6 +30,7 @@ macro_rules! with_worker_kinds {
             Weather(weather::WeatherWorker),
             Constant(constant::ConstantWorker),
             Analytics(analytics::AnalyticsWorker),
+            Meters(meters::MetersWorker),
             Influxdb(influxdb::InfluxdbWorker),
         }
     };
