@@ -35,6 +35,13 @@ pub enum ToWorker {
         #[serde(default)]
         args: Value,
     },
+    /// The answer to the worker's `ask`.
+    Answer {
+        id: u64,
+        ok: bool,
+        #[serde(default)]
+        message: String,
+    },
     /// Finish what is in flight and exit.
     Shutdown,
 }
@@ -160,6 +167,15 @@ pub enum FromWorker {
     /// Something went wrong; the worker goes on unless it exits.
     Error {
         message: String,
+    },
+    /// A command for another worker (`worker`), which the orchestrator passes on if this worker
+    /// may ask that one (`kinds::controller::may_ask`); answered by `answer` with the same `id`.
+    Ask {
+        id: u64,
+        worker: String,
+        name: String,
+        #[serde(default)]
+        args: Value,
     },
     /// The answer to a `sync` or `command`.
     Reply {

@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests: the built binaries, a running orchestrator on a temp
 //! folder, simulators, and polling with a deadline. Everything started here is stopped on drop.
 
+pub mod homeside;
 pub mod servers;
 
 use std::io::{BufRead, BufReader};

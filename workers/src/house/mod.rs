@@ -3,9 +3,11 @@
 //! with the source's time. Expiry (401 or an empty answer) means log in again and read again at
 //! once; `Pending` values mean read again shortly (bounded); server errors are retried with
 //! backoff. Commands: `set {variable, value}` writes a variable, keeping the old value in state
-//! for `restore {variable?}`.
+//! for `restore {variable?}`; `observe`, `write_curve` and `restore_curve` serve the house's
+//! heat-curve controller ([`curve`]).
 
 pub use hemflux_clients::homeside as client;
+mod curve;
 mod mapping;
 
 use std::collections::BTreeMap;
@@ -39,6 +41,8 @@ struct House {
     conn: Option<Conn>,
     /// Original values of variables changed by `set`, as written back by `restore`.
     restore: BTreeMap<String, String>,
+    /// The user's curve and `Adaption` while the controller's curve is on the device.
+    curve_baseline: BTreeMap<String, String>,
 }
 
 pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
@@ -55,12 +59,15 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
             )
         })
     };
-    let restore = worker
-        .init
-        .state
-        .as_ref()
-        .and_then(|s| serde_json::from_value(s["restore"].clone()).ok())
-        .unwrap_or_default();
+    let saved = |key: &str| {
+        worker
+            .init
+            .state
+            .as_ref()
+            .and_then(|s| serde_json::from_value(s[key].clone()).ok())
+            .unwrap_or_default()
+    };
+    let (restore, curve_baseline) = (saved("restore"), saved("curve_baseline"));
     let mut house = House {
         client: HomesideClient::new(&cfg.base_url, Duration::from_secs(cfg.timeout_secs))?,
         controller: cfg.controller.clone().unwrap_or_else(|| house_id.clone()),
@@ -71,8 +78,10 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
         cfg,
         conn: None,
         restore,
+        curve_baseline,
     };
     let link = worker.link.clone();
+    let mut stopped = link.on_stop()?;
     let interval = Duration::from_secs(house.cfg.poll_interval_secs);
     let first_backoff = Duration::from_millis(house.cfg.retry_initial_ms);
     let mut backoff = first_backoff;
@@ -85,9 +94,10 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
                 house.command(&link, cmd).await;
                 continue;
             }
+            _ = &mut stopped => return house.stop(&link).await,
         }
         match house.poll().await {
-            Ok(point) => {
+            Ok((point, _)) => {
                 if let Some(point) = point {
                     // A refused batch is reported, not fatal: exiting would only repeat it.
                     if let Err(e) = link.send_points(vec![point], Some(house.state())).await {
@@ -121,7 +131,26 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
 
 impl House {
     fn state(&self) -> Value {
-        json!({ "restore": self.restore })
+        json!({ "restore": self.restore, "curve_baseline": self.curve_baseline })
+    }
+
+    /// Stopped (shutdown, offboarding, the orchestrator gone): the user's curve goes back on the
+    /// device, since only this worker can write it. The saved copy stays in the stored state (the
+    /// orchestrator no longer answers), so the next start restores again if this fails.
+    async fn stop(&mut self, link: &Link) -> Result<()> {
+        if self.curve_baseline.is_empty() {
+            return Ok(());
+        }
+        match self.restore_curve(link, &Value::Null, false).await {
+            Ok(message) => {
+                tracing::info!(house = %self.house_id, "stopping: {message}");
+                Ok(())
+            }
+            Err(e) => Err(e.context(format!(
+                "house {}: stopping: the user's curve was not restored",
+                self.house_id
+            ))),
+        }
     }
 
     async fn connect(&self) -> Result<Conn, HomesideError> {
@@ -177,7 +206,7 @@ impl House {
 
     /// One poll: reads until fewer than half of the mapped variables are `Pending` (warm-up after
     /// a new BMS token), for at most `pending_max_ms`, then maps what is there.
-    async fn poll(&mut self) -> Result<Option<hemflux_shared::Point>> {
+    async fn poll(&mut self) -> Result<(Option<hemflux_shared::Point>, Vec<Variable>)> {
         let give_up = Instant::now() + Duration::from_millis(self.cfg.pending_max_ms);
         loop {
             let vars = self.read().await?;
@@ -191,7 +220,7 @@ impl House {
                 sleep(Duration::from_millis(self.cfg.pending_retry_ms)).await;
                 continue;
             }
-            return Ok(reading.point);
+            return Ok((reading.point, vars));
         }
     }
 
@@ -203,10 +232,18 @@ impl House {
             Command::Custom { id, name, args } if name == "restore" => {
                 (id, self.restore_values(link, &args).await)
             }
+            Command::Custom { id, name, .. } if name == "observe" => (id, self.observe().await),
+            Command::Custom { id, name, args } if name == "write_curve" => {
+                (id, self.write_curve(link, &args).await)
+            }
+            Command::Custom { id, name, args } if name == "restore_curve" => {
+                (id, self.restore_curve(link, &args, true).await)
+            }
             Command::Custom { id, name, .. } => (
                 id,
                 Err(anyhow!(
-                    "unknown command {name:?}: the house worker knows set and restore"
+                    "unknown command {name:?}: the house worker knows set, restore, observe, \
+                     write_curve and restore_curve"
                 )),
             ),
             Command::Sync { id, .. } => (
@@ -279,32 +316,10 @@ impl House {
         Ok(format!("restored {}", done.join(", ")))
     }
 
-    /// Writes by path, then reads back (writes show after ~1-3 s) until the value is there.
+    /// Writes by path, then reads back until the value is there.
     async fn write_and_check(&mut self, var: &Variable, text: &str) -> Result<()> {
-        let path = var
-            .path
-            .as_deref()
-            .with_context(|| format!("{} has no path to write to", var.variable))?;
-        let conn = self.conn.as_ref().context("not logged in")?;
-        self.client
-            .write(&conn.session, &conn.clientid, &conn.bms, path, text)
-            .await
-            .with_context(|| format!("writing {}", var.variable))?;
-        let mut seen = Value::Null;
-        for wait_ms in [2000, 1000, 1000] {
-            sleep(Duration::from_millis(wait_ms)).await;
-            let vars = self.read().await?;
-            if let Some(now) = vars.iter().find(|v| v.variable == var.variable) {
-                seen = now.value.clone();
-                if same_value(&seen, text) {
-                    return Ok(());
-                }
-            }
-        }
-        bail!(
-            "wrote {} = {text} but it reads back as {seen}",
-            var.variable
-        )
+        self.write_one(var, text).await?;
+        self.read_back(&[(var.clone(), text.to_string())]).await
     }
 }
 

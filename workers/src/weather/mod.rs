@@ -6,7 +6,7 @@
 //! per fetch, at fetch time) and `weather_forecast_hourly` (time = the forecast's valid time),
 //! each tagged `house_id` or `building_id`.
 
-mod smhi;
+pub(crate) mod smhi;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;

@@ -1,0 +1,270 @@
+//! Heat-curve control end to end: the real orchestrator, house and controller workers, the
+//! HomeSide simulator's house model and the SMHI simulator, on a simulated clock 1200 times
+//! faster than real time, starting where the SMHI forecast rises by a warm spell (so the §7a
+//! reduction enters). The test reads the substation as a user would, through the HomeSide API.
+
+use std::time::Duration;
+
+use hemflux_e2e::homeside::Client;
+use hemflux_e2e::{wait_for, Orchestrator, Sim, FAST_SUPERVISOR};
+use serde_json::{json, Value};
+
+const HOUSE: &str = "HEM_FJV_Villa_1";
+const USER: &str = "FC1000000001";
+const PASSWORD: &str = "ctl-pw-Vb82-never-logged";
+const AT: &str = "59.33,18.07";
+/// Simulated seconds per real second: 20 simulated minutes.
+const SCALE: &str = "1200";
+
+/// The first January noon whose SMHI forecast rises by at least 4 °C over 72 h.
+fn warm_spell_clock() -> String {
+    let http = reqwest::blocking::Client::new();
+    for day in 1..=60 {
+        let clock = jiff::Timestamp::from_second(1_767_268_800 + day * 86_400)
+            .unwrap()
+            .to_string();
+        let smhi = Sim::start("smhi", &["--clock", &clock]);
+        let url = format!(
+            "{}/api/category/snow1g/version/1/geotype/point/lon/18.070000/lat/59.330000/data.json",
+            smhi.address
+        );
+        let doc: Value = http.get(url).send().unwrap().json().unwrap();
+        let now: jiff::Timestamp = clock.parse().unwrap();
+        let temps: Vec<f64> = doc["timeSeries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                let t: jiff::Timestamp = s["time"].as_str().unwrap().parse().unwrap();
+                t > now && (t - now).get_seconds() <= 72 * 3600
+            })
+            .filter_map(|s| s["data"]["air_temperature"].as_f64())
+            .collect();
+        if temps.len() > 2 && temps[temps.len() - 1] - temps[0] >= 4.0 {
+            return clock;
+        }
+    }
+    panic!("no warm spell in the SMHI simulator's first 60 days of 2026");
+}
+
+/// The two simulators on one clock, and an orchestrator whose profile puts the house under
+/// control (`enabled` as given).
+struct Rig {
+    _smhi: Sim,
+    homeside: Sim,
+    o: Orchestrator,
+    user: Client,
+    reduction_hours: f64,
+}
+
+impl Rig {
+    /// `reduction_hours` are simulated: 3 real seconds each.
+    fn start(enabled: bool, reduction_hours: f64) -> Rig {
+        let clock = warm_spell_clock();
+        let smhi = Sim::start("smhi", &["--clock", &clock, "--time-scale", SCALE]);
+        let house = format!("{HOUSE}:{USER}:{PASSWORD}");
+        let homeside = Sim::start(
+            "homeside",
+            &[
+                "--house",
+                &house,
+                "--house-model-at",
+                AT,
+                "--clock",
+                &clock,
+                "--time-scale",
+                SCALE,
+                "--sample-secs",
+                "60",
+            ],
+        );
+        // The house worker restores the curve as it stops: give it the default stop grace.
+        let supervisor = FAST_SUPERVISOR.replace("stop_grace_ms = 1000", "stop_grace_ms = 3000");
+        let o = Orchestrator::with_settings(&format!(
+            "{supervisor}\n[weather]\nenabled = false\nforecast_url = \"{}/api/category/snow1g/version/1\"\n",
+            smhi.address
+        ))
+        .start();
+        std::fs::write(
+            o.path(".env"),
+            format!(
+                "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
+                homeside.address
+            ),
+        )
+        .unwrap();
+        let user = Client::login(&homeside.address, (HOUSE, USER, PASSWORD));
+        let rig = Rig {
+            _smhi: smhi,
+            homeside,
+            o,
+            user,
+            reduction_hours,
+        };
+        rig.write_profile(enabled);
+        rig
+    }
+
+    fn write_profile(&self, enabled: bool) {
+        let profile = json!({
+            "name": "Villa 1",
+            "location": {"lat": 59.33, "lon": 18.07},
+            "homeside": {
+                "base_url": self.homeside.address, "poll_interval_secs": 5, "timeout_secs": 10,
+                "pending_retry_ms": 200, "retry_initial_ms": 100,
+            },
+            "heat_curve_control": {
+                "enabled": enabled, "mode": "reduction", "target": 20.0, "tolerance": 1.5,
+                "reduction_hours": self.reduction_hours, "poll_interval_secs": 1,
+                "forecast_interval_secs": 5,
+            },
+        });
+        self.o
+            .write_profile(&format!("{HOUSE}.json"), &profile.to_string());
+    }
+
+    fn adjustments(&self, action: &str) -> Vec<Value> {
+        self.o
+            .query("heat_curve_adjustment", &[])
+            .into_iter()
+            .filter(|p| p["tags"]["action"] == action)
+            .collect()
+    }
+
+    fn wait_lowered(&self, baseline: &[f64], timeout: Duration) -> Vec<f64> {
+        wait_for(timeout, "a lowered curve on the substation", || {
+            let curve = self.user.curve();
+            lower_than(&curve, baseline).then_some(curve)
+        })
+    }
+
+    fn wait_baseline(&self, baseline: &[f64], timeout: Duration, what: &str) {
+        wait_for(timeout, what, || {
+            (same(&self.user.curve(), baseline) && self.user.adaption()).then_some(())
+        });
+    }
+
+    fn controller_pid(&self) -> i32 {
+        let w = self
+            .o
+            .wait_state(&format!("controller:{HOUSE}"), "running", Duration::from_secs(30));
+        w["pid"].as_i64().unwrap() as i32
+    }
+
+    /// Every `heat_curve_baseline` ever recorded is the user's curve: never a lowered one.
+    fn assert_baselines_are(&self, baseline: &[f64]) {
+        let saved = self.o.query("heat_curve_baseline", &[]);
+        assert!(!saved.is_empty());
+        for p in saved {
+            let curve: Vec<f64> = (1..=10)
+                .map(|i| p["fields"][format!("y_{i}")].as_f64().unwrap())
+                .collect();
+            assert!(same(&curve, baseline), "baseline {curve:?} vs {baseline:?}");
+        }
+    }
+}
+
+fn same(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 0.05)
+}
+
+fn lower_than(curve: &[f64], baseline: &[f64]) -> bool {
+    curve.iter().zip(baseline).all(|(c, b)| c <= &(b + 0.05))
+        && curve.iter().zip(baseline).any(|(c, b)| c < &(b - 0.5))
+}
+
+fn kill9(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_reduction_ahead_of_a_warm_spell_is_written_clamped_and_restored() {
+    let rig = Rig::start(true, 6.0);
+    let baseline = rig.user.curve();
+    assert!(rig.user.adaption(), "the simulator starts with Adaption on");
+
+    let lowered = rig.wait_lowered(&baseline, Duration::from_secs(60));
+    assert!(!rig.user.adaption(), "Adaption is off while hemflux controls");
+    let room = rig.user.number("MEAN_GT_RUM_1_Output");
+    for v in &lowered {
+        assert!(*v >= room + 2.0 - 0.3 && *v <= 55.0, "{v} outside the clamp (room {room})");
+    }
+    let reduce = &rig.adjustments("reduce")[0];
+    assert_eq!(reduce["fields"]["dry_run"], false, "{reduce}");
+    assert!(reduce["fields"]["forecast_change"].as_f64().unwrap() >= 2.0);
+
+    // The reduction ends after its simulated hours, with the user's curve written back.
+    let restore = wait_for(Duration::from_secs(60), "the reduction's restore", || {
+        rig.adjustments("restore").into_iter().next()
+    });
+    assert_eq!(restore["fields"]["reason"], "reduction expired", "{restore}");
+    let restored: Vec<f64> = (1..=10)
+        .map(|i| restore["fields"][format!("point_{i}")].as_f64().unwrap())
+        .collect();
+    assert!(same(&restored, &baseline), "{restored:?} vs {baseline:?}");
+    rig.assert_baselines_are(&baseline);
+
+    // Turning control off puts the user's curve (and Adaption) back, whatever phase it was in.
+    rig.write_profile(false);
+    rig.wait_baseline(&baseline, Duration::from_secs(30), "the user's curve back");
+    let t = rig.o.query("thermal_history", &[]);
+    assert!(t.iter().all(|p| p["tags"]["house_id"] == HOUSE) && !t.is_empty());
+    assert!(!rig.o.log().contains(PASSWORD));
+}
+
+#[test]
+fn restarts_mid_reduction_never_ratchet_the_curve_down() {
+    let rig = Rig::start(true, 48.0);
+    let baseline = rig.user.curve();
+    let lowered = rig.wait_lowered(&baseline, Duration::from_secs(60));
+
+    // kill -9 the controller: it starts again from its saved state and resumes the reduction.
+    let pid = rig.controller_pid();
+    kill9(pid);
+    wait_for(Duration::from_secs(30), "the controller restarted", || {
+        (rig.controller_pid() != pid).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(same(&rig.user.curve(), &lowered), "resumed, not lowered again");
+
+    // kill -9 the orchestrator: the house worker, left without it, puts the user's curve back...
+    let mut rig = rig;
+    rig.o.kill9();
+    rig.wait_baseline(&baseline, Duration::from_secs(20), "the curve restored as hemflux died");
+    // ...and the next run resumes the same reduction from the same baseline.
+    rig.o.restart();
+    let again = rig.wait_lowered(&baseline, Duration::from_secs(60));
+    assert!(same(&again, &lowered), "{again:?} vs {lowered:?}");
+    rig.assert_baselines_are(&baseline);
+}
+
+#[test]
+fn kill_9_then_offboarding_leaves_the_users_curve() {
+    let rig = Rig::start(true, 48.0);
+    let baseline = rig.user.curve();
+    rig.wait_lowered(&baseline, Duration::from_secs(60));
+    kill9(rig.controller_pid());
+    std::fs::remove_file(rig.o.path(&format!("profiles/{HOUSE}.json"))).unwrap();
+    rig.o
+        .wait_gone(&format!("house:{HOUSE}"), Duration::from_secs(20));
+    rig.wait_baseline(&baseline, Duration::from_secs(10), "the user's curve after offboarding");
+}
+
+#[test]
+fn with_control_off_it_records_what_it_would_write_and_writes_nothing() {
+    let rig = Rig::start(false, 6.0);
+    let baseline = rig.user.curve();
+    let would = wait_for(Duration::from_secs(60), "a dry-run reduction", || {
+        rig.adjustments("reduce").into_iter().next()
+    });
+    assert_eq!(would["fields"]["dry_run"], true, "{would}");
+    for _ in 0..10 {
+        assert!(same(&rig.user.curve(), &baseline));
+        assert!(rig.user.adaption());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
