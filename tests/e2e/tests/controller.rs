@@ -53,7 +53,8 @@ struct Rig {
     _smhi: Sim,
     homeside: Sim,
     o: Orchestrator,
-    user: Client,
+    /// The user's curve, read before hemflux started.
+    baseline: Vec<f64>,
     reduction_hours: f64,
 }
 
@@ -76,6 +77,8 @@ impl Rig {
                 SCALE,
                 "--sample-secs",
                 "60",
+                "--warmup-reads",
+                "0",
             ],
         );
         // The house worker restores the curve as it stops: give it the default stop grace.
@@ -93,16 +96,52 @@ impl Rig {
             ),
         )
         .unwrap();
-        let user = Client::login(&homeside.address, (HOUSE, USER, PASSWORD));
+        let baseline = Client::login(&homeside.address, (HOUSE, USER, PASSWORD)).curve();
         let rig = Rig {
             _smhi: smhi,
             homeside,
             o,
-            user,
+            baseline,
             reduction_hours,
         };
         rig.write_profile(enabled);
         rig
+    }
+
+    /// The substation's curve, `Adaption` and room temperature. HomeSide keeps one BMS token per
+    /// house, so while the house worker runs the test reads through it (`observe`, the read the
+    /// controller makes), and logs in itself only when the worker is gone.
+    fn device(&self) -> (Vec<f64>, bool, f64) {
+        let running = self
+            .o
+            .get("/api/workers")
+            .ok()
+            .and_then(|t| serde_json::from_str::<Vec<Value>>(&t).ok())
+            .is_some_and(|ws| {
+                ws.iter()
+                    .any(|w| w["id"] == format!("house:{HOUSE}") && w["state"] == "running")
+            });
+        if !running {
+            let user = Client::login(&self.homeside.address, (HOUSE, USER, PASSWORD));
+            return (user.curve(), user.adaption(), user.number("MEAN_GT_RUM_1_Output"));
+        }
+        let reply: Value = reqwest::blocking::Client::new()
+            .post(self.o.url(&format!("/api/workers/house:{HOUSE}/command")))
+            .bearer_auth(self.o.token())
+            .json(&json!({"name": "observe"}))
+            .timeout(Duration::from_secs(30))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(reply["ok"], true, "{reply}");
+        let now: Value = serde_json::from_str(reply["message"].as_str().unwrap()).unwrap();
+        let curve = now["curve"].as_array().unwrap();
+        (
+            curve.iter().map(|v| v.as_f64().unwrap()).collect(),
+            now["adaption"].as_bool().unwrap(),
+            now["room"].as_f64().unwrap(),
+        )
     }
 
     fn write_profile(&self, enabled: bool) {
@@ -131,16 +170,23 @@ impl Rig {
             .collect()
     }
 
-    fn wait_lowered(&self, baseline: &[f64], timeout: Duration) -> Vec<f64> {
+    /// Waits for a lowered curve; returns it with the room temperature then.
+    fn wait_lowered(&self, timeout: Duration) -> (Vec<f64>, f64) {
         wait_for(timeout, "a lowered curve on the substation", || {
-            let curve = self.user.curve();
-            lower_than(&curve, baseline).then_some(curve)
+            let (curve, adaption, room) = self.device();
+            assert!(
+                !lower_than(&curve, &self.baseline) || !adaption,
+                "Adaption is on under a lowered curve"
+            );
+            lower_than(&curve, &self.baseline).then_some((curve, room))
         })
     }
 
-    fn wait_baseline(&self, baseline: &[f64], timeout: Duration, what: &str) {
+    /// Waits for the user's curve with `Adaption` on again.
+    fn wait_baseline(&self, timeout: Duration, what: &str) {
         wait_for(timeout, what, || {
-            (same(&self.user.curve(), baseline) && self.user.adaption()).then_some(())
+            let (curve, adaption, _) = self.device();
+            (same(&curve, &self.baseline) && adaption).then_some(())
         });
     }
 
@@ -152,7 +198,8 @@ impl Rig {
     }
 
     /// Every `heat_curve_baseline` ever recorded is the user's curve: never a lowered one.
-    fn assert_baselines_are(&self, baseline: &[f64]) {
+    fn assert_baselines_are_the_users(&self) {
+        let baseline = &self.baseline;
         let saved = self.o.query("heat_curve_baseline", &[]);
         assert!(!saved.is_empty());
         for p in saved {
@@ -184,12 +231,7 @@ fn kill9(pid: i32) {
 #[test]
 fn a_reduction_ahead_of_a_warm_spell_is_written_clamped_and_restored() {
     let rig = Rig::start(true, 6.0);
-    let baseline = rig.user.curve();
-    assert!(rig.user.adaption(), "the simulator starts with Adaption on");
-
-    let lowered = rig.wait_lowered(&baseline, Duration::from_secs(60));
-    assert!(!rig.user.adaption(), "Adaption is off while hemflux controls");
-    let room = rig.user.number("MEAN_GT_RUM_1_Output");
+    let (lowered, room) = rig.wait_lowered(Duration::from_secs(60));
     for v in &lowered {
         assert!(*v >= room + 2.0 - 0.3 && *v <= 55.0, "{v} outside the clamp (room {room})");
     }
@@ -205,12 +247,12 @@ fn a_reduction_ahead_of_a_warm_spell_is_written_clamped_and_restored() {
     let restored: Vec<f64> = (1..=10)
         .map(|i| restore["fields"][format!("point_{i}")].as_f64().unwrap())
         .collect();
-    assert!(same(&restored, &baseline), "{restored:?} vs {baseline:?}");
-    rig.assert_baselines_are(&baseline);
+    assert!(same(&restored, &rig.baseline), "{restored:?} vs {:?}", rig.baseline);
+    rig.assert_baselines_are_the_users();
 
     // Turning control off puts the user's curve (and Adaption) back, whatever phase it was in.
     rig.write_profile(false);
-    rig.wait_baseline(&baseline, Duration::from_secs(30), "the user's curve back");
+    rig.wait_baseline(Duration::from_secs(30), "the user's curve back");
     let t = rig.o.query("thermal_history", &[]);
     assert!(t.iter().all(|p| p["tags"]["house_id"] == HOUSE) && !t.is_empty());
     assert!(!rig.o.log().contains(PASSWORD));
@@ -218,9 +260,8 @@ fn a_reduction_ahead_of_a_warm_spell_is_written_clamped_and_restored() {
 
 #[test]
 fn restarts_mid_reduction_never_ratchet_the_curve_down() {
-    let rig = Rig::start(true, 48.0);
-    let baseline = rig.user.curve();
-    let lowered = rig.wait_lowered(&baseline, Duration::from_secs(60));
+    let mut rig = Rig::start(true, 48.0);
+    let (lowered, _) = rig.wait_lowered(Duration::from_secs(60));
 
     // kill -9 the controller: it starts again from its saved state and resumes the reduction.
     let pid = rig.controller_pid();
@@ -229,42 +270,39 @@ fn restarts_mid_reduction_never_ratchet_the_curve_down() {
         (rig.controller_pid() != pid).then_some(())
     });
     std::thread::sleep(Duration::from_secs(3));
-    assert!(same(&rig.user.curve(), &lowered), "resumed, not lowered again");
+    assert!(same(&rig.device().0, &lowered), "resumed, not lowered again");
 
     // kill -9 the orchestrator: the house worker, left without it, puts the user's curve back...
-    let mut rig = rig;
     rig.o.kill9();
-    rig.wait_baseline(&baseline, Duration::from_secs(20), "the curve restored as hemflux died");
+    rig.wait_baseline(Duration::from_secs(20), "the curve restored as hemflux died");
     // ...and the next run resumes the same reduction from the same baseline.
     rig.o.restart();
-    let again = rig.wait_lowered(&baseline, Duration::from_secs(60));
+    let (again, _) = rig.wait_lowered(Duration::from_secs(60));
     assert!(same(&again, &lowered), "{again:?} vs {lowered:?}");
-    rig.assert_baselines_are(&baseline);
+    rig.assert_baselines_are_the_users();
 }
 
 #[test]
 fn kill_9_then_offboarding_leaves_the_users_curve() {
     let rig = Rig::start(true, 48.0);
-    let baseline = rig.user.curve();
-    rig.wait_lowered(&baseline, Duration::from_secs(60));
+    rig.wait_lowered(Duration::from_secs(60));
     kill9(rig.controller_pid());
     std::fs::remove_file(rig.o.path(&format!("profiles/{HOUSE}.json"))).unwrap();
     rig.o
         .wait_gone(&format!("house:{HOUSE}"), Duration::from_secs(20));
-    rig.wait_baseline(&baseline, Duration::from_secs(10), "the user's curve after offboarding");
+    rig.wait_baseline(Duration::from_secs(10), "the user's curve after offboarding");
 }
 
 #[test]
 fn with_control_off_it_records_what_it_would_write_and_writes_nothing() {
     let rig = Rig::start(false, 6.0);
-    let baseline = rig.user.curve();
     let would = wait_for(Duration::from_secs(60), "a dry-run reduction", || {
         rig.adjustments("reduce").into_iter().next()
     });
     assert_eq!(would["fields"]["dry_run"], true, "{would}");
     for _ in 0..10 {
-        assert!(same(&rig.user.curve(), &baseline));
-        assert!(rig.user.adaption());
+        let (curve, adaption, _) = rig.device();
+        assert!(same(&curve, &rig.baseline) && adaption);
         std::thread::sleep(Duration::from_millis(500));
     }
 }
