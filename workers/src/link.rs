@@ -317,13 +317,15 @@ impl Link {
 
     /// From now on, a stop (stdin closed, `shutdown`, stdout gone) does not exit at once: the
     /// returned receiver fires and the kind finishes (within [`STOP_DEADLINE`]; the orchestrator
-    /// answers nothing any more). SIGTERM, which follows a stop, is ignored meanwhile.
+    /// answers nothing any more). SIGTERM (after a stop, or when the orchestrator dies) is a stop.
     pub fn on_stop(&self) -> Result<oneshot::Receiver<()>> {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("handling SIGTERM")?;
+        let shared = self.shared.clone();
         tokio::spawn(async move {
+            // The orchestrator's SIGTERM after a stop, or the death signal when it died.
             while term.recv().await.is_some() {
-                tracing::info!("SIGTERM: still finishing");
+                shared.stop_or_exit("SIGTERM");
             }
         });
         let (tx, rx) = oneshot::channel();
