@@ -42,6 +42,13 @@ pub struct Analog {
 }
 
 /// Current values, stamped with the server's clock (its `Date` header) when it answered.
+/// One digital signal as `digitals` lists it.
+#[derive(Debug, Clone)]
+pub struct Digital {
+    pub id: String,
+    pub name: String,
+}
+
 pub struct Reading {
     pub time: Timestamp,
     pub analogs: Vec<Analog>,
@@ -62,6 +69,10 @@ pub struct HistoryPage {
 const ANALOGS_QUERY: &str =
     "query($first: Int, $after: String) { analogs(first: $first, after: $after) { \
      totalCount pageInfo { hasNextPage endCursor } items { id name value unit } } }";
+
+const DIGITALS_QUERY: &str =
+    "query($first: Int, $after: String) { digitals(first: $first, after: $after) { \
+     totalCount pageInfo { hasNextPage endCursor } items { id name } } }";
 
 const ALARMS_QUERY: &str =
     "query($first: Int, $after: String) { alarms(first: $first, after: $after) { \
@@ -244,6 +255,20 @@ impl Arrigo {
             Timestamp::now()
         });
         Ok(Reading { time, analogs })
+    }
+
+    /// Every digital signal (pumps running, alarms, switches): what discovery lists.
+    pub async fn digitals(&mut self) -> Result<Vec<Digital>> {
+        let (items, _) = self.all_items(DIGITALS_QUERY, "digitals").await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(Digital {
+                    id: str_field(item, "id")?,
+                    name: str_field(item, "name")?,
+                })
+            })
+            .collect()
     }
 
     /// How many alarms the server lists in each status (`ALARMED`, `RETURNED`, ...).

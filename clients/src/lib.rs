@@ -3,4 +3,9 @@
 //! discover signals with the same code, without depending on the workers.
 
 pub mod arrigo;
+pub mod dropbox;
 pub mod homeside;
+pub mod influxdb;
+pub mod smhi;
+pub mod tibber;
+pub mod wattivahti;

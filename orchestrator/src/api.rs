@@ -13,6 +13,9 @@ pub struct Api {
     base: String,
     /// The API token, for the calls that change things.
     token: Option<String>,
+    /// Where to find the token for reads (once web accounts exist, reads need it); read
+    /// at each call, since the orchestrator may create it after this client.
+    data: Option<std::path::PathBuf>,
 }
 
 impl Api {
@@ -22,6 +25,15 @@ impl Api {
             http: reqwest::Client::new(),
             base: format!("http://{listen}"),
             token: None,
+            data: None,
+        }
+    }
+
+    /// A client for reads that sends the token of `data` when it can read it.
+    pub fn reading(listen: SocketAddr, data: &std::path::Path) -> Api {
+        Api {
+            data: Some(data.to_path_buf()),
+            ..Api::new(listen)
         }
     }
 
@@ -39,10 +51,18 @@ impl Api {
 
     /// `GET path` within 10 s; an error unless the answer is a success.
     pub async fn get_ok(&self, path: &str) -> Result<reqwest::Response> {
-        let resp = self
+        let mut req = self
             .http
             .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(10));
+        let token = self.token.clone().or_else(|| {
+            let data = self.data.as_deref()?;
+            crate::auth::read_token(data).ok()
+        });
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        let resp = req
             .send()
             .await
             .with_context(|| format!("is `hemflux run` listening on {}?", self.base))?;

@@ -4,12 +4,17 @@
 //!   `[http] allowed_hosts`), so that a DNS-rebinding page cannot reach it under its own name;
 //! - a browser request from another origin (`Origin`, `Sec-Fetch-Site`) is refused, so that a
 //!   page the operator visits cannot post to it (CSRF);
-//! - a state-changing call needs a [`Principal`]: today the API token that `hemflux run` keeps
-//!   in `<data>/api-token` (mode 0600), sent as `Authorization: Bearer`. The web UI adds user
-//!   sessions as another way to yield a principal, without touching the handlers.
+//! - a state-changing call needs a [`Principal`]: the API token that `hemflux run` keeps in
+//!   `<data>/api-token` (mode 0600), sent as `Authorization: Bearer`, or a signed-in web user's
+//!   session cookie (see [`crate::users`]), whose state-changing requests must also carry the
+//!   session's CSRF token ([`crate::users::guard`] checks it before any handler runs).
 //!
-//! `/health` and `/metrics` skip all three: they are for health checks and Prometheus.
+//! Reads of entity data take an [`ApiReader`]: anyone while no user account exists (the API as
+//! the CLI has always used it), else a principal, and each user sees only what is assigned.
+//!
+//! `/health` and `/metrics` skip all of this: they are for health checks and Prometheus.
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -20,16 +25,40 @@ use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::users::{Role, Users};
+
 /// `[http]` in `hemflux.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
     /// Host names (without port) this server answers to besides IP addresses and `localhost`,
     /// such as `hemflux.lan` or the compose service name `hemflux`.
     pub allowed_hosts: Vec<String>,
+    /// A web session ends after this long without a request.
+    pub session_idle_minutes: u32,
+    /// ... and this long after sign-in, however active.
+    pub session_max_hours: u32,
+    /// Always mark the session cookie `Secure` (TLS ends in front of hemflux).
+    pub secure_cookies: bool,
+    /// A reverse proxy in front sets `X-Forwarded-Proto` (`https` makes the cookie `Secure`)
+    /// and `X-Forwarded-For` (its last address is the client's, for sign-in rate limits).
+    /// Only turn on when every request comes through that proxy.
+    pub trust_forwarded: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            allowed_hosts: Vec::new(),
+            session_idle_minutes: 8 * 60,
+            session_max_hours: 7 * 24,
+            secure_cookies: false,
+            trust_forwarded: false,
+        }
+    }
 }
 
 /// The file that holds the API token.
@@ -133,8 +162,67 @@ impl TokenFile {
 /// Who is calling. Handlers that change state take one as an argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
-    /// Holder of the API token (the CLI, scripts).
+    /// Holder of the API token (the CLI, scripts): may see and change everything.
     ApiToken,
+    /// A user signed in to the web UI.
+    User(SessionUser),
+}
+
+/// A signed-in web user, as their session says on this request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub name: String,
+    pub role: Role,
+    /// The session's CSRF token, for the forms a page renders.
+    pub csrf: String,
+    /// The houses, buildings and meters assigned to them (worker ids such as `house:villa1`).
+    pub entities: BTreeSet<String>,
+}
+
+impl Principal {
+    /// Whether the caller may see an entity: a worker id such as `house:villa1`,
+    /// `meter:villa1/el` or `building:b1`, or a bare profile or building id `villa1`. An
+    /// assigned house covers every worker of its profile (`meter:villa1/...`,
+    /// `serial:villa1/...`, `synthetic:villa1`); an assigned meter covers only itself.
+    pub fn can_see(&self, entity_id: &str) -> bool {
+        match self {
+            Principal::ApiToken => true,
+            Principal::User(u) => {
+                u.role == Role::Admin || u.entities.iter().any(|a| covers(a, entity_id))
+            }
+        }
+    }
+
+    /// Whether the caller may change anything (a viewer may not).
+    pub fn can_change(&self) -> bool {
+        match self {
+            Principal::ApiToken => true,
+            Principal::User(u) => u.role != Role::Viewer,
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Principal::ApiToken => true,
+            Principal::User(u) => u.role == Role::Admin,
+        }
+    }
+
+    /// Who, for the audit log: the user's name, or `api-token`.
+    pub fn name(&self) -> &str {
+        match self {
+            Principal::ApiToken => "api-token",
+            Principal::User(u) => &u.name,
+        }
+    }
+
+    /// The CSRF token that the page's forms must carry (none for the API token).
+    pub fn csrf_token(&self) -> Option<&str> {
+        match self {
+            Principal::ApiToken => None,
+            Principal::User(u) => Some(&u.csrf),
+        }
+    }
 }
 
 /// What the API's router state must provide for authentication.
@@ -153,25 +241,147 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = Auth::from_ref(state);
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match (presented, auth.token.current()) {
-            (Some(p), Some(t)) if !t.is_empty() && equal_in_constant_time(p, &t) => {
+        let presented = bearer(&parts.headers);
+        let signed_in = parts.extensions.get::<SessionUser>();
+        match (presented, auth.token.current(), signed_in) {
+            (Some(p), Some(t), _) if !t.is_empty() && equal_in_constant_time(p, &t) => {
                 Ok(Principal::ApiToken)
             }
+            (None, _, Some(user)) => Ok(Principal::User(user.clone())),
             _ => Err((
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
                 format!(
-                    "this call needs the API token: `Authorization: Bearer <the contents of {}>`",
+                    "this call needs the API token (`Authorization: Bearer <the contents of {}>`) or a signed-in user",
                     auth.token.path.display()
                 ),
             )
                 .into_response()),
         }
+    }
+}
+
+/// Whether the assignment `a` covers `id` (see [`Principal::can_see`]).
+fn covers(a: &str, id: &str) -> bool {
+    if a == id {
+        return true;
+    }
+    let Some((kind, name)) = a.split_once(':') else {
+        return false;
+    };
+    match id.split_once(':') {
+        None => name == id,
+        Some((id_kind, rest)) => {
+            kind == "house"
+                && matches!(id_kind, "house" | "meter" | "serial" | "synthetic")
+                && rest.split('/').next() == Some(name)
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// For pages: the signed-in user, or a redirect to `/login`. Derefs to its [`Principal`]
+/// (always [`Principal::User`]).
+#[derive(Debug, Clone)]
+pub struct PageUser(pub Principal);
+
+impl std::ops::Deref for PageUser {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<SessionUser>() {
+            Some(user) => Ok(PageUser(Principal::User(user.clone()))),
+            None => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+/// For admin pages: a signed-in admin; others get 403, nobody a redirect to `/login`.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub Principal);
+
+impl std::ops::Deref for AdminUser {
+    type Target = Principal;
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let PageUser(p) = PageUser::from_request_parts(parts, state).await?;
+        if p.is_admin() {
+            Ok(AdminUser(p))
+        } else {
+            Err((StatusCode::FORBIDDEN, "this page is for admins").into_response())
+        }
+    }
+}
+
+/// Who reads the API: anyone while no user account exists, else a [`Principal`].
+#[derive(Debug, Clone)]
+pub enum ApiReader {
+    Anyone,
+    Principal(Principal),
+}
+
+impl ApiReader {
+    pub fn can_see(&self, entity_id: &str) -> bool {
+        match self {
+            ApiReader::Anyone => true,
+            ApiReader::Principal(p) => p.can_see(entity_id),
+        }
+    }
+
+    /// Fleet-wide facts (config errors, store counts) are for admins and the token.
+    pub fn sees_all(&self) -> bool {
+        match self {
+            ApiReader::Anyone => true,
+            ApiReader::Principal(p) => p.is_admin(),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for ApiReader
+where
+    Auth: FromRef<S>,
+    Users: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let anonymous =
+            bearer(&parts.headers).is_none() && parts.extensions.get::<SessionUser>().is_none();
+        if anonymous {
+            match Users::from_ref(state).any_accounts() {
+                Ok(false) => return Ok(ApiReader::Anyone),
+                Ok(true) => {}
+                Err(e) => {
+                    return Err(
+                        (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()
+                    )
+                }
+            }
+        }
+        Principal::from_request_parts(parts, state)
+            .await
+            .map(ApiReader::Principal)
     }
 }
 
@@ -309,6 +519,46 @@ mod tests {
         assert_ne!(first, second);
         assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
         assert_eq!(file.current().as_deref(), Some(second.as_str()));
+    }
+
+    fn user(role: Role, entities: &[&str]) -> Principal {
+        Principal::User(SessionUser {
+            name: "ann".into(),
+            role,
+            csrf: "c".into(),
+            entities: entities.iter().map(|e| e.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn what_each_principal_may_do() {
+        let token = Principal::ApiToken;
+        assert!(token.can_see("house:x") && token.can_change() && token.is_admin());
+        assert_eq!((token.name(), token.csrf_token()), ("api-token", None));
+        let admin = user(Role::Admin, &[]);
+        assert!(admin.can_see("house:x") && admin.can_change() && admin.is_admin());
+        let u = user(
+            Role::User,
+            &["house:villa1", "building:b1", "meter:villa3/el"],
+        );
+        assert!(u.can_see("house:villa1") && u.can_see("villa1") && u.can_see("b1"));
+        assert!(
+            u.can_see("meter:villa1/el") && u.can_see("synthetic:villa1"),
+            "the house's workers"
+        );
+        assert!(u.can_see("serial:villa1/broute") && u.can_see("meter:villa3/el"));
+        assert!(!u.can_see("house:villa2") && !u.can_see("meter:villa2/el"));
+        assert!(
+            !u.can_see("house:villa3") && !u.can_see("meter:villa3/water"),
+            "only that meter"
+        );
+        assert!(!u.can_see("house:villa10") && !u.can_see("meter:villa10/el"));
+        assert!(!u.can_see("building:villa1"), "the kind must match");
+        assert!(!u.can_see("building:b1x") && !u.can_see("weather:smhi"));
+        assert!(u.can_change() && !u.is_admin());
+        assert_eq!((u.name(), u.csrf_token()), ("ann", Some("c")));
+        let v = user(Role::Viewer, &["house:villa1"]);
+        assert!(v.can_see("house:villa1") && !v.can_change() && !v.is_admin());
     }
 
     #[test]

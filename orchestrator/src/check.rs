@@ -76,6 +76,7 @@ pub fn run(args: CheckArgs) -> Result<bool> {
     }
     // Of two files with one id, the older keeps it (as in a running orchestrator).
     first_holders_first(&mut entities, modified_ns);
+    settings.globals.dropbox_in_env = secrets.has_dropbox();
     let (specs, clashes) = desired_workers(&entities, &settings.globals);
     problems.extend(clashes.iter().map(ToString::to_string));
     let (specs, refused) = refuse_unbound(specs, &secrets, &settings.credentials);

@@ -69,6 +69,8 @@ struct FileState {
 /// What the folders ask for right now.
 pub struct Snapshot {
     pub specs: Vec<WorkerSpec>,
+    /// Each valid house's and building's `name`, by id.
+    pub names: BTreeMap<String, String>,
     /// Problems of files that are broken now (their last good version, if any, still runs).
     pub errors: Vec<ConfigError>,
 }
@@ -163,11 +165,26 @@ impl ConfigSet {
             .collect();
         first_holders_first(&mut entities, |p| self.files[p].holder_since);
         let (specs, clashes) = desired_workers(&entities, globals);
+        let names = entities
+            .iter()
+            .rev() // the first holder of an id wins
+            .map(|(_, e)| {
+                let name = match e {
+                    Entity::House(h) => &h.name,
+                    Entity::Building(b) => &b.name,
+                };
+                (e.id().to_string(), name.clone())
+            })
+            .collect();
         let mut errors: Vec<ConfigError> =
             self.files.values().flat_map(|s| s.errors.clone()).collect();
         errors.extend(clashes);
         errors.extend(unreadable);
-        Snapshot { specs, errors }
+        Snapshot {
+            specs,
+            names,
+            errors,
+        }
     }
 }
 

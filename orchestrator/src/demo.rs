@@ -331,7 +331,25 @@ async fn run_in(args: &DemoArgs, root: &Path) -> Result<()> {
     std::fs::create_dir_all(&data)?;
     println!("hemflux demo: fleet in {}", root.display());
 
-    let (sims, fleet) = prepare(&root)?;
+    let (mut sims, mut fleet) = prepare(&root)?;
+    let mail = root.join("mail");
+    let smtp = start_sim(
+        "smtp",
+        &["--port", "0", "--maildir", &mail.to_string_lossy()],
+        &root,
+    )?;
+    let smtp_port = smtp
+        .address
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    sims.push(smtp);
+    fleet.toml.push(format!(
+        "[email]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nfrom = \"hemflux demo <demo@hemflux.invalid>\"\nstarttls = false\nbase_url = \"http://{}/\"\n",
+        args.listen
+    ));
+    let admin_password = demo_admin(&data)?;
     for s in &sims {
         println!("  simulator {:<11} {}", s.name, s.address);
     }
@@ -382,8 +400,16 @@ async fn run_in(args: &DemoArgs, root: &Path) -> Result<()> {
         args.listen,
         root.join("hemflux.log").display()
     );
+    println!(
+        "  web UI        http://{}/login  user admin  password {admin_password}  (made for this demo)",
+        args.listen
+    );
+    println!(
+        "  e-mail        {} (the SMTP simulator's messages)",
+        mail.display()
+    );
 
-    let api = Api::new(args.listen);
+    let api = Api::reading(args.listen, &data);
     let started = Instant::now();
     let deadline = args.duration.map(|s| started + Duration::from_secs(s));
     let mut tick = tokio::time::interval(Duration::from_secs(2));
@@ -417,6 +443,22 @@ async fn run_in(args: &DemoArgs, root: &Path) -> Result<()> {
         println!("data kept in {}", data.display());
     }
     Ok(())
+}
+
+/// An admin for the web UI with a random password, told about everything by e-mail (to the
+/// SMTP simulator); the password, to print. An existing one (`--data` kept) gets a new one.
+fn demo_admin(data: &Path) -> Result<String> {
+    use crate::users::{audit, notify::Event, Role, SessionSettings, Users};
+    let users = Users::open(data, SessionSettings::default())?;
+    let password = crate::users::random_hex(12)?;
+    if users.account("admin")?.is_some() {
+        users.set_password("admin", &password)?;
+    } else {
+        users.add_user("admin", &password, Role::Admin, "admin@demo.invalid")?;
+        users.set_notifications("admin", &Event::ALL)?;
+    }
+    audit::record_as(&users, "demo", "add admin", None, None)?;
+    Ok(password)
 }
 
 trait SpawnDyingWithParent {

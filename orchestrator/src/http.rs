@@ -2,9 +2,13 @@
 //! `hemflux status`, `restart`, `sync` and `backfill` use.
 //!
 //! `/health` and `/metrics` are open (health checks, Prometheus). The API routes answer only
-//! under this server's own Host and never to another origin (see [`crate::auth`]); the read
-//! routes need no token and expose worker ids, states, pids, error messages, config file paths,
-//! sink names and counts, never credentials; the POST routes need the API token.
+//! under this server's own Host and never to another origin (see [`crate::auth`]). The read
+//! routes expose worker ids, states, pids, error messages, config file paths, sink names and
+//! counts, never credentials: to anyone while no web user account exists, else to the API
+//! token and signed-in users, each user seeing only the workers of the entities assigned to
+//! them (config errors and store counts: admins only). The POST routes need the API token or
+//! a signed-in user who may change that entity. The web UI's account pages come from
+//! [`crate::users::routes`]; [`crate::users::guard`] runs in front of every route.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -19,10 +23,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::{Auth, Principal};
+use crate::auth::{ApiReader, Auth, Principal};
 use crate::sinks::Sinks;
 use crate::store::Store;
 use crate::supervisor::{Ask, Request, Snapshot, WorkerState};
+use crate::users::Users;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,11 +35,18 @@ pub struct AppState {
     pub sinks: Arc<Sinks>,
     pub store: Store,
     pub auth: Auth,
+    pub users: Users,
 }
 
 impl FromRef<AppState> for Auth {
     fn from_ref(state: &AppState) -> Auth {
         state.auth.clone()
+    }
+}
+
+impl FromRef<AppState> for Users {
+    fn from_ref(state: &AppState) -> Users {
+        state.users.clone()
     }
 }
 
@@ -45,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sinks", get(sinks))
         .route("/api/measurements", get(measurements))
         .route("/api/workers/{*rest}", post(worker_action))
+        .merge(crate::users::routes::router())
         .route_layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             crate::auth::same_site_only,
@@ -53,10 +66,14 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(api)
+        .layer(axum::middleware::from_fn_with_state(
+            state.users.clone(),
+            crate::users::guard::sessions,
+        ))
         .with_state(state)
 }
 
-async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
+pub(crate) async fn snapshot(state: &AppState) -> Result<Snapshot, Response> {
     let (reply, rx) = oneshot::channel();
     let unavailable = || {
         (
@@ -94,26 +111,36 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn workers(State(state): State<AppState>) -> Response {
+async fn workers(reader: ApiReader, State(state): State<AppState>) -> Response {
     match snapshot(&state).await {
-        Ok(s) => Json(s.workers).into_response(),
+        Ok(mut s) => {
+            s.workers.retain(|w| reader.can_see(&w.id));
+            Json(s.workers).into_response()
+        }
         Err(r) => r,
     }
 }
 
-async fn errors(State(state): State<AppState>) -> Response {
+/// Config problems name files of every entity: admins (and the token) only.
+async fn errors(reader: ApiReader, State(state): State<AppState>) -> Response {
+    if !reader.sees_all() {
+        return (StatusCode::FORBIDDEN, "config errors are for admins").into_response();
+    }
     match snapshot(&state).await {
         Ok(s) => Json(s.config_errors).into_response(),
         Err(r) => r,
     }
 }
 
-async fn sinks(State(state): State<AppState>) -> Response {
+async fn sinks(_reader: ApiReader, State(state): State<AppState>) -> Response {
     Json(state.sinks.status()).into_response()
 }
 
-/// Points per measurement in the embedded store.
-async fn measurements(State(state): State<AppState>) -> Response {
+/// Points per measurement in the embedded store: fleet-wide, so admins (and the token) only.
+async fn measurements(reader: ApiReader, State(state): State<AppState>) -> Response {
+    if !reader.sees_all() {
+        return (StatusCode::FORBIDDEN, "store counts are for admins").into_response();
+    }
     let store = state.store.clone();
     match tokio::task::spawn_blocking(move || store.measurement_counts()).await {
         Ok(Ok(counts)) => Json(
@@ -216,7 +243,7 @@ struct CommandBody {
 
 /// `POST /api/workers/<id>/restart|sync|command`; ids contain `/`, so the action is the last segment.
 async fn worker_action(
-    _caller: Principal,
+    caller: Principal,
     State(state): State<AppState>,
     Path(rest): Path<String>,
     body: Option<Json<Value>>,
@@ -228,8 +255,22 @@ async fn worker_action(
         )
             .into_response();
     };
+    if !caller.can_see(id) {
+        return (StatusCode::NOT_FOUND, format!("no worker {id:?}")).into_response();
+    }
+    if !caller.can_change() {
+        return (StatusCode::FORBIDDEN, "a viewer cannot change anything").into_response();
+    }
+    let what = format!("{action} {id}");
     let id = id.to_string();
     let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let known = matches!(action, "restart" | "sync" | "command");
+    if known {
+        let after = (!body.is_null()).then(|| body.clone());
+        if let Err(e) = crate::users::audit::record(&state.users, &caller, &what, None, after) {
+            return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response();
+        }
+    }
     match action {
         "restart" => {
             let (reply, rx) = oneshot::channel();

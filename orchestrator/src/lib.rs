@@ -24,4 +24,5 @@ pub mod sinks;
 pub mod status;
 pub mod store;
 pub mod supervisor;
+pub mod users;
 pub mod watcher;

@@ -5,6 +5,7 @@
 //! bounded queue that drops its oldest entry when full; a dedicated thread ships batches. When
 //! Seq is down, lines are dropped and counted (see [`seq_counters`]), and collection goes on.
 
+mod seed_props;
 mod seq;
 
 use std::io::IsTerminal;
@@ -18,6 +19,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+pub use seed_props::{set_entities as set_seq_entities, EntityInfo};
 pub use seq::{start as start_seq, SeqConfig, SeqCounters, SeqLayer, SeqShipper};
 
 /// `--log-format`: how log lines on stderr look.

@@ -32,6 +32,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The orchestrator's data folder: its API token is sent when readable (needed once
+        /// web user accounts exist).
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
     },
     /// Restart one worker now (also clears a `failed` state).
     Restart {
@@ -78,6 +82,10 @@ enum Command {
     Reading(hemflux::meters::ReadingCommand),
     /// Give a WattiVahti meter its refresh token (read from stdin, written to its token file).
     MeterToken(hemflux::meter_token::MeterTokenArgs),
+    /// Web UI accounts: `hemflux user add NAME --role admin|user|viewer` (password on stdin),
+    /// `list`, `remove`, `passwd`, `assign`.
+    #[command(subcommand)]
+    User(hemflux::users::cli::UserCommand),
     /// Fetch a range again through a running worker: `hemflux sync meter:villa/el --start 2024-01-01 --end 2024-01-31`.
     Sync {
         /// The worker id.
@@ -126,6 +134,7 @@ fn main() {
         Command::Query(args) => hemflux::query::run(args).map(|()| 0),
         Command::Analytics(args) => hemflux::analytics::run(args).map(|()| 0),
         Command::MeterToken(args) => hemflux::meter_token::run(args).map(|()| 0),
+        Command::User(cmd) => hemflux::users::cli::run(cmd).map(|()| 0),
         Command::Token {
             action: TokenAction::Rotate { data },
         } => hemflux::auth::rotate(&data).map(|()| {
@@ -164,7 +173,9 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         Command::Backfill(args) => hemflux::backfill::run(args).await,
         Command::Import(args) => hemflux::import::run(args).await,
         Command::Migrate(args) => hemflux::migrate::run(args).await,
-        Command::Status { listen, json } => hemflux::status::status(listen, json).await,
+        Command::Status { listen, json, data } => {
+            hemflux::status::status(listen, &data, json).await
+        }
         Command::Restart { id, listen, data } => hemflux::status::restart(listen, &data, &id).await,
         Command::Health { listen } => hemflux::status::health(listen).await,
         Command::Demo(args) => hemflux::demo::run(args).await,
@@ -191,6 +202,7 @@ async fn async_command(command: Command) -> anyhow::Result<()> {
         | Command::Query(_)
         | Command::Analytics(_)
         | Command::MeterToken(_)
+        | Command::User(_)
         | Command::Meters(_)
         | Command::Token { .. } => {
             unreachable!("handled synchronously")

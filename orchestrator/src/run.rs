@@ -71,7 +71,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data.display()))?;
     crate::auth::ensure_token(&args.data)?;
     let store = Store::open(&args.data, &settings.store)?;
-    let sink_configs = settings.sinks_with_env(&crate::secrets::Secrets::load(&args.env_file)?)?;
+    let users = crate::users::Users::open(&args.data, (&settings.http).into())?;
+    let secrets = crate::secrets::Secrets::load(&args.env_file)?;
+    let sink_configs = settings.sinks_with_env(&secrets)?;
     let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
     let purger = crate::onboard::StorePurge {
         store: store.clone(),
@@ -96,6 +98,19 @@ pub async fn run(args: RunArgs) -> Result<()> {
         requests.clone(),
     ));
 
+    if let Some(email) = &settings.email {
+        let password = secrets.get(crate::users::mail::PASSWORD_KEY);
+        let mailer = crate::users::mail::Mailer::new(email, password)?;
+        users.set_notifier(crate::users::notify::start(
+            users.clone(),
+            mailer,
+            email.clone(),
+            requests.clone(),
+            store.clone(),
+        ));
+    }
+    tokio::spawn(sweep_sessions(users.clone()));
+
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
@@ -108,9 +123,11 @@ pub async fn run(args: RunArgs) -> Result<()> {
             token: crate::auth::TokenFile::new(&args.data),
             allowed_hosts: settings.http.allowed_hosts.clone(),
         },
+        users,
     });
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = http_stopped.await;
@@ -134,6 +151,17 @@ pub async fn run(args: RunArgs) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Ended sessions are deleted hourly, so that the table holds only live ones.
+async fn sweep_sessions(users: crate::users::Users) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = users.sweep_sessions() {
+            tracing::warn!("deleting ended sessions: {e:#}");
+        }
+    }
 }
 
 async fn wait_for_stop_signal() -> Result<()> {

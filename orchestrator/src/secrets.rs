@@ -63,6 +63,18 @@ impl Secrets {
         Ok(Secrets { values })
     }
 
+    /// Whether the Dropbox credentials of the file exchange are here: as in the seed, that
+    /// alone sets the exchange up.
+    pub fn has_dropbox(&self) -> bool {
+        [
+            "DROPBOX_APP_KEY",
+            "DROPBOX_APP_SECRET",
+            "DROPBOX_REFRESH_TOKEN",
+        ]
+        .iter()
+        .any(|k| self.get(k).is_some_and(|v| !v.trim().is_empty()))
+    }
+
     /// A value from `.env`, else from the environment.
     pub fn get(&self, key: &str) -> Option<String> {
         self.values

@@ -12,6 +12,7 @@ pub use crate::auth::HttpSettings;
 pub use crate::credentials::CredentialSettings;
 use crate::sinks::SinkConfig;
 use crate::store::StoreConfig;
+pub use crate::users::mail::EmailSettings;
 
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
@@ -20,6 +21,8 @@ pub struct Settings {
     pub sinks: Vec<SinkConfig>,
     pub http: HttpSettings,
     pub credentials: CredentialSettings,
+    /// `[email]`: notifications; none without it.
+    pub email: Option<EmailSettings>,
     /// Fleet-wide sources such as `[weather]` and `[district_heating]`.
     pub globals: Globals,
 }
@@ -37,6 +40,8 @@ struct Core {
     http: HttpSettings,
     #[serde(default)]
     credentials: CredentialSettings,
+    #[serde(default)]
+    email: Option<EmailSettings>,
 }
 
 /// `[supervisor]`: how workers are started, watched and restarted. The defaults are the
@@ -139,6 +144,7 @@ impl Settings {
             sinks: core.sinks,
             http: core.http,
             credentials: core.credentials,
+            email: core.email,
             globals,
         })
     }

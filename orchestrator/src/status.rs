@@ -6,8 +6,8 @@ use anyhow::{bail, Result};
 
 use crate::api::Api;
 
-pub async fn status(listen: SocketAddr, json: bool) -> Result<()> {
-    let api = Api::new(listen);
+pub async fn status(listen: SocketAddr, data: &std::path::Path, json: bool) -> Result<()> {
+    let api = Api::reading(listen, data);
     let workers = api.workers().await?;
     let errors: Vec<String> = api.get("/api/errors").await?;
     let sinks: Vec<serde_json::Value> = api.get("/api/sinks").await?;

@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use hemflux_shared::config::Globals;
+use hemflux_shared::config::{Globals, WorkerSpec};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use crate::configset::{hash_of, is_config_file, ConfigSet};
 use crate::credentials::{refuse_unbound, CredentialSettings};
+use crate::logging::EntityInfo;
 use crate::secrets::Secrets;
 use crate::settings::SupervisorSettings;
 use crate::supervisor::Request;
@@ -51,7 +52,7 @@ fn is_change(kind: &EventKind) -> bool {
 /// Runs until the supervisor goes away.
 pub async fn run(
     folders: Folders,
-    globals: Globals,
+    mut globals: Globals,
     settings: SupervisorSettings,
     credentials: CredentialSettings,
     supervisor: mpsc::Sender<Request>,
@@ -105,8 +106,10 @@ pub async fn run(
                 env_error = Some(e);
             }
         }
+        globals.dropbox_in_env = secrets.has_dropbox();
         let snapshot = set.rescan(&folders.profiles, &folders.buildings, &globals);
         let (specs, mut errors) = refuse_unbound(snapshot.specs, &secrets, &credentials);
+        crate::logging::set_seq_entities(seq_entities(&snapshot.names, &specs, &secrets));
         let refusals: std::collections::BTreeSet<String> =
             errors.iter().map(ToString::to_string).collect();
         for e in refusals.difference(&refused) {
@@ -133,6 +136,32 @@ pub async fn run(
             return Ok(());
         }
     }
+}
+
+/// The Seq properties of each entity: its name, and the login its own workers use.
+fn seq_entities(
+    names: &BTreeMap<String, String>,
+    specs: &[WorkerSpec],
+    secrets: &Secrets,
+) -> BTreeMap<String, EntityInfo> {
+    let mut table: BTreeMap<String, EntityInfo> = names
+        .iter()
+        .map(|(id, name)| {
+            let info = EntityInfo {
+                name: name.clone(),
+                username: None,
+            };
+            (id.clone(), info)
+        })
+        .collect();
+    for c in specs.iter().filter_map(|s| s.credentials.as_ref()) {
+        if let Some(info) = table.get_mut(&c.entity) {
+            if info.username.is_none() {
+                info.username = secrets.get(&format!("{}_USERNAME", c.prefix));
+            }
+        }
+    }
+    table
 }
 
 /// Watches each folder (and the folders that hold them and `.env`, to see them appear). A folder

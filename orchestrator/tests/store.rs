@@ -193,6 +193,7 @@ async fn retention_and_delete_by_tag() {
         dir.path(),
         &StoreConfig {
             retention_days: Some(30),
+            ..StoreConfig::default()
         },
     )
     .unwrap();
@@ -251,11 +252,50 @@ async fn concurrent_writers_are_committed_together_and_seq_grows() {
     assert_eq!(Some(*store.committed().borrow()), feed.last_seq());
     assert_eq!(reader.after(feed.seqs[9_989], 100).unwrap().len(), 10);
     // Group commit: 200 writes from 20 concurrent writers took fewer transactions than writes.
-    let db = rusqlite::Connection::open(dir.path().join(hemflux::store::FILE_NAME)).unwrap();
-    let commits: i64 = db
-        .query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
-        .unwrap();
+    let commits = commit_count(&dir);
     assert!(commits < 200, "{commits} transactions for 200 writes");
+}
+
+fn commit_count(dir: &tempfile::TempDir) -> i64 {
+    let db = rusqlite::Connection::open(dir.path().join(hemflux::store::FILE_NAME)).unwrap();
+    db.query_row("SELECT count(*) FROM commits", [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Ten writers whose batches arrive 20 ms apart: with a 1 s commit window they share one
+/// commit; with none, the writer is idle between them and commits each alone.
+async fn commits_for_staggered_writes(window_ms: u64) -> i64 {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StoreConfig {
+        commit_window_ms: window_ms,
+        ..StoreConfig::default()
+    };
+    let store = Store::open(dir.path(), &config).unwrap();
+    let mut tasks = Vec::new();
+    for w in 0..10 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .write("w", vec![meter(&format!("h{w}"), SEC, 1.0)], None)
+                .await
+                .unwrap();
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        store.measurement_counts().unwrap(),
+        vec![("energy_meter".to_string(), 10)]
+    );
+    commit_count(&dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commit_window_gathers_batches_that_arrive_apart() {
+    assert_eq!(commits_for_staggered_writes(1000).await, 1);
+    assert!(commits_for_staggered_writes(0).await > 5);
 }
 
 /// Two writers on one file, as `hemflux import` or `hemflux remove` beside `hemflux run`: each

@@ -5,6 +5,7 @@ pub mod kinds;
 pub mod lines;
 pub mod point;
 pub mod protocol;
+pub mod read;
 pub mod retry;
 pub mod schema;
 pub mod time;

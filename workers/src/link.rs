@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::lines::{read_bounded_line, Line};
 use hemflux_shared::protocol::{FromWorker, Init, ToWorker, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use hemflux_shared::read::{PageCursor, ReadQuery};
 use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -48,6 +49,7 @@ enum OnStop {
 struct Shared {
     pending: Pending,
     answers: Answers,
+    queries: Queries,
     on_stop: Arc<Mutex<OnStop>>,
 }
 
@@ -69,6 +71,7 @@ impl Shared {
         tracing::info!("{why}: finishing, then exiting");
         self.pending.lock().expect("pending lock").clear();
         self.answers.lock().expect("answers lock").clear();
+        self.queries.lock().expect("queries lock").clear();
         let _ = notify.send(());
         std::thread::spawn(|| {
             std::thread::sleep(STOP_DEADLINE);
@@ -77,6 +80,10 @@ impl Shared {
         });
     }
 }
+
+/// One page of a `query`'s answer: points and the next page's cursor, or the refusal.
+type Page = Result<(Vec<Point>, Option<PageCursor>), String>;
+type Queries = Arc<Mutex<HashMap<u64, oneshot::Sender<Page>>>>;
 
 /// The handle a worker kind uses to talk to the orchestrator. Cheap to share.
 pub struct Link {
@@ -124,6 +131,7 @@ pub async fn start() -> Result<Worker> {
     let shared = Shared {
         pending: Pending::default(),
         answers: Answers::default(),
+        queries: Queries::default(),
         on_stop: Arc::new(Mutex::new(OnStop::Exit)),
     };
     let (out, out_rx) = mpsc::unbounded_channel();
@@ -221,6 +229,17 @@ async fn read_stdin(
                 return;
             }
             ToWorker::Init(_) => tracing::warn!("a second init is ignored"),
+            ToWorker::QueryResult {
+                id,
+                points,
+                next,
+                error,
+            } => {
+                let tx = shared.queries.lock().expect("queries lock").remove(&id);
+                if let Some(tx) = tx {
+                    let _ = tx.send(error.map_or(Ok((points, next)), Err));
+                }
+            }
         }
     }
 }
@@ -331,6 +350,45 @@ impl Link {
         let (tx, rx) = oneshot::channel();
         *self.shared.on_stop.lock().expect("stop lock") = OnStop::Notify(tx);
         Ok(rx)
+    }
+
+    /// Reads every point of `query` from the store through the orchestrator, page by page
+    /// (see `hemflux_shared::read`); an error if it is outside what this worker may read.
+    pub async fn query(&self, query: ReadQuery) -> Result<Vec<Point>> {
+        let mut all = Vec::new();
+        self.query_pages(query, |page| all.extend(page)).await?;
+        Ok(all)
+    }
+
+    /// Like [`Link::query`], handing over each page as it arrives (a long history is never
+    /// held twice).
+    pub async fn query_pages(
+        &self,
+        mut query: ReadQuery,
+        mut each: impl FnMut(Vec<Point>),
+    ) -> Result<()> {
+        loop {
+            let (points, next) = self.query_page(&query).await?;
+            each(points);
+            match next {
+                Some(cursor) => query.after = Some(cursor),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// One page of `query`, and where the next starts (`None`: this was the last).
+    pub async fn query_page(&self, query: &ReadQuery) -> Result<(Vec<Point>, Option<PageCursor>)> {
+        let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.shared.queries.lock().expect("queries lock").insert(id, tx);
+        self.send(&FromWorker::Query {
+            id,
+            query: query.clone(),
+        });
+        rx.await
+            .map_err(|_| anyhow!("the orchestrator went away before answering a query"))?
+            .map_err(|e| anyhow!("query of {} refused: {e}", query.measurement))
     }
 
     pub fn status(&self, message: impl Into<String>) {

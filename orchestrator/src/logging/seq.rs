@@ -22,12 +22,18 @@ const SHIPPER_TARGET: &str = "hemflux::logging::seq";
 /// Events from these targets are not shipped: the shipper itself and the HTTP client it uses.
 const NOT_SHIPPED: &[&str] = &["hemflux::logging", "hyper", "reqwest", "h2", "rustls"];
 
+/// The seed's `Application` property.
+const SEED_APPLICATION: &str = "HomeSide";
+
 /// Where and how to ship. The API key is never printed (see the `Debug` impl).
 #[derive(Clone)]
 pub struct SeqConfig {
     /// The ingestion endpoint, `<SEQ_URL without /api>/api/events/raw`.
     pub endpoint: String,
     pub api_key: Option<String>,
+    /// Every event's `Application` property: the seed's `HomeSide` unless `SEQ_APPLICATION`
+    /// says otherwise, so that saved queries on it keep matching.
+    pub application: String,
     /// Events kept while Seq is slow or down; the oldest is dropped when full.
     pub queue_capacity: usize,
     pub request_timeout: Duration,
@@ -53,6 +59,7 @@ impl SeqConfig {
         Ok(SeqConfig {
             endpoint: format!("{base}/api/events/raw"),
             api_key: api_key.filter(|k| !k.trim().is_empty()),
+            application: SEED_APPLICATION.into(),
             queue_capacity: 10_000,
             request_timeout: Duration::from_secs(10),
             retry_min: Duration::from_secs(1),
@@ -64,11 +71,17 @@ impl SeqConfig {
         })
     }
 
-    /// From `SEQ_URL` and `SEQ_API_KEY` as `lookup` resolves them (the `.env` file or the
+    /// From `SEQ_URL`, `SEQ_API_KEY` and `SEQ_APPLICATION` as `lookup` resolves them (the `.env` file or the
     /// environment); `None` when `SEQ_URL` is unset or empty.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<SeqConfig>> {
         match lookup("SEQ_URL").filter(|u| !u.trim().is_empty()) {
-            Some(url) => SeqConfig::new(&url, lookup("SEQ_API_KEY")).map(Some),
+            Some(url) => {
+                let mut cfg = SeqConfig::new(&url, lookup("SEQ_API_KEY"))?;
+                if let Some(app) = lookup("SEQ_APPLICATION").filter(|a| !a.trim().is_empty()) {
+                    cfg.application = app.trim().to_string();
+                }
+                Ok(Some(cfg))
+            }
             None => Ok(None),
         }
     }
@@ -247,6 +260,7 @@ pub fn start(cfg: SeqConfig) -> Result<(SeqLayer, SeqShipper)> {
         .context("starting the Seq shipper thread")?;
     let layer = SeqLayer {
         shared: shared.clone(),
+        application: cfg.application.clone(),
         capacity: cfg.queue_capacity,
         event_max_bytes: cfg.event_max_bytes,
     };
@@ -448,6 +462,7 @@ fn seq_level(level: &Level) -> &'static str {
 /// The `tracing` layer that renders events as CLEF and queues them for the shipper.
 pub struct SeqLayer {
     shared: Arc<Shared>,
+    application: String,
     capacity: usize,
     event_max_bytes: usize,
 }
@@ -493,13 +508,25 @@ where
             }
         }
         event.record(&mut Properties(&mut props));
-        let line = clef_line(level, meta.target(), props, self.event_max_bytes);
+        let line = clef_line(
+            level,
+            meta.target(),
+            &self.application,
+            props,
+            self.event_max_bytes,
+        );
         self.shared.push(line, self.capacity);
     }
 }
 
 /// One CLEF line: reified `@` keys, then every field as a property (`message` becomes `@m`).
-fn clef_line(level: &str, target: &str, mut props: Map<String, Value>, max: usize) -> String {
+fn clef_line(
+    level: &str,
+    target: &str,
+    application: &str,
+    mut props: Map<String, Value>,
+    max: usize,
+) -> String {
     let now = jiff::Timestamp::now();
     let time = now.round(jiff::Unit::Microsecond).unwrap_or(now);
     let message = match props.remove("message") {
@@ -511,15 +538,11 @@ fn clef_line(level: &str, target: &str, mut props: Map<String, Value>, max: usiz
     event.insert("@t".into(), time.to_string().into());
     event.insert("@l".into(), level.into());
     event.insert("@m".into(), message.clone().into());
-    event.insert("Application".into(), "hemflux".into());
+    event.insert("Application".into(), application.into());
     event.insert("Component".into(), target.into());
-    // The seed's saved Seq queries select a house by `ClientId`: the entity of a worker id
-    // (`house:villa_12`, `meter:villa_12/el` → `villa_12`).
+    // The seed's saved Seq queries select a house by `ClientId`, `FriendlyName`, ...
     if let Some(Value::String(worker)) = props.get("worker") {
-        if let Some((_, entity)) = worker.split_once(':') {
-            let entity = entity.split('/').next().unwrap_or(entity);
-            event.insert("ClientId".into(), entity.into());
-        }
+        super::seed_props::add(&mut event, worker);
     }
     for (name, value) in props {
         // CLEF reserves names starting with `@`: such a property is escaped as `@@`.
@@ -542,7 +565,7 @@ fn clef_line(level: &str, target: &str, mut props: Map<String, Value>, max: usiz
         "@mt": "Log event of {EventBytes} bytes was too large for Seq; it began: {MessageStart}",
         "EventBytes": line.len(),
         "MessageStart": start,
-        "Application": "hemflux",
+        "Application": application,
         "Component": target,
     })
     .to_string()
@@ -617,6 +640,18 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.endpoint, "https://logs.example/api/events/raw");
         assert_eq!(cfg.api_key.as_deref(), Some("k"));
+        assert_eq!(
+            cfg.application, "HomeSide",
+            "the seed's, unless SEQ_APPLICATION is set"
+        );
+        let cfg = SeqConfig::from_lookup(|n| match n {
+            "SEQ_URL" => Some("https://logs.example".into()),
+            "SEQ_APPLICATION" => Some("hemflux".into()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(cfg.application, "hemflux");
     }
 
     #[test]
@@ -632,15 +667,31 @@ mod tests {
 
     #[test]
     fn clef_line_has_reified_keys_escapes_at_names_and_replaces_huge_events() {
+        super::super::set_seq_entities(
+            [(
+                "villa_12".to_string(),
+                super::super::EntityInfo {
+                    name: "Villa 12".into(),
+                    username: Some("FC2000000001".into()),
+                },
+            )]
+            .into(),
+        );
         let mut props = Map::new();
         props.insert("message".into(), "worker said hi".into());
         props.insert("worker".into(), "house:villa_12".into());
         props.insert("@odd".into(), 1.into());
-        let line: Value = serde_json::from_str(&clef_line("Warning", "t", props, 1000)).unwrap();
+        let line = clef_line("Warning", "t", "HomeSide", props, 1000);
+        let line: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(line["@m"], "worker said hi");
         assert_eq!(line["@l"], "Warning");
         assert_eq!(line["worker"], "house:villa_12");
         assert_eq!(line["ClientId"], "villa_12");
+        assert_eq!(line["Application"], "HomeSide");
+        assert_eq!(line["FriendlyName"], "Villa 12");
+        assert_eq!(line["DisplayName"], "Villa 12");
+        assert_eq!(line["ClientIdShort"], "villa_12");
+        assert_eq!(line["Username"], "FC2000000001");
         assert_eq!(line["@@odd"], 1);
         assert!(line["@t"]
             .as_str()
@@ -650,7 +701,7 @@ mod tests {
 
         let mut props = Map::new();
         props.insert("message".into(), "x".repeat(5000).into());
-        let line = clef_line("Error", "t", props, 2000);
+        let line = clef_line("Error", "t", "HomeSide", props, 2000);
         assert!(line.len() < 2000, "{}", line.len());
         let line: Value = serde_json::from_str(&line).unwrap();
         assert!(line["EventBytes"].as_u64().unwrap() > 5000);

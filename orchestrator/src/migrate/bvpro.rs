@@ -163,6 +163,7 @@ pub fn profiles(dir: &Path, shared: &Shared, plan: &mut Plan) {
             match key.as_str() {
                 "customer_id" | "meter_ids" => {}
                 "friendly_name" => house["name"] = value.clone(),
+                "energy_data_start_date" => house["energy_data_start_date"] = value.clone(),
                 "variable_overrides" => {
                     for (k, v) in value.as_object().into_iter().flatten() {
                         overrides.insert(k.clone(), v.clone());
@@ -307,6 +308,7 @@ pub fn buildings(dir: &Path, shared: &Shared, plan: &mut Plan) {
             match key.as_str() {
                 "building_id" | "connection" => {}
                 "friendly_name" => building["name"] = value.clone(),
+                "energy_data_start_date" => building["energy_data_start_date"] = value.clone(),
                 "meter_ids" if !string_list(Some(value)).is_empty() => {
                     building["meter_ids"] = value.clone()
                 }

@@ -110,7 +110,8 @@ fn keep_configured(plan: &mut Plan) {
     plan.pending_purges = kept;
 }
 
-/// Meter ids are read through the file exchange, which needs its `hemflux.toml` section.
+/// Meter ids are read through the file exchange, which Dropbox credentials in `.env` set up
+/// (as in the seed); without them the meter ids are an error of `hemflux check`.
 fn district_heating(plan: &mut Plan) {
     let with_meters = plan
         .files
@@ -121,13 +122,12 @@ fn district_heating(plan: &mut Plan) {
     }
     if plan.env.contains_key("DROPBOX_REFRESH_TOKEN") {
         plan.mapped.push(
-            "DROPBOX_* and meter_ids -> hemflux.toml [district_heating] transport = \"dropbox\""
+            "DROPBOX_* and meter_ids -> the file exchange over Dropbox, with the seed's defaults \
+             (folder /data, BVPro_DH.csv, daily at 07:55; [district_heating] in hemflux.toml to change them)"
                 .into(),
         );
-        plan.toml
-            .push("[district_heating]\ntransport = \"dropbox\"\n".into());
     } else {
-        plan.todo.push("meter_ids are set but no DROPBOX_* credentials were found: add them to .env and a [district_heating] section to hemflux.toml (docs/meters.md)".into());
+        plan.todo.push("meter_ids are set but no DROPBOX_* credentials were found: add them to .env (or a [district_heating] section with transport = \"folder\" to hemflux.toml), else `hemflux check` refuses the meter ids (docs/meters.md)".into());
     }
 }
 

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{parse_entity, ArrigoConfig, EntityKind};
 use serde_json::{json, Value};
 
-use super::arrigo::{Analog, Arrigo, BadCredentials};
+use super::arrigo::{Analog, Arrigo, BadCredentials, Digital};
 use super::files::{env_set, write_atomic};
 use super::homeside::{HomesideClient, HomesideError};
 use super::prompt::Asker;
@@ -187,6 +187,14 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
     if reading.analogs.is_empty() {
         bail!("the login works but the server lists no analog signals; nothing was written");
     }
+    // Listed as the seed kept them; a server that cannot list them still onboards.
+    let digitals = match client.digitals().await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("warning: the digital signals could not be listed ({e:#}); only analog signals are written");
+            Vec::new()
+        }
+    };
     let controller = main_controller(&reading.analogs);
     let id = ask.value(
         a.building_id.clone(),
@@ -195,7 +203,7 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
         Some(&controller),
     )?;
     let (name, location) = describe(&ask, c, &id)?;
-    let signals = signal_configs(&reading.analogs);
+    let signals = signal_configs(&reading.analogs, &digitals);
     let mut config = json!({
         "id": id, "name": name,
         "arrigo": {"base_url": base_url, "poll_interval_secs": c.poll_interval_secs},
@@ -213,8 +221,9 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
         credentials(&prefix, username, password, &base_url)?,
     )?;
     println!(
-        "Added building {id}: {} signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
-        signals.len(),
+        "Added building {id}: {} analog and {} digital signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        reading.analogs.len(),
+        digitals.len(),
         path.display(),
         c.paths.env_file.display()
     );
@@ -252,21 +261,33 @@ pub(crate) fn short_signal_name(name: &str) -> String {
         .map_or(name.to_string(), |(_, s)| s.to_string())
 }
 
-/// One signal entry per analog; the field is the signal name after its controller, or the
-/// whole name where two controllers share a signal name.
-fn signal_configs(analogs: &[Analog]) -> Vec<Value> {
-    let short = |a: &Analog| short_signal_name(&a.name);
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for a in analogs {
-        *seen.entry(short(a)).or_default() += 1;
-    }
-    analogs
+/// One signal entry per analog, then one per digital (listed with `"fetch": false`: only
+/// analog values are polled); the field is the signal name after its controller, or the whole
+/// name where two signals share it.
+fn signal_configs(analogs: &[Analog], digitals: &[Digital]) -> Vec<Value> {
+    let names = analogs
         .iter()
-        .map(|a| {
-            let field = if seen[&short(a)] > 1 { a.name.clone() } else { short(a) };
-            json!({"signal_id": a.id, "field": field, "name": a.name, "unit": a.unit, "fetch": true})
-        })
-        .collect()
+        .map(|a| &a.name)
+        .chain(digitals.iter().map(|d| &d.name));
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for name in names {
+        *seen.entry(short_signal_name(name)).or_default() += 1;
+    }
+    let field = |name: &str| {
+        let short = short_signal_name(name);
+        if seen[&short] > 1 {
+            name.to_string()
+        } else {
+            short
+        }
+    };
+    let analog = analogs.iter().map(|a| {
+        json!({"signal_id": a.id, "field": field(&a.name), "name": a.name, "unit": a.unit, "fetch": true})
+    });
+    let digital = digitals.iter().map(|d| {
+        json!({"signal_id": d.id, "field": field(&d.name), "name": d.name, "kind": "digital", "fetch": false})
+    });
+    analog.chain(digital).collect()
 }
 
 pub async fn add_house(a: AddHouseArgs) -> Result<()> {

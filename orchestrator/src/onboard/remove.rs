@@ -285,8 +285,8 @@ fn worker_ids(f: &Found) -> Vec<String> {
 
 /// Waits (at most 20 s) until the orchestrator at `listen` runs none of `ids`; returns at once
 /// when no orchestrator answers there.
-async fn wait_stopped(listen: std::net::SocketAddr, ids: &[String]) {
-    let api = crate::api::Api::new(listen);
+async fn wait_stopped(listen: std::net::SocketAddr, data: &Path, ids: &[String]) {
+    let api = crate::api::Api::reading(listen, data);
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while tokio::time::Instant::now() < deadline {
         let Ok(workers) = api.workers().await else {
@@ -403,7 +403,7 @@ pub async fn remove(args: RemoveArgs) -> Result<()> {
             args.id
         );
     } else {
-        wait_stopped(args.listen, &worker_ids(target)).await;
+        wait_stopped(args.listen, &args.paths.data, &worker_ids(target)).await;
         let purger = StorePurge::open(
             &args.paths.data,
             args.config.as_deref(),

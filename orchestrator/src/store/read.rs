@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use hemflux_shared::read::{PageCursor, ReadQuery};
 use hemflux_shared::Point;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
@@ -234,6 +235,61 @@ impl Reader {
         Ok(out)
     }
 
+    /// One page of a worker's `query`: the points after `q.after`, stopping once it holds
+    /// `max_points` or about `max_bytes` of JSON (the point that crosses the budget is the last);
+    /// with the cursor of its last point when more may follow.
+    pub fn page(
+        &self,
+        q: &ReadQuery,
+        max_points: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<Point>, Option<PageCursor>)> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT time, fields FROM points WHERE series_id = ?1 AND time >= ?2 AND time < ?3
+             ORDER BY time",
+        )?;
+        let wanted = |name: &str| q.fields.is_empty() || q.fields.iter().any(|f| f == name);
+        let (mut out, mut bytes) = (Vec::new(), 0usize);
+        let from = q.from.unwrap_or(i64::MIN);
+        for series in self.series(&q.measurement, &q.tags)? {
+            let start = match q.after {
+                Some(a) if series.id < a.series => continue,
+                Some(a) if series.id == a.series => from.max(a.time.saturating_add(1)),
+                _ => from,
+            };
+            let mut rows = stmt.query(params![series.id, start, q.to.unwrap_or(i64::MAX)])?;
+            while let Some(row) = rows.next()? {
+                let time: i64 = row.get(0)?;
+                let mut fields = BTreeMap::new();
+                for f in fields::iter(row.get_ref(1)?.as_blob()?) {
+                    let (name, value) = f?;
+                    if wanted(name) {
+                        fields.insert(name.to_string(), value.to_owned());
+                    }
+                }
+                if fields.is_empty() {
+                    continue;
+                }
+                let point = Point {
+                    measurement: series.measurement.clone(),
+                    tags: series.tags.clone(),
+                    fields,
+                    time,
+                };
+                bytes += json_len(&point);
+                out.push(point);
+                if out.len() >= max_points || bytes >= max_bytes {
+                    let next = PageCursor {
+                        series: series.id,
+                        time,
+                    };
+                    return Ok((out, Some(next)));
+                }
+            }
+        }
+        Ok((out, None))
+    }
+
     /// One numeric field of one or more series as `(time, value)` pairs: the analytics' fast path.
     pub fn numeric_field(&self, query: &RangeQuery, field: &str) -> Result<Vec<(i64, f64)>> {
         let mut out = Vec::new();
@@ -356,6 +412,23 @@ impl Reader {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// The length of a point's JSON, counted without building it.
+fn json_len(point: &Point) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, point).expect("points serialize");
+    count.0
 }
 
 /// A batch a sink's server refused as bad data, kept with the server's message.

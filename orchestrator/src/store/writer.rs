@@ -100,6 +100,7 @@ pub struct Writer {
     /// Series ids by measurement, then canonical tags.
     series: HashMap<String, HashMap<String, i64>>,
     retention_days: Option<u32>,
+    commit_window: Duration,
     /// `PRAGMA data_version` when this writer last looked: it changes when another process
     /// (`hemflux import`, `hemflux remove`) commits to the file, and then `seq` and `series`
     /// may be stale.
@@ -112,7 +113,7 @@ pub struct Writer {
 impl Writer {
     pub fn new(
         conn: Connection,
-        retention_days: Option<u32>,
+        config: &super::StoreConfig,
         committed: watch::Sender<u64>,
         health: Health,
     ) -> Result<Writer> {
@@ -123,7 +124,8 @@ impl Writer {
             conn,
             seq,
             series: HashMap::new(),
-            retention_days,
+            retention_days: config.retention_days,
+            commit_window: Duration::from_millis(config.commit_window_ms),
             committed,
             health,
         })
@@ -144,10 +146,11 @@ impl Writer {
                 Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
+            let gather_until = Instant::now() + self.commit_window;
             let mut group = vec![first];
             let mut weight = group[0].weight();
             while weight < MAX_GROUP_POINTS {
-                match jobs.try_recv() {
+                match jobs.recv_timeout(gather_until.saturating_duration_since(Instant::now())) {
                     Ok(job) => {
                         weight += job.weight();
                         group.push(job);

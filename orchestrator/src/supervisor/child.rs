@@ -7,6 +7,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
 use super::process::Spawned;
+use super::reads::Reads;
 use crate::store::Store;
 
 /// What the supervisor hears from a worker's stdout (besides points, which go to the store here).
@@ -61,6 +62,7 @@ pub fn attach(
     worker_id: String,
     kind: &'static str,
     store: Store,
+    reads: Reads,
     heard: mpsc::UnboundedSender<(i32, Heard)>,
 ) -> Stdin {
     let pid = spawned.pid;
@@ -72,6 +74,7 @@ pub fn attach(
         pid,
         worker_id,
         store,
+        reads: std::sync::Arc::new(reads),
         stdin: lines_tx.clone(),
         heard,
     };
@@ -111,6 +114,7 @@ struct Route {
     pid: i32,
     worker_id: String,
     store: Store,
+    reads: std::sync::Arc<Reads>,
     stdin: mpsc::UnboundedSender<String>,
     heard: mpsc::UnboundedSender<(i32, Heard)>,
 }
@@ -129,7 +133,7 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
             }
             Ok(Line::Complete) => {}
         }
-        let msg = match serde_json::from_slice::<FromWorker>(&line) {
+        let msg = match FromWorker::from_slice(&line) {
             Ok(m) => m,
             Err(e) => {
                 let shown = String::from_utf8_lossy(&line[..line.len().min(120)]).into_owned();
@@ -140,6 +144,7 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
         match msg {
             FromWorker::Points { seq, points, state } => route.store_then_ack(seq, points, state),
             FromWorker::State { seq, state } => route.store_then_ack(seq, Vec::new(), Some(state)),
+            FromWorker::Query { id, query } => route.answer_query(id, query),
             other => route.tell(Heard::Message(other)),
         }
     }
@@ -148,6 +153,15 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
 impl Route {
     fn tell(&self, heard: Heard) {
         let _ = self.heard.send((self.pid, heard));
+    }
+
+    /// Reads in the background (heartbeats keep flowing) and sends the page back.
+    fn answer_query(&self, id: u64, query: hemflux_shared::read::ReadQuery) {
+        let route = self.clone();
+        tokio::spawn(async move {
+            let answer = route.reads.answer(id, query).await;
+            let _ = route.stdin.send(answer.to_line());
+        });
     }
 
     /// Stores in the background (so heartbeats keep flowing meanwhile) and answers `ack` or `nack`.
@@ -169,7 +183,7 @@ impl Route {
             let written = loop {
                 match route
                     .store
-                    .write(&route.worker_id, points.clone(), state.clone())
+                    .write_slice(&route.worker_id, &points, state.clone())
                     .await
                 {
                     Err(e) if crate::store::is_unavailable(&e) && !route.stdin.is_closed() => {

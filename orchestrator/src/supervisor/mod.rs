@@ -5,6 +5,7 @@
 mod backoff;
 mod child;
 pub mod process;
+mod reads;
 mod slot;
 
 use std::collections::BTreeMap;
@@ -253,7 +254,7 @@ impl Supervisor {
         let now = Instant::now();
         for id in &plan.stop {
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = %slot.spec.kind(), "config gone: stopping");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerStopping", "config gone: stopping");
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
@@ -284,7 +285,7 @@ impl Supervisor {
                 continue;
             };
             if let Some(slot) = self.slots.get_mut(id) {
-                tracing::info!(worker = %id, kind = %slot.spec.kind(), "config changed: restarting");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), EventType = "ConfigChanged", "config changed: restarting");
                 slot.replace_with(spec, resolved, fingerprint, now, &self.settings);
             }
         }
@@ -296,7 +297,7 @@ impl Supervisor {
         self.slots.retain(|id, s| {
             let keep = !s.gone || s.is_running();
             if !keep {
-                tracing::info!(worker = %id, kind = %s.spec.kind(), "config gone: removed");
+                tracing::info!(worker = %id, kind = %s.spec.kind(), EventType = "WorkerRemoved", "config gone: removed");
             }
             keep
         });
@@ -351,16 +352,17 @@ impl Supervisor {
                     id.to_string(),
                     slot.spec.kind().as_str(),
                     self.store.clone(),
+                    reads::Reads::new(id.to_string(), slot.spec.config.reads(), self.store.clone()),
                     self.heard_tx.clone(),
                 );
                 stdin.send(&ToWorker::Init(Box::new(
                     slot.init(state, self.settings.heartbeat_ms),
                 )));
-                tracing::info!(worker = %id, kind = %slot.spec.kind(), pid, "started");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), pid, EventType = "WorkerStarted", "started");
                 slot.started(pid, stdin, Instant::now());
             }
             Err(e) => {
-                tracing::error!(worker = %id, kind = %slot.spec.kind(), "cannot start {}: {e}", self.worker_bin.display());
+                tracing::error!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerStartFailed", "cannot start {}: {e}", self.worker_bin.display());
                 let verdict = slot.crashes.crashed(
                     Instant::now(),
                     Duration::ZERO,
@@ -465,11 +467,11 @@ impl Supervisor {
         let now = Instant::now();
         match slot.exited(now) {
             Some(AfterStop::Remove) => {
-                tracing::info!(worker = %id, kind = %slot.spec.kind(), "stopped ({exit})");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerStopped", "stopped ({exit})");
                 self.slots.remove(&id);
             }
             Some(AfterStop::Start) => {
-                tracing::info!(worker = %id, kind = %slot.spec.kind(), "stopped ({exit}); starting again");
+                tracing::info!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerRestarted", "stopped ({exit}); starting again");
                 slot.next_start = Some(now);
                 self.start(&id).await;
             }
@@ -478,7 +480,7 @@ impl Supervisor {
                 let verdict = slot
                     .crashes
                     .crashed(now, ran_for, &self.settings, fastrand::f64());
-                tracing::warn!(worker = %id, kind = %slot.spec.kind(), "{exit} after {:.1} s: {verdict:?}", ran_for.as_secs_f64());
+                tracing::warn!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerCrashed", "{exit} after {:.1} s: {verdict:?}", ran_for.as_secs_f64());
                 slot.after_crash(verdict, format!("{exit}"), now, &self.settings);
             }
         }
@@ -513,7 +515,7 @@ impl Supervisor {
         let now = Instant::now();
         for (id, slot) in self.slots.iter_mut() {
             if slot.heartbeat_overdue(now, self.settings.heartbeat_ms) {
-                tracing::warn!(worker = %id, kind = %slot.spec.kind(), "missed three heartbeats: killing");
+                tracing::warn!(worker = %id, kind = %slot.spec.kind(), EventType = "WorkerHung", "missed three heartbeats: killing");
                 slot.kill_for("missed three heartbeats");
             }
             slot.advance_stop(now, &self.settings);

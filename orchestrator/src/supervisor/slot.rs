@@ -374,7 +374,7 @@ impl Slot {
             }
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),
             Heard::Message(FromWorker::Error { message }) => {
-                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "{message}");
+                tracing::warn!(worker = %self.spec.id, kind = self.spec.kind().as_str(), EventType = "WorkerError", "{message}");
                 self.set_error(message);
             }
             Heard::Message(FromWorker::Reply { id, ok, message }) => {
@@ -390,7 +390,7 @@ impl Slot {
                 self.last_data = self.last_data.max(newest);
             }
             Heard::StoreFailed(e) => {
-                tracing::error!(worker = %self.spec.id, kind = self.spec.kind().as_str(), "batch refused: {e}");
+                tracing::error!(worker = %self.spec.id, kind = self.spec.kind().as_str(), EventType = "DataRefused", "batch refused: {e}");
                 self.set_error(e);
             }
             Heard::Message(_) | Heard::BadLine(_) => {}

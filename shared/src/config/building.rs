@@ -25,6 +25,10 @@ pub struct BuildingConfig {
     /// District-heating meter ids, read through the energy company's file exchange.
     #[serde(default)]
     pub meter_ids: Vec<String>,
+    /// The first day the file exchange asks for this entity's meters (Swedish local midnight),
+    /// as the seed's `energy_data_start_date`; default `[district_heating] initial_days` ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_data_start_date: Option<jiff::civil::Date>,
     /// The time zone of local days and daily schedules; default `Europe/Stockholm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
@@ -77,6 +81,24 @@ pub struct SignalConfig {
     /// keep one listed but unused.
     #[serde(default = "SignalConfig::default_fetch")]
     pub fetch: bool,
+    /// `analog` (the default) or `digital`: discovery lists the digital signals too, as the
+    /// seed kept them, but only analog values are polled.
+    #[serde(default, skip_serializing_if = "SignalKind::is_analog")]
+    pub kind: SignalKind,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    #[default]
+    Analog,
+    Digital,
+}
+
+impl SignalKind {
+    fn is_analog(&self) -> bool {
+        *self == SignalKind::Analog
+    }
 }
 
 impl SignalConfig {
@@ -130,6 +152,12 @@ impl BuildingConfig {
                 problems.push((
                     format!("signals[{i}].signal_id"),
                     format!("signal {:?} is listed twice", s.signal_id),
+                ));
+            }
+            if s.kind == SignalKind::Digital && s.fetch {
+                problems.push((
+                    format!("signals[{i}].fetch"),
+                    "a digital signal is listed, not polled (hemflux stores analog values, as the seed did): set \"fetch\": false".into(),
                 ));
             }
             if s.field.is_empty() {

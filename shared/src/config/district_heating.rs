@@ -48,6 +48,11 @@ pub enum Transport {
 }
 
 impl DistrictHeatingConfig {
+    /// The exchange as the seed ran it when only `DROPBOX_*` are in `.env`: every default.
+    fn from_env_alone() -> DistrictHeatingConfig {
+        serde_json::from_str("{}").expect("every key has a default")
+    }
+
     fn default_folder() -> String {
         "/data".into()
     }
@@ -134,6 +139,9 @@ pub struct ExchangeMeter {
     /// building (so that removing a building also removes its `energy_meter` rows).
     #[serde(default = "ExchangeMeter::house_tag")]
     pub id_tag: String,
+    /// The house's `energy_data_start_date`: where a new meter's first request begins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_date: Option<jiff::civil::Date>,
 }
 
 impl ExchangeMeter {
@@ -151,9 +159,16 @@ pub(crate) struct Exchange {
 
 impl Exchange {
     pub(crate) fn add(&mut self, file: &std::path::Path, entity: &super::Entity) {
-        let (ids, name, id_tag) = match entity {
-            super::Entity::House(h) => (&h.meter_ids, &h.name, "house_id"),
-            super::Entity::Building(b) => (&b.meter_ids, &b.name, "building_id"),
+        let (ids, name, id_tag, start_date) = match entity {
+            super::Entity::House(h) => {
+                (&h.meter_ids, &h.name, "house_id", h.energy_data_start_date)
+            }
+            super::Entity::Building(b) => (
+                &b.meter_ids,
+                &b.name,
+                "building_id",
+                b.energy_data_start_date,
+            ),
         };
         if ids.is_empty() {
             return;
@@ -166,19 +181,45 @@ impl Exchange {
                 house_id: entity.id().to_string(),
                 house_name: house_name.to_string(),
                 id_tag: id_tag.into(),
+                start_date,
             };
             (file.to_path_buf(), meter)
         }));
     }
 
-    /// Adds `district_heating:exchange` when hemflux.toml has `[district_heating]` and some
-    /// house or building lists a meter id. A meter id claimed twice is an error of the later file.
+    /// Adds `district_heating:exchange` when some house or building lists a meter id and the
+    /// exchange is set up: `[district_heating]` in hemflux.toml, or, as in the seed, Dropbox
+    /// credentials in `.env` alone (the defaults then). Meter ids with neither are an error of
+    /// each file that lists them; a meter id claimed twice is an error of the later file.
     pub(crate) fn finish(
         self,
         globals: &super::Globals,
         errors: &mut Vec<super::ConfigError>,
     ) -> Option<super::WorkerSpec> {
-        let cfg = globals.district_heating.as_ref()?;
+        let from_env;
+        let cfg = match (&globals.district_heating, globals.dropbox_in_env) {
+            (Some(cfg), _) => cfg,
+            (None, true) => {
+                from_env = DistrictHeatingConfig::from_env_alone();
+                &from_env
+            }
+            (None, false) => {
+                errors.extend(self.files.iter().map(|file| {
+                    super::ConfigError {
+                        file: file.clone(),
+                        line: 0,
+                        column: 0,
+                        path: "meter_ids".into(),
+                        message:
+                            "no file exchange to read these meters through: put DROPBOX_APP_KEY, \
+                              DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN in .env, or add \
+                              [district_heating] to hemflux.toml (docs/meters.md)"
+                                .into(),
+                    }
+                }));
+                return None;
+            }
+        };
         let settings = std::path::PathBuf::from("hemflux.toml");
         let problems = cfg.problems();
         let bad = !problems.is_empty();
@@ -253,7 +294,7 @@ mod tests {
 
     #[test]
     fn one_exchange_worker_serves_every_meter_id_with_only_dropbox_secrets() {
-        let a = house_text(r#"{"name": "Daggis8", "meter_ids": ["7359"], "meters": [{"name": "el", "source": {"type": "tibber", "home_id": "h1"}}]}"#).unwrap();
+        let a = house_text(r#"{"name": "Daggis8", "meter_ids": ["7359"], "energy_data_start_date": "2025-01-15", "meters": [{"name": "el", "source": {"type": "tibber", "home_id": "h1"}}]}"#).unwrap();
         let b = parse_entity(
             EntityKind::Building,
             Path::new("buildings/b.json"),
@@ -265,13 +306,42 @@ mod tests {
             (PathBuf::from("buildings/b.json"), b),
         ];
         let (specs, errors) = desired_workers(&entities, &Globals::default());
-        assert!(errors.is_empty());
         assert!(
             specs
                 .iter()
                 .all(|s| s.kind() != WorkerKind::DistrictHeating),
-            "no [district_heating], no exchange"
+            "no [district_heating] and no DROPBOX_* in .env: no exchange"
         );
+        let files: Vec<_> = errors
+            .iter()
+            .map(|e| (e.file.clone(), e.path.as_str()))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                (PathBuf::from("profiles/villa_12.json"), "meter_ids"),
+                (PathBuf::from("buildings/b.json"), "meter_ids")
+            ],
+            "meter ids that nothing reads are an error, not silently ignored"
+        );
+        assert!(
+            errors[0].message.contains("DROPBOX_REFRESH_TOKEN"),
+            "{}",
+            errors[0]
+        );
+
+        // The seed's way: Dropbox credentials in .env are enough.
+        let globals = Globals {
+            dropbox_in_env: true,
+            ..Globals::default()
+        };
+        let (specs, errors) = desired_workers(&entities, &globals);
+        assert_eq!(errors.len(), 1, "7359 twice: {errors:?}");
+        let ex = specs
+            .iter()
+            .find(|s| s.kind() == WorkerKind::DistrictHeating)
+            .unwrap();
+        assert_eq!(ex.config.to_value()["exchange"]["folder"], "/data");
         let tibber = specs.iter().find(|s| s.id == "meter:villa_12/el").unwrap();
         assert_eq!(tibber.secrets[0].env, "TIBBER_TOKEN");
 
@@ -301,6 +371,8 @@ mod tests {
         let meters = config["meters"].as_array().unwrap();
         assert_eq!(meters.len(), 2);
         assert_eq!(meters[0]["house_name"], "Daggis8");
+        assert_eq!(meters[0]["start_date"], "2025-01-15");
+        assert!(meters[1].get("start_date").is_none());
         assert_eq!(meters[1]["house_name"], "b");
         // The seed tagged a building's rows `building_id`.
         assert_eq!(meters[0]["id_tag"], "house_id");

@@ -12,4 +12,11 @@ pub struct Globals {
     /// defaults when the section is absent.
     #[serde(default)]
     pub weather: Option<super::WeatherSettings>,
+    /// `[[influxdb_sources]]`: series read from existing InfluxDB servers, one worker each.
+    #[serde(default)]
+    pub influxdb_sources: Vec<super::InfluxSourceConfig>,
+    /// Whether `.env` holds the Dropbox credentials: the exchange then runs without a
+    /// `[district_heating]` section, as in the seed. Set by the orchestrator from `.env`.
+    #[serde(skip)]
+    pub dropbox_in_env: bool,
 }

@@ -31,6 +31,10 @@ pub struct HouseProfile {
     /// District-heating meter ids, read through the energy company's file exchange.
     #[serde(default)]
     pub meter_ids: Vec<String>,
+    /// The first day the file exchange asks for this entity's meters (Swedish local midnight),
+    /// as the seed's `energy_data_start_date`; default `[district_heating] initial_days` ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_data_start_date: Option<jiff::civil::Date>,
     /// Serial devices of this house, each its own worker `serial:<id>/<name>`.
     #[serde(default)]
     pub serial: Vec<SerialConfig>,

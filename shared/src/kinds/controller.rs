@@ -1,13 +1,14 @@
 //! `controller:<id>`: heat-curve control of one house, for a house profile with a
 //! `heat_curve_control` section (and the `homeside` section and `location` that needs). It holds
 //! no credentials: it reads the house and writes the curve by asking `house:<id>`, the only
-//! worker it may ask (see [`may_ask`]).
+//! worker it may ask (see [`may_ask`]); from the store it reads the house's own series.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
 use crate::config::control::ControlConfig;
 use crate::config::{Location, WeatherSettings, WorkerSpec};
+use crate::read::{Grant, ReadScope};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +41,11 @@ impl Kind for ControllerWorker {
                 ))
             })
             .collect()
+    }
+
+    /// The house's own series (its `heating_system` history).
+    fn reads(&self) -> ReadScope {
+        ReadScope::new(vec![Grant::entity("house_id", &self.house_id)])
     }
 }
 

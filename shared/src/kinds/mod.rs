@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{BuildingConfig, ConfigError, Entity, Globals, HouseProfile, WorkerSpec};
+use crate::read::ReadScope;
 
 /// The one list of worker kinds, handed to `$callback` as `Variant(module::Config),*`: this crate
 /// builds [`WorkerConfig`] and [`WorkerKind`] from it, the worker binary its dispatch.
@@ -29,6 +30,7 @@ macro_rules! with_worker_kinds {
             Weather(weather::WeatherWorker),
             Constant(constant::ConstantWorker),
             Controller(controller::ControllerWorker),
+            Influxdb(influxdb::InfluxdbWorker),
         }
     };
 }
@@ -37,6 +39,12 @@ macro_rules! with_worker_kinds {
 pub trait Kind: Serialize + DeserializeOwned + Into<WorkerConfig> {
     /// The workers of this kind that the config asks for.
     fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec>;
+
+    /// What a worker of this config may read from the store with `query` (the orchestrator
+    /// refuses the rest); default nothing. See `crate::read`.
+    fn reads(&self) -> ReadScope {
+        ReadScope::default()
+    }
 }
 
 /// What `desired` looks at: the valid entities (ids unique, sorted by file) and hemflux.toml's
@@ -108,6 +116,13 @@ macro_rules! define_kinds {
             pub fn kind(&self) -> WorkerKind {
                 match self {
                     $(WorkerConfig::$variant(_) => WorkerKind::$variant),*
+                }
+            }
+
+            /// What this worker may read from the store ([`Kind::reads`]).
+            pub fn reads(&self) -> ReadScope {
+                match self {
+                    $(WorkerConfig::$variant(c) => c.reads()),*
                 }
             }
 

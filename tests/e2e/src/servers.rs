@@ -142,15 +142,26 @@ pub struct Influxd {
 impl Influxd {
     /// Starts `influxd` with database `db` created; `None` if it is not installed (skipped).
     pub fn start(db: &str) -> Option<Influxd> {
-        Self::start_with(db, None)
+        Self::start_with(db, None, 0)
     }
 
     /// Like [`Influxd::start`], with authentication on and `user` an admin with `password`.
     pub fn start_with_auth(db: &str, user: &str, password: &str) -> Option<Influxd> {
-        Self::start_with(db, Some((user.to_string(), password.to_string())))
+        Self::start_with(db, Some((user.to_string(), password.to_string())), 0)
     }
 
-    fn start_with(db: &str, auth: Option<(String, String)>) -> Option<Influxd> {
+    /// Like [`Influxd::start_with_auth`], answering at most `max_rows` rows per query (the
+    /// rest cut off, the answer marked `partial`), as a server configured so does.
+    pub fn start_with_row_limit(
+        db: &str,
+        user: &str,
+        password: &str,
+        max_rows: u32,
+    ) -> Option<Influxd> {
+        Self::start_with(db, Some((user.to_string(), password.to_string())), max_rows)
+    }
+
+    fn start_with(db: &str, auth: Option<(String, String)>, max_rows: u32) -> Option<Influxd> {
         if !available(INFLUXD) {
             return None;
         }
@@ -159,8 +170,8 @@ impl Influxd {
         let process = new_process(
             move |dir: &Path, port| {
                 let config = dir.join("influxdb.conf");
-                std::fs::write(&config, influxd_config(dir, port, rpc_port, auth_enabled))
-                    .expect("config");
+                let text = influxd_config(dir, port, rpc_port, auth_enabled, max_rows);
+                std::fs::write(&config, text).expect("config");
                 let mut c = Command::new(INFLUXD);
                 c.arg("run").arg("-config").arg(config);
                 c
@@ -220,6 +231,24 @@ impl Influxd {
         reply
     }
 
+    /// Writes line protocol (nanosecond times) into `db`; panics unless the server takes it all.
+    pub fn write(&self, db: &str, lines: &str) {
+        let mut request = http()
+            .post(format!("{}/write", self.url()))
+            .query(&[("db", db)])
+            .body(lines.to_string());
+        if let Some((user, password)) = &self.auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().expect("influxd write");
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "influxd write: {status} {}",
+            response.text().unwrap_or_default()
+        );
+    }
+
     /// Rows of `SELECT <select> FROM "<measurement>"`: each row's values, columns as named.
     pub fn rows(&self, db: &str, select: &str, measurement: &str) -> Vec<Vec<Value>> {
         let reply = self.query_db(db, &format!("SELECT {select} FROM \"{measurement}\""));
@@ -248,7 +277,13 @@ impl Influxd {
     }
 }
 
-fn influxd_config(dir: &Path, port: u16, rpc_port: u16, auth_enabled: bool) -> String {
+fn influxd_config(
+    dir: &Path,
+    port: u16,
+    rpc_port: u16,
+    auth_enabled: bool,
+    max_rows: u32,
+) -> String {
     let d = |name: &str| dir.join(name).display().to_string();
     format!(
         r#"reporting-disabled = true
@@ -263,6 +298,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   bind-address = "127.0.0.1:{port}"
   log-enabled = false
   auth-enabled = {auth_enabled}
+  max-row-limit = {max_rows}
 [monitor]
   store-enabled = false
 [continuous_queries]

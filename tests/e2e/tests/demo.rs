@@ -59,4 +59,17 @@ fn the_demo_shows_points_from_every_source() {
         stdout.contains(&format!("data kept in {}", data.path().display())),
         "{stdout}"
     );
+    // The web UI's admin, with a password made for this run.
+    let login = stdout
+        .lines()
+        .find(|l| l.contains("web UI"))
+        .expect("the web UI line");
+    let password = login
+        .split_whitespace()
+        .skip_while(|w| *w != "password")
+        .nth(1)
+        .expect("a password");
+    assert!(login.contains("/login  user admin"), "{login}");
+    assert_eq!(password.len(), 24, "{login}");
+    assert!(data.path().join("users.sqlite").is_file());
 }

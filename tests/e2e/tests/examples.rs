@@ -13,12 +13,14 @@ fn repo(rel: &str) -> std::path::PathBuf {
 
 #[test]
 fn the_examples_pass_hemflux_check() {
-    // Where the example building's login was verified, as `hemflux add-building` records it.
+    // Where the example building's login was verified, as `hemflux add-building` records it,
+    // and the Dropbox credentials that set up the file exchange the examples' meter ids need.
     let env = tempfile::tempdir().unwrap();
     let env = env.path().join(".env");
     std::fs::write(
         &env,
-        "BUILDING_TE236_HEM_Kontor_URL=https://exodrift05.systeminstallation.se\n",
+        "BUILDING_TE236_HEM_Kontor_URL=https://exodrift05.systeminstallation.se\n\
+         DROPBOX_APP_KEY=k\nDROPBOX_APP_SECRET=s\nDROPBOX_REFRESH_TOKEN=r\n",
     )
     .unwrap();
     let out = Command::new(bin("hemflux"))

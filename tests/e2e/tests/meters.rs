@@ -1040,3 +1040,37 @@ fn tibber_re_reads_recent_hours_so_corrections_reach_the_store() {
         "hours older than 48 h are not read again"
     );
 }
+
+#[test]
+fn district_heating_asks_for_a_new_meter_from_its_houses_start_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let meters = json!([
+        {"meter_id": "735999255020057923", "house_id": "villa_1", "house_name": "Daggis8",
+         "start_date": "2025-01-15"},
+        {"meter_id": "735999255020057924", "house_id": "kontor_3", "house_name": "Kontor 3"},
+    ]);
+    let config = json!({"exchange": {"transport": "folder", "folder": dir.path(),
+        "check_interval_secs": 3600, "initial_days": 2, "settle_secs": 0}, "meters": meters});
+    let mut store = Store::default();
+    let mut w = WorkerRun::start("district_heating", DH_ID, config, json!({}), &store);
+    w.until_status(&mut store, "");
+    let request = std::fs::read_to_string(dir.path().join("BVPro_DH.csv")).unwrap();
+    let dates = request_dates(&request);
+    // Swedish local midnight of the start date, in the request file's UTC.
+    assert_eq!(dates["735999255020057923"], "2025-01-14 23:00", "{request}");
+    let two_days_ago = hour_after(
+        (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            / 3600
+            * 3600
+            - 2 * 86_400
+            - 3600)
+            * 1_000_000_000,
+    );
+    assert_eq!(
+        dates["735999255020057924"], two_days_ago,
+        "no start date: initial_days ago"
+    );
+}

@@ -76,6 +76,15 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     let dir = tempfile::tempdir().unwrap();
     let seed = bvpro_installation(dir.path());
     let out = dir.path().join("hemflux");
+    // The seed's per-house start of the energy company's data (set by its web GUI).
+    let profile = seed.join("profiles/HEM_FJV_Villa_149.json");
+    let text_of = std::fs::read_to_string(&profile).unwrap();
+    let with_start = text_of.replacen(
+        "\"meter_ids\"",
+        "\"energy_data_start_date\": \"2024-10-01\",\n  \"meter_ids\"",
+        1,
+    );
+    std::fs::write(&profile, with_start).unwrap();
 
     let dry = migrate(&[&seed], &out, &["--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry));
@@ -100,6 +109,7 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     let house = json(&out.join("profiles/HEM_FJV_Villa_149.json"));
     assert_eq!(house["name"], "Villa 149");
     assert_eq!(house["meter_ids"][0], "735999000000000013");
+    assert_eq!(house["energy_data_start_date"], "2024-10-01");
     assert_eq!(house["location"]["lat"], 56.66);
     assert_eq!(house["homeside"]["poll_interval_secs"], 300);
     let building = json(&out.join("buildings/TE236_HEM_Kontor.json"));
@@ -111,7 +121,8 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     assert_eq!(building["signals"].as_array().unwrap().len(), 167);
     let toml = std::fs::read_to_string(out.join("hemflux.toml")).unwrap();
     assert!(
-        toml.contains("forecast_hours = 72") && toml.contains("[district_heating]"),
+        // The file exchange comes from DROPBOX_* in .env alone, as in the seed.
+        toml.contains("forecast_hours = 72") && !toml.contains("[district_heating]"),
         "{toml}"
     );
     let env = out.join(".env");

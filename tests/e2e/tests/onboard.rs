@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const USER: &str = "kontor-user";
 const PASSWORD: &str = "Pw$-onb0ard 'never-shown'";
@@ -116,7 +116,24 @@ fn add_building_discovers_signals_and_writes_config_and_a_0600_env() {
     );
     assert_eq!(config["location"]["lat"], 56.67);
     let signals = config["signals"].as_array().unwrap();
-    assert_eq!(signals.len(), 7, "{config}");
+    assert_eq!(
+        signals.len(),
+        7 + 2,
+        "7 analog and 2 digital signals: {config}"
+    );
+    let pump = signals
+        .iter()
+        .find(|s| s["name"] == format!("{ID}.P1_DRIFT"))
+        .expect("the digital signals are listed too");
+    assert_eq!(
+        (&pump["kind"], &pump["fetch"], &pump["field"]),
+        (&json!("digital"), &json!(false), &json!("P1_DRIFT"))
+    );
+    assert!(
+        text(&out).contains("7 analog and 2 digital signals"),
+        "{}",
+        text(&out)
+    );
     let gt_ute = signals
         .iter()
         .find(|s| s["name"] == format!("{ID}.GT_UTE"))
@@ -191,6 +208,8 @@ fn add_building_pages_through_a_large_building() {
         .collect();
     let generated = names.iter().filter(|n| n.contains(".AUX_")).count();
     assert_eq!(generated, 993, "every analog, across four pages");
+    let digitals = names.iter().filter(|n| n.contains(".DI_")).count();
+    assert_eq!(digitals, 198, "every digital, across pages");
     assert!(names.contains(format!("{ID}.GT_UTE").as_str()));
 }
 

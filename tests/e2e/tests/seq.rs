@@ -85,7 +85,7 @@ fn worker_lines_arrive_as_clef_with_worker_kind_and_span_fields() {
     assert_eq!(first["known_api_key"], true);
     assert_eq!(first["properties"]["worker"], "house:villa_12");
     assert_eq!(first["properties"]["kind"], "house");
-    assert_eq!(first["properties"]["Application"], "hemflux");
+    assert_eq!(first["properties"]["Application"], "HomeSide", "the seed's");
     let second = &events[1];
     assert_eq!(second["level"], "Error");
     assert_eq!(second["properties"]["kind"], "meter");
@@ -267,19 +267,33 @@ fn the_orchestrator_ships_worker_lines_tagged_with_worker_and_kind() {
     .unwrap();
     let o = o.start();
     o.write_profile(
-        "villa_1.json",
-        r#"{"synthetic": {"interval_ms": 100, "exit_after_ms": 300}}"#,
+        "HEM_FJV_Villa_1.json",
+        r#"{"name": "Villa Ett", "synthetic": {"interval_ms": 100, "exit_after_ms": 300}}"#,
     );
+    let worker = "synthetic:HEM_FJV_Villa_1";
     let event = wait_for(
         Duration::from_secs(20),
         "the worker's error line in Seq",
         || {
             events(&sim)
                 .into_iter()
-                .find(|e| e["properties"]["worker"] == "synthetic:villa_1" && e["level"] == "Error")
+                .find(|e| e["properties"]["worker"] == worker && e["level"] == "Error")
         },
     );
     assert_eq!(event["properties"]["kind"], "synthetic");
+    // The seed's properties, so that saved Seq queries keep matching.
+    let props = &event["properties"];
+    assert_eq!(props["Application"], "HomeSide");
+    assert_eq!(props["ClientId"], "HEM_FJV_Villa_1");
+    assert_eq!(props["ClientIdShort"], "Villa_1");
+    assert_eq!(props["FriendlyName"], "Villa Ett");
+    assert_eq!(props["DisplayName"], "Villa Ett");
+    let crashed = wait_for(Duration::from_secs(20), "the crash event in Seq", || {
+        events(&sim)
+            .into_iter()
+            .find(|e| e["properties"]["EventType"] == "WorkerCrashed")
+    });
+    assert_eq!(crashed["properties"]["worker"], worker);
     assert_eq!(event["known_api_key"], true);
     assert!(
         event["message"].as_str().unwrap().contains("exit_after_ms"),
@@ -290,7 +304,7 @@ fn the_orchestrator_ships_worker_lines_tagged_with_worker_and_kind() {
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|v| {
-            v["worker"] == "synthetic:villa_1"
+            v["worker"] == worker
                 && v["message"]
                     .as_str()
                     .unwrap_or("")

@@ -635,11 +635,14 @@ fn a_sinks_lag_keeps_counting_while_its_server_hangs() {
     });
     std::fs::remove_file(o.path("profiles/lag.json")).unwrap();
     o.wait_gone("synthetic:lag", T);
-    let stored = o.query("synthetic", &[]).len() as u64;
-    wait_for(
+    // Counted each round: the last batches may still be committing when the worker is gone.
+    let stored = wait_for(
         Duration::from_secs(5),
         "points_behind to be every point",
-        || (sink_behind(&o)? == stored).then_some(()),
+        || {
+            let stored = o.query("synthetic", &[]).len() as u64;
+            (sink_behind(&o)? == stored).then_some(stored)
+        },
     );
     assert!(
         o.get("/metrics").unwrap().contains(&format!(

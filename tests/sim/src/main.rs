@@ -10,6 +10,7 @@ mod dropbox;
 mod homeside;
 mod seq;
 mod smhi;
+mod smtp;
 mod tibber;
 mod wattivahti;
 
@@ -43,6 +44,8 @@ enum Vendor {
     Broute(broute::Args),
     /// Seq's CLEF ingestion endpoint.
     Seq(seq::Args),
+    /// An SMTP server that writes each message it accepts to a file.
+    Smtp(smtp::Args),
 }
 
 #[tokio::main]
@@ -62,6 +65,7 @@ async fn main() -> anyhow::Result<std::convert::Infallible> {
             Vendor::Dropbox(a) => dropbox::run(a).await,
             Vendor::Broute(a) => broute::run(a).await,
             Vendor::Seq(a) => seq::run(a).await,
+            Vendor::Smtp(a) => smtp::run(a).await,
         }
     };
     // Every simulator stops on SIGTERM, SIGINT or SIGHUP, as on stdin EOF. It exits without

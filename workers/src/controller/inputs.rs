@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use hemflux_analytics::thermal::curve::{HeatCurve, CURVE_POINTS};
 use hemflux_analytics::thermal::forecast::{WeatherHour, FORECAST_HOURS};
 use hemflux_analytics::thermal::history::ThermalSample;
+use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::weather::smhi::Step;
+use hemflux_clients::smhi::Step;
 
 /// The house worker's answer to `observe`.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,6 +53,29 @@ impl HouseNow {
     }
 }
 
+/// The `heating_system` fields the history is made of.
+pub const HISTORY_FIELDS: [&str; 4] = [
+    "room_temperature",
+    "outdoor_temperature",
+    "supply_temp",
+    "return_temp",
+];
+
+/// A stored `heating_system` point (the house worker's poll) as a sample of the house's history;
+/// `None` without room or outdoor temperature.
+pub fn stored_sample(point: &Point) -> Option<ThermalSample> {
+    let number = |name: &str| point.fields.get(name).and_then(|v| v.as_f64());
+    Some(ThermalSample {
+        time: Timestamp::from_nanosecond(i128::from(point.time)).ok()?,
+        room: number(HISTORY_FIELDS[0])?,
+        outdoor: number(HISTORY_FIELDS[1])?,
+        effective_outdoor: None,
+        supply: number(HISTORY_FIELDS[2]),
+        return_temp: number(HISTORY_FIELDS[3]),
+        electric_heater: false,
+    })
+}
+
 /// The forecast's air temperatures after `now`, up to 72 h ahead. The felt temperature is the
 /// air temperature: wind and sun coefficients are the energy analytics' to learn.
 pub fn weather_hours(steps: &[Step], now: Timestamp) -> Vec<WeatherHour> {
@@ -90,6 +114,20 @@ mod tests {
         assert!(short.curve().unwrap_err().to_string().contains("9 points"));
         let blind = HouseNow { room: None, ..now };
         assert!(blind.sample().is_err());
+    }
+
+    #[test]
+    fn stored_polls_become_samples_when_they_have_room_and_outdoor() {
+        let poll = Point::new("heating_system", 1_768_046_400_000_000_000)
+            .tag("house_id", "villa_1")
+            .field("room_temperature", 21.4)
+            .field("outdoor_temperature", -3.0)
+            .field("supply_temp", 41.0);
+        let s = stored_sample(&poll).unwrap();
+        assert_eq!((s.room, s.outdoor, s.supply, s.return_temp), (21.4, -3.0, Some(41.0), None));
+        assert_eq!(s.time.to_string(), "2026-01-10T12:00:00Z");
+        let blind = Point::new("heating_system", 0).field("outdoor_temperature", 1.0);
+        assert!(stored_sample(&blind).is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `controller` worker: heat-curve control of one house (hemflux-analytics' thermal model,
-//! indoor forecast and controller), safe by construction. Every poll it reads the house through
+//! indoor forecast and controller), safe by construction. On start it reads the house's history
+//! (the house worker's `heating_system` polls) from the store. Every poll it reads the house through
 //! `house:<id>` (`observe`), stores `thermal_history`, scores the forecasts whose target time has
 //! come (`forecast_accuracy`, learning the hourly bias), and steps the controller; every forecast
 //! interval it fetches the SMHI forecast, refits the thermal model and issues the 72 h indoor
@@ -32,8 +33,9 @@ use serde_json::{json, Value};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use crate::link::{Command, Link, Worker};
-use crate::weather::smhi::SmhiClient;
-use inputs::{weather_hours, HouseNow};
+use hemflux_clients::smhi::SmhiClient;
+use hemflux_shared::read::ReadQuery;
+use inputs::{stored_sample, weather_hours, HouseNow, HISTORY_FIELDS};
 
 /// Writing a curve is eleven saves and a read-back, each save with HomeSide's 30 s timeout.
 const ASK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -97,6 +99,7 @@ pub async fn run(mut worker: Worker, config: ControllerWorker) -> Result<()> {
         config,
     };
     let link = worker.link.clone();
+    control.restore_history(&link).await;
     let mut poll = interval(Duration::from_secs(control.config.control.poll_interval_secs));
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
@@ -179,6 +182,30 @@ impl Control {
             obs.outdoor,
             phase_text(self.controller.state())
         ))
+    }
+
+    /// The house's stored polls, for the thermal model (the last [`HISTORY`] of them are kept).
+    async fn restore_history(&mut self, link: &Link) {
+        let query = ReadQuery::new("heating_system")
+            .tag("house_id", &self.house_id)
+            .fields(HISTORY_FIELDS);
+        let before = self.history.len();
+        // One series, in time order: the window is trimmed as the pages arrive.
+        let read = link
+            .query_pages(query, |page| {
+                for sample in page.iter().filter_map(stored_sample) {
+                    self.remember(sample);
+                }
+            })
+            .await;
+        let count = self.history.len() - before;
+        match read {
+            Ok(()) => tracing::info!(house = %self.house_id, count, "history restored"),
+            Err(e) => link.error(format!(
+                "controller {}: history not read, the model starts from nothing: {e:#}",
+                self.house_id
+            )),
+        }
     }
 
     fn remember(&mut self, sample: ThermalSample) {

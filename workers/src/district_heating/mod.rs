@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use hemflux_clients::dropbox::{DropboxApp, DropboxClient, DropboxUrls};
 use hemflux_shared::config::{DistrictHeatingConfig, ExchangeMeter, Transport};
 use hemflux_shared::kinds::DistrictHeatingWorker;
 use hemflux_shared::time::to_nanos;
@@ -68,17 +69,18 @@ pub async fn run(worker: Worker, config: DistrictHeatingWorker) -> Result<()> {
                     anyhow!("the Dropbox transport needs DROPBOX_APP_KEY, DROPBOX_APP_SECRET and DROPBOX_REFRESH_TOKEN in .env ({name} is missing)")
                 })
             };
-            let dropbox = dropbox::Dropbox {
-                http: crate::meter::http_client()?,
+            let app = DropboxApp {
                 app_key: secret("app_key")?,
                 app_secret: secret("app_secret")?,
                 refresh_token: secret("refresh_token")?,
-                api_url: cfg.dropbox_api_url.trim_end_matches('/').into(),
-                content_url: cfg.dropbox_content_url.trim_end_matches('/').into(),
-                token_url: cfg.dropbox_token_url.clone(),
-                folder: cfg.folder.trim_end_matches('/').into(),
-                access: None,
             };
+            let urls = DropboxUrls {
+                api: cfg.dropbox_api_url.clone(),
+                content: cfg.dropbox_content_url.clone(),
+                token: cfg.dropbox_token_url.clone(),
+            };
+            let http = crate::meter::http_client()?;
+            let dropbox = DropboxClient::new(http, app, urls, &cfg.folder);
             Runner::new(worker, cfg, meters, dropbox)?.run().await
         }
     }
@@ -110,6 +112,12 @@ fn format_from(t: Timestamp) -> String {
         .to_string()
 }
 
+/// The start of a Swedish local day: the energy company's days (`2025-01-15` → `2025-01-14 23:00`).
+fn swedish_midnight(date: jiff::civil::Date) -> Result<Timestamp> {
+    let zone = hemflux_shared::time::stockholm();
+    Ok(date.to_zoned(zone)?.timestamp())
+}
+
 fn parse_from(s: &str) -> Option<Timestamp> {
     let dt = DateTime::strptime("%Y-%m-%d %H:%M", s).ok()?;
     dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
@@ -130,11 +138,16 @@ impl<E: Exchange> Runner<E> {
             Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
             None => State::default(),
         };
-        // A new meter is asked for from `initial_days` ago; pinned, so the request stays stable.
+        // A new meter is asked for from its house's start date, else from `initial_days` ago;
+        // pinned, so the request stays stable.
         let now = Timestamp::now().as_second().div_euclid(3600) * 3600;
-        let start = Timestamp::from_second(now)?
+        let default_start = Timestamp::from_second(now)?
             - SignedDuration::from_hours(24 * i64::from(cfg.initial_days));
         for m in &meters {
+            let start = match m.start_date {
+                Some(date) => swedish_midnight(date)?,
+                None => default_start,
+            };
             state
                 .from
                 .entry(m.meter_id.clone())

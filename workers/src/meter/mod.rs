@@ -29,7 +29,3 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
 /// poll later. Errors the service answered with wait for the next poll: retrying them sooner
 /// would only spend the rate limit.
 pub(crate) const NETWORK_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
-
-pub(crate) fn is_network_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<reqwest::Error>())
-}

@@ -12,13 +12,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context};
+use hemflux_clients::tibber::{cursor_at, TibberClient, TibberError};
 use hemflux_shared::config::TibberConfig;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::link::{Command, Link, Worker};
@@ -30,15 +31,6 @@ const REFETCH: SignedDuration = SignedDuration::from_hours(48);
 /// Tibber's largest HOURLY page.
 const PAGE: u32 = 744;
 
-const PRICE_FIELDS: &str = "total energy tax startsAt currency level";
-const PRICES: &str = "query($id: ID!) { viewer { home(id: $id) { currentSubscription {
-  hourly: priceInfo(resolution: HOURLY) { today { PRICE } tomorrow { PRICE } }
-  quarterly: priceInfo(resolution: QUARTER_HOURLY) { today { PRICE } tomorrow { PRICE } } } } } }";
-const CONSUMPTION: &str = "query($id: ID!, $after: String, $first: Int) { viewer { home(id: $id) {
-  consumption(resolution: HOURLY, first: $first, after: $after) {
-    pageInfo { endCursor hasNextPage }
-    nodes { from cost unitPrice consumption currency } } } } }";
-
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct State {
     /// Start of the newest hour of consumption stored.
@@ -46,22 +38,25 @@ struct State {
     consumption_until: Option<Timestamp>,
 }
 
-/// Tibber answered 429: nothing more until the ban is surely over.
+/// Why a poll failed: Tibber's answer (which decides the next delay) or anything else.
 #[derive(Debug, thiserror::Error)]
-#[error("Tibber's rate limit was hit (429, the IP is banned for a while): pausing 15 minutes")]
-struct RateLimited;
-
-struct Client {
-    cfg: TibberConfig,
-    token: String,
-    token_env: String,
-    http: reqwest::Client,
-    link: Arc<Link>,
-    state: State,
-    last_request: Option<Instant>,
+enum Failure {
+    #[error(transparent)]
+    Tibber(#[from] TibberError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
-pub async fn run(mut worker: Worker, cfg: TibberConfig) -> Result<()> {
+type Result<T, E = Failure> = std::result::Result<T, E>;
+
+struct Meter {
+    cfg: TibberConfig,
+    client: TibberClient,
+    link: Arc<Link>,
+    state: State,
+}
+
+pub async fn run(mut worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
     let token_env = format!(
         "{}_TOKEN",
         cfg.credential_ref.as_deref().unwrap_or("TIBBER")
@@ -74,41 +69,45 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> Result<()> {
         None => State::default(),
     };
     let poll = Duration::from_secs(cfg.poll_interval_secs);
-    let mut client = Client {
-        cfg,
+    let client = TibberClient::new(
+        super::http_client()?,
+        &cfg.base_url,
         token,
         token_env,
-        http: super::http_client()?,
+        Duration::from_millis(cfg.min_request_interval_ms),
+    );
+    let mut meter = Meter {
+        cfg,
+        client,
         link: worker.link.clone(),
         state,
-        last_request: None,
     };
     let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {
-                let outcome = client.poll().await;
+                let outcome = meter.poll().await;
                 next = Instant::now() + match &outcome {
-                    Ok(_) => until_phase(&client.cfg),
-                    Err(e) if e.is::<RateLimited>() => BAN_BACKOFF,
-                    Err(e) if super::is_network_error(e) => poll.min(super::NETWORK_RETRY),
-                    Err(_) => until_phase(&client.cfg),
+                    Err(Failure::Tibber(e)) if e.is_rate_limited() => BAN_BACKOFF,
+                    Err(Failure::Tibber(e)) if e.is_retryable() => poll.min(super::NETWORK_RETRY),
+                    _ => until_phase(&meter.cfg),
                 };
                 match outcome {
-                    Ok((prices, hours)) => client.link.status(format!("{prices} prices and {hours} hours of consumption")),
+                    Ok((prices, hours)) => meter.link.status(format!("{prices} prices and {hours} hours of consumption")),
                     Err(e) => {
+                        let e = anyhow::Error::from(e);
                         tracing::error!("{e:#}");
-                        client.link.error(format!("{e:#}"));
+                        meter.link.error(format!("{e:#}"));
                     }
                 }
             }
             Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => match client.consumption(from, Some(to)).await {
-                    Ok(n) => client.link.reply(id, true, format!("synced {n} hours of consumption from {from} to {to}")),
-                    Err(e) => client.link.reply(id, false, format!("{e:#}")),
+                Command::Sync { id, from, to } => match meter.consumption(from, Some(to)).await {
+                    Ok(n) => meter.link.reply(id, true, format!("synced {n} hours of consumption from {from} to {to}")),
+                    Err(e) => meter.link.reply(id, false, format!("{:#}", anyhow::Error::from(e))),
                 },
                 Command::Custom { id, name, .. } => {
-                    client.link.reply(id, false, format!("a Tibber meter has no command {name:?}"));
+                    meter.link.reply(id, false, format!("a Tibber meter has no command {name:?}"));
                 }
             },
         }
@@ -135,27 +134,7 @@ fn until_phase(cfg: &TibberConfig) -> Duration {
     })
 }
 
-/// Standard base64, for Tibber's cursors (base64 of an ISO date-time).
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                ABC[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
-impl Client {
+impl Meter {
     /// Prices, then consumption from the checkpoint (less a re-read margin).
     async fn poll(&mut self) -> Result<(usize, usize)> {
         let prices = self.prices().await?;
@@ -170,58 +149,8 @@ impl Client {
         Ok((prices, hours))
     }
 
-    /// One GraphQL request, spaced from the previous one; the `data` of the answer.
-    async fn query(&mut self, query: &str, variables: Value) -> Result<Value> {
-        if let Some(last) = self.last_request {
-            tokio::time::sleep_until(
-                last + Duration::from_millis(self.cfg.min_request_interval_ms),
-            )
-            .await;
-        }
-        self.last_request = Some(Instant::now());
-        let resp = self
-            .http
-            .post(&self.cfg.base_url)
-            .bearer_auth(&self.token)
-            .json(&json!({"query": query, "variables": variables}))
-            .send()
-            .await
-            .context("calling Tibber")?;
-        let status = resp.status();
-        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(RateLimited.into());
-        }
-        let text = resp.text().await.context("reading Tibber's answer")?;
-        let body: Value = serde_json::from_str(&text).map_err(|_| {
-            anyhow!(
-                "Tibber answered {status} with no JSON: {}",
-                text.chars().take(200).collect::<String>()
-            )
-        })?;
-        if let Some(e) = body["errors"].get(0) {
-            let message = e["message"].as_str().unwrap_or("no message");
-            let code = e["extensions"]["code"].as_str().unwrap_or("no code");
-            if code == "UNAUTHENTICATED" {
-                bail!("Tibber refused the token ({message}): check {} in .env (a token from developer.tibber.com)", self.token_env);
-            }
-            bail!("Tibber answered {status}: {message} ({code})");
-        }
-        if !status.is_success() {
-            bail!("Tibber answered {status}");
-        }
-        Ok(body["data"].clone())
-    }
-
     async fn prices(&mut self) -> Result<usize> {
-        let query = PRICES.replace("PRICE", PRICE_FIELDS);
-        let data = self.query(&query, json!({"id": self.cfg.home_id})).await?;
-        let sub = &data["viewer"]["home"]["currentSubscription"];
-        if sub.is_null() {
-            bail!(
-                "Tibber home {} has no current subscription (or is not this token's)",
-                self.cfg.home_id
-            );
-        }
+        let sub = self.client.prices(&self.cfg.home_id).await?;
         let mut points = Vec::new();
         for (key, resolution) in [("hourly", "HOURLY"), ("quarterly", "QUARTER_HOURLY")] {
             for day in ["today", "tomorrow"] {
@@ -237,7 +166,7 @@ impl Client {
         Ok(n)
     }
 
-    fn price_point(&self, p: &Value, resolution: &str) -> Result<Point> {
+    fn price_point(&self, p: &Value, resolution: &str) -> anyhow::Result<Point> {
         let at = p["startsAt"]
             .as_str()
             .ok_or_else(|| anyhow!("a Tibber price without startsAt: {p}"))?;
@@ -262,17 +191,17 @@ impl Client {
     /// Hourly consumption starting after `from` (up to `to`), page by page, each page stored
     /// with the advanced checkpoint. Hours not yet metered (`null`) are skipped.
     async fn consumption(&mut self, from: Timestamp, to: Option<Timestamp>) -> Result<usize> {
-        // A cursor is exclusive: start one second early to include the hour starting at `from`.
-        let mut after = base64((from - SignedDuration::from_secs(1)).to_string().as_bytes());
+        let mut after = cursor_at(from);
         let mut total = 0;
         loop {
-            let vars = json!({"id": self.cfg.home_id, "after": after, "first": PAGE});
-            let data = self.query(CONSUMPTION, vars).await?;
-            let conn = &data["viewer"]["home"]["consumption"];
+            let page = self
+                .client
+                .consumption(&self.cfg.home_id, &after, PAGE)
+                .await?;
             let mut points = Vec::new();
             let mut past_end = false;
             let mut until = self.state.consumption_until;
-            for n in conn["nodes"].as_array().into_iter().flatten() {
+            for n in &page.nodes {
                 let at: Timestamp = n["from"]
                     .as_str()
                     .unwrap_or_default()
@@ -303,15 +232,12 @@ impl Client {
                 let state = State {
                     consumption_until: until,
                 };
-                self.link
-                    .send_points(points, Some(serde_json::to_value(&state)?))
-                    .await?;
+                let value = serde_json::to_value(&state).map_err(anyhow::Error::from)?;
+                self.link.send_points(points, Some(value)).await?;
                 self.state = state;
             }
-            match conn["pageInfo"]["endCursor"].as_str() {
-                Some(end) if conn["pageInfo"]["hasNextPage"] == true && !past_end => {
-                    after = end.to_string()
-                }
+            match page.next {
+                Some(end) if !past_end => after = end,
                 _ => return Ok(total),
             }
         }
@@ -321,6 +247,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn homes_poll_at_their_own_phase_of_the_interval() {
@@ -340,15 +267,5 @@ mod tests {
         let distinct: std::collections::BTreeSet<u64> =
             waits.iter().map(|w| w.as_secs() / 60).collect();
         assert!(distinct.len() >= 3, "spread over the hour: {waits:?}");
-    }
-
-    #[test]
-    fn base64_matches_tibbers_cursors() {
-        assert_eq!(base64(b"2026-01-15"), "MjAyNi0wMS0xNQ==");
-        assert_eq!(
-            base64(b"2026-01-15T00:00:00.000+01:00"),
-            "MjAyNi0wMS0xNVQwMDowMDowMC4wMDArMDE6MDA="
-        );
-        assert_eq!(base64(b"ab"), "YWI=");
     }
 }

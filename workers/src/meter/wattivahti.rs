@@ -2,20 +2,18 @@
 //!
 //! The refresh token rotates on every redemption and the old one stops working, so the new one
 //! is made durable (`save_state`) before the access token is used at all: a crash at any point
-//! leaves the only valid token in the store. The API speaks naive Helsinki local time; the
-//! repeated autumn hour comes as pairs with identical strings, the first of each pair being the
-//! earlier instant (EEST).
+//! leaves the only valid token in the store.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::Context;
+use hemflux_clients::wattivahti::{helsinki, WattivahtiClient, WattivahtiError};
 use hemflux_shared::config::WattivahtiConfig;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
-use jiff::civil::{Date, DateTime};
-use jiff::tz::TimeZone;
+use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,10 +21,6 @@ use tokio::time::Instant;
 
 use crate::link::{Command, Link, Worker};
 
-const DATA_PATH: &str = "/api/onlineapi/v1/meterdata2";
-const CLIENT_ID: &str = "84ebdb93-9ea6-42c7-bd7d-302abf7556fa";
-const SCOPE: &str =
-    "https://pesv.onmicrosoft.com/salpa/customer.read openid profile offline_access";
 /// A long range is fetched in pieces this many local days long (one request per resolution each).
 const CHUNK_DAYS: i64 = 7;
 
@@ -47,31 +41,42 @@ struct State {
     synced_until: Option<Timestamp>,
 }
 
-/// No usable refresh token: the worker waits for a new one instead of retrying.
+/// Why a sync failed, which decides when the next one comes.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct NeedsToken(String);
+enum Failure {
+    /// No usable refresh token: the worker waits for a new one instead of retrying.
+    #[error("{0}")]
+    NeedsToken(String),
+    #[error(transparent)]
+    Vendor(#[from] WattivahtiError),
+    #[error(transparent)]
+    Time(#[from] jiff::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
 
-struct Client {
+type Result<T, E = Failure> = std::result::Result<T, E>;
+
+struct Meter {
     cfg: WattivahtiConfig,
     worker_id: String,
-    http: reqwest::Client,
+    client: WattivahtiClient,
     link: Arc<Link>,
     state: State,
     access: Option<(String, Instant)>,
 }
 
-pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
+pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> anyhow::Result<()> {
     let state: State = match &worker.init.state {
         Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
         None => State::default(),
     };
     let poll = Duration::from_secs(cfg.poll_interval_secs);
     let token_recheck = poll.min(Duration::from_secs(60));
-    let mut client = Client {
+    let mut client = Meter {
+        client: WattivahtiClient::new(super::http_client()?, &cfg.base_url, &cfg.token_url),
         cfg,
         worker_id: worker.init.id.clone(),
-        http: super::http_client()?,
         link: worker.link.clone(),
         state,
         access: None,
@@ -84,10 +89,9 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
                 let (from, to) = client.incremental_window();
                 let outcome = client.sync_range(from, to, false).await;
                 next = Instant::now() + match &outcome {
-                    Ok(_) => poll,
-                    Err(e) if e.is::<NeedsToken>() => token_recheck,
-                    Err(e) if super::is_network_error(e) => poll.min(super::NETWORK_RETRY),
-                    Err(_) => poll,
+                    Err(Failure::NeedsToken(_)) => token_recheck,
+                    Err(Failure::Vendor(e)) if e.is_retryable() => poll.min(super::NETWORK_RETRY),
+                    _ => poll,
                 };
                 match outcome {
                     Ok(n) => {
@@ -95,7 +99,7 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
                         client.link.status(format!("synced {n} readings up to {}", to.strftime("%Y-%m-%d %H:%M UTC")));
                     }
                     Err(e) => {
-                        let msg = format!("{e:#}");
+                        let msg = format!("{:#}", anyhow::Error::from(e));
                         // Waiting for a token repeats the same message every minute: say it once.
                         if msg != last_error {
                             tracing::error!("{msg}");
@@ -108,7 +112,7 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
             Some(cmd) = worker.commands.recv() => match cmd {
                 Command::Sync { id, from, to } => match client.sync_range(from, to, true).await {
                     Ok(n) => client.link.reply(id, true, format!("synced {n} readings from {from} to {to}")),
-                    Err(e) => client.link.reply(id, false, format!("{e:#}")),
+                    Err(e) => client.link.reply(id, false, format!("{:#}", anyhow::Error::from(e))),
                 },
                 Command::Custom { id, name, .. } => {
                     client.link.reply(id, false, format!("a WattiVahti meter has no command {name:?}"));
@@ -116,10 +120,6 @@ pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> Result<()> {
             },
         }
     }
-}
-
-fn helsinki() -> TimeZone {
-    TimeZone::get("Europe/Helsinki").expect("bundled tz database has Europe/Helsinki")
 }
 
 /// A short, stable fingerprint of a token, so that state can recognise it without keeping it.
@@ -130,7 +130,7 @@ fn fingerprint(token: &str) -> String {
     format!("{hash:016x}")
 }
 
-impl Client {
+impl Meter {
     /// From the checkpoint minus the buffer (first run: `initial_sync_days` back) to now.
     fn incremental_window(&self) -> (Timestamp, Timestamp) {
         let now = Timestamp::now();
@@ -154,12 +154,11 @@ impl Client {
         )
     }
 
-    fn refused(&self) -> anyhow::Error {
-        NeedsToken(format!(
+    fn refused(&self) -> Failure {
+        Failure::NeedsToken(format!(
             "the WattiVahti refresh token was refused; re-authentication needed: {}",
             self.how_to_get_a_token()
         ))
-        .into()
     }
 
     /// A token dropped into the token file since it was last read, with its fingerprint.
@@ -187,12 +186,11 @@ impl Client {
                     return Err(self.refused());
                 }
                 None => {
-                    return Err(NeedsToken(format!(
+                    return Err(Failure::NeedsToken(format!(
                         "no WattiVahti refresh token for metering point {}: {}",
                         self.cfg.metering_point,
                         self.how_to_get_a_token()
-                    ))
-                    .into())
+                    )))
                 }
             },
         };
@@ -200,63 +198,32 @@ impl Client {
         if self.state.refused_token_fp.as_deref() == Some(fp.as_str()) {
             return Err(self.refused());
         }
-        let form = [
-            ("client_id", CLIENT_ID),
-            ("scope", SCOPE),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.as_str()),
-            ("client_info", "1"),
-        ];
-        let resp = self
-            .http
-            .post(&self.cfg.token_url)
-            .form(&form)
-            .send()
-            .await
-            .context("redeeming the WattiVahti refresh token")?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let redeemed = self.client.redeem(&refresh).await;
         if let Some(fp) = file_fp {
             self.state.token_file_fp = Some(fp);
         }
-        if status == reqwest::StatusCode::BAD_REQUEST && body["error"] == "invalid_grant" {
-            self.state.refused_token_fp = Some(fingerprint(&refresh));
-            self.link.save_state(self.state_value()).await?;
-            let why = body["error_description"].as_str().unwrap_or_default();
-            let why = why.lines().next().unwrap_or_default();
-            return Err(NeedsToken(format!(
-                "WattiVahti refused the refresh token ({why}); re-authentication needed: {}",
-                self.how_to_get_a_token()
-            ))
-            .into());
-        }
-        if !status.is_success() {
-            let what = body["error_description"]
-                .as_str()
-                .or(body["error"].as_str());
-            bail!(
-                "the WattiVahti token endpoint answered {status}: {}",
-                what.unwrap_or("no description")
-            );
-        }
-        let access = body["access_token"]
-            .as_str()
-            .ok_or_else(|| anyhow!("the WattiVahti token answer has no access_token"))?
-            .to_string();
-        let rotated = body["refresh_token"]
-            .as_str()
-            .unwrap_or(&refresh)
-            .to_string();
-        self.state.refresh_token = Some(rotated);
+        let tokens = match redeemed {
+            Err(WattivahtiError::TokenRefused { why }) => {
+                self.state.refused_token_fp = Some(fingerprint(&refresh));
+                self.link.save_state(self.state_value()).await?;
+                return Err(Failure::NeedsToken(format!(
+                    "WattiVahti refused the refresh token ({why}); re-authentication needed: {}",
+                    self.how_to_get_a_token()
+                )));
+            }
+            other => other?,
+        };
+        self.state.refresh_token = Some(tokens.refresh.unwrap_or(refresh));
         self.state.refused_token_fp = None;
         // Durable before the access token is used: a crash from here on finds the new token.
         self.link
             .save_state(self.state_value())
             .await
             .context("persisting the rotated refresh token")?;
-        let lifetime = body["expires_in"].as_u64().unwrap_or(3600);
+        let lifetime = tokens.expires_in_secs;
         // Treat it as expired 5 minutes early (or halfway, for short-lived tokens).
         let usable = lifetime.saturating_sub(300).max(lifetime / 2);
+        let access = tokens.access;
         self.access = Some((access.clone(), Instant::now() + Duration::from_secs(usable)));
         Ok(access)
     }
@@ -268,58 +235,18 @@ impl Client {
         stop: Timestamp,
         step: &str,
     ) -> Result<Vec<(Timestamp, f64)>> {
-        let tz = helsinki();
-        let fmt = |t: Timestamp| {
-            t.to_zoned(tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string()
-        };
-        let query = [
-            ("meteringPointCode", self.cfg.metering_point.clone()),
-            ("measurementType", "1".into()),
-            ("start", fmt(start)),
-            ("stop", fmt(stop)),
-            ("resultStep", step.into()),
-        ];
-        let url = format!("{}{DATA_PATH}", self.cfg.base_url.trim_end_matches('/'));
-        for attempt in 0..2 {
-            let token = self.access_token().await?;
-            let resp = self
-                .http
-                .get(&url)
-                .query(&query)
-                .bearer_auth(token)
-                .header("Accept", "application/json")
-                .send()
-                .await
-                .context("fetching WattiVahti meter data")?;
-            let status = resp.status();
-            if status == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
+        let token = self.access_token().await?;
+        let point = &self.cfg.metering_point;
+        match self.client.meter_data(&token, point, start, stop, step).await {
+            Err(WattivahtiError::Unauthorized { .. }) => {
                 // Expired early or revoked: redeem once more and retry.
                 self.access = None;
-                continue;
+                let token = self.access_token().await?;
+                let point = &self.cfg.metering_point;
+                Ok(self.client.meter_data(&token, point, start, stop, step).await?)
             }
-            if status == reqwest::StatusCode::FORBIDDEN {
-                bail!(
-                    "WattiVahti refused metering point {} (403): the token belongs to a customer \
-                     account that does not own it; check metering_point and the token file",
-                    self.cfg.metering_point
-                );
-            }
-            if !status.is_success() {
-                let text = resp.text().await.unwrap_or_default();
-                bail!(
-                    "WattiVahti meterdata2 answered {status}: {}",
-                    text.chars().take(200).collect::<String>()
-                );
-            }
-            let body: Value = resp
-                .json()
-                .await
-                .context("WattiVahti meter data is not JSON")?;
-            return decode_rows(&body, &tz);
+            other => Ok(other?),
         }
-        bail!("WattiVahti refused a freshly issued access token")
     }
 
     /// Fetches [from, to) in chunks of local days, PT15MIN first and PT1H for the days that
@@ -378,7 +305,7 @@ impl Client {
                 total += points.len();
                 let mut state = self.state.clone();
                 state.synced_until = Some(state.synced_until.map_or(newest, |s| s.max(newest)));
-                let value = serde_json::to_value(&state)?;
+                let value = serde_json::to_value(&state).map_err(anyhow::Error::from)?;
                 self.link.send_points(points, Some(value)).await?;
                 self.state = state;
             }
@@ -392,89 +319,9 @@ impl Client {
     }
 }
 
-/// Decodes `tsv` rows into UTC instants. A local time seen twice in one answer is the repeated
-/// autumn hour: its first reading is the earlier instant, its second the later one.
-fn decode_rows(body: &Value, tz: &TimeZone) -> Result<Vec<(Timestamp, f64)>> {
-    let rows = &body["getconsumptionsresult"]["consumptiondata"]["timeseries"]["values"]["tsv"];
-    let Some(rows) = rows.as_array() else {
-        return Ok(Vec::new());
-    };
-    let mut seen: HashMap<DateTime, u32> = HashMap::new();
-    let mut out = Vec::new();
-    for row in rows {
-        let Some(time) = row["time"].as_str() else {
-            continue;
-        };
-        let local: DateTime = time
-            .trim_end_matches('Z')
-            .parse()
-            .with_context(|| format!("WattiVahti time {time:?} is not a local date-time"))?;
-        let nth = seen.entry(local).or_default();
-        let zoned = tz.to_ambiguous_zoned(local);
-        let zoned = if *nth == 0 {
-            zoned.compatible()
-        } else {
-            zoned.later()
-        }?;
-        *nth += 1;
-        if let Some(kwh) = row["quantity"].as_f64() {
-            out.push((zoned.timestamp(), kwh));
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn answer(times: &[&str]) -> Value {
-        let tsv: Vec<Value> = times
-            .iter()
-            .map(|t| json!({"quantity": 0.1, "time": t}))
-            .collect();
-        json!({"getconsumptionsresult": {"consumptiondata": {"timeseries": {"values": {"tsv": tsv}}}}})
-    }
-
-    #[test]
-    fn the_repeated_autumn_hour_becomes_two_utc_instants() {
-        let rows = decode_rows(
-            &answer(&[
-                "2025-10-26T02:45:00",
-                "2025-10-26T03:00:00",
-                "2025-10-26T03:00:00",
-                "2025-10-26T03:15:00",
-                "2025-10-26T03:15:00",
-                "2025-10-26T04:00:00",
-            ]),
-            &helsinki(),
-        )
-        .unwrap();
-        let utc: Vec<String> = rows.iter().map(|(t, _)| t.to_string()).collect();
-        assert_eq!(
-            utc,
-            [
-                "2025-10-25T23:45:00Z",
-                "2025-10-26T00:00:00Z",
-                "2025-10-26T01:00:00Z",
-                "2025-10-26T00:15:00Z",
-                "2025-10-26T01:15:00Z",
-                "2025-10-26T02:00:00Z"
-            ]
-        );
-    }
-
-    #[test]
-    fn missing_keys_and_null_quantities_are_no_data() {
-        assert!(
-            decode_rows(&json!({"getconsumptionsresult": null}), &helsinki())
-                .unwrap()
-                .is_empty()
-        );
-        let nulls = json!({"getconsumptionsresult": {"consumptiondata": {"timeseries": {"values": {"tsv": [{"quantity": null, "time": "2025-01-01T00:00:00"}]}}}}});
-        assert!(decode_rows(&nulls, &helsinki()).unwrap().is_empty());
-    }
 
     #[test]
     fn fingerprints_differ_and_hide_the_token() {

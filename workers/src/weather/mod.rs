@@ -6,8 +6,6 @@
 //! per fetch, at fetch time) and `weather_forecast_hourly` (time = the forecast's valid time),
 //! each tagged `house_id` or `building_id`.
 
-pub(crate) mod smhi;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -21,7 +19,7 @@ use serde_json::json;
 use tokio::time::{sleep_until, Instant};
 
 use crate::link::{Command, Link, Worker};
-use smhi::{SmhiClient, Station, Step};
+use hemflux_clients::smhi::{SmhiClient, Station, Step};
 
 /// Observation parameters: air temperature (which picks the station), wind speed, humidity.
 const TEMPERATURE: u32 = 1;
@@ -167,7 +165,7 @@ impl Weather {
                 Err(e) if self.stations.is_some() => {
                     tracing::warn!("refreshing the station list failed, keeping the old one: {e:#}")
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(&self.stations.as_ref().expect("set above").1)
@@ -275,7 +273,7 @@ impl Weather {
                 Ok(None) => anyhow::bail!("station {} has no temperature data (404)", station.id),
                 // The whole station waits for the next round rather than store rows without
                 // this field for good (rows are sent once).
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             for (date, value) in series {
                 // Rows exist where the temperature does; the others join them.

@@ -32,7 +32,11 @@ fn main() {
     let only = arg("--only", "all");
     if only == "all" || only == "cpu" {
         cpu_idle(1000, cpu_secs);
-        cpu_busy(200, cpu_secs);
+        // The writer's commit window (`[store] commit_window_ms`): 0 commits each batch alone,
+        // 50 is the default.
+        for window_ms in [0, 10, 50] {
+            cpu_busy(200, cpu_secs, window_ms);
+        }
     }
     if only == "cpu" {
         return;
@@ -89,10 +93,10 @@ fn cpu_idle(n: usize, secs: u64) {
 
 /// `n` workers, each sending a 10-point batch every second: the orchestrator's CPU per 1,000
 /// points/s (every point stored, fsync'd, acknowledged).
-fn cpu_busy(n: usize, secs: u64) {
-    let o = Orchestrator::with_settings(
-        "[weather]\nenabled = false\n[supervisor]\nstagger_ms = 1000\n",
-    );
+fn cpu_busy(n: usize, secs: u64, window_ms: u64) {
+    let o = Orchestrator::with_settings(&format!(
+        "[weather]\nenabled = false\n[supervisor]\nstagger_ms = 1000\n[store]\ncommit_window_ms = {window_ms}\n"
+    ));
     for i in 0..n {
         std::fs::write(
             o.path(&format!("profiles/busy{i:04}.json")),
@@ -120,7 +124,7 @@ fn cpu_busy(n: usize, secs: u64) {
     let share = cpu_share(&o, secs);
     let rate = (points(&o) - p0) as f64 / t0.elapsed().as_secs_f64();
     println!(
-        "{n} workers x 10-point batches every second: {rate:.0} points/s stored; orchestrator CPU {:.2} % of a core, {:.2} % per 1,000 points/s",
+        "{n} workers x 10-point batches every second, commit window {window_ms} ms: {rate:.0} points/s stored; orchestrator CPU {:.2} % of a core, {:.2} % per 1,000 points/s",
         share * 100.0,
         share * 100.0 / (rate / 1000.0)
     );

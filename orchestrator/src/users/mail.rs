@@ -1,0 +1,107 @@
+//! Sending e-mail: `[email]` in `hemflux.toml`, the SMTP password from `.env`
+//! (`HEMFLUX_SMTP_PASSWORD`), lettre on tokio with rustls for STARTTLS.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use lettre::message::{header::ContentType, Mailbox};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Deserialize;
+
+/// The `.env` key of the SMTP password.
+pub const PASSWORD_KEY: &str = "HEMFLUX_SMTP_PASSWORD";
+
+/// `[email]`: where notifications are sent from. Without this section none are sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The sender, `hemflux@example.com` or `hemflux <hemflux@example.com>`.
+    pub from: String,
+    /// Upgrade the connection with STARTTLS (required when on; off only for a relay on the
+    /// same machine or network that you trust).
+    #[serde(default = "yes")]
+    pub starttls: bool,
+    /// SMTP user name; with it, the password comes from `.env` `HEMFLUX_SMTP_PASSWORD`.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// "An entity without data": no new point for this many hours.
+    #[serde(default = "default_no_data_hours")]
+    pub no_data_hours: u64,
+    /// How often worker states, data times and building alarms are looked at.
+    #[serde(default = "default_check_secs")]
+    pub check_secs: u64,
+    /// This server's address as users reach it, for links in the messages.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+fn default_port() -> u16 {
+    587
+}
+fn yes() -> bool {
+    true
+}
+fn default_no_data_hours() -> u64 {
+    6
+}
+fn default_check_secs() -> u64 {
+    60
+}
+
+/// Whether the server refused a message for good (5xx), so that trying again is pointless.
+pub fn is_permanent(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<lettre::transport::smtp::Error>()
+        .is_some_and(|e| e.is_permanent())
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn new(s: &EmailSettings, password: Option<String>) -> Result<Mailer> {
+        let from: Mailbox = s
+            .from
+            .parse()
+            .with_context(|| format!("[email] from = {:?} is not an e-mail address", s.from))?;
+        let mut builder = if s.starttls {
+            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
+                .with_context(|| format!("[email] host = {:?}", s.host))?
+        } else {
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+        };
+        builder = builder.port(s.port).timeout(Some(Duration::from_secs(30)));
+        if let Some(user) = &s.username {
+            let password = password.with_context(|| {
+                format!("[email] username is set but {PASSWORD_KEY} is not in .env")
+            })?;
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        Ok(Mailer {
+            transport: builder.build(),
+            from,
+        })
+    }
+
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to
+                .parse()
+                .with_context(|| format!("{to:?} is not an e-mail address"))?)
+            .subject(subject)
+            .header(ContentType::TEXT_PLAIN)
+            .body(body.to_string())?;
+        self.transport
+            .send(message)
+            .await
+            .with_context(|| format!("sending e-mail to {to}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,504 @@
+//! `/login`, `/logout`, `/register`, `/account`, `/admin/users`, `/admin/audit`.
+
+use std::time::Instant;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::accounts::Login;
+use super::guard::Client;
+use super::i18n::Lang;
+use super::notify::Event;
+use super::{audit, pages, session, Role, Users};
+use crate::auth::{AdminUser, PageUser, Principal, SessionUser};
+use crate::http::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/register", get(register_page).post(register))
+        .route("/account", get(account_page))
+        .route("/account/password", post(change_password))
+        .route("/account/notifications", post(set_notifications))
+        .route("/admin/users", get(users_page))
+        .route("/admin/users/{name}/{action}", post(user_action))
+        .route("/admin/audit", get(audit_page))
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+/// An HTML page in the request's language (setting the `lang` cookie when `?lang=` chose it).
+fn html(
+    status: StatusCode,
+    q: &LangQuery,
+    headers: &HeaderMap,
+    title: impl Fn(&super::i18n::Text) -> &'static str,
+    who: Option<&Principal>,
+    body: impl Fn(Lang) -> String,
+) -> Response {
+    let (lang, chosen) = Lang::pick(q.lang.as_deref(), headers);
+    let page = pages::layout(lang, title(lang.text()), who, &body(lang));
+    let mut resp = (status, Html(page)).into_response();
+    if chosen {
+        let cookie = format!(
+            "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
+            lang.code()
+        );
+        if let Ok(v) = cookie.parse() {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn failure(e: impl std::fmt::Display) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+}
+
+async fn login_page(
+    who: Option<Extension<SessionUser>>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if who.is_some() {
+        return Redirect::to("/").into_response();
+    }
+    html(
+        StatusCode::OK,
+        &q,
+        &headers,
+        |t| t.sign_in,
+        None,
+        |l| pages::login(l.text(), ""),
+    )
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(users): State<Users>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let q = LangQuery { lang: None };
+    let refuse = |status, msg: fn(&super::i18n::Text) -> &'static str| {
+        html(
+            status,
+            &q,
+            &headers,
+            |t| t.sign_in,
+            None,
+            |l| pages::login(l.text(), &pages::message("error", msg(l.text()))),
+        )
+    };
+    let name = form.username.trim().to_string();
+    if let Err(wait) = users.limiter().check(&name, client.addr, Instant::now()) {
+        let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, |t| t.too_many);
+        if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let checking = users.clone();
+    let who = name.clone();
+    let outcome =
+        tokio::task::spawn_blocking(move || checking.check_login(&who, &form.password)).await;
+    match outcome {
+        Ok(Ok(Login::Ok(_))) => {
+            users.limiter().succeeded(&name);
+            if let Some(old) = super::guard::session_cookie(&headers) {
+                let _ = users.end_session(&old);
+            }
+            let id = match users.create_session(&name) {
+                Ok(id) => id,
+                Err(e) => return failure(format!("{e:#}")),
+            };
+            tracing::info!(user = %name, "signed in");
+            let cookie = session::cookie(&id, users.settings(), client.https);
+            ([(header::SET_COOKIE, cookie)], Redirect::to("/")).into_response()
+        }
+        Ok(Ok(Login::Pending)) => refuse(StatusCode::FORBIDDEN, |t| t.pending_login),
+        Ok(Ok(Login::Refused)) => {
+            users.limiter().failed(&name, client.addr, Instant::now());
+            tracing::warn!(user = %name, addr = ?client.addr, "sign-in refused");
+            refuse(StatusCode::UNAUTHORIZED, |t| t.wrong_login)
+        }
+        Ok(Err(e)) => failure(format!("{e:#}")),
+        Err(e) => failure(e),
+    }
+}
+
+async fn logout(
+    State(users): State<Users>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(id) = super::guard::session_cookie(&headers) {
+        if let Err(e) = users.end_session(&id) {
+            return failure(format!("{e:#}"));
+        }
+    }
+    (
+        [(header::SET_COOKIE, session::clearing_cookie(client.https))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}
+
+async fn register_page(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
+    html(
+        StatusCode::OK,
+        &q,
+        &headers,
+        |t| t.register,
+        None,
+        |l| pages::register(l.text(), ""),
+    )
+}
+
+#[derive(Deserialize)]
+struct RegisterForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    email: String,
+}
+
+async fn register(
+    State(users): State<Users>,
+    Extension(client): Extension<Client>,
+    headers: HeaderMap,
+    Form(form): Form<RegisterForm>,
+) -> Response {
+    let q = LangQuery { lang: None };
+    let page = |status, msg: String| {
+        html(
+            status,
+            &q,
+            &headers,
+            |t| t.register,
+            None,
+            |l| pages::register(l.text(), &msg),
+        )
+    };
+    if users
+        .limiter()
+        .register(client.addr, Instant::now())
+        .is_err()
+    {
+        let (lang, _) = Lang::pick(None, &headers);
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::message("error", lang.text().too_many),
+        );
+    }
+    let name = form.username.trim().to_string();
+    let email = form.email.trim().to_string();
+    let registering = users.clone();
+    let (n, e) = (name.clone(), email.clone());
+    let done =
+        tokio::task::spawn_blocking(move || registering.register(&n, &form.password, &e)).await;
+    match done {
+        Ok(Ok(())) => {
+            let after = json!({"name": name, "email": email, "status": "pending"});
+            if let Err(e) = audit::record_as(&users, &name, "register", None, Some(after)) {
+                return failure(format!("{e:#}"));
+            }
+            if let Some(n) = users.notifier() {
+                n.registration(&name);
+            }
+            let (lang, _) = Lang::pick(None, &headers);
+            html(
+                StatusCode::OK,
+                &q,
+                &headers,
+                |t| t.register,
+                None,
+                |_| pages::message("registered", lang.text().registered),
+            )
+        }
+        Ok(Err(e)) => page(
+            StatusCode::BAD_REQUEST,
+            pages::message("error", &format!("{e:#}")),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn account_page(
+    State(users): State<Users>,
+    PageUser(who): PageUser,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    account_with(&users, &who, &q, &headers, StatusCode::OK, String::new())
+}
+
+fn account_with(
+    users: &Users,
+    who: &Principal,
+    q: &LangQuery,
+    headers: &HeaderMap,
+    status: StatusCode,
+    msg: String,
+) -> Response {
+    let me = match users.account(who.name()) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Redirect::to("/login").into_response(),
+        Err(e) => return failure(format!("{e:#}")),
+    };
+    html(
+        status,
+        q,
+        headers,
+        |t| t.account,
+        Some(who),
+        |l| pages::account(l.text(), who, &me, &msg),
+    )
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+}
+
+async fn change_password(
+    State(users): State<Users>,
+    Extension(client): Extension<Client>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let q = LangQuery { lang: None };
+    let (lang, _) = Lang::pick(None, &headers);
+    let t = lang.text();
+    let name = who.name().to_string();
+    let changing = users.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        match changing.check_login(&name, &form.current_password)? {
+            Login::Ok(_) => changing
+                .set_password(&name, &form.new_password)
+                .map(|()| true),
+            _ => Ok(false),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(true)) => {
+            let _ = audit::record(
+                &users,
+                &who,
+                &format!("password {}", who.name()),
+                None,
+                None,
+            );
+            // Every session ended with the change; this browser gets a fresh one.
+            match users.create_session(who.name()) {
+                Ok(id) => (
+                    [(
+                        header::SET_COOKIE,
+                        session::cookie(&id, users.settings(), client.https),
+                    )],
+                    Html(pages::layout(
+                        lang,
+                        t.account,
+                        None,
+                        &pages::message("notice", t.password_changed),
+                    )),
+                )
+                    .into_response(),
+                Err(e) => failure(format!("{e:#}")),
+            }
+        }
+        Ok(Ok(false)) => account_with(
+            &users,
+            &who,
+            &q,
+            &headers,
+            StatusCode::FORBIDDEN,
+            pages::message("error", t.wrong_login),
+        ),
+        Ok(Err(e)) => account_with(
+            &users,
+            &who,
+            &q,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            pages::message("error", &format!("{e:#}")),
+        ),
+        Err(e) => failure(e),
+    }
+}
+
+async fn set_notifications(
+    State(users): State<Users>,
+    PageUser(who): PageUser,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let q = LangQuery { lang: None };
+    let email = form
+        .iter()
+        .find(|(k, _)| k == "email")
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_default();
+    let events: Vec<Event> = form
+        .iter()
+        .filter(|(k, _)| k == "notify")
+        .filter_map(|(_, v)| Event::parse(v))
+        .filter(|e| *e != Event::Registration || who.is_admin())
+        .collect();
+    let done = users.set_email(who.name(), &email).and_then(|before| {
+        let after = users.set_notifications(who.name(), &events)?;
+        let after = users.account(who.name())?.unwrap_or(after);
+        audit::record(
+            &users,
+            &who,
+            &format!("notifications {}", who.name()),
+            Some(json!({"email": before.email, "notify": before.notify})),
+            Some(json!({"email": after.email, "notify": after.notify})),
+        )
+    });
+    let (lang, _) = Lang::pick(None, &headers);
+    match done {
+        Ok(()) => account_with(
+            &users,
+            &who,
+            &q,
+            &headers,
+            StatusCode::OK,
+            pages::message("notice", lang.text().saved),
+        ),
+        Err(e) => account_with(
+            &users,
+            &who,
+            &q,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            pages::message("error", &format!("{e:#}")),
+        ),
+    }
+}
+
+async fn users_page(
+    State(state): State<AppState>,
+    AdminUser(who): AdminUser,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    users_with(&state, &who, &q, &headers, StatusCode::OK, String::new()).await
+}
+
+async fn users_with(
+    state: &AppState,
+    who: &Principal,
+    q: &LangQuery,
+    headers: &HeaderMap,
+    status: StatusCode,
+    msg: String,
+) -> Response {
+    let accounts = match state.users.accounts() {
+        Ok(a) => a,
+        Err(e) => return failure(format!("{e:#}")),
+    };
+    let known: Vec<String> = crate::http::snapshot(state)
+        .await
+        .map(|s| s.workers.into_iter().map(|w| w.id).collect())
+        .unwrap_or_default();
+    html(
+        status,
+        q,
+        headers,
+        |t| t.users,
+        Some(who),
+        |l| pages::users(l.text(), who, &accounts, &known, &msg),
+    )
+}
+
+/// Approve, reject, set the role, assign entities, remove; each recorded in the audit log.
+async fn user_action(
+    State(state): State<AppState>,
+    AdminUser(who): AdminUser,
+    Path((name, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let users = &state.users;
+    let field = |k: &str| {
+        form.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    let snapshot = |a: &super::accounts::Account| json!({"role": a.role, "pending": a.pending, "entities": a.entities});
+    let result = (|| -> anyhow::Result<()> {
+        let before = match action.as_str() {
+            "approve" => users.approve(&name, Role::parse(field("role"))?)?,
+            "role" => users.set_role(&name, Role::parse(field("role"))?)?,
+            "assign" => {
+                let entities: Vec<String> = field("entities")
+                    .split([' ', ',', '\n', '\r', '\t'])
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                users.assign(&name, &entities)?
+            }
+            "reject" | "remove" => {
+                let before = users.remove(&name)?;
+                let what = format!("{action} {name}");
+                return audit::record(users, &who, &what, Some(snapshot(&before)), None);
+            }
+            other => anyhow::bail!("unknown action {other:?}"),
+        };
+        let after = users.account(&name)?.map(|a| snapshot(&a));
+        audit::record(
+            users,
+            &who,
+            &format!("{action} {name}"),
+            Some(snapshot(&before)),
+            after,
+        )
+    })();
+    match result {
+        Ok(()) => Redirect::to("/admin/users").into_response(),
+        Err(e) => {
+            let q = LangQuery { lang: None };
+            let msg = pages::message("error", &format!("{e:#}"));
+            users_with(&state, &who, &q, &headers, StatusCode::BAD_REQUEST, msg).await
+        }
+    }
+}
+
+async fn audit_page(
+    State(users): State<Users>,
+    AdminUser(who): AdminUser,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match audit::recent(&users, 500) {
+        Ok(entries) => html(
+            StatusCode::OK,
+            &q,
+            &headers,
+            |t| t.audit,
+            Some(&who),
+            |l| pages::audit(l.text(), &entries),
+        ),
+        Err(e) => failure(format!("{e:#}")),
+    }
+}
