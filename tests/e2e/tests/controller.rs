@@ -162,7 +162,7 @@ impl Rig {
         let house = self.o.worker(&format!("house:{HOUSE}")).unwrap();
         let pid = house["pid"].as_i64().unwrap() as i32;
         self.o.kill9();
-        wait_for(Duration::from_secs(10), "the house worker gone", || {
+        wait_for(Duration::from_secs(20), "the house worker gone", || {
             (!hemflux_e2e::alive(pid)).then_some(())
         });
     }
