@@ -95,7 +95,7 @@ impl Grant {
         let measurement_ok = self
             .measurements
             .as_ref()
-            .is_none_or(|ms| ms.iter().any(|m| *m == q.measurement));
+            .is_none_or(|ms| ms.contains(&q.measurement));
         measurement_ok && self.tags.iter().all(|(k, v)| q.tags.get(k) == Some(v))
     }
 }

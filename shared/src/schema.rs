@@ -264,7 +264,7 @@ pub const SERIES: &[Series] = &[
             "effective_temp_solar_effect",
         ],
         configured_fields: false,
-    },    // Heating analytics of one house, written by its `controller` worker.
+    }, // Heating analytics of one house, written by its `controller` worker.
     Series {
         measurement: "thermal_history",
         writers: &["analytics/src/thermal"],

@@ -381,7 +381,11 @@ impl Link {
     pub async fn query_page(&self, query: &ReadQuery) -> Result<(Vec<Point>, Option<PageCursor>)> {
         let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.shared.queries.lock().expect("queries lock").insert(id, tx);
+        self.shared
+            .queries
+            .lock()
+            .expect("queries lock")
+            .insert(id, tx);
         self.send(&FromWorker::Query {
             id,
             query: query.clone(),

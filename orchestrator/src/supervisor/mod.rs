@@ -404,7 +404,9 @@ impl Supervisor {
         tokio::spawn(async move {
             match rx.await {
                 Ok(Ok(message)) => tracing::info!(worker = %house, "controller gone: {message}"),
-                Ok(Err(e)) => tracing::error!(worker = %house, "controller gone, curve not restored: {e}"),
+                Ok(Err(e)) => {
+                    tracing::error!(worker = %house, "controller gone, curve not restored: {e}")
+                }
                 Err(_) => tracing::error!(worker = %house, "controller gone, curve not restored"),
             }
         });
@@ -448,7 +450,10 @@ impl Supervisor {
             tx,
         );
         tokio::spawn(async move {
-            answer(rx.await.unwrap_or_else(|_| Err(format!("{target} went away"))));
+            answer(
+                rx.await
+                    .unwrap_or_else(|_| Err(format!("{target} went away"))),
+            );
         });
     }
 

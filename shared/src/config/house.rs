@@ -50,7 +50,7 @@ pub struct HouseProfile {
     /// Heat-curve control (worker `controller:<id>`); absent: no controller. Its `enabled` is
     /// off by default: the controller then records what it would write and writes nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heat_curve_control: Option<ControlConfig>,
+    pub heat_curve_control: Option<Box<ControlConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,6 +279,9 @@ mod tests {
         );
         let alone = house(r#"{"heat_curve_control": {}}"#).unwrap_err();
         let why: Vec<&str> = alone.iter().map(|e| e.message.as_str()).collect();
-        assert!(why[0].contains("homeside") && why[1].contains("location"), "{why:?}");
+        assert!(
+            why[0].contains("homeside") && why[1].contains("location"),
+            "{why:?}"
+        );
     }
 }

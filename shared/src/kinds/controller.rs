@@ -26,7 +26,7 @@ impl Kind for ControllerWorker {
         let weather = cx.globals.weather.clone().unwrap_or_default();
         cx.houses()
             .filter_map(|(file, h)| {
-                let control = h.heat_curve_control.clone()?;
+                let control = h.heat_curve_control.as_deref()?.clone();
                 h.homeside.as_ref()?;
                 Some(WorkerSpec::new(
                     controller_id(&h.id),

@@ -216,9 +216,11 @@ impl Rig {
     }
 
     fn controller_pid(&self) -> i32 {
-        let w = self
-            .o
-            .wait_state(&format!("controller:{HOUSE}"), "running", Duration::from_secs(30));
+        let w = self.o.wait_state(
+            &format!("controller:{HOUSE}"),
+            "running",
+            Duration::from_secs(30),
+        );
         w["pid"].as_i64().unwrap() as i32
     }
 
@@ -282,11 +284,18 @@ fn a_reduction_ahead_of_a_warm_spell_is_written_clamped_and_restored() {
     let restore = wait_for(Duration::from_secs(60), "the reduction's restore", || {
         rig.adjustments("restore").into_iter().next()
     });
-    assert_eq!(restore["fields"]["reason"], "reduction expired", "{restore}");
+    assert_eq!(
+        restore["fields"]["reason"], "reduction expired",
+        "{restore}"
+    );
     let restored: Vec<f64> = (1..=10)
         .map(|i| restore["fields"][format!("point_{i}")].as_f64().unwrap())
         .collect();
-    assert!(same(&restored, &rig.baseline), "{restored:?} vs {:?}", rig.baseline);
+    assert!(
+        same(&restored, &rig.baseline),
+        "{restored:?} vs {:?}",
+        rig.baseline
+    );
     rig.assert_baselines_are_the_users();
 
     // Turning control off puts the user's curve (and Adaption) back, whatever phase it was in.
@@ -314,7 +323,10 @@ fn restarts_mid_reduction_never_ratchet_the_curve_down() {
 
     // kill -9 the orchestrator: the house worker, left without it, puts the user's curve back...
     rig.kill9_orchestrator();
-    rig.wait_baseline(Duration::from_secs(20), "the curve restored as hemflux died");
+    rig.wait_baseline(
+        Duration::from_secs(20),
+        "the curve restored as hemflux died",
+    );
     // ...and the next run resumes the same reduction from the same baseline.
     rig.o.restart();
     let (_, again, _) = rig.wait_lowered(Duration::from_secs(60));
@@ -330,7 +342,10 @@ fn kill_9_then_offboarding_leaves_the_users_curve() {
     std::fs::remove_file(rig.o.path(&format!("profiles/{HOUSE}.json"))).unwrap();
     rig.o
         .wait_gone(&format!("house:{HOUSE}"), Duration::from_secs(20));
-    rig.wait_baseline(Duration::from_secs(10), "the user's curve after offboarding");
+    rig.wait_baseline(
+        Duration::from_secs(10),
+        "the user's curve after offboarding",
+    );
 }
 
 #[test]
