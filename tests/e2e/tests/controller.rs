@@ -168,20 +168,26 @@ impl Rig {
     }
 
     fn write_profile(&self, enabled: bool) {
-        let profile = json!({
+        self.write_profile_with(Some(json!({
+            "enabled": enabled, "mode": "reduction", "target": 20.0, "tolerance": 1.5,
+            "max_supply_temp": MAX_SUPPLY,
+            "reduction_hours": self.reduction_hours, "poll_interval_secs": 1,
+            "forecast_interval_secs": 5,
+        })));
+    }
+
+    fn write_profile_with(&self, control: Option<Value>) {
+        let mut profile = json!({
             "name": "Villa 1",
             "location": {"lat": 59.33, "lon": 18.07},
             "homeside": {
                 "base_url": self.homeside.address, "poll_interval_secs": 5, "timeout_secs": 10,
                 "pending_retry_ms": 200, "retry_initial_ms": 100,
             },
-            "heat_curve_control": {
-                "enabled": enabled, "mode": "reduction", "target": 20.0, "tolerance": 1.5,
-                "max_supply_temp": MAX_SUPPLY,
-                "reduction_hours": self.reduction_hours, "poll_interval_secs": 1,
-                "forecast_interval_secs": 5,
-            },
         });
+        if let Some(control) = control {
+            profile["heat_curve_control"] = control;
+        }
         self.o
             .write_profile(&format!("{HOUSE}.json"), &profile.to_string());
     }
@@ -346,6 +352,21 @@ fn kill_9_then_offboarding_leaves_the_users_curve() {
         Duration::from_secs(10),
         "the user's curve after offboarding",
     );
+}
+
+#[test]
+fn removing_control_from_the_profile_puts_the_users_curve_back() {
+    let rig = Rig::start(true, 48.0);
+    rig.wait_lowered(Duration::from_secs(60));
+    rig.write_profile_with(None);
+    rig.o
+        .wait_gone(&format!("controller:{HOUSE}"), Duration::from_secs(20));
+    rig.wait_baseline(
+        Duration::from_secs(20),
+        "the user's curve, the house still polled",
+    );
+    rig.o
+        .wait_state(&format!("house:{HOUSE}"), "running", Duration::from_secs(5));
 }
 
 #[test]
