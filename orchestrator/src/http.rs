@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub users: Users,
+    /// The config folders, data folder and `.env`, for onboarding from the web UI.
+    pub paths: crate::onboard::Paths,
 }
 
 impl FromRef<AppState> for Auth {
@@ -66,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .merge(api)
+        .merge(crate::web::router(&state))
         .layer(axum::middleware::from_fn_with_state(
             state.users.clone(),
             crate::users::guard::sessions,

@@ -124,6 +124,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
             allowed_hosts: settings.http.allowed_hosts.clone(),
         },
         users,
+        paths: crate::onboard::Paths {
+            profiles: args.profiles.clone(),
+            buildings: args.buildings.clone(),
+            data: args.data.clone(),
+            env_file: args.env_file.clone(),
+        },
     });
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {

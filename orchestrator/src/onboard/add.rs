@@ -15,7 +15,7 @@ use super::homeside::{HomesideClient, HomesideError};
 use super::prompt::Asker;
 use super::Paths;
 
-const HOMESIDE_URL: &str = "https://homeside.systeminstallation.se";
+pub const HOMESIDE_URL: &str = "https://homeside.systeminstallation.se";
 
 /// Flags shared by both commands.
 #[derive(clap::Args, Debug)]
@@ -169,9 +169,69 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
     };
     let username = ask.value(c.username.clone(), "--username", "Arrigo username", None)?;
     let password = ask.password(c.password.clone(), c.password_stdin)?;
+    let login = Login {
+        base_url,
+        username,
+        password,
+    };
+    let found = discover_building(&login).await?;
+    let id = ask.value(
+        a.building_id.clone(),
+        "--building-id",
+        "Building id",
+        Some(&found.controller),
+    )?;
+    let (name, location) = describe(&ask, c, &id)?;
+    let signals = signal_configs(&found.analogs, &found.digitals);
+    let new = NewEntity {
+        id,
+        name,
+        location,
+        poll_interval_secs: c.poll_interval_secs,
+    };
+    let (path, prefix) = write_building(&c.paths, &login, &new, signals)?;
+    println!(
+        "Added building {}: {} analog and {} digital signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        new.id,
+        found.analogs.len(),
+        found.digitals.len(),
+        path.display(),
+        c.paths.env_file.display()
+    );
+    println!("A running orchestrator starts polling it within seconds. Set \"fetch\": false on signals you do not want.");
+    Ok(())
+}
 
+/// A vendor login to verify, and where.
+pub struct Login {
+    pub base_url: String,
+    pub username: String,
+    pub password: String,
+}
+
+/// What the person onboarding decides after the login worked.
+pub struct NewEntity {
+    pub id: String,
+    pub name: String,
+    /// `{"lat": .., "lon": ..}`, for the weather.
+    pub location: Option<Value>,
+    pub poll_interval_secs: u64,
+}
+
+/// A building's signals, as its Arrigo server lists them once the login worked.
+pub struct Discovery {
+    /// The controller most signals belong to: the default building id.
+    pub controller: String,
+    pub analogs: Vec<Analog>,
+    /// Listed with `"fetch": false`, as the seed kept them.
+    pub digitals: Vec<Digital>,
+}
+
+/// Verifies an Arrigo login and lists the building's analog signals; nothing is written.
+pub async fn discover_building(login: &Login) -> Result<Discovery> {
+    let base_url = &login.base_url;
     let timeout = Duration::from_secs(ArrigoConfig::default_timeout());
-    let mut client = Arrigo::new(&base_url, &username, &password, timeout)?;
+    let mut client = Arrigo::new(base_url, &login.username, &login.password, timeout)?;
     if let Err(e) = client.login().await {
         if e.is::<BadCredentials>() {
             bail!("{e} at {base_url}: nothing was written");
@@ -195,40 +255,38 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
             Vec::new()
         }
     };
-    let controller = main_controller(&reading.analogs);
-    let id = ask.value(
-        a.building_id.clone(),
-        "--building-id",
-        "Building id",
-        Some(&controller),
-    )?;
-    let (name, location) = describe(&ask, c, &id)?;
-    let signals = signal_configs(&reading.analogs, &digitals);
+    Ok(Discovery {
+        controller: main_controller(&reading.analogs),
+        analogs: reading.analogs,
+        digitals,
+    })
+}
+
+/// Writes a building's config with `signals` (entries of [`signal_configs`]) and its login;
+/// returns the file and the credentials' `.env` prefix.
+pub fn write_building(
+    paths: &Paths,
+    login: &Login,
+    new: &NewEntity,
+    signals: Vec<Value>,
+) -> Result<(std::path::PathBuf, String)> {
     let mut config = json!({
-        "id": id, "name": name,
-        "arrigo": {"base_url": base_url, "poll_interval_secs": c.poll_interval_secs},
+        "id": new.id, "name": new.name,
+        "arrigo": {"base_url": login.base_url, "poll_interval_secs": new.poll_interval_secs},
         "signals": signals,
     });
-    if let Some(loc) = location {
-        config["location"] = loc;
+    if let Some(loc) = &new.location {
+        config["location"] = loc.clone();
     }
-    let prefix = format!("BUILDING_{id}");
-    let path = write_entity(
-        &c.paths,
-        EntityKind::Building,
-        &id,
-        &config,
-        credentials(&prefix, username, password, &base_url)?,
+    let prefix = format!("BUILDING_{}", new.id);
+    let creds = credentials(
+        &prefix,
+        login.username.clone(),
+        login.password.clone(),
+        &login.base_url,
     )?;
-    println!(
-        "Added building {id}: {} analog and {} digital signals discovered, written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
-        reading.analogs.len(),
-        digitals.len(),
-        path.display(),
-        c.paths.env_file.display()
-    );
-    println!("A running orchestrator starts polling it within seconds. Set \"fetch\": false on signals you do not want.");
-    Ok(())
+    let path = write_entity(paths, EntityKind::Building, &new.id, &config, creds)?;
+    Ok((path, prefix))
 }
 
 /// The controller most signals belong to (`<controller>.<signal>`).
@@ -264,7 +322,7 @@ pub(crate) fn short_signal_name(name: &str) -> String {
 /// One signal entry per analog, then one per digital (listed with `"fetch": false`: only
 /// analog values are polled); the field is the signal name after its controller, or the whole
 /// name where two signals share it.
-fn signal_configs(analogs: &[Analog], digitals: &[Digital]) -> Vec<Value> {
+pub fn signal_configs(analogs: &[Analog], digitals: &[Digital]) -> Vec<Value> {
     let names = analogs
         .iter()
         .map(|a| &a.name)
@@ -300,24 +358,13 @@ pub async fn add_house(a: AddHouseArgs) -> Result<()> {
         None,
     )?;
     let password = ask.password(c.password.clone(), c.password_stdin)?;
-
-    let client = HomesideClient::new(&a.base_url, Duration::from_secs(30))
-        .context("building the HTTP client")?;
-    let session = match client.login(&username, &password).await {
-        Ok(s) => s,
-        Err(e @ HomesideError::LoginRefused(_)) => bail!("{e}: nothing was written"),
-        Err(e) => bail!(
-            "verifying the login at {}: {e}; nothing was written",
-            a.base_url
-        ),
+    let login = Login {
+        base_url: a.base_url.clone(),
+        username,
+        password,
     };
-    let houses = client.houses(&session).await.with_context(|| {
-        format!(
-            "listing the houses of this login at {}; nothing was written",
-            a.base_url
-        )
-    })?;
-    let controllers: Vec<&str> = houses.iter().map(|h| h.controller()).collect();
+    let houses = verify_house(&login).await?;
+    let controllers: Vec<&str> = houses.iter().map(|h| h.0.as_str()).collect();
     let wanted = match (&a.house_id, controllers.as_slice()) {
         (Some(want), _) => want.clone(),
         (None, [one]) => one.to_string(),
@@ -329,41 +376,82 @@ pub async fn add_house(a: AddHouseArgs) -> Result<()> {
             None,
         )?,
     };
-    let house = houses
+    let (id, house_name) = houses
         .iter()
-        .find(|h| h.controller() == wanted)
+        .find(|h| h.0 == wanted)
         .with_context(|| {
             format!(
                 "this login has no house {wanted:?}; it has {controllers:?}; nothing was written"
             )
-        })?;
-    let id = house.controller().to_string();
-    let default_name = if house.name.is_empty() {
-        id.clone()
-    } else {
-        house.name.clone()
+        })?
+        .clone();
+    let (name, location) = describe(&ask, c, &house_name)?;
+    let new = NewEntity {
+        id,
+        name,
+        location,
+        poll_interval_secs: c.poll_interval_secs,
     };
-    let (name, location) = describe(&ask, c, &default_name)?;
-    let mut homeside = json!({"poll_interval_secs": c.poll_interval_secs});
-    if a.base_url != HOMESIDE_URL {
-        homeside["base_url"] = json!(a.base_url);
-    }
-    let mut config = json!({"id": id, "name": name, "homeside": homeside});
-    if let Some(loc) = location {
-        config["location"] = loc;
-    }
-    let prefix = format!("HOUSE_{id}");
-    let path = write_entity(
-        &c.paths,
-        EntityKind::House,
-        &id,
-        &config,
-        credentials(&prefix, username, password, &a.base_url)?,
-    )?;
+    let (path, prefix) = write_house(&c.paths, &login, &new)?;
     println!(
-        "Added house {id} ({name}), written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        "Added house {} ({}), written to {}; credentials in {} as {prefix}_USERNAME and {prefix}_PASSWORD.",
+        new.id,
+        new.name,
         path.display(),
         c.paths.env_file.display()
     );
     Ok(())
+}
+
+/// Verifies a HomeSide login and lists its houses as (id, name; the id when it has no name);
+/// nothing is written.
+pub async fn verify_house(login: &Login) -> Result<Vec<(String, String)>> {
+    let base_url = &login.base_url;
+    let client = HomesideClient::new(base_url, Duration::from_secs(30))
+        .context("building the HTTP client")?;
+    let session = match client.login(&login.username, &login.password).await {
+        Ok(s) => s,
+        Err(e @ HomesideError::LoginRefused(_)) => bail!("{e}: nothing was written"),
+        Err(e) => bail!("verifying the login at {base_url}: {e}; nothing was written"),
+    };
+    let houses = client.houses(&session).await.with_context(|| {
+        format!("listing the houses of this login at {base_url}; nothing was written")
+    })?;
+    Ok(houses
+        .iter()
+        .map(|h| {
+            let id = h.controller().to_string();
+            let name = if h.name.is_empty() {
+                id.clone()
+            } else {
+                h.name.clone()
+            };
+            (id, name)
+        })
+        .collect())
+}
+
+/// Writes a house's config and its login; returns the file and the credentials' `.env` prefix.
+pub fn write_house(
+    paths: &Paths,
+    login: &Login,
+    new: &NewEntity,
+) -> Result<(std::path::PathBuf, String)> {
+    let mut homeside = json!({"poll_interval_secs": new.poll_interval_secs});
+    if login.base_url != HOMESIDE_URL {
+        homeside["base_url"] = json!(login.base_url);
+    }
+    let mut config = json!({"id": new.id, "name": new.name, "homeside": homeside});
+    if let Some(loc) = &new.location {
+        config["location"] = loc.clone();
+    }
+    let prefix = format!("HOUSE_{}", new.id);
+    let creds = credentials(
+        &prefix,
+        login.username.clone(),
+        login.password.clone(),
+        &login.base_url,
+    )?;
+    let path = write_entity(paths, EntityKind::House, &new.id, &config, creds)?;
+    Ok((path, prefix))
 }

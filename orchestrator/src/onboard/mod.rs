@@ -17,7 +17,11 @@ use hemflux_clients::{arrigo, homeside};
 use std::path::PathBuf;
 
 pub(crate) use add::short_signal_name;
-pub use add::{add_building, add_house, AddBuildingArgs, AddHouseArgs};
+pub use add::{
+    add_building, add_house, discover_building, signal_configs, verify_house, write_building,
+    write_house, AddBuildingArgs, AddHouseArgs, Discovery, Login, NewEntity, HOMESIDE_URL,
+};
+pub use arrigo::{Analog, Digital};
 pub use remove::{
     purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, Removed, StorePurge, GRACE_DAYS,
 };

@@ -165,21 +165,35 @@ impl Reader {
         query: &RangeQuery,
         mut each: impl FnMut(&Series, i64, fields::Fields<'_>) -> Result<()>,
     ) -> Result<()> {
+        for series in self.series(&query.measurement, &query.tags)? {
+            self.for_each_point_of(&series, query.from, query.to, |time, fields| {
+                each(&series, time, fields)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Calls `each(time, fields)` for every point of one series in `[from, to)`, in time order.
+    pub fn for_each_point_of(
+        &self,
+        series: &Series,
+        from: Option<i64>,
+        to: Option<i64>,
+        mut each: impl FnMut(i64, fields::Fields<'_>) -> Result<()>,
+    ) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT time, fields FROM points WHERE series_id = ?1 AND time >= ?2 AND time < ?3
              ORDER BY time",
         )?;
-        for series in self.series(&query.measurement, &query.tags)? {
-            let mut rows = stmt.query(params![
-                series.id,
-                query.from.unwrap_or(i64::MIN),
-                query.to.unwrap_or(i64::MAX)
-            ])?;
-            while let Some(row) = rows.next()? {
-                let time: i64 = row.get(0)?;
-                let bytes = row.get_ref(1)?.as_blob()?;
-                each(&series, time, fields::iter(bytes))?;
-            }
+        let mut rows = stmt.query(params![
+            series.id,
+            from.unwrap_or(i64::MIN),
+            to.unwrap_or(i64::MAX)
+        ])?;
+        while let Some(row) = rows.next()? {
+            let time: i64 = row.get(0)?;
+            let bytes = row.get_ref(1)?.as_blob()?;
+            each(time, fields::iter(bytes))?;
         }
         Ok(())
     }
@@ -233,6 +247,22 @@ impl Reader {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The newest point of one series, if it has any: `each(time, fields)` is called once.
+    pub fn last_point(
+        &self,
+        series: &Series,
+        each: impl FnOnce(i64, fields::Fields<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT time, fields FROM points WHERE series_id = ?1 ORDER BY time DESC LIMIT 1",
+        )?;
+        let mut rows = stmt.query([series.id])?;
+        if let Some(row) = rows.next()? {
+            each(row.get(0)?, fields::iter(row.get_ref(1)?.as_blob()?))?;
+        }
+        Ok(())
     }
 
     /// One page of a worker's `query`: the points after `q.after`, stopping once it holds

@@ -30,6 +30,7 @@ macro_rules! with_worker_kinds {
             Weather(weather::WeatherWorker),
             Constant(constant::ConstantWorker),
             Controller(controller::ControllerWorker),
+            Analytics(analytics::AnalyticsWorker),
             Influxdb(influxdb::InfluxdbWorker),
         }
     };

@@ -1,8 +1,12 @@
 //! Helpers shared by the end-to-end tests: the built binaries, a running orchestrator on a temp
 //! folder, simulators, and polling with a deadline. Everything started here is stopped on drop.
 
+pub mod browser;
+pub mod fake_orchestrator;
 pub mod homeside;
 pub mod servers;
+
+pub use fake_orchestrator::FakeOrchestrator;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

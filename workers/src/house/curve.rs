@@ -56,7 +56,7 @@ impl House {
     /// The house now: its reading (`heating_system` fields and the source's time), the active
     /// curve and whether HomeSide's adaptation is on, as JSON.
     pub(super) async fn observe(&mut self) -> Result<String> {
-        let (point, vars) = self.poll().await?;
+        let (point, vars) = self.read_point().await?;
         let point = point.context("the read had no mapped value")?;
         let snap = Snapshot::new(&self.controller, &vars);
         let field = |name: &str| point.fields.get(name).and_then(|v| v.as_f64());

@@ -11,15 +11,19 @@ mod curve;
 mod mapping;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::config::HomesideConfig;
 use hemflux_shared::kinds::HouseWorker;
 use serde_json::{json, Value};
-use tokio::time::{sleep, sleep_until, Instant};
+use hemflux_shared::retry::{Backoff, RetryPolicy};
+use jiff::Timestamp;
+use tokio::time::{sleep, Instant};
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 use client::{BmsToken, HomesideClient, HomesideError, Session, Variable};
 use mapping::{FieldMap, Snapshot};
 
@@ -43,9 +47,15 @@ struct House {
     restore: BTreeMap<String, String>,
     /// The user's curve and `Adaption` while the controller's curve is on the device.
     curve_baseline: BTreeMap<String, String>,
+    link: Arc<Link>,
+    interval: Duration,
+    /// The interval's next slot: polls that succeed keep to them.
+    slot: Instant,
+    retry: RetryPolicy,
+    backoff: Backoff,
 }
 
-pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
+pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
     let HouseWorker {
         house_id,
         homeside: cfg,
@@ -68,8 +78,21 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
             .unwrap_or_default()
     };
     let (restore, curve_baseline) = (saved("restore"), saved("curve_baseline"));
-    let mut house = House {
+    let interval = Duration::from_secs(cfg.poll_interval_secs);
+    let first_backoff = Duration::from_millis(cfg.retry_initial_ms);
+    let retry = RetryPolicy {
+        initial: first_backoff,
+        factor: 2,
+        cap: interval.max(first_backoff),
+        jitter: 0.0,
+    };
+    let house = House {
         client: HomesideClient::new(&cfg.base_url, Duration::from_secs(cfg.timeout_secs))?,
+        link: worker.link.clone(),
+        interval,
+        slot: Instant::now() + Duration::from_millis(worker.init.poll_offset_ms),
+        retry,
+        backoff: retry.backoff(),
         controller: cfg.controller.clone().unwrap_or_else(|| house_id.clone()),
         mapping: mapping::mapping(&cfg.variable_overrides),
         username: secret("username")?,
@@ -80,77 +103,97 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
         restore,
         curve_baseline,
     };
-    let link = worker.link.clone();
-    let mut stopped = link.on_stop()?;
-    let interval = Duration::from_secs(house.cfg.poll_interval_secs);
-    let first_backoff = Duration::from_millis(house.cfg.retry_initial_ms);
-    let mut backoff = first_backoff;
-    let mut slot = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    let mut next = slot;
-    loop {
-        tokio::select! {
-            _ = sleep_until(next) => {}
-            Some(cmd) = worker.commands.recv() => {
-                house.command(&link, cmd).await;
-                continue;
+    runtime::drive(worker, house).await
+}
+
+impl Source for House {
+    type Error = anyhow::Error;
+
+    async fn poll(&mut self) -> Result<String> {
+        if let Some(point) = self.read_point().await?.0 {
+            // A refused batch is reported, not fatal: exiting would only repeat it.
+            if let Err(e) = self.link.send_points(vec![point], Some(self.state())).await {
+                tracing::error!(house = %self.house_id, "{e:#}");
+                self.link.error(format!("house {}: {e:#}", self.house_id));
             }
-            _ = &mut stopped => return house.stop(&link).await,
+        } else {
+            tracing::warn!(house = %self.house_id, "the read had no mapped value to store");
         }
-        match house.poll().await {
-            Ok((point, _)) => {
-                if let Some(point) = point {
-                    // A refused batch is reported, not fatal: exiting would only repeat it.
-                    if let Err(e) = link.send_points(vec![point], Some(house.state())).await {
-                        tracing::error!(house = %house.house_id, "{e:#}");
-                        link.error(format!("house {}: {e:#}", house.house_id));
-                    }
-                } else {
-                    tracing::warn!(house = %house.house_id, "the read had no mapped value to store");
-                }
-                backoff = first_backoff;
-                while slot <= Instant::now() {
-                    slot += interval;
-                }
-                next = slot;
-            }
-            Err(e) => {
-                let message = format!(
-                    "house {}: poll failed: {e:#}; retrying in {:.1} s",
-                    house.house_id,
-                    backoff.as_secs_f64()
-                );
-                tracing::warn!("{message}");
-                // An error, not a status: `hemflux status` shows it until data flows again.
-                link.error(message);
-                next = Instant::now() + backoff;
-                backoff = (backoff * 2).min(interval.max(first_backoff));
-            }
+        Ok(String::new())
+    }
+
+    /// On the interval's slots while polls succeed; after a failure, sooner, with backoff.
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        if outcome.is_err() {
+            return self.backoff.next_delay();
         }
+        self.backoff = self.retry.backoff();
+        let now = Instant::now();
+        while self.slot <= now {
+            self.slot += self.interval;
+        }
+        self.slot - now
+    }
+
+    /// An error, not a status: `hemflux status` shows it until data flows again.
+    fn report(&mut self, error: &anyhow::Error, next: Duration) -> Option<String> {
+        let message = format!(
+            "house {}: poll failed: {error:#}; retrying in {:.1} s",
+            self.house_id,
+            next.as_secs_f64()
+        );
+        tracing::warn!("{message}");
+        Some(message)
+    }
+
+    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
+        bail!("HomeSide has no history; import it through Arrigo (hemflux backfill)")
+    }
+
+    async fn command(&mut self, name: &str, args: Value) -> Result<Reply> {
+        let link = self.link.clone();
+        match name {
+            "set" => self.set(&link, &args).await.map(Reply::Now),
+            "restore" => self.restore_values(&link, &args).await.map(Reply::Now),
+            "observe" => self.observe().await.map(Reply::Now),
+            "write_curve" => self.write_curve(&link, &args).await.map(Reply::Now),
+            "restore_curve" => self.restore_curve(&link, &args, true).await.map(Reply::Now),
+            _ => bail!(
+                "unknown command {name:?}: the house worker knows set, restore, observe, \
+                 write_curve and restore_curve"
+            ),
+        }
+    }
+
+    fn finishes_on_stop(&self) -> bool {
+        true
+    }
+
+    /// Stopped (shutdown, offboarding, the orchestrator gone): the user's curve goes back on the
+    /// device, since only this worker can write it. The saved copy stays in the stored state (the
+    /// orchestrator no longer answers), so a later restore writes it again if this fails.
+    async fn stop(&mut self) -> Result<()> {
+        if self.curve_baseline.is_empty() {
+            return Ok(());
+        }
+        let link = self.link.clone();
+        let message = self
+            .restore_curve(&link, &Value::Null, false)
+            .await
+            .with_context(|| {
+                format!(
+                    "house {}: stopping: the user's curve was not restored",
+                    self.house_id
+                )
+            })?;
+        tracing::info!(house = %self.house_id, "stopping: {message}");
+        Ok(())
     }
 }
 
 impl House {
     fn state(&self) -> Value {
         json!({ "restore": self.restore, "curve_baseline": self.curve_baseline })
-    }
-
-    /// Stopped (shutdown, offboarding, the orchestrator gone): the user's curve goes back on the
-    /// device, since only this worker can write it. The saved copy stays in the stored state (the
-    /// orchestrator no longer answers), so the next start restores again if this fails.
-    async fn stop(&mut self, link: &Link) -> Result<()> {
-        if self.curve_baseline.is_empty() {
-            return Ok(());
-        }
-        match self.restore_curve(link, &Value::Null, false).await {
-            Ok(message) => {
-                tracing::info!(house = %self.house_id, "stopping: {message}");
-                Ok(())
-            }
-            Err(e) => Err(e.context(format!(
-                "house {}: stopping: the user's curve was not restored",
-                self.house_id
-            ))),
-        }
     }
 
     async fn connect(&self) -> Result<Conn, HomesideError> {
@@ -206,7 +249,8 @@ impl House {
 
     /// One poll: reads until fewer than half of the mapped variables are `Pending` (warm-up after
     /// a new BMS token), for at most `pending_max_ms`, then maps what is there.
-    async fn poll(&mut self) -> Result<(Option<hemflux_shared::Point>, Vec<Variable>)> {
+    /// Returns the point with the variables it was made from.
+    async fn read_point(&mut self) -> Result<(Option<hemflux_shared::Point>, Vec<Variable>)> {
         let give_up = Instant::now() + Duration::from_millis(self.cfg.pending_max_ms);
         loop {
             let vars = self.read().await?;
@@ -221,41 +265,6 @@ impl House {
                 continue;
             }
             return Ok((reading.point, vars));
-        }
-    }
-
-    async fn command(&mut self, link: &Link, cmd: Command) {
-        let (id, result) = match cmd {
-            Command::Custom { id, name, args } if name == "set" => {
-                (id, self.set(link, &args).await)
-            }
-            Command::Custom { id, name, args } if name == "restore" => {
-                (id, self.restore_values(link, &args).await)
-            }
-            Command::Custom { id, name, .. } if name == "observe" => (id, self.observe().await),
-            Command::Custom { id, name, args } if name == "write_curve" => {
-                (id, self.write_curve(link, &args).await)
-            }
-            Command::Custom { id, name, args } if name == "restore_curve" => {
-                (id, self.restore_curve(link, &args, true).await)
-            }
-            Command::Custom { id, name, .. } => (
-                id,
-                Err(anyhow!(
-                    "unknown command {name:?}: the house worker knows set, restore, observe, \
-                     write_curve and restore_curve"
-                )),
-            ),
-            Command::Sync { id, .. } => (
-                id,
-                Err(anyhow!(
-                    "HomeSide has no history; import it through Arrigo (hemflux backfill)"
-                )),
-            ),
-        };
-        match result {
-            Ok(message) => link.reply(id, true, message),
-            Err(e) => link.reply(id, false, format!("{e:#}")),
         }
     }
 

@@ -1,0 +1,146 @@
+//! `/entity/{id}`: one house or building: its workers (with restart) and charts of everything
+//! stored for it, drawn by `app.js` from `/api/entity/{id}/series`.
+
+use std::fmt::Write;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use tokio::sync::oneshot;
+
+use super::fleet::entity_of;
+use super::html::{csrf_field, esc, page as frame};
+use super::i18n::Lang;
+use super::overview::{with_lang_cookie, LangQuery};
+use crate::auth::PageUser;
+use crate::http::AppState;
+use crate::supervisor::Request;
+
+pub async fn page(
+    PageUser(who): PageUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_request(q.lang.as_deref(), &headers);
+    let not_found = || (StatusCode::NOT_FOUND, lang.t("not_found")).into_response();
+    if !who.can_see(&id) {
+        return not_found();
+    }
+    let snapshot = match crate::http::snapshot(&state).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let workers: Vec<_> = snapshot
+        .workers
+        .into_iter()
+        .filter(|w| entity_of(&w.id).1 == id && entity_of(&w.id).0 != "service")
+        .collect();
+    let store = state.store.clone();
+    let key = id.clone();
+    let has_data = tokio::task::spawn_blocking(move || {
+        store
+            .reader()
+            .and_then(|r| super::series::entity_series_list(&r, &key))
+            .map(|s| !s.is_empty())
+    })
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .unwrap_or(false);
+    if workers.is_empty() && !has_data {
+        return not_found();
+    }
+
+    let mut body = format!(
+        r#"<h1>{}</h1><section class="workers"><h2>{}</h2><ul>"#,
+        esc(&id),
+        lang.t("workers")
+    );
+    for w in &workers {
+        let _ = write!(
+            body,
+            r#"<li><span class="st st-{state}">{wid} <b>{state}</b></span> {err}"#,
+            state = w.state.as_str(),
+            wid = esc(&w.id),
+            err = w.error.as_deref().map(esc).unwrap_or_default(),
+        );
+        if who.can_change() {
+            let _ = write!(
+                body,
+                r#" <form method="post" action="/web/workers/{wid}/restart" class="inline">{csrf}<button>{restart}</button></form>"#,
+                wid = esc(&w.id),
+                csrf = csrf_field(&who),
+                restart = lang.t("restart"),
+            );
+        }
+        body.push_str("</li>");
+    }
+    let _ = write!(
+        body,
+        r#"</ul></section>
+<form class="range" id="range" onsubmit="return false">
+<span>{range}:</span>
+<button data-span="86400">24 h</button><button data-span="604800">7 d</button><button data-span="2592000">30 d</button><button data-span="31536000">1 y</button>
+<label>{from} <input type="datetime-local" id="from"></label><label>{to} <input type="datetime-local" id="to"></label>
+<button id="apply">{show}</button> <a id="csv" href="/api/entity/{eid}/csv">{csv}</a></form>
+<div id="charts" data-entity="{eid}" data-loading="{loading}" data-empty="{empty}" data-points="{points}"></div>"#,
+        range = lang.t("range"),
+        from = lang.t("from"),
+        to = lang.t("to"),
+        show = lang.t("show"),
+        eid = esc(&id),
+        csv = lang.t("csv"),
+        loading = lang.t("loading"),
+        empty = lang.t("no_data"),
+        points = lang.t("points"),
+    );
+    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+}
+
+/// `POST /web/workers/{id}/restart` from the entity page's button. The session guard has
+/// already refused it without the session's CSRF token, and refused viewers.
+pub async fn restart(
+    PageUser(who): PageUser,
+    State(state): State<AppState>,
+    Path(rest): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(id) = rest.strip_suffix("/restart") else {
+        return (StatusCode::NOT_FOUND, "expected /web/workers/<id>/restart").into_response();
+    };
+    let (_, entity) = entity_of(id);
+    if !who.can_see(entity) {
+        return (StatusCode::NOT_FOUND, "no such worker").into_response();
+    }
+    if !who.can_change() {
+        return (StatusCode::FORBIDDEN, "you may not change anything here").into_response();
+    }
+    let (reply, rx) = oneshot::channel();
+    let sent = state
+        .supervisor
+        .send(Request::Restart {
+            id: id.to_string(),
+            reply,
+        })
+        .await;
+    let result = match sent {
+        Ok(()) => rx.await.unwrap_or_else(|_| Err("shutting down".into())),
+        Err(_) => Err("shutting down".into()),
+    };
+    if let Err(why) = result {
+        return (StatusCode::CONFLICT, why).into_response();
+    }
+    if let Err(e) =
+        crate::users::audit::record(&state.users, &who, &format!("restart {id}"), None, None)
+    {
+        tracing::error!("recording the restart of {id} in the audit log: {e:#}");
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|r| r.contains("/entity/"))
+        .map_or_else(|| format!("/entity/{entity}"), str::to_string);
+    Redirect::to(&back).into_response()
+}

@@ -1,0 +1,51 @@
+//! The web UI: the fleet at a glance (`/`), one entity's story in charts (`/entity/{id}`), and
+//! the data behind them (`/api/overview`, `/api/entity/{id}/series`, `/api/entity/{id}/csv`,
+//! live updates on `/events`). Served by `hemflux run` on its own listener; the pages, the script,
+//! the style and the vendored uPlot are embedded in the binary.
+//!
+//! Every page and data route answers only under this server's own Host (like `/api`), and only
+//! about entities the caller may see (`Principal::can_see`). Pages need a signed-in user
+//! (else they redirect to `/login`); the data routes also take the API token, and anyone while
+//! no user account exists, like `/api/workers` ([`crate::auth::ApiReader`]).
+
+mod assets;
+mod downsample;
+mod entity;
+mod events;
+mod fleet;
+mod html;
+mod i18n;
+mod onboard;
+mod overview;
+mod series;
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::http::AppState;
+
+// For the benchmark (`benches/web.rs`).
+pub use fleet::overview_model;
+pub use i18n::Lang;
+pub use overview::rows_html;
+pub use series::{entity_series, SeriesRequest};
+
+/// The web UI's routes; `crate::http::router` merges them.
+pub fn router(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(overview::page))
+        .route("/entity/{id}", get(entity::page))
+        .route("/web/workers/{*id}", post(entity::restart))
+        .route("/api/overview", get(overview::json))
+        .route("/api/entity/{id}/series", get(series::json))
+        .route("/api/entity/{id}/csv", get(series::csv))
+        .route("/events", get(events::stream))
+        .route("/onboard", get(onboard::start))
+        .route("/onboard/verify", post(onboard::verify))
+        .route("/onboard/save", post(onboard::save))
+        .route("/assets/{name}", get(assets::serve))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            crate::auth::same_site_only,
+        ))
+}

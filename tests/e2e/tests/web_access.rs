@@ -1,0 +1,123 @@
+//! Who sees and changes what in the web UI, in a real browser: a user sees only the houses
+//! assigned to them (overview, page, series API, CSV); a viewer gets no restart button and
+//! cannot post one; a form without its CSRF token is refused; a restart from the page is done
+//! and lands in the audit log.
+
+use std::time::Duration;
+
+use hemflux_e2e::browser::{add_user, Browser};
+use hemflux_e2e::Orchestrator;
+
+const T: Duration = Duration::from_secs(30);
+
+fn rows(browser: &Browser) -> Vec<String> {
+    let v = browser.wait_for_js(
+        r#"var r = document.querySelectorAll('#fleet-rows tr');
+           return r.length ? Array.from(r).map(function (tr) { return tr.dataset.id; }) : null;"#,
+        T,
+    );
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let o = Orchestrator::new("").start();
+    for house in ["villa", "stuga"] {
+        o.write_profile(
+            &format!("{house}.json"),
+            r#"{"synthetic": {"interval_ms": 200}}"#,
+        );
+        o.wait_state(&format!("synthetic:{house}"), "running", T);
+    }
+    add_user(&o, "anna", "admin", "anna's long passphrase", &[]);
+    add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
+    add_user(
+        &o,
+        "vera",
+        "viewer",
+        "vera's long passphrase",
+        &["house:villa"],
+    );
+
+    // bo: stuga only, by overview, URL, series API and CSV.
+    browser.sign_in(&o, "bo", "bo's long passphrase");
+    assert_eq!(rows(&browser), ["stuga"]);
+    browser.screenshot("overview-user");
+    for path in [
+        "/entity/villa",
+        "/api/entity/villa/series",
+        "/api/entity/villa/csv",
+    ] {
+        let (status, body) = browser.fetch(path);
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+    let (status, overview) = browser.fetch("/api/overview");
+    assert_eq!(status, 200);
+    assert!(
+        overview.contains("\"stuga\"") && !overview.contains("villa"),
+        "{overview}"
+    );
+    let (status, csv) = browser.fetch("/api/entity/stuga/csv");
+    assert_eq!(status, 200);
+    assert!(csv.contains(",synthetic,"), "{csv:.300}");
+
+    // bo restarts his worker: refused without the form's CSRF token, done with it.
+    browser.goto(&o.url("/entity/stuga"));
+    let csrf = browser.wait_for_js(
+        "var f = document.querySelector('form[action$=\"/restart\"] input[name=csrf]'); return f && f.value;",
+        T,
+    );
+    let csrf = csrf.as_str().unwrap();
+    let restart = "/web/workers/synthetic:stuga/restart";
+    assert_eq!(browser.post_form(restart, &[]), 403);
+    assert_eq!(browser.post_form(restart, &[("csrf", "forged")]), 403);
+    assert_eq!(
+        browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", csrf)]),
+        404
+    );
+    assert_eq!(browser.post_form(restart, &[("csrf", csrf)]), 200);
+    browser.screenshot("entity-user");
+
+    // vera, a viewer: sees villa, no restart button, a restart posted with her token is refused,
+    // and the admin pages are closed.
+    browser.clear_cookies();
+    browser.sign_in(&o, "vera", "vera's long passphrase");
+    assert_eq!(rows(&browser), ["villa"]);
+    browser.goto(&o.url("/entity/villa"));
+    browser.wait_for_js(
+        "return document.querySelector('#charts canvas') != null;",
+        T,
+    );
+    let buttons =
+        browser.eval("return document.querySelectorAll('form[action$=\"/restart\"]').length;");
+    assert_eq!(buttons, 0);
+    let token = browser.eval("return document.querySelector('input[name=csrf]').value;");
+    let token = token.as_str().unwrap();
+    assert_eq!(
+        browser.post_form("/web/workers/synthetic:villa/restart", &[("csrf", token)]),
+        403
+    );
+    let (status, _) = browser.fetch("/admin/users");
+    assert_eq!(status, 403);
+    let nav = browser.eval("return document.getElementById('nav-users');");
+    assert!(nav.is_null(), "no admin links for a viewer");
+    browser.screenshot("entity-viewer");
+
+    // anna, the admin, reads bo's restart in the audit log.
+    browser.clear_cookies();
+    browser.sign_in(&o, "anna", "anna's long passphrase");
+    assert_eq!(rows(&browser), ["stuga", "villa"]);
+    browser.goto(&o.url("/admin/audit"));
+    let audit = browser.eval("return document.body.innerText;");
+    let audit = audit.as_str().unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("bo") && l.contains("restart synthetic:stuga")),
+        "{audit}"
+    );
+    assert!(!audit.contains("restart synthetic:villa"), "{audit}");
+}
