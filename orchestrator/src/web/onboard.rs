@@ -21,9 +21,8 @@ use super::overview::{with_lang_cookie, LangQuery};
 use crate::auth::{AdminUser, Principal};
 use crate::http::AppState;
 use crate::onboard::{
-    discover_building, signal_configs, verify_house, write_building, write_house, Analog, Login,
-    NewEntity, HOMESIDE_URL,
-    Digital,
+    discover_building, signal_configs, verify_house, write_building, write_house, Analog, Digital,
+    Login, NewEntity, HOMESIDE_URL,
 };
 
 const PENDING_FOR: Duration = Duration::from_secs(15 * 60);
