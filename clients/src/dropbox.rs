@@ -4,13 +4,21 @@
 //!
 //! Secrets never appear in `Debug` output or in errors.
 
+use std::fmt;
 use std::time::Duration;
 
-use std::fmt;
-
+use hemflux_shared::retry::RetryPolicy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::time::Instant;
+
+/// After a 429 or 5xx without `Retry-After`: 2, 4, 8, 16 s; never longer than a minute.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_secs(2),
+    factor: 2,
+    cap: Duration::from_secs(60),
+    jitter: 0.0,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DropboxError {
@@ -213,9 +221,12 @@ impl DropboxClient {
             }
             if (status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) && attempt <= 4
             {
-                let wait = retry_after.unwrap_or(1 << attempt).min(60);
-                tracing::warn!(route, %status, wait, "Dropbox asks to retry later");
-                tokio::time::sleep(Duration::from_secs(wait)).await;
+                let wait = retry_after
+                    .map(Duration::from_secs)
+                    .unwrap_or_else(|| RETRY.delay(attempt - 1, 0.0))
+                    .min(RETRY.cap);
+                tracing::warn!(route, %status, wait = wait.as_secs(), "Dropbox asks to retry later");
+                tokio::time::sleep(wait).await;
                 continue;
             }
             return Ok((status, body));

@@ -2,27 +2,21 @@
 //! the embedded store (opened read-only, so it works beside `hemflux run`). The same code the
 //! analytics worker runs: `hemflux_analytics::energy::run::analyse_range`.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use hemflux_analytics::energy::analysis::{window_before, Entity, History, Settings};
-use hemflux_analytics::energy::days::HourlyEnergy;
-use hemflux_analytics::energy::effective::{Coefficients, WeatherObs};
-use hemflux_analytics::energy::hot_water::HeatingRow;
+use hemflux_analytics::energy::analysis::window_before;
+use hemflux_analytics::energy::inputs::{self, HistoryData, HistoryQueries};
 use hemflux_analytics::energy::run::{analyse_range, RangeAnalysis};
-use hemflux_shared::config::{
-    parse_entity, AnalyticsConfig, Entity as Config, EntityKind, DEFAULT_TIMEZONE,
-};
-use hemflux_shared::time::{from_nanos, to_nanos};
+use hemflux_shared::config::{parse_entity, AnalyticsConfig, Entity as Config, EntityKind};
+use hemflux_shared::kinds::AnalyticsWorker;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::{json, Value};
 
 use crate::configset::config_files;
-use crate::store::{RangeQuery, RawValue, Reader};
+use crate::store::Reader;
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyticsArgs {
@@ -70,13 +64,10 @@ pub fn run(args: AnalyticsArgs) -> Result<()> {
         .with_context(|| format!("opening the store in {}", args.data.display()))?;
     let now = Timestamp::now();
     let mut rows = Vec::new();
-    for (config, analytics) in &configs {
-        let entity = entity_of(config, analytics)?;
-        let settings = Settings {
-            calibration_days: analytics.calibration_days as usize,
-            recalibration_hours: i64::from(analytics.recalibration_hours),
-            ..Settings::default()
-        };
+    for (config, analytics) in configs {
+        let worker = AnalyticsWorker::of(&config, analytics);
+        let entity = inputs::entity(&worker).map_err(anyhow::Error::msg)?;
+        let settings = inputs::settings(&worker);
         let last = args.to.unwrap_or(window_before(now, &entity.tz, 1).1);
         let first = args.from.unwrap_or(
             last.checked_sub(jiff::Span::new().days(settings.calibration_days as i64 - 1))?,
@@ -84,17 +75,10 @@ pub fn run(args: AnalyticsArgs) -> Result<()> {
         if first > last {
             bail!("--from {first} is after --to {last}");
         }
-        let data = read_history(&reader, &entity, first, last)?;
-        let meters: Vec<&[HourlyEnergy]> = data.meters.values().map(Vec::as_slice).collect();
-        let history = History {
-            meters: &meters,
-            heating: &data.heating,
-            weather: &data.weather,
-        };
-        rows.push(row(
-            &entity.id,
-            &analyse_range(&entity, &history, first, last, &settings),
-        ));
+        let data = read_history(&reader, &inputs::history_queries(&entity, first, last))
+            .with_context(|| format!("reading the history of {}", entity.id))?;
+        let analysis = data.with_history(|h| analyse_range(&entity, h, first, last, &settings));
+        rows.push(row(&entity.id, &analysis));
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -153,156 +137,20 @@ fn load_configs(args: &RunArgs) -> Result<Vec<(Config, AnalyticsConfig)>> {
         .collect()
 }
 
-fn entity_of(config: &Config, analytics: &AnalyticsConfig) -> Result<Entity> {
-    let (id, tag, location, tz, poll) = match config {
-        Config::House(h) => (
-            &h.id,
-            "house_id",
-            h.location,
-            &h.timezone,
-            h.homeside.as_ref().map_or(300, |s| s.poll_interval_secs),
-        ),
-        Config::Building(b) => (
-            &b.id,
-            "building_id",
-            b.location,
-            &b.timezone,
-            b.arrigo.poll_interval_secs,
-        ),
+/// Runs the history queries on the store: the same queries, and the same conversion, as the
+/// analytics worker's through the read path.
+fn read_history(reader: &Reader, q: &HistoryQueries) -> Result<HistoryData> {
+    let all = |query| {
+        reader
+            .page(query, usize::MAX, usize::MAX)
+            .map(|(points, _)| points)
     };
-    let tz_name = tz.as_deref().unwrap_or(DEFAULT_TIMEZONE);
-    Ok(Entity {
-        id: id.clone(),
-        tag,
-        tz: TimeZone::get(tz_name).with_context(|| format!("{id}: time zone {tz_name:?}"))?,
-        location,
-        coefficients: analytics
-            .coefficients
-            .map_or_else(Coefficients::default, |c| Coefficients {
-                wind: c.wind,
-                humidity: c.humidity,
-                solar: c.solar,
-            }),
-        assumed_indoor_c: analytics.assumed_indoor_temp,
-        poll_interval: SignedDuration::from_secs(poll as i64),
-    })
-}
-
-#[derive(Default)]
-struct Data {
-    meters: BTreeMap<String, Vec<HourlyEnergy>>,
-    heating: Vec<HeatingRow>,
-    weather: Vec<WeatherObs>,
-}
-
-fn number(v: RawValue<'_>) -> Option<f64> {
-    match v {
-        RawValue::Float(f) => Some(f),
-        RawValue::Int(i) => Some(i as f64),
-        _ => None,
-    }
-}
-
-/// The entity's meter hours (`energy_meter.consumption` per `meter_id`), heating rows and weather
-/// observations of the local days `first..=last` (weather from 3 hours earlier, for the as-of
-/// join). Without weather observations the heating rows' `outdoor_temperature` stands in.
-fn read_history(reader: &Reader, entity: &Entity, first: Date, last: Date) -> Result<Data> {
-    let start = first
-        .to_zoned(entity.tz.clone())?
-        .start_of_day()?
-        .timestamp();
-    let end = last
-        .tomorrow()?
-        .to_zoned(entity.tz.clone())?
-        .start_of_day()?
-        .timestamp();
-    let range = |m: &str, from: Timestamp| {
-        RangeQuery::new(m)
-            .tag(entity.tag, entity.id.as_str())
-            .between(Some(to_nanos(from)), Some(to_nanos(end)))
-    };
-    let mut data = Data::default();
-    reader.for_each_point(&range("energy_meter", start), |series, time, fields| {
-        for f in fields {
-            let (name, value) = f?;
-            if let (true, Some(kwh)) = (name == "consumption", number(value)) {
-                let meter = series.tags.get("meter_id").cloned().unwrap_or_default();
-                data.meters.entry(meter).or_default().push(HourlyEnergy {
-                    start: from_nanos(time),
-                    kwh,
-                });
-            }
-        }
-        Ok(())
-    })?;
-    let system = if entity.tag == "building_id" {
-        "building_system"
-    } else {
-        "heating_system"
-    };
-    let mut outdoor = Vec::new();
-    reader.for_each_point_by_time(
-        &range(system, start - SignedDuration::from_hours(3)),
-        |_, time, fields| {
-            let mut row = HeatingRow {
-                time: from_nanos(time),
-                indoor_c: None,
-                hot_water_c: None,
-            };
-            for f in fields {
-                let (name, value) = f?;
-                match name {
-                    "room_temperature" => row.indoor_c = number(value),
-                    "hot_water_temp" => row.hot_water_c = number(value),
-                    "outdoor_temperature" => {
-                        outdoor.extend(number(value).map(|t| observation(row.time, t)))
-                    }
-                    _ => {}
-                }
-            }
-            if row.time >= start {
-                data.heating.push(row);
-            }
-            Ok(())
-        },
-    )?;
-    reader.for_each_point_by_time(
-        &range("weather_observation", start - SignedDuration::from_hours(3)),
-        |_, time, fields| {
-            let mut obs = observation(from_nanos(time), f64::NAN);
-            for f in fields {
-                let (name, value) = f?;
-                match name {
-                    "temperature" => obs.temp_c = number(value).unwrap_or(f64::NAN),
-                    "wind_speed" => obs.wind_ms = number(value),
-                    "humidity" => obs.humidity_pct = number(value),
-                    _ => {}
-                }
-            }
-            // Two stations at one time (a station change): the later series wins.
-            if data.weather.last().is_some_and(|o| o.time == obs.time) {
-                data.weather.pop();
-            }
-            if obs.temp_c.is_finite() {
-                data.weather.push(obs);
-            }
-            Ok(())
-        },
-    )?;
-    if data.weather.is_empty() {
-        data.weather = outdoor;
-    }
-    Ok(data)
-}
-
-fn observation(time: Timestamp, temp_c: f64) -> WeatherObs {
-    WeatherObs {
-        time,
-        temp_c,
-        wind_ms: None,
-        humidity_pct: None,
-        cloud_octas: None,
-    }
+    Ok(HistoryData::from_points(
+        q.start,
+        all(&q.energy)?,
+        all(&q.heating)?,
+        all(&q.weather)?,
+    ))
 }
 
 /// One entity's result with the columns of `--format table` (and `null` where there is no fit).

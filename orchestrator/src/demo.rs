@@ -363,6 +363,7 @@ async fn run_in(args: &DemoArgs, root: &Path) -> Result<()> {
     if let Some(arrigo) = sims.iter().find(|s| s.name == "arrigo") {
         onboard_building(&root, &data, &arrigo.address)?;
     }
+    crate::demo_history::import(&root, &data).await?;
     let toml = format!(
         "[supervisor]\nstagger_ms = 2000\n\n{}",
         fleet.toml.join("\n")

@@ -8,6 +8,7 @@ pub mod check;
 pub mod configset;
 pub mod credentials;
 pub mod demo;
+pub mod demo_history;
 pub mod http;
 pub mod import;
 pub mod logging;

@@ -83,18 +83,21 @@ impl Secrets {
             .or_else(|| std::env::var(key).ok())
     }
 
+    /// The first key that is set gives a name its value: a seed's name (`TIBBER_API_TOKEN`)
+    /// is listed after hemflux's as a fallback. A required name none of whose keys is set is
+    /// missing, under its required key.
     pub fn resolve(&self, specs: &[SecretSpec]) -> Resolved {
         let mut values = BTreeMap::new();
-        let mut missing = Vec::new();
         for spec in specs {
-            match self.get(&spec.env) {
-                Some(v) if !v.is_empty() => {
-                    values.insert(spec.name.clone(), v);
-                }
-                _ if spec.required => missing.push(spec.env.clone()),
-                _ => {}
+            if let Some(v) = self.get(&spec.env).filter(|v| !v.is_empty()) {
+                values.entry(spec.name.clone()).or_insert(v);
             }
         }
+        let missing = specs
+            .iter()
+            .filter(|s| s.required && !values.contains_key(&s.name))
+            .map(|s| s.env.clone())
+            .collect();
         Resolved { values, missing }
     }
 }
@@ -102,6 +105,35 @@ impl Secrets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seeds_name_is_read_when_ours_is_not_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = dir.path().join(".env");
+        let specs = [
+            SecretSpec::required("token", "HEMFLUX_TEST_TIBBER_TOKEN".into()),
+            SecretSpec::fallback("token", "HEMFLUX_TEST_TIBBER_API_TOKEN"),
+        ];
+        let resolved = |text: &str| {
+            std::fs::write(&env, text).unwrap();
+            let r = Secrets::load(&env).unwrap().resolve(&specs);
+            (r.values.get("token").cloned(), r.missing)
+        };
+        assert_eq!(
+            resolved("HEMFLUX_TEST_TIBBER_API_TOKEN=seed\n"),
+            (Some("seed".into()), vec![])
+        );
+        assert_eq!(
+            resolved("HEMFLUX_TEST_TIBBER_API_TOKEN=seed\nHEMFLUX_TEST_TIBBER_TOKEN=ours\n"),
+            (Some("ours".into()), vec![]),
+            "ours wins"
+        );
+        assert_eq!(
+            resolved(""),
+            (None, vec!["HEMFLUX_TEST_TIBBER_TOKEN".to_string()]),
+            "missing under our name"
+        );
+    }
 
     #[test]
     fn resolves_only_what_the_spec_names() {

@@ -179,10 +179,18 @@ pub const SERIES: &[Series] = &[
         configured_fields: false,
     },
     Series {
+        measurement: "analytics_run",
+        writers: &["workers/src/analytics.rs", "analytics/src/energy/inputs.rs"],
+        tags: &["house_id", "building_id", "slot"],
+        fields: &["occurrence", "points", "duration_ms"],
+        configured_fields: false,
+    },
+    Series {
         measurement: "energy_separated",
         writers: &[
             "analytics/src/energy/records.rs",
-            "orchestrator/src/analytics.rs",
+            "analytics/src/energy/inputs.rs",
+            "workers/src/analytics.rs",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -208,7 +216,8 @@ pub const SERIES: &[Series] = &[
         measurement: "k_value_history",
         writers: &[
             "analytics/src/energy/records.rs",
-            "orchestrator/src/analytics.rs",
+            "analytics/src/energy/inputs.rs",
+            "workers/src/analytics.rs",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -237,7 +246,8 @@ pub const SERIES: &[Series] = &[
         measurement: "energy_forecast",
         writers: &[
             "analytics/src/energy/records.rs",
-            "orchestrator/src/analytics.rs",
+            "analytics/src/energy/inputs.rs",
+            "workers/src/analytics.rs",
         ],
         tags: &["house_id", "building_id"],
         fields: &[
@@ -255,7 +265,8 @@ pub const SERIES: &[Series] = &[
         measurement: "heating_system",
         writers: &[
             "analytics/src/energy/records.rs",
-            "orchestrator/src/analytics.rs",
+            "analytics/src/energy/inputs.rs",
+            "workers/src/analytics.rs",
         ],
         tags: &["house_id"],
         fields: &[
@@ -298,6 +309,15 @@ pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
         ("smart_meter", "historical_timestamp", String),
         ("smart_meter", "recent_30min_timestamp", String),
         ("synthetic", "n", Integer),
+        // Counts and flags of the seed's analytics (Python ints).
+        ("energy_separated", "dhw_events", Integer),
+        ("energy_separated", "no_breakdown", Integer),
+        ("k_value_history", "days_used", Integer),
+        ("k_value_history", "total_days", Integer),
+        ("k_value_history", "heating_days", Integer),
+        ("k_value_history", "usable", Integer),
+        ("analytics_run", "occurrence", Integer),
+        ("analytics_run", "points", Integer),
     ]
 };
 

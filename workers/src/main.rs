@@ -3,6 +3,7 @@
 //! and exits when stdin closes.
 
 mod link;
+mod runtime;
 
 use anyhow::{bail, Context, Result};
 use hemflux_shared::kinds::WorkerConfig;

@@ -15,6 +15,7 @@ pub mod effective;
 pub mod forecast;
 pub mod gaps;
 pub mod hot_water;
+pub mod inputs;
 pub mod records;
 pub mod regression;
 pub mod run;

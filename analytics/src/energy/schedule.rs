@@ -4,25 +4,29 @@
 
 use std::collections::BTreeMap;
 
+use hemflux_shared::config::ScheduleSlot;
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Weather gap fill and effective-temperature backfill.
-    GapFill,
-    /// Gap fill, split, and recalibration when due.
-    EnergyPipeline,
-}
+/// The daily tasks (gap fill; the energy pipeline), as profiles name them.
+pub use hemflux_shared::config::ScheduledTask as Task;
 
 /// A task at a local time of day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Slot {
     pub task: Task,
     pub at: Time,
+}
+
+impl From<ScheduleSlot> for Slot {
+    fn from(s: ScheduleSlot) -> Slot {
+        Slot {
+            task: s.task,
+            at: s.at,
+        }
+    }
 }
 
 impl Slot {
@@ -34,24 +38,35 @@ impl Slot {
         format!("{task}@{}", self.at)
     }
 
-    /// The instant of this slot on a local date (a time skipped by DST runs at the first instant
-    /// after the gap, and a repeated one at its first occurrence).
-    fn on(&self, date: Date, tz: &TimeZone) -> Timestamp {
-        date.to_datetime(self.at)
-            .to_zoned(tz.clone())
-            .expect("a local time of a date in range")
-            .timestamp()
-    }
-
-    /// The latest occurrence at or before `now`.
-    fn latest(&self, tz: &TimeZone, now: Timestamp) -> Timestamp {
+    /// The first occurrence after `now`.
+    fn next(&self, tz: &TimeZone, now: Timestamp) -> Timestamp {
         let today = super::days::local_date(now, tz);
-        let t = self.on(today, tz);
-        if t <= now {
+        let t = on(self.at, today, tz);
+        if t > now {
             t
         } else {
-            self.on(today.yesterday().expect("in range"), tz)
+            on(self.at, today.tomorrow().expect("in range"), tz)
         }
+    }
+}
+
+/// The instant of a local time of day on a local date (a time skipped by DST runs at the first
+/// instant after the gap, and a repeated one at its first occurrence).
+fn on(at: Time, date: Date, tz: &TimeZone) -> Timestamp {
+    date.to_datetime(at)
+        .to_zoned(tz.clone())
+        .expect("a local time of a date in range")
+        .timestamp()
+}
+
+/// The latest occurrence of the local time of day `at` at or before `now`.
+pub fn latest_occurrence(at: Time, tz: &TimeZone, now: Timestamp) -> Timestamp {
+    let today = super::days::local_date(now, tz);
+    let t = on(at, today, tz);
+    if t <= now {
+        t
+    } else {
+        on(at, today.yesterday().expect("in range"), tz)
     }
 }
 
@@ -74,6 +89,11 @@ pub fn default_slots() -> Vec<Slot> {
     ]
 }
 
+/// When the next slot comes after `now` (`None` without slots).
+pub fn next_slot(slots: &[Slot], tz: &TimeZone, now: Timestamp) -> Option<Timestamp> {
+    slots.iter().map(|s| s.next(tz, now)).min()
+}
+
 /// What has run: per slot, the occurrence it last ran for. Part of the worker's checkpoint.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleState {
@@ -87,12 +107,19 @@ pub struct Due {
     occurrences: Vec<(String, Timestamp)>,
 }
 
+impl Due {
+    /// The slot occurrences this run stands for: `(slot key, its instant)`.
+    pub fn occurrences(&self) -> &[(String, Timestamp)] {
+        &self.occurrences
+    }
+}
+
 impl ScheduleState {
     /// The tasks due at `now`, each once even if several of its slots were missed.
     pub fn due(&self, slots: &[Slot], tz: &TimeZone, now: Timestamp) -> Vec<Due> {
         let mut due: Vec<Due> = Vec::new();
         for slot in slots {
-            let (key, latest) = (slot.key(), slot.latest(tz, now));
+            let (key, latest) = (slot.key(), latest_occurrence(slot.at, tz, now));
             if self.last_run.get(&key).is_some_and(|ran| *ran >= latest) {
                 continue;
             }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use hemflux_shared::retry::RetryPolicy;
 use serde_json::{Map, Value};
 use tokio::sync::Notify;
 use tracing::field::{Field, Visit};
@@ -292,7 +293,13 @@ struct Shipper {
 
 impl Shipper {
     async fn run(self) {
-        let mut backoff = self.cfg.retry_min;
+        let retry = RetryPolicy {
+            initial: self.cfg.retry_min,
+            factor: 2,
+            cap: self.cfg.retry_max,
+            jitter: 0.0,
+        };
+        let mut backoff = retry.backoff();
         let mut outage: Option<u64> = None; // dropped count when the outage began
         let mut stop_deadline: Option<tokio::time::Instant> = None;
         loop {
@@ -326,7 +333,7 @@ impl Shipper {
                             let lost = self.shared.counters.snapshot().dropped - at_start;
                             tracing::warn!(target: SHIPPER_TARGET, lost, "Seq is reachable again");
                         }
-                        backoff = self.cfg.retry_min;
+                        backoff = retry.backoff();
                         break;
                     }
                     Err(reason) => {
@@ -336,10 +343,9 @@ impl Shipper {
                                 "Seq is not accepting logs; retrying with backoff, dropping the oldest when the queue is full");
                         }
                         tokio::select! {
-                            _ = tokio::time::sleep(backoff) => {}
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
                             _ = self.shared.stop.notified() => {}
                         }
-                        backoff = (backoff * 2).min(self.cfg.retry_max);
                     }
                 }
             }

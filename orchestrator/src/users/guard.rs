@@ -44,7 +44,10 @@ pub async fn sessions(State(users): State<Users>, mut req: Request, next: Next) 
         Ok(None) => return next.run(req).await,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     };
-    if !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    // Signing in (again, maybe as someone else) or registering does not act on the session, so
+    // a form without its token is fine there; the Host and Origin checks still apply.
+    let fresh_start = matches!(req.uri().path(), "/login" | "/register");
+    if !fresh_start && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         let req_checked = match check_csrf(req, &user.csrf).await {
             Ok(r) => r,
             Err(refusal) => return refusal,

@@ -25,6 +25,27 @@ pub struct AnalyticsConfig {
     /// Indoor temperature assumed where none is measured (buildings).
     #[serde(default = "AnalyticsConfig::default_indoor")]
     pub assumed_indoor_temp: f64,
+    /// The daily tasks on the entity's local wall clock; default the seed's: gap fill at 07:30
+    /// and 12:00, the energy pipeline at 08:00.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Vec<ScheduleSlot>>,
+}
+
+/// One daily task at a local time of day (`"08:00"`, or `"08:00:30"` with seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleSlot {
+    pub task: ScheduledTask,
+    pub at: jiff::civil::Time,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduledTask {
+    /// Weather gap check and the effective-temperature backfill.
+    GapFill,
+    /// Gap fill, the daily split, recalibration of k when due, and the energy forecast.
+    EnergyPipeline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -43,6 +64,7 @@ impl Default for AnalyticsConfig {
             recalibration_hours: Self::default_recalibration_hours(),
             coefficients: None,
             assumed_indoor_temp: Self::default_indoor(),
+            schedule: None,
         }
     }
 }
@@ -69,6 +91,12 @@ impl AnalyticsConfig {
                     "{} days cannot give the 10 heating days a fit needs",
                     self.calibration_days
                 ),
+            ));
+        }
+        if self.schedule.as_ref().is_some_and(Vec::is_empty) {
+            problems.push((
+                "analytics.schedule".into(),
+                "is empty: leave it out for the default slots, or set enabled: false".into(),
             ));
         }
         if self.recalibration_hours == 0 {
@@ -101,6 +129,25 @@ mod tests {
     fn house(text: &str) -> Result<Entity, Vec<String>> {
         parse_entity(EntityKind::House, Path::new("profiles/villa_12.json"), text)
             .map_err(|errs| errs.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn a_schedule_names_its_tasks_and_local_times() {
+        let Entity::House(h) = house(
+            r#"{"analytics": {"schedule": [{"task": "gap_fill", "at": "07:30"},
+                {"task": "energy_pipeline", "at": "08:00:05"}]}}"#,
+        )
+        .unwrap() else {
+            panic!("a house")
+        };
+        let slots = h.analytics.unwrap().schedule.unwrap();
+        assert_eq!(slots[1].task, crate::config::ScheduledTask::EnergyPipeline);
+        assert_eq!(slots[1].at, jiff::civil::time(8, 0, 5, 0));
+        let errs = house(r#"{"analytics": {"schedule": [{"task": "gap_fill", "at": "25:00"}]}}"#)
+            .unwrap_err();
+        assert!(errs[0].contains("analytics.schedule[0].at"), "{errs:?}");
+        let errs = house(r#"{"analytics": {"schedule": []}}"#).unwrap_err();
+        assert!(errs[0].contains("analytics.schedule"), "{errs:?}");
     }
 
     #[test]

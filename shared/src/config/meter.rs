@@ -158,11 +158,17 @@ impl MeterConfig {
     pub fn secrets(&self) -> Vec<SecretSpec> {
         match &self.source {
             MeterSource::Wattivahti(_) => Vec::new(),
-            MeterSource::Tibber(t) => vec![SecretSpec {
-                name: "token".into(),
-                env: format!("{}_TOKEN", t.credential_ref.as_deref().unwrap_or("TIBBER")),
-                required: true,
-            }],
+            MeterSource::Tibber(t) => {
+                let token = SecretSpec::required(
+                    "token",
+                    format!("{}_TOKEN", t.credential_ref.as_deref().unwrap_or("TIBBER")),
+                );
+                match t.credential_ref {
+                    // Seed 004's name, read when TIBBER_TOKEN is not set.
+                    None => vec![token, SecretSpec::fallback("token", "TIBBER_API_TOKEN")],
+                    Some(_) => vec![token],
+                }
+            }
         }
     }
 

@@ -21,7 +21,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use crate::kinds::{WorkerConfig, WorkerKind};
-pub use analytics::{AnalyticsConfig, EffectiveTempCoefficients, DEFAULT_TIMEZONE};
+pub use analytics::{
+    AnalyticsConfig, EffectiveTempCoefficients, ScheduleSlot, ScheduledTask, DEFAULT_TIMEZONE,
+};
 pub use building::{ArrigoConfig, BuildingConfig, SignalConfig, SignalKind};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};

@@ -26,6 +26,16 @@ impl SecretSpec {
             required: true,
         }
     }
+
+    /// Another key for the same secret, used when the ones before it are not set (a seed's
+    /// name, such as `TIBBER_API_TOKEN`).
+    pub fn fallback(name: &str, env: &str) -> Self {
+        SecretSpec {
+            name: name.into(),
+            env: env.into(),
+            required: false,
+        }
+    }
 }
 
 /// What a worker's credentials are for, so that the orchestrator hands them over only when

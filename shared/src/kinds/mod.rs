@@ -29,6 +29,7 @@ macro_rules! with_worker_kinds {
             DistrictHeating(district_heating::DistrictHeatingWorker),
             Weather(weather::WeatherWorker),
             Constant(constant::ConstantWorker),
+            Analytics(analytics::AnalyticsWorker),
             Influxdb(influxdb::InfluxdbWorker),
         }
     };

@@ -2,7 +2,10 @@
 //! folder, simulators, and polling with a deadline. Everything started here is stopped on drop.
 
 pub mod browser;
+pub mod fake_orchestrator;
 pub mod servers;
+
+pub use fake_orchestrator::FakeOrchestrator;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

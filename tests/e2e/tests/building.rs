@@ -3,12 +3,9 @@
 //! case can look at exactly what the worker sends.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Child, ChildStdin};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hemflux_e2e::{Sim, WorkerProcess};
+use hemflux_e2e::{FakeOrchestrator, Sim};
 use serde_json::{json, Value};
 
 const USER: &str = "kontor-user";
@@ -49,128 +46,38 @@ fn config(sim: &Sim, poll_secs: u64) -> Value {
     })
 }
 
-/// A `hemflux-worker building` subprocess; stderr goes to a temp file the test can grep.
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<Value>,
-    _dir: tempfile::TempDir,
-    stderr: std::path::PathBuf,
-    /// `building_system` points received, keyed by time (ns): what a store would hold.
-    store: BTreeMap<i64, Value>,
-    /// `building_alarms` points received.
-    alarms: Vec<Value>,
-    received: usize,
-    state: Option<Value>,
-    errors: Vec<String>,
+fn start(config: Value, state: Option<Value>) -> FakeOrchestrator {
+    FakeOrchestrator::start(
+        "building",
+        "building:TE236_HEM_Kontor",
+        json!({"config": config, "secrets": {"username": USER, "password": PASSWORD}, "state": state}),
+        &[],
+    )
 }
 
-impl Worker {
-    fn start(config: Value, state: Option<Value>) -> Worker {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("worker.log");
-        let WorkerProcess {
-            child,
-            stdin,
-            messages: rx,
-        } = WorkerProcess::spawn(
-            "building",
-            "building:TE236_HEM_Kontor",
-            std::fs::File::create(&stderr).unwrap().into(),
-            &[],
-        );
-        let mut w = Worker {
-            stdin,
-            child,
-            rx,
-            _dir: dir,
-            stderr,
-            store: BTreeMap::new(),
-            alarms: Vec::new(),
-            received: 0,
-            state: None,
-            errors: Vec::new(),
-        };
-        w.send(json!({"type": "init", "version": 1, "id": "building:TE236_HEM_Kontor", "kind": "building",
-            "config": config, "secrets": {"username": USER, "password": PASSWORD},
-            "state": state, "poll_offset_ms": 0, "heartbeat_ms": 1000}));
-        w
-    }
-
-    fn send(&mut self, v: Value) {
-        writeln!(self.stdin, "{v}").unwrap();
-    }
-
-    /// Handles messages (acking every batch) until `done` holds; panics after `timeout`.
-    fn serve_until(
-        &mut self,
-        timeout: Duration,
-        what: &str,
-        mut done: impl FnMut(&Worker, &Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let msg = self
-                .rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("timed out waiting for {what}; log:\n{}", self.log()));
-            match msg["type"].as_str().unwrap() {
-                "points" => {
-                    for p in msg["points"].as_array().unwrap() {
-                        if p["measurement"] == "building_alarms" {
-                            self.alarms.push(p.clone());
-                            continue;
-                        }
-                        self.store.insert(p["time"].as_i64().unwrap(), p.clone());
-                        self.received += 1;
-                    }
-                    if !msg["state"].is_null() {
-                        self.state = Some(msg["state"].clone());
-                    }
-                    let seq = msg["seq"].clone();
-                    self.send(json!({"type": "ack", "seq": seq}));
-                }
-                "state" => {
-                    self.state = Some(msg["state"].clone());
-                    let seq = msg["seq"].clone();
-                    self.send(json!({"type": "ack", "seq": seq}));
-                }
-                "error" => self
-                    .errors
-                    .push(msg["message"].as_str().unwrap().to_string()),
-                _ => {}
-            }
-            if done(self, &msg) {
-                return msg;
-            }
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn sync(&mut self, id: u64, from: &str, to: &str) -> Value {
-        self.send(json!({"type": "sync", "id": id, "from": from, "to": to}));
-        self.serve_until(Duration::from_secs(60), "the sync reply", |_, m| {
-            m["type"] == "reply" && m["id"] == id
-        })
-    }
+/// `building_system` points by time (ns): what a store would hold.
+fn store(w: &FakeOrchestrator) -> BTreeMap<i64, Value> {
+    w.of("building_system")
+        .map(|p| (p.time, serde_json::to_value(p).unwrap()))
+        .collect()
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `building_system` points received, repeats included.
+fn received(w: &FakeOrchestrator) -> usize {
+    w.of("building_system").count()
 }
 
-fn assert_no_secret(w: &Worker) {
+fn alarms(w: &FakeOrchestrator) -> Vec<Value> {
+    w.of("building_alarms")
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect()
+}
+
+fn sync(w: &mut FakeOrchestrator, id: u64, from: &str, to: &str) -> Value {
+    w.sync(id, from, to, Duration::from_secs(60))
+}
+
+fn assert_no_secret(w: &FakeOrchestrator) {
     let log = w.log();
     assert!(
         !log.contains(PASSWORD),
@@ -182,11 +89,11 @@ fn assert_no_secret(w: &Worker) {
 #[test]
 fn poll_writes_the_configured_fields_at_the_servers_time() {
     let sim = sim(&["--now", "2025-01-15T12:34:56Z"]);
-    let mut w = Worker::start(config(&sim, 1), None);
+    let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(20), "two polls", |w, _| {
-        w.store.len() >= 2
+        store(w).len() >= 2
     });
-    for (time, p) in &w.store {
+    for (time, p) in &store(&w) {
         let t = time / 1_000_000_000;
         assert_eq!(time % 1_000_000_000, 0, "server time has whole seconds");
         // The simulator's clock, not this machine's: January 2025.
@@ -203,10 +110,10 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
         assert_eq!(fields["energy_total"].as_f64().unwrap(), energy(t), "{p}");
     }
     // The simulator lists three alarms, one each ALARMED, RETURNED and ACKNOWLEDGED.
-    assert!(!w.alarms.is_empty());
-    for a in &w.alarms {
+    assert!(!alarms(&w).is_empty());
+    for a in &alarms(&w) {
         assert!(
-            w.store.contains_key(&a["time"].as_i64().unwrap()),
+            store(&w).contains_key(&a["time"].as_i64().unwrap()),
             "same time as the values: {a}"
         );
         assert_eq!(a["tags"], json!({"building_id": "TE236_HEM_Kontor"}));
@@ -221,9 +128,9 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
 #[test]
 fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
     let sim = sim(&["--token-lifetime-secs", "0.5"]);
-    let mut w = Worker::start(config(&sim, 1), None);
+    let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        w.received >= 4
+        received(w) >= 4
     });
     let log = w.log();
     // Each poll after the first meets an expired token; every refresh must use the rotated
@@ -238,9 +145,9 @@ fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
 #[test]
 fn a_forgotten_session_is_survived_by_logging_in_again() {
     let sim = sim(&["--revoke-every", "3"]);
-    let mut w = Worker::start(config(&sim, 1), None);
+    let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        w.received >= 4
+        received(w) >= 4
     });
     let log = w.log();
     assert!(log.matches("logged in to Arrigo").count() >= 2, "{log}");
@@ -253,9 +160,9 @@ fn slow_answers_time_out_and_are_retried() {
     let sim = sim(&["--slow-every", "3", "--slow-ms", "2500"]);
     let mut cfg = config(&sim, 1);
     cfg["arrigo"]["timeout_secs"] = json!(1);
-    let mut w = Worker::start(cfg, None);
+    let mut w = start(cfg, None);
     w.serve_until(Duration::from_secs(40), "four polls", |w, _| {
-        w.received >= 4
+        received(w) >= 4
     });
     assert!(w.alive());
     let all = w.errors.join("\n") + &w.log();
@@ -272,9 +179,9 @@ fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
         "--truncated-every",
         "5",
     ]);
-    let mut w = Worker::start(config(&sim, 1), None);
+    let mut w = start(config(&sim, 1), None);
     w.serve_until(Duration::from_secs(40), "four good polls", |w, _| {
-        w.received >= 4
+        received(w) >= 4
     });
     assert!(w.alive(), "the worker exited");
     let all = w.errors.join("\n");
@@ -288,21 +195,21 @@ fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
 fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     // Cap 500 rows per page: a 30-day chunk of hourly rows (720) needs two pages per signal.
     let sim = sim(&["--now", "2025-01-01T06:00:00Z", "--history-cap", "500"]);
-    let mut w = Worker::start(config(&sim, 3600), None);
+    let mut w = start(config(&sim, 3600), None);
     let (from, to) = ("2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z");
     let (from_s, to_s) = (1_704_067_200i64, 1_735_689_600i64);
-    let in_range = |w: &Worker| {
-        w.store
+    let in_range = |w: &FakeOrchestrator| {
+        store(w)
             .range(from_s * 1_000_000_000..to_s * 1_000_000_000)
             .count()
     };
 
-    let reply = w.sync(1, from, to);
+    let reply = sync(&mut w, 1, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
     let hours = ((to_s - from_s) / 3600) as usize; // 2024 is a leap year: 8784
     assert_eq!(hours, 8784);
     assert_eq!(in_range(&w), hours, "one point per hour, none missing");
-    for (time, p) in w.store.range(from_s * 1_000_000_000..to_s * 1_000_000_000) {
+    for (time, p) in store(&w).range(from_s * 1_000_000_000..to_s * 1_000_000_000) {
         let t = time / 1_000_000_000;
         assert_eq!(t % 3600, 0);
         assert_eq!(
@@ -315,12 +222,12 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     assert_eq!(w.state.as_ref().unwrap()["backfill"]["done_until"], to);
 
     // Twice: the same points again, nothing new.
-    let before = w.received;
-    let reply = w.sync(2, from, to);
+    let before = received(&w);
+    let reply = sync(&mut w, 2, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(in_range(&w), hours);
     assert_eq!(
-        w.received - before,
+        received(&w) - before,
         hours,
         "the second run sends the same points"
     );
@@ -328,7 +235,7 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     drop(w);
 
     // Interrupted after three chunks: a new worker with the saved state resumes there.
-    let mut w = Worker::start(config(&sim, 3600), None);
+    let mut w = start(config(&sim, 3600), None);
     w.send(json!({"type": "sync", "id": 3, "from": from, "to": to}));
     w.serve_until(Duration::from_secs(30), "three chunks", |w, _| {
         w.state
@@ -337,10 +244,10 @@ fn backfill_of_a_year_is_complete_paged_idempotent_and_resumable() {
     });
     let state = w.state.clone();
     drop(w);
-    let mut w = Worker::start(config(&sim, 3600), state);
-    let reply = w.sync(4, from, to);
+    let mut w = start(config(&sim, 3600), state);
+    let reply = sync(&mut w, 4, from, to);
     assert_eq!(reply["ok"], true, "{reply}");
-    let first = *w.store.range(from_s * 1_000_000_000..).next().unwrap().0 / 1_000_000_000;
+    let first = *store(&w).range(from_s * 1_000_000_000..).next().unwrap().0 / 1_000_000_000;
     assert_eq!(
         first, 1_711_843_200,
         "resumed at 2024-03-31, not from the start"
@@ -448,11 +355,10 @@ fn backfill_copes_with_servers_that_reject_the_comparer_and_send_naive_times() {
         "--reject-time-length-comparer",
         "--naive-times",
     ]);
-    let mut w = Worker::start(config(&sim, 3600), None);
-    let reply = w.sync(1, "2024-12-01T00:00:00Z", "2024-12-08T00:00:00Z");
+    let mut w = start(config(&sim, 3600), None);
+    let reply = sync(&mut w, 1, "2024-12-01T00:00:00Z", "2024-12-08T00:00:00Z");
     assert_eq!(reply["ok"], true, "{reply}");
-    let week: Vec<i64> = w
-        .store
+    let week: Vec<i64> = store(&w)
         .keys()
         .map(|t| t / 1_000_000_000)
         .filter(|t| *t < 1_735_689_600)

@@ -15,6 +15,9 @@ const EXPECTED: &[&str] = &[
     "electricity_price",
     "energy_meter",
     "smart_meter",
+    // The analytics workers, on the history the demo imports at start.
+    "k_value_history",
+    "energy_separated",
 ];
 
 #[test]
@@ -72,4 +75,25 @@ fn the_demo_shows_points_from_every_source() {
     assert!(login.contains("/login  user admin"), "{login}");
     assert_eq!(password.len(), 24, "{login}");
     assert!(data.path().join("users.sqlite").is_file());
+    // A usable k for each villa and the office, fitted within the demo's 30 seconds.
+    let out = Command::new(bin("hemflux"))
+        .args(["query", "k_value_history", "--format", "json", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let points: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let fitted = |tag: &str, id: &str| {
+        points.iter().any(|p| {
+            p["tags"][tag] == id
+                && p["fields"]["usable"] == 1
+                && p["fields"]["k_value"].as_f64() > Some(0.0)
+        })
+    };
+    for (tag, id) in [
+        ("house_id", "HEM_FJV_Villa_101"),
+        ("house_id", "HEM_FJV_Villa_102"),
+        ("building_id", "demo_office"),
+    ] {
+        assert!(fitted(tag, id), "no usable k for {id}: {points:?}");
+    }
 }

@@ -2,12 +2,9 @@
 //! orchestrator's side of the worker protocol (init on stdin, `ack` for every batch), so each
 //! case sees exactly what the worker sends; the last case runs the whole orchestrator.
 
-use std::io::Write;
-use std::process::{Child, ChildStdin};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{Orchestrator, Sim, WorkerProcess};
+use hemflux_e2e::{FakeOrchestrator, Orchestrator, Sim};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
 
@@ -37,124 +34,28 @@ fn config(sim: &Sim, extra: Value) -> Value {
     json!({"house_id": HOUSE, "name": "Daggis 8", "homeside": homeside})
 }
 
-/// A `hemflux-worker house` subprocess; stderr goes to a temp file the test can grep.
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<Value>,
-    _dir: tempfile::TempDir,
-    stderr: std::path::PathBuf,
-    points: Vec<(Instant, Point)>,
-    state: Option<Value>,
+/// A `hemflux-worker house` subprocess, served by the test; its log is its stderr.
+fn start(config: Value, password: &str) -> FakeOrchestrator {
+    FakeOrchestrator::start(
+        "house",
+        &format!("house:{HOUSE}"),
+        json!({"config": config, "secrets": {"username": USER, "password": password}}),
+        &[("RUST_LOG", "info,hemflux_worker=debug")],
+    )
 }
 
-impl Worker {
-    fn start(config: Value, password: &str) -> Worker {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("worker.log");
-        let WorkerProcess {
-            child,
-            stdin,
-            messages: rx,
-        } = WorkerProcess::spawn(
-            "house",
-            &format!("house:{HOUSE}"),
-            std::fs::File::create(&stderr).unwrap().into(),
-            &[("RUST_LOG", "info,hemflux_worker=debug")],
-        );
-        let mut w = Worker {
-            stdin,
-            child,
-            rx,
-            _dir: dir,
-            stderr,
-            points: Vec::new(),
-            state: None,
-        };
-        w.send(
-            json!({"type": "init", "version": 1, "id": format!("house:{HOUSE}"), "kind": "house",
-            "config": config, "secrets": {"username": USER, "password": password},
-            "poll_offset_ms": 0, "heartbeat_ms": 1000}),
-        );
-        w
-    }
-
-    fn send(&mut self, v: Value) {
-        writeln!(self.stdin, "{v}").unwrap();
-    }
-
-    /// Handles messages (acking every batch) until `done` holds; panics after `timeout`.
-    fn serve_until(
-        &mut self,
-        timeout: Duration,
-        what: &str,
-        mut done: impl FnMut(&Worker, &Value) -> bool,
-    ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(msg) = self.rx.recv_timeout(left) else {
-                panic!("timed out waiting for {what}; log:\n{}", self.log());
-            };
-            if msg["type"] == "points" || msg["type"] == "state" {
-                if msg["type"] == "points" {
-                    for p in msg["points"].as_array().unwrap() {
-                        let p: Point = serde_json::from_value(p.clone()).unwrap();
-                        self.points.push((Instant::now(), p));
-                    }
-                }
-                if !msg["state"].is_null() {
-                    self.state = Some(msg["state"].clone());
-                }
-                let seq = msg["seq"].clone();
-                self.send(json!({"type": "ack", "seq": seq}));
-            }
-            if done(self, &msg) {
-                return msg;
-            }
-        }
-    }
-
-    fn command(&mut self, id: u64, name: &str, args: Value) -> Value {
-        self.send(json!({"type": "command", "id": id, "name": name, "args": args}));
-        self.serve_until(
-            Duration::from_secs(20),
-            &format!("the {name} reply"),
-            |_, m| m["type"] == "reply" && m["id"] == id,
-        )
-    }
-
-    /// Serves for `d`, whatever comes.
-    fn serve_for(&mut self, d: Duration) {
-        let until = Instant::now() + d;
-        self.serve_until(d + Duration::from_secs(5), "time to pass", |_, _| {
-            Instant::now() >= until
-        });
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn assert_no_secret(&self) {
-        let log = self.log();
-        assert!(
-            !log.contains(PASSWORD),
-            "the password is in the worker's log:\n{log}"
-        );
-        assert!(!log.contains("querykey"), "{log}");
-    }
+fn assert_no_secret(w: &FakeOrchestrator) {
+    let log = w.log();
+    assert!(
+        !log.contains(PASSWORD),
+        "the password is in the worker's log:\n{log}"
+    );
+    assert!(!log.contains("querykey"), "{log}");
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Sends a command and serves until its reply.
+fn command(w: &mut FakeOrchestrator, id: u64, name: &str, args: Value) -> Value {
+    w.command(id, name, args, Duration::from_secs(20))
 }
 
 /// The simulator's variables as a HomeSide client of our own reads them (after warm-up).
@@ -210,7 +111,7 @@ fn float(p: &Point, field: &str) -> f64 {
 #[test]
 fn a_house_polls_and_its_points_match_what_the_simulator_serves() {
     let sim = sim(&["--warmup-reads", "1"]);
-    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    let mut w = start(config(&sim, json!({})), PASSWORD);
     w.serve_until(Duration::from_secs(20), "three polls", |w, _| {
         w.points.len() >= 3
     });
@@ -286,7 +187,7 @@ fn a_house_polls_and_its_points_match_what_the_simulator_serves() {
         "{}",
         w.log()
     );
-    w.assert_no_secret();
+    assert_no_secret(&w);
 }
 
 #[test]
@@ -301,7 +202,7 @@ fn token_expiry_is_survived_without_losing_a_poll() {
         ),
     ] {
         let sim = sim(&[knobs[0], knobs[1], "--warmup-reads", "0"]);
-        let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+        let mut w = start(config(&sim, json!({})), PASSWORD);
         w.serve_until(Duration::from_secs(30), "seven polls", |w, _| {
             w.points.len() >= 7
         });
@@ -315,7 +216,7 @@ fn token_expiry_is_survived_without_losing_a_poll() {
         assert!(log.matches(expiry).count() >= 2, "{log}");
         assert!(log.matches("logged in to HomeSide").count() >= 3, "{log}");
         assert!(!log.contains("poll failed"), "{log}");
-        w.assert_no_secret();
+        assert_no_secret(&w);
     }
 }
 
@@ -330,7 +231,7 @@ fn server_errors_are_logged_with_context_and_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    let mut w = start(config(&sim, json!({})), PASSWORD);
     w.serve_until(Duration::from_secs(30), "six polls", |w, _| {
         w.points.len() >= 6
     });
@@ -344,13 +245,13 @@ fn server_errors_are_logged_with_context_and_retried() {
         "{log}"
     );
     assert!(log.contains("retrying in 0.1 s"), "{log}");
-    w.assert_no_secret();
+    assert_no_secret(&w);
 }
 
 #[test]
 fn a_dead_server_is_retried_with_growing_backoff_not_a_crash_loop() {
     let sim = sim(&["--fail-every", "1", "--fail-with", "html"]);
-    let mut w = Worker::start(config(&sim, json!({"poll_interval_secs": 2})), PASSWORD);
+    let mut w = start(config(&sim, json!({"poll_interval_secs": 2})), PASSWORD);
     w.serve_for(Duration::from_secs(4));
     assert!(w.alive(), "the worker exited: {}", w.log());
     assert!(w.points.is_empty());
@@ -364,7 +265,7 @@ fn a_dead_server_is_retried_with_growing_backoff_not_a_crash_loop() {
         "{waits:?}"
     );
     assert!(waits.len() < 9, "no faster than the backoff: {waits:?}");
-    w.assert_no_secret();
+    assert_no_secret(&w);
 }
 
 #[test]
@@ -378,7 +279,7 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    let mut w = start(config(&sim, json!({})), PASSWORD);
     w.serve_until(Duration::from_secs(30), "five polls", |w, _| {
         w.points.len() >= 5
     });
@@ -387,11 +288,11 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
         log.contains("getarrigobmstoken answered an error instead of a token: \"token\""),
         "{log}"
     );
-    w.assert_no_secret();
+    assert_no_secret(&w);
 
     // Answers slower than the client's timeout: logged, retried, never fatal.
     let slow = self::sim(&["--delay-ms", "1500"]);
-    let mut w = Worker::start(config(&slow, json!({"timeout_secs": 1})), PASSWORD);
+    let mut w = start(config(&slow, json!({"timeout_secs": 1})), PASSWORD);
     w.serve_for(Duration::from_secs(3));
     assert!(w.alive());
     let log = w.log();
@@ -406,7 +307,7 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
 fn values_that_stay_pending_are_reread_for_a_bounded_time() {
     let sim = sim(&["--warmup-reads", "1000000"]);
     let cfg = json!({"poll_interval_secs": 2, "pending_retry_ms": 200, "pending_max_ms": 700});
-    let mut w = Worker::start(config(&sim, cfg), PASSWORD);
+    let mut w = start(config(&sim, cfg), PASSWORD);
     w.serve_for(Duration::from_millis(2500));
     assert!(w.alive());
     assert!(w.points.is_empty(), "nothing but Pending: nothing to store");
@@ -424,7 +325,7 @@ fn values_that_stay_pending_are_reread_for_a_bounded_time() {
 fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
     let sim = sim(&[]);
     let wrong = "wrong-Pw-5521-never-logged";
-    let mut w = Worker::start(config(&sim, json!({})), wrong);
+    let mut w = start(config(&sim, json!({})), wrong);
     let status = w.serve_until(Duration::from_secs(10), "an error", |_, m| {
         m["type"] == "error"
     });
@@ -439,19 +340,20 @@ fn a_wrong_password_is_reported_without_exiting_or_logging_it() {
     assert!(w.alive());
     let log = w.log();
     assert!(!log.contains(wrong), "{log}");
-    w.assert_no_secret();
+    assert_no_secret(&w);
 }
 
 #[test]
 fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
     let sim = sim(&["--write-delay-ms", "300", "--warmup-reads", "0"]);
-    let mut w = Worker::start(config(&sim, json!({})), PASSWORD);
+    let mut w = start(config(&sim, json!({})), PASSWORD);
     w.serve_until(Duration::from_secs(20), "a poll", |w, _| {
         !w.points.is_empty()
     });
     let before = float(&w.points[0].1, "target_temp_setpoint");
 
-    let reply = w.command(
+    let reply = command(
+        &mut w,
         1,
         "set",
         json!({"variable": "target_temp_setpoint", "value": 19.5}),
@@ -469,7 +371,8 @@ fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
     );
 
     // A second set keeps the original value, not the intermediate one.
-    let reply = w.command(
+    let reply = command(
+        &mut w,
         2,
         "set",
         json!({"variable": "KU_VS1_GT_TILL_1_SetPoint", "value": 20}),
@@ -478,7 +381,7 @@ fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
     let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
     assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
 
-    let reply = w.command(3, "restore", json!({}));
+    let reply = command(&mut w, 3, "restore", json!({}));
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(w.state.as_ref().unwrap()["restore"], json!({}));
     let n = w.points.len();
@@ -490,9 +393,14 @@ fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
         before
     );
 
-    let reply = w.command(4, "set", json!({"variable": "no_such_thing", "value": 1}));
+    let reply = command(
+        &mut w,
+        4,
+        "set",
+        json!({"variable": "no_such_thing", "value": 1}),
+    );
     assert_eq!(reply["ok"], false);
-    w.assert_no_secret();
+    assert_no_secret(&w);
 }
 
 #[test]

@@ -9,21 +9,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+use hemflux_e2e::{bin, Sim};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` first",
-        path.display()
-    );
-    path
-}
 
 /// A child process killed on drop, its stdout lines on a channel and its stderr in a file.
 struct Proc {
@@ -95,31 +84,19 @@ impl Drop for Proc {
     }
 }
 
-/// A simulator, started on a free loopback port.
-struct Sim {
-    _proc: Proc,
-    url: String,
-}
-
+/// A simulator on a free loopback port.
 fn start_sim(vendor: &str, args: &[&str]) -> Sim {
-    let mut all = vec![vendor, "--listen", "127.0.0.1:0"];
+    let mut all = vec!["--listen", "127.0.0.1:0"];
     all.extend_from_slice(args);
-    let proc = Proc::spawn(&bin("hemflux-sim"), &all);
-    let line = proc.line(WAIT);
-    let url = line
-        .strip_prefix("LISTENING ")
-        .unwrap_or_else(|| panic!("{line}"))
-        .to_string();
-    Sim { _proc: proc, url }
+    Sim::start(vendor, &all)
 }
 
-impl Sim {
-    fn get(&self, path: &str) -> Value {
-        reqwest::blocking::get(format!("{}{path}", self.url))
-            .unwrap()
-            .json()
-            .unwrap()
-    }
+/// A simulator's JSON document at `path` (its request log and such).
+fn get(sim: &Sim, path: &str) -> Value {
+    reqwest::blocking::get(format!("{}{path}", sim.address))
+        .unwrap()
+        .json()
+        .unwrap()
 }
 
 /// What the orchestrator would have stored for one worker.
@@ -224,17 +201,8 @@ impl WorkerRun {
 }
 
 fn nanos(rfc3339: &str) -> i64 {
-    // Only the whole-second UTC forms the tests use: YYYY-MM-DDTHH:MM:SSZ.
-    let n = |a: usize, b: usize| rfc3339[a..b].parse::<i64>().unwrap();
-    let (y, mo, d, h, mi, s) = (n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((mo + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    ((days * 24 + h) * 3600 + mi * 60 + s) * 1_000_000_000
+    let t: jiff::Timestamp = rfc3339.parse().unwrap();
+    t.as_nanosecond() as i64
 }
 
 fn in_range<'a>(points: &'a [Value], from: &str, to: &str) -> Vec<&'a Value> {
@@ -259,13 +227,13 @@ const WV_TOKEN_PATH: &str = "/pesv.onmicrosoft.com/b2c_1_tunnistus_signinv2/oaut
 
 fn wattivahti_config(sim: &Sim, token_file: &Path, initial_days: u32, poll_secs: u64) -> Value {
     json!({"house_id": "villa_fi", "meter": {"name": "el", "source": {
-        "type": "wattivahti", "metering_point": "1234567", "base_url": sim.url,
-        "token_url": format!("{}{WV_TOKEN_PATH}", sim.url), "token_file": token_file,
+        "type": "wattivahti", "metering_point": "1234567", "base_url": sim.address,
+        "token_url": format!("{}{WV_TOKEN_PATH}", sim.address), "token_file": token_file,
         "initial_sync_days": initial_days, "poll_interval_secs": poll_secs}}})
 }
 
 fn redemptions(sim: &Sim) -> (usize, usize) {
-    let log = sim.get("/_sim/log");
+    let log = get(sim, "/_sim/log");
     let redeems: Vec<&Value> = log
         .as_array()
         .unwrap()
@@ -277,7 +245,7 @@ fn redemptions(sim: &Sim) -> (usize, usize) {
 }
 
 fn meterdata_calls(sim: &Sim) -> usize {
-    sim.get("/_sim/log")
+    get(sim, "/_sim/log")
         .as_array()
         .unwrap()
         .iter()
@@ -575,8 +543,8 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
             "5",
         ],
     );
-    let config = json!({"exchange": {"transport": "dropbox", "folder": "/data", "dropbox_api_url": sim.url,
-        "dropbox_content_url": sim.url, "dropbox_token_url": format!("{}/oauth2/token", sim.url),
+    let config = json!({"exchange": {"transport": "dropbox", "folder": "/data", "dropbox_api_url": sim.address,
+        "dropbox_content_url": sim.address, "dropbox_token_url": format!("{}/oauth2/token", sim.address),
         "check_interval_secs": 1, "initial_days": 2}, "meters": dh_meters()});
     let mut store = Store::default();
     let mut w = WorkerRun::start("district_heating", DH_ID, config, dh_secrets(), &store);
@@ -596,7 +564,7 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
             .map(|m| (m.to_string(), hour_after(last_time(&store.points, m))))
             .collect();
     while Instant::now() < deadline {
-        files = sim.get("/_sim/files");
+        files = get(&sim, "/_sim/files");
         if request_dates(files["files"]["/data/BVPro_DH.csv"].as_str().unwrap()) == expected {
             break;
         }
@@ -734,7 +702,7 @@ const HOME: &str = "96a14971-525a-4420-aae9-e5aedaa129ff";
 
 fn tibber_config(sim: &Sim, backfill_days: u32) -> Value {
     json!({"house_id": "villa_se", "meter": {"name": "tibber", "source": {"type": "tibber", "home_id": HOME,
-        "base_url": format!("{}/v1-beta/gql", sim.url), "backfill_days": backfill_days,
+        "base_url": format!("{}/v1-beta/gql", sim.address), "backfill_days": backfill_days,
         "min_request_interval_ms": 50}}})
 }
 
@@ -810,7 +778,7 @@ fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
     );
     assert!((kwh * unit - cost).abs() < 1e-3, "{c}");
     assert_eq!(
-        sim.get("/_sim/stats")["requests"],
+        get(&sim, "/_sim/stats")["requests"],
         3,
         "one price request and two consumption pages"
     );
@@ -837,7 +805,7 @@ fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
     let e = w.until_error(&mut store, "rate limit");
     assert!(e.contains("429"), "{e}");
     std::thread::sleep(Duration::from_secs(2));
-    let stats = sim.get("/_sim/stats");
+    let stats = get(&sim, "/_sim/stats");
     assert_eq!(
         (stats["requests"].as_u64(), stats["refused"].as_u64()),
         (Some(3), Some(1)),

@@ -46,9 +46,11 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
         dropbox.address
     );
     let mut o = Orchestrator::new(&settings);
+    // The Tibber token under seed 004's name, which a Tibber meter reads when TIBBER_TOKEN is
+    // not set.
     std::fs::write(
         o.path(".env"),
-        "TIBBER_TOKEN=tibber-secret\nDROPBOX_APP_KEY=sim-app-key\nDROPBOX_APP_SECRET=sim-app-secret\n\
+        "TIBBER_API_TOKEN=tibber-secret\nDROPBOX_APP_KEY=sim-app-key\nDROPBOX_APP_SECRET=sim-app-secret\n\
          DROPBOX_REFRESH_TOKEN=sim-dropbox-refresh-token\n",
     )
     .unwrap();

@@ -173,6 +173,17 @@ fn sign_in_sets_a_private_cookie_and_pages_without_one_go_to_login() {
         (303, "/login"),
         "the session ended on the server, not only in the browser"
     );
+    // Signing in again from a signed-in browser needs no token (the /login form has none) and
+    // replaces the old session.
+    let b2 = Browser::sign_in(&o, "admin");
+    let again = http()
+        .post(o.url("/login"))
+        .header("cookie", &b2.cookie)
+        .form(&[("username", "admin"), ("password", PW)])
+        .send()
+        .unwrap();
+    assert_eq!(again.status(), 303);
+    assert_eq!(b2.get("/account").status(), 303, "the old session ended");
 }
 
 #[test]

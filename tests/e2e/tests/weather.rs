@@ -3,12 +3,11 @@
 //! then through the whole orchestrator.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, WorkerProcess};
+use hemflux_e2e::{bin, wait_for, FakeOrchestrator, Orchestrator};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
 
@@ -80,72 +79,23 @@ impl Drop for SmhiSim {
     }
 }
 
-/// A `hemflux-worker weather` subprocess that this test serves (init, acks).
-struct Worker {
-    child: Child,
-    stdin: ChildStdin,
-    rx: Receiver<Value>,
-    points: Vec<Point>,
-    /// Refuse this many batches (as a store that cannot take them would) before acking.
-    nack_next: usize,
+fn start(config: Value) -> FakeOrchestrator {
+    start_with_state(config, Value::Null)
 }
 
-impl Worker {
-    fn start(config: Value) -> Worker {
-        Self::start_with_state(config, Value::Null)
-    }
-
-    fn start_with_state(config: Value, state: Value) -> Worker {
-        let WorkerProcess {
-            child,
-            stdin,
-            messages: rx,
-        } = WorkerProcess::spawn("weather", "weather", Stdio::inherit(), &[]);
-        let mut w = Worker {
-            stdin,
-            child,
-            rx,
-            points: Vec::new(),
-            nack_next: 0,
-        };
-        let init = json!({"type": "init", "version": 1, "id": "weather", "kind": "weather",
-            "config": config, "state": state, "poll_offset_ms": 0, "heartbeat_ms": 1000});
-        writeln!(w.stdin, "{init}").unwrap();
-        w
-    }
-
-    /// Serves (acking batches) for `d`.
-    fn serve_for(&mut self, d: Duration) {
-        let until = Instant::now() + d;
-        while let Some(left) = until.checked_duration_since(Instant::now()) {
-            let Ok(msg) = self.rx.recv_timeout(left) else {
-                continue;
-            };
-            if msg["type"] == "points" && self.nack_next > 0 {
-                self.nack_next -= 1;
-                let nack = json!({"type": "nack", "seq": msg["seq"], "error": "disk full"});
-                writeln!(self.stdin, "{nack}").unwrap();
-            } else if msg["type"] == "points" {
-                for p in msg["points"].as_array().unwrap() {
-                    self.points.push(serde_json::from_value(p.clone()).unwrap());
-                }
-                writeln!(self.stdin, "{}", json!({"type": "ack", "seq": msg["seq"]})).unwrap();
-            }
-        }
-    }
-
-    fn of<'a>(&'a self, measurement: &'a str, id: &'a str) -> impl Iterator<Item = &'a Point> {
-        self.points
-            .iter()
-            .filter(move |p| p.measurement == measurement && p.tags.values().any(|v| v == id))
-    }
+fn start_with_state(config: Value, state: Value) -> FakeOrchestrator {
+    let init = json!({"config": config, "state": state});
+    FakeOrchestrator::start("weather", "weather", init, &[])
 }
 
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The points of `measurement` tagged with `id`.
+fn of<'a>(
+    w: &'a FakeOrchestrator,
+    measurement: &'a str,
+    id: &'a str,
+) -> impl Iterator<Item = &'a Point> {
+    w.of(measurement)
+        .filter(move |p| p.tags.values().any(|v| v == id))
 }
 
 fn float(p: &Point, field: &str) -> Option<f64> {
@@ -168,7 +118,7 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
         .collect();
     positions.push(json!({"tag": "house_id", "id": "halmstad_1", "lat": 56.675, "lon": 12.857}));
     positions.push(json!({"tag": "building_id", "id": "kontor_3", "lat": 59.33, "lon": 18.07}));
-    let mut w = Worker::start(json!({"settings": sim.settings(), "positions": positions}));
+    let mut w = start(json!({"settings": sim.settings(), "positions": positions}));
     w.serve_for(Duration::from_secs(4));
 
     // One station list, three parameters per station and round, one forecast per cell: never
@@ -200,7 +150,7 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
             )
         })
         .collect();
-    let obs: Vec<&Point> = w.of("weather_observation", "villa_0").collect();
+    let obs: Vec<&Point> = of(&w, "weather_observation", "villa_0").collect();
     assert!(obs.len() >= 20, "a day of hourly rows: {}", obs.len());
     assert_eq!(
         obs.len(),
@@ -214,23 +164,21 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
         assert!(float(p, "wind_speed").is_some() && float(p, "humidity").is_some());
         assert!((0.0..5.0).contains(&float(p, "distance_km").unwrap()));
     }
-    let halmstad: Vec<&Point> = w.of("weather_observation", "halmstad_1").collect();
+    let halmstad: Vec<&Point> = of(&w, "weather_observation", "halmstad_1").collect();
     assert!(!halmstad.is_empty());
     assert!(halmstad
         .iter()
         .all(|p| p.tags["station_name"] == "Halmstad flygplats"
             && float(p, "humidity").is_none()
             && float(p, "temperature").is_some()));
-    assert!(w
-        .of("weather_observation", "kontor_3")
-        .all(|p| p.tags.contains_key("building_id")));
+    assert!(of(&w, "weather_observation", "kontor_3").all(|p| p.tags.contains_key("building_id")));
 
     // Forecasts: a summary per position, and 72 h of steps without the 9999 sentinel.
     for id in ["villa_0", "villa_299", "halmstad_1", "kontor_3"] {
-        let summary: Vec<&Point> = w.of("weather_forecast", id).collect();
+        let summary: Vec<&Point> = of(&w, "weather_forecast", id).collect();
         assert_eq!(summary.len(), 1, "{id}");
         assert!(["rising", "falling", "stable"].contains(&summary[0].tags["trend"].as_str()));
-        let hourly: Vec<&Point> = w.of("weather_forecast_hourly", id).collect();
+        let hourly: Vec<&Point> = of(&w, "weather_forecast_hourly", id).collect();
         assert!((58..=72).contains(&hourly.len()), "{id}: {}", hourly.len());
         for p in &hourly {
             for (k, v) in &p.fields {
@@ -281,12 +229,12 @@ fn smhi_errors_are_retried_soon_not_an_hour_later() {
         {"tag": "house_id", "id": "north", "lat": 59.33, "lon": 18.07},
         {"tag": "house_id", "id": "south", "lat": 55.6, "lon": 13.0},
     ]);
-    let mut w = Worker::start(json!({"settings": sim.settings(), "positions": positions}));
+    let mut w = start(json!({"settings": sim.settings(), "positions": positions}));
     w.serve_for(Duration::from_secs(5));
-    assert!(w.child.try_wait().unwrap().is_none(), "the worker exited");
+    assert!(w.alive(), "the worker exited");
     for id in ["north", "south"] {
-        assert!(w.of("weather_observation", id).count() > 0, "{id}");
-        assert_eq!(w.of("weather_forecast", id).count(), 1, "{id}");
+        assert!(of(&w, "weather_observation", id).count() > 0, "{id}");
+        assert_eq!(of(&w, "weather_forecast", id).count(), 1, "{id}");
     }
     assert_eq!(sim.requests("-> 500"), 4);
     assert_eq!(
@@ -302,17 +250,13 @@ fn refused_observations_are_sent_again_not_skipped() {
     let mut settings = sim.settings();
     settings["forecasts"] = json!(false);
     let positions = json!([{"tag": "house_id", "id": "villa", "lat": 56.05, "lon": 12.7}]);
-    let mut w = Worker::start(json!({"settings": settings, "positions": positions}));
+    let mut w = start(json!({"settings": settings, "positions": positions}));
     w.nack_next = 1;
     w.serve_for(Duration::from_secs(3));
-    assert!(
-        w.child.try_wait().unwrap().is_none(),
-        "a refused batch is not fatal"
-    );
+    assert!(w.alive(), "a refused batch is not fatal");
     let served =
         sim.get("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
-    let times: Vec<i64> = w
-        .of("weather_observation", "villa")
+    let times: Vec<i64> = of(&w, "weather_observation", "villa")
         .map(|p| p.time)
         .collect();
     assert_eq!(
@@ -335,17 +279,14 @@ fn a_position_days_behind_catches_up_from_the_last_months() {
         .unwrap();
     let three_days_ago = newest - 72 * 3_600_000;
     let state = json!({"last_observation": {"house_id/villa": three_days_ago}});
-    let mut w =
-        Worker::start_with_state(json!({"settings": settings, "positions": positions}), state);
+    let mut w = start_with_state(json!({"settings": settings, "positions": positions}), state);
     w.serve_for(Duration::from_millis(2500));
-    let times: Vec<i64> = w
-        .of("weather_observation", "villa")
+    let times: Vec<i64> = of(&w, "weather_observation", "villa")
         .map(|p| p.time / 1_000_000)
         .collect();
     assert_eq!(times.len(), 72, "every hour since the last one stored");
     // The seed's gap filler tagged what it filled in `source=gap_fill`; the last day is live.
-    let gap_filled = w
-        .of("weather_observation", "villa")
+    let gap_filled = of(&w, "weather_observation", "villa")
         .filter(|p| p.tags.get("source").map(String::as_str) == Some("gap_fill"))
         .count();
     assert!((47..=49).contains(&gap_filled), "{gap_filled} of 72 tagged");

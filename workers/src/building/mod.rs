@@ -12,16 +12,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{ArrigoConfig, SignalConfig};
 use hemflux_shared::kinds::BuildingWorker;
 use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use tokio::task::JoinHandle;
+use jiff::Timestamp;
 use tokio::time::Instant;
 
-use crate::link::{Command, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 use client::Arrigo;
 
 pub const MEASUREMENT: &str = "building_system";
@@ -96,66 +98,94 @@ fn backoff(failures: u32, cap: Duration) -> Duration {
     policy.delay(failures.saturating_sub(1), 0.0)
 }
 
-pub async fn run(mut worker: Worker, config: BuildingWorker) -> Result<()> {
+struct Building {
+    cfg: Config,
+    creds: Credentials,
+    client: Arrigo,
+    link: Arc<Link>,
+    interval: Duration,
+    /// When the next poll is due: polls that succeed keep to the interval.
+    slot: Instant,
+    failures: u32,
+    /// The backfill job saved in state, or left by the last one that ran.
+    saved_job: Option<backfill::Job>,
+    running: Option<JoinHandle<Option<backfill::Job>>>,
+}
+
+pub async fn run(worker: Worker, config: BuildingWorker) -> Result<()> {
     let cfg = Config::from(config);
     let creds = Credentials {
         username: worker.init.secret("username")?.to_string(),
         password: worker.init.secret("password")?.to_string(),
     };
     let link = worker.link.clone();
-    let mut client = creds.client(&cfg)?;
-    let mut saved_job = backfill::Job::from_state(worker.init.state.as_ref());
-    let interval = Duration::from_secs(cfg.arrigo.poll_interval_secs);
     if cfg.fetched().next().is_none() {
         link.status("no signals with fetch: true: nothing to poll");
     }
+    let building = Building {
+        client: creds.client(&cfg)?,
+        saved_job: backfill::Job::from_state(worker.init.state.as_ref()),
+        interval: Duration::from_secs(cfg.arrigo.poll_interval_secs),
+        slot: Instant::now() + Duration::from_millis(worker.init.poll_offset_ms),
+        failures: 0,
+        running: None,
+        cfg,
+        creds,
+        link,
+    };
+    runtime::drive(worker, building).await
+}
 
-    let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    let mut failures = 0u32;
-    let mut running: Option<JoinHandle<Option<backfill::Job>>> = None;
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                match poll(&mut client, &cfg, &link).await {
-                    Ok(()) => {
-                        failures = 0;
-                        next += interval;
-                        if next < Instant::now() {
-                            next = Instant::now() + interval;
-                        }
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        let wait = backoff(failures, interval);
-                        tracing::warn!("poll failed ({failures} in a row), retrying in {wait:?}: {e:#}");
-                        link.error(format!("poll failed: {e:#}"));
-                        next = Instant::now() + wait;
-                    }
-                }
+impl Source for Building {
+    type Error = anyhow::Error;
+
+    async fn poll(&mut self) -> Result<String> {
+        poll(&mut self.client, &self.cfg, &self.link).await?;
+        Ok(String::new())
+    }
+
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        let now = Instant::now();
+        if outcome.is_ok() {
+            self.failures = 0;
+            self.slot += self.interval;
+            if self.slot < now {
+                self.slot = now + self.interval;
             }
-            Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => {
-                    if let Some(h) = running.take_if(|h| h.is_finished()) {
-                        saved_job = h.await.unwrap_or(saved_job);
-                    }
-                    if running.is_some() {
-                        link.reply(id, false, "a backfill is already running");
-                        continue;
-                    }
-                    let job = backfill::Job::start(from, to, saved_job.as_ref());
-                    let (link, cfg) = (link.clone(), cfg.clone());
-                    let client = creds.client(&cfg)?;
-                    running = Some(tokio::spawn(backfill::run(link, client, cfg, id, job)));
-                }
-                Command::Custom { id, name, .. } if name == "discover" => match client.analogs().await {
-                    Ok(r) => link.reply(id, true, discovered(&r.analogs).to_string()),
-                    Err(e) => link.reply(id, false, format!("discovery failed: {e:#}")),
-                },
-                Command::Custom { id, name, .. } => {
-                    link.reply(id, false, format!("the building worker has no command {name:?}; it knows sync and discover"));
-                }
-            },
+        } else {
+            self.failures += 1;
+            self.slot = now + backoff(self.failures, self.interval);
         }
+        self.slot - now
+    }
+
+    fn report(&mut self, error: &anyhow::Error, next: Duration) -> Option<String> {
+        let n = self.failures;
+        tracing::warn!("poll failed ({n} in a row), retrying in {next:?}: {error:#}");
+        Some(format!("poll failed: {error:#}"))
+    }
+
+    /// History import in the background: the reply comes when it is done.
+    async fn sync(&mut self, id: u64, from: Timestamp, to: Timestamp) -> Result<Reply> {
+        if let Some(h) = self.running.take_if(|h| h.is_finished()) {
+            self.saved_job = h.await.unwrap_or(self.saved_job.take());
+        }
+        if self.running.is_some() {
+            bail!("a backfill is already running");
+        }
+        let job = backfill::Job::start(from, to, self.saved_job.as_ref());
+        let (link, cfg) = (self.link.clone(), self.cfg.clone());
+        let client = self.creds.client(&cfg)?;
+        self.running = Some(tokio::spawn(backfill::run(link, client, cfg, id, job)));
+        Ok(Reply::Later)
+    }
+
+    async fn command(&mut self, name: &str, _args: serde_json::Value) -> Result<Reply> {
+        if name != "discover" {
+            bail!("the building worker has no command {name:?}; it knows sync and discover");
+        }
+        let reading = self.client.analogs().await.context("discovery failed")?;
+        Ok(Reply::Now(discovered(&reading.analogs).to_string()))
     }
 }
 
@@ -169,7 +199,7 @@ fn discovered(analogs: &[client::Analog]) -> serde_json::Value {
 
 /// Reads the current values and sends one `building_system` point with a field per fetched
 /// signal, and one `building_alarms` point with the alarm counts, both at the server's time.
-async fn poll(client: &mut Arrigo, cfg: &Config, link: &Arc<crate::link::Link>) -> Result<()> {
+async fn poll(client: &mut Arrigo, cfg: &Config, link: &Link) -> Result<()> {
     let reading = client.analogs().await?;
     let time = to_nanos(reading.time);
     let mut point = cfg.point(time);

@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use hemflux_clients::dropbox::{DropboxApp, DropboxClient, DropboxUrls};
 use hemflux_shared::config::{DistrictHeatingConfig, ExchangeMeter, Transport};
 use hemflux_shared::kinds::DistrictHeatingWorker;
@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 
 /// Where the files are: Dropbox or a local folder, the same four operations.
 pub(crate) trait Exchange {
@@ -61,7 +62,8 @@ pub async fn run(worker: Worker, config: DistrictHeatingWorker) -> Result<()> {
                 dir: PathBuf::from(&cfg.folder),
                 settle: Duration::from_secs(cfg.settle_secs),
             };
-            Runner::new(worker, cfg, meters, folder)?.run().await
+            let runner = Runner::new(&worker, cfg, meters, folder)?;
+            runtime::drive(worker, runner).await
         }
         Transport::Dropbox => {
             let secret = |name: &str| {
@@ -81,15 +83,20 @@ pub async fn run(worker: Worker, config: DistrictHeatingWorker) -> Result<()> {
             };
             let http = crate::meter::http_client()?;
             let dropbox = DropboxClient::new(http, app, urls, &cfg.folder);
-            Runner::new(worker, cfg, meters, dropbox)?.run().await
+            let runner = Runner::new(&worker, cfg, meters, dropbox)?;
+            runtime::drive(worker, runner).await
         }
     }
 }
 
 struct Runner<E> {
     exchange: E,
-    worker: Worker,
     link: std::sync::Arc<Link>,
+    check: Duration,
+    daily_at: Time,
+    next_check: Instant,
+    /// When the partner is asked again even if nothing arrived.
+    next_daily: Instant,
     cfg: DistrictHeatingConfig,
     /// In config order: the order of the request file.
     meters: Vec<ExchangeMeter>,
@@ -129,7 +136,7 @@ fn is_energy_file(name: &str) -> bool {
 
 impl<E: Exchange> Runner<E> {
     fn new(
-        worker: Worker,
+        worker: &Worker,
         cfg: DistrictHeatingConfig,
         meters: Vec<ExchangeMeter>,
         exchange: E,
@@ -153,10 +160,14 @@ impl<E: Exchange> Runner<E> {
                 .entry(m.meter_id.clone())
                 .or_insert_with(|| format_from(start));
         }
+        let daily_at = Time::strptime("%H:%M", &cfg.daily_at).context("daily_at")?;
         Ok(Runner {
             link: worker.link.clone(),
             exchange,
-            worker,
+            check: Duration::from_secs(cfg.check_interval_secs),
+            daily_at,
+            next_check: Instant::now() + Duration::from_millis(worker.init.poll_offset_ms),
+            next_daily: next_daily(daily_at),
             cfg,
             meters,
             state,
@@ -303,53 +314,39 @@ impl<E: Exchange> Runner<E> {
         }
         Ok(report)
     }
+}
 
-    async fn run(mut self) -> Result<()> {
-        let check = Duration::from_secs(self.cfg.check_interval_secs);
-        let daily_at = Time::strptime("%H:%M", &self.cfg.daily_at).context("daily_at")?;
-        let mut next_check =
-            Instant::now() + Duration::from_millis(self.worker.init.poll_offset_ms);
-        let mut next_daily = next_daily(daily_at);
-        loop {
-            let daily = next_daily <= next_check;
-            tokio::select! {
-                _ = tokio::time::sleep_until(next_check.min(next_daily)) => {
-                    match self.cycle(daily).await {
-                        Ok(r) => self.link.status(summary(&r, self.cfg.dry_run)),
-                        Err(e) => {
-                            tracing::error!("{e:#}");
-                            self.link.error(format!("{e:#}"));
-                        }
-                    }
-                    if daily {
-                        next_daily = self::next_daily(daily_at);
-                    } else {
-                        next_check = Instant::now() + check;
-                    }
-                }
-                Some(cmd) = self.worker.commands.recv() => self.command(cmd).await,
-            }
+impl<E: Exchange> Source for Runner<E> {
+    type Error = anyhow::Error;
+
+    /// The daily run when it is due first, else a check.
+    async fn poll(&mut self) -> Result<String> {
+        let daily = self.next_daily <= self.next_check;
+        let outcome = self.cycle(daily).await;
+        if daily {
+            self.next_daily = next_daily(self.daily_at);
+        } else {
+            self.next_check = Instant::now() + self.check;
         }
+        Ok(summary(&outcome?, self.cfg.dry_run))
     }
 
-    async fn command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Custom { id, name, .. } if name == "dry_run" || name == "import" => {
-                let dry = name == "dry_run" || self.cfg.dry_run;
-                match self.import(dry).await {
-                    Ok(r) => self.link.reply(id, true, summary(&r, dry)),
-                    Err(e) => self.link.reply(id, false, format!("{e:#}")),
-                }
-            }
-            Command::Custom { id, name, .. } => {
-                self.link.reply(id, false, format!("unknown command {name:?}; the exchange knows dry_run and import"))
-            }
-            Command::Sync { id, .. } => self.link.reply(
-                id,
-                false,
-                "the exchange imports the files the energy company drops; there is no range to ask for (use the command import)",
-            ),
+    fn next_delay(&mut self, _outcome: &Result<String>) -> Duration {
+        let next = self.next_check.min(self.next_daily);
+        next.saturating_duration_since(Instant::now())
+    }
+
+    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
+        bail!("the exchange imports the files the energy company drops; there is no range to ask for (use the command import)")
+    }
+
+    async fn command(&mut self, name: &str, _args: Value) -> Result<Reply> {
+        if name != "dry_run" && name != "import" {
+            bail!("unknown command {name:?}; the exchange knows dry_run and import");
         }
+        let dry = name == "dry_run" || self.cfg.dry_run;
+        let report = self.import(dry).await?;
+        Ok(Reply::Now(summary(&report, dry)))
     }
 }
 

@@ -9,15 +9,19 @@ pub use hemflux_clients::homeside as client;
 mod mapping;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::config::HomesideConfig;
 use hemflux_shared::kinds::HouseWorker;
 use serde_json::{json, Value};
-use tokio::time::{sleep, sleep_until, Instant};
+use hemflux_shared::retry::{Backoff, RetryPolicy};
+use jiff::Timestamp;
+use tokio::time::{sleep, Instant};
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 use client::{BmsToken, HomesideClient, HomesideError, Session, Variable};
 use mapping::{FieldMap, Snapshot};
 
@@ -39,9 +43,15 @@ struct House {
     conn: Option<Conn>,
     /// Original values of variables changed by `set`, as written back by `restore`.
     restore: BTreeMap<String, String>,
+    link: Arc<Link>,
+    interval: Duration,
+    /// The interval's next slot: polls that succeed keep to them.
+    slot: Instant,
+    retry: RetryPolicy,
+    backoff: Backoff,
 }
 
-pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
+pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
     let HouseWorker {
         house_id,
         homeside: cfg,
@@ -61,8 +71,21 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
         .as_ref()
         .and_then(|s| serde_json::from_value(s["restore"].clone()).ok())
         .unwrap_or_default();
-    let mut house = House {
+    let interval = Duration::from_secs(cfg.poll_interval_secs);
+    let first_backoff = Duration::from_millis(cfg.retry_initial_ms);
+    let retry = RetryPolicy {
+        initial: first_backoff,
+        factor: 2,
+        cap: interval.max(first_backoff),
+        jitter: 0.0,
+    };
+    let house = House {
         client: HomesideClient::new(&cfg.base_url, Duration::from_secs(cfg.timeout_secs))?,
+        link: worker.link.clone(),
+        interval,
+        slot: Instant::now() + Duration::from_millis(worker.init.poll_offset_ms),
+        retry,
+        backoff: retry.backoff(),
         controller: cfg.controller.clone().unwrap_or_else(|| house_id.clone()),
         mapping: mapping::mapping(&cfg.variable_overrides),
         username: secret("username")?,
@@ -72,49 +95,59 @@ pub async fn run(mut worker: Worker, config: HouseWorker) -> Result<()> {
         conn: None,
         restore,
     };
-    let link = worker.link.clone();
-    let interval = Duration::from_secs(house.cfg.poll_interval_secs);
-    let first_backoff = Duration::from_millis(house.cfg.retry_initial_ms);
-    let mut backoff = first_backoff;
-    let mut slot = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    let mut next = slot;
-    loop {
-        tokio::select! {
-            _ = sleep_until(next) => {}
-            Some(cmd) = worker.commands.recv() => {
-                house.command(&link, cmd).await;
-                continue;
+    runtime::drive(worker, house).await
+}
+
+impl Source for House {
+    type Error = anyhow::Error;
+
+    async fn poll(&mut self) -> Result<String> {
+        if let Some(point) = self.read_point().await? {
+            // A refused batch is reported, not fatal: exiting would only repeat it.
+            if let Err(e) = self.link.send_points(vec![point], Some(self.state())).await {
+                tracing::error!(house = %self.house_id, "{e:#}");
+                self.link.error(format!("house {}: {e:#}", self.house_id));
             }
+        } else {
+            tracing::warn!(house = %self.house_id, "the read had no mapped value to store");
         }
-        match house.poll().await {
-            Ok(point) => {
-                if let Some(point) = point {
-                    // A refused batch is reported, not fatal: exiting would only repeat it.
-                    if let Err(e) = link.send_points(vec![point], Some(house.state())).await {
-                        tracing::error!(house = %house.house_id, "{e:#}");
-                        link.error(format!("house {}: {e:#}", house.house_id));
-                    }
-                } else {
-                    tracing::warn!(house = %house.house_id, "the read had no mapped value to store");
-                }
-                backoff = first_backoff;
-                while slot <= Instant::now() {
-                    slot += interval;
-                }
-                next = slot;
-            }
-            Err(e) => {
-                let message = format!(
-                    "house {}: poll failed: {e:#}; retrying in {:.1} s",
-                    house.house_id,
-                    backoff.as_secs_f64()
-                );
-                tracing::warn!("{message}");
-                // An error, not a status: `hemflux status` shows it until data flows again.
-                link.error(message);
-                next = Instant::now() + backoff;
-                backoff = (backoff * 2).min(interval.max(first_backoff));
-            }
+        Ok(String::new())
+    }
+
+    /// On the interval's slots while polls succeed; after a failure, sooner, with backoff.
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        if outcome.is_err() {
+            return self.backoff.next_delay();
+        }
+        self.backoff = self.retry.backoff();
+        let now = Instant::now();
+        while self.slot <= now {
+            self.slot += self.interval;
+        }
+        self.slot - now
+    }
+
+    /// An error, not a status: `hemflux status` shows it until data flows again.
+    fn report(&mut self, error: &anyhow::Error, next: Duration) -> Option<String> {
+        let message = format!(
+            "house {}: poll failed: {error:#}; retrying in {:.1} s",
+            self.house_id,
+            next.as_secs_f64()
+        );
+        tracing::warn!("{message}");
+        Some(message)
+    }
+
+    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
+        bail!("HomeSide has no history; import it through Arrigo (hemflux backfill)")
+    }
+
+    async fn command(&mut self, name: &str, args: Value) -> Result<Reply> {
+        let link = self.link.clone();
+        match name {
+            "set" => self.set(&link, &args).await.map(Reply::Now),
+            "restore" => self.restore_values(&link, &args).await.map(Reply::Now),
+            _ => bail!("unknown command {name:?}: the house worker knows set and restore"),
         }
     }
 }
@@ -177,7 +210,7 @@ impl House {
 
     /// One poll: reads until fewer than half of the mapped variables are `Pending` (warm-up after
     /// a new BMS token), for at most `pending_max_ms`, then maps what is there.
-    async fn poll(&mut self) -> Result<Option<hemflux_shared::Point>> {
+    async fn read_point(&mut self) -> Result<Option<hemflux_shared::Point>> {
         let give_up = Instant::now() + Duration::from_millis(self.cfg.pending_max_ms);
         loop {
             let vars = self.read().await?;
@@ -192,33 +225,6 @@ impl House {
                 continue;
             }
             return Ok(reading.point);
-        }
-    }
-
-    async fn command(&mut self, link: &Link, cmd: Command) {
-        let (id, result) = match cmd {
-            Command::Custom { id, name, args } if name == "set" => {
-                (id, self.set(link, &args).await)
-            }
-            Command::Custom { id, name, args } if name == "restore" => {
-                (id, self.restore_values(link, &args).await)
-            }
-            Command::Custom { id, name, .. } => (
-                id,
-                Err(anyhow!(
-                    "unknown command {name:?}: the house worker knows set and restore"
-                )),
-            ),
-            Command::Sync { id, .. } => (
-                id,
-                Err(anyhow!(
-                    "HomeSide has no history; import it through Arrigo (hemflux backfill)"
-                )),
-            ),
-        };
-        match result {
-            Ok(message) => link.reply(id, true, message),
-            Err(e) => link.reply(id, false, format!("{e:#}")),
         }
     }
 

@@ -29,3 +29,11 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
 /// poll later. Errors the service answered with wait for the next poll: retrying them sooner
 /// would only spend the rate limit.
 pub(crate) const NETWORK_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// FNV-1a, 64 bits: a stable hash for a home's poll phase and a token's fingerprint. Not a
+/// crate: eight lines, and neither use needs more than a stable spread.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}

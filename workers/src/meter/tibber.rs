@@ -20,9 +20,8 @@ use hemflux_shared::Point;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::time::Instant;
-
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 
 /// How long to stay away after a 429: longer than Tibber's ban, which each request renews.
 const BAN_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -51,12 +50,13 @@ type Result<T, E = Failure> = std::result::Result<T, E>;
 
 struct Meter {
     cfg: TibberConfig,
+    poll: Duration,
     client: TibberClient,
     link: Arc<Link>,
     state: State,
 }
 
-pub async fn run(mut worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
+pub async fn run(worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
     let token_env = format!(
         "{}_TOKEN",
         cfg.credential_ref.as_deref().unwrap_or("TIBBER")
@@ -68,7 +68,6 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
         Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
         None => State::default(),
     };
-    let poll = Duration::from_secs(cfg.poll_interval_secs);
     let client = TibberClient::new(
         super::http_client()?,
         &cfg.base_url,
@@ -76,41 +75,49 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
         token_env,
         Duration::from_millis(cfg.min_request_interval_ms),
     );
-    let mut meter = Meter {
+    let meter = Meter {
+        poll: Duration::from_secs(cfg.poll_interval_secs),
         cfg,
         client,
         link: worker.link.clone(),
         state,
     };
-    let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                let outcome = meter.poll().await;
-                next = Instant::now() + match &outcome {
-                    Err(Failure::Tibber(e)) if e.is_rate_limited() => BAN_BACKOFF,
-                    Err(Failure::Tibber(e)) if e.is_retryable() => poll.min(super::NETWORK_RETRY),
-                    _ => until_phase(&meter.cfg),
-                };
-                match outcome {
-                    Ok((prices, hours)) => meter.link.status(format!("{prices} prices and {hours} hours of consumption")),
-                    Err(e) => {
-                        let e = anyhow::Error::from(e);
-                        tracing::error!("{e:#}");
-                        meter.link.error(format!("{e:#}"));
-                    }
-                }
+    runtime::drive(worker, meter).await
+}
+
+impl Source for Meter {
+    type Error = Failure;
+
+    async fn poll(&mut self) -> Result<String> {
+        let prices = self.prices().await?;
+        let from = match self.state.consumption_until {
+            Some(t) => t - REFETCH,
+            None => {
+                Timestamp::now()
+                    - SignedDuration::from_hours(24 * i64::from(self.cfg.backfill_days))
             }
-            Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => match meter.consumption(from, Some(to)).await {
-                    Ok(n) => meter.link.reply(id, true, format!("synced {n} hours of consumption from {from} to {to}")),
-                    Err(e) => meter.link.reply(id, false, format!("{:#}", anyhow::Error::from(e))),
-                },
-                Command::Custom { id, name, .. } => {
-                    meter.link.reply(id, false, format!("a Tibber meter has no command {name:?}"));
-                }
-            },
+        };
+        let hours = self.consumption(from, None).await?;
+        Ok(format!("{prices} prices and {hours} hours of consumption"))
+    }
+
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        match outcome {
+            Err(Failure::Tibber(e)) if e.is_rate_limited() => BAN_BACKOFF,
+            Err(Failure::Tibber(e)) if e.is_retryable() => self.poll.min(super::NETWORK_RETRY),
+            _ => until_phase(&self.cfg),
         }
+    }
+
+    async fn sync(&mut self, _id: u64, from: Timestamp, to: Timestamp) -> anyhow::Result<Reply> {
+        let n = self.consumption(from, Some(to)).await?;
+        Ok(Reply::Now(format!(
+            "synced {n} hours of consumption from {from} to {to}"
+        )))
+    }
+
+    async fn command(&mut self, name: &str, _args: Value) -> anyhow::Result<Reply> {
+        Err(anyhow!("a Tibber meter has no command {name:?}"))
     }
 }
 
@@ -119,10 +126,7 @@ pub async fn run(mut worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
 /// the same minute every hour.
 fn until_phase(cfg: &TibberConfig) -> Duration {
     let interval = cfg.poll_interval_secs.max(1);
-    let hash = cfg.home_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    let phase = hash % interval;
+    let phase = super::fnv1a(cfg.home_id.as_bytes()) % interval;
     let now = Timestamp::now().as_millisecond().max(0) as u64;
     let into = now % (interval * 1000);
     let wait = (phase * 1000 + interval * 1000 - into) % (interval * 1000);
@@ -135,20 +139,6 @@ fn until_phase(cfg: &TibberConfig) -> Duration {
 }
 
 impl Meter {
-    /// Prices, then consumption from the checkpoint (less a re-read margin).
-    async fn poll(&mut self) -> Result<(usize, usize)> {
-        let prices = self.prices().await?;
-        let from = match self.state.consumption_until {
-            Some(t) => t - REFETCH,
-            None => {
-                Timestamp::now()
-                    - SignedDuration::from_hours(24 * i64::from(self.cfg.backfill_days))
-            }
-        };
-        let hours = self.consumption(from, None).await?;
-        Ok((prices, hours))
-    }
-
     async fn prices(&mut self) -> Result<usize> {
         let sub = self.client.prices(&self.cfg.home_id).await?;
         let mut points = Vec::new();

@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{anyhow, Context};
 use hemflux_clients::wattivahti::{helsinki, WattivahtiClient, WattivahtiError};
 use hemflux_shared::config::WattivahtiConfig;
 use hemflux_shared::time::to_nanos;
@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 
 /// A long range is fetched in pieces this many local days long (one request per resolution each).
 const CHUNK_DAYS: i64 = 7;
@@ -64,70 +65,71 @@ struct Meter {
     link: Arc<Link>,
     state: State,
     access: Option<(String, Instant)>,
+    poll: Duration,
+    /// The error last reported, so that a repeat is not reported again.
+    last_error: String,
 }
 
-pub async fn run(mut worker: Worker, cfg: WattivahtiConfig) -> anyhow::Result<()> {
+pub async fn run(worker: Worker, cfg: WattivahtiConfig) -> anyhow::Result<()> {
     let state: State = match &worker.init.state {
         Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
         None => State::default(),
     };
-    let poll = Duration::from_secs(cfg.poll_interval_secs);
-    let token_recheck = poll.min(Duration::from_secs(60));
-    let mut client = Meter {
+    let meter = Meter {
         client: WattivahtiClient::new(super::http_client()?, &cfg.base_url, &cfg.token_url),
+        poll: Duration::from_secs(cfg.poll_interval_secs),
         cfg,
         worker_id: worker.init.id.clone(),
         link: worker.link.clone(),
         state,
         access: None,
+        last_error: String::new(),
     };
-    let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    let mut last_error = String::new();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => {
-                let (from, to) = client.incremental_window();
-                let outcome = client.sync_range(from, to, false).await;
-                next = Instant::now() + match &outcome {
-                    Err(Failure::NeedsToken(_)) => token_recheck,
-                    Err(Failure::Vendor(e)) if e.is_retryable() => poll.min(super::NETWORK_RETRY),
-                    _ => poll,
-                };
-                match outcome {
-                    Ok(n) => {
-                        last_error.clear();
-                        client.link.status(format!("synced {n} readings up to {}", to.strftime("%Y-%m-%d %H:%M UTC")));
-                    }
-                    Err(e) => {
-                        let msg = format!("{:#}", anyhow::Error::from(e));
-                        // Waiting for a token repeats the same message every minute: say it once.
-                        if msg != last_error {
-                            tracing::error!("{msg}");
-                            client.link.error(msg.clone());
-                            last_error = msg;
-                        }
-                    }
-                }
-            }
-            Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => match client.sync_range(from, to, true).await {
-                    Ok(n) => client.link.reply(id, true, format!("synced {n} readings from {from} to {to}")),
-                    Err(e) => client.link.reply(id, false, format!("{:#}", anyhow::Error::from(e))),
-                },
-                Command::Custom { id, name, .. } => {
-                    client.link.reply(id, false, format!("a WattiVahti meter has no command {name:?}"));
-                }
-            },
+    runtime::drive(worker, meter).await
+}
+
+impl Source for Meter {
+    type Error = Failure;
+
+    async fn poll(&mut self) -> Result<String> {
+        let (from, to) = self.incremental_window();
+        let n = self.sync_range(from, to, false).await?;
+        self.last_error.clear();
+        let to = to.strftime("%Y-%m-%d %H:%M UTC");
+        Ok(format!("synced {n} readings up to {to}"))
+    }
+
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        match outcome {
+            Err(Failure::NeedsToken(_)) => self.poll.min(Duration::from_secs(60)),
+            Err(Failure::Vendor(e)) if e.is_retryable() => self.poll.min(super::NETWORK_RETRY),
+            _ => self.poll,
         }
+    }
+
+    /// Waiting for a token repeats the same message every minute: say it once.
+    fn report(&mut self, error: &anyhow::Error, _next: Duration) -> Option<String> {
+        let message = format!("{error:#}");
+        (message != self.last_error).then(|| {
+            tracing::error!("{message}");
+            self.last_error = message.clone();
+            message
+        })
+    }
+
+    async fn sync(&mut self, _id: u64, from: Timestamp, to: Timestamp) -> anyhow::Result<Reply> {
+        let n = self.sync_range(from, to, true).await?;
+        Ok(Reply::Now(format!("synced {n} readings from {from} to {to}")))
+    }
+
+    async fn command(&mut self, name: &str, _args: Value) -> anyhow::Result<Reply> {
+        Err(anyhow!("a WattiVahti meter has no command {name:?}"))
     }
 }
 
 /// A short, stable fingerprint of a token, so that state can recognise it without keeping it.
 fn fingerprint(token: &str) -> String {
-    let hash = token.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", super::fnv1a(token.as_bytes()))
 }
 
 impl Meter {

@@ -7,18 +7,20 @@
 //! each tagged `house_id` or `building_id`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use hemflux_shared::config::{WeatherPosition, WeatherSettings};
 use hemflux_shared::kinds::WeatherWorker;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde_json::json;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 use hemflux_clients::smhi::{SmhiClient, Station, Step};
 
 /// Observation parameters: air temperature (which picks the station), wind speed, humidity.
@@ -36,9 +38,14 @@ struct Weather {
     last_observation: BTreeMap<String, i64>,
     /// Forecast cells whose last request failed.
     failed_cells: HashSet<(i64, i64)>,
+    link: Arc<Link>,
+    next_obs: Instant,
+    next_fcst: Instant,
+    /// When the next forecast round for every cell is due.
+    next_full_fcst: Instant,
 }
 
-pub async fn run(mut worker: Worker, config: WeatherWorker) -> Result<()> {
+pub async fn run(worker: Worker, config: WeatherWorker) -> Result<()> {
     let WeatherWorker {
         settings,
         positions,
@@ -49,7 +56,12 @@ pub async fn run(mut worker: Worker, config: WeatherWorker) -> Result<()> {
         .as_ref()
         .and_then(|s| serde_json::from_value(s["last_observation"].clone()).ok())
         .unwrap_or_default();
-    let mut w = Weather {
+    let start = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
+    let w = Weather {
+        link: worker.link.clone(),
+        next_obs: start,
+        next_fcst: start,
+        next_full_fcst: start,
         client: SmhiClient::new(
             &settings.observations_url,
             &settings.forecast_url,
@@ -61,51 +73,60 @@ pub async fn run(mut worker: Worker, config: WeatherWorker) -> Result<()> {
         last_observation,
         failed_cells: HashSet::new(),
     };
-    let link = worker.link.clone();
-    let start = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    let obs_every = Duration::from_secs(w.settings.observation_interval_secs);
-    let fcst_every = Duration::from_secs(w.settings.forecast_interval_secs);
-    let (mut next_obs, mut next_fcst, mut next_full_fcst) = (start, start, start);
-    loop {
-        let due = if w.settings.observations && w.settings.forecasts {
-            next_obs.min(next_fcst)
-        } else if w.settings.observations {
-            next_obs
-        } else {
-            next_fcst
-        };
-        tokio::select! {
-            _ = sleep_until(due) => {}
-            Some(cmd) = worker.commands.recv() => {
-                let (Command::Sync { id, .. } | Command::Custom { id, .. }) = cmd;
-                link.reply(id, false, "the weather worker takes no commands");
-                continue;
-            }
-        }
+    runtime::drive(worker, w).await
+}
+
+impl Source for Weather {
+    type Error = std::convert::Infallible;
+
+    /// Observations and forecasts, whichever are due; what fails is logged and tried again.
+    async fn poll(&mut self) -> Result<String, Self::Error> {
         let now = Instant::now();
-        if w.settings.observations && next_obs <= now {
-            next_obs = now + obs_every;
-            let before = w.last_observation.clone();
-            let points = w.observe().await;
-            let state = json!({ "last_observation": w.last_observation });
-            if !send(&link, points, Some(state)).await {
+        let settings = &self.settings;
+        let obs_every = Duration::from_secs(settings.observation_interval_secs);
+        let fcst_every = Duration::from_secs(settings.forecast_interval_secs);
+        if settings.observations && self.next_obs <= now {
+            self.next_obs = now + obs_every;
+            let before = self.last_observation.clone();
+            let points = self.observe().await;
+            let state = json!({ "last_observation": self.last_observation });
+            if !send(&self.link, points, Some(state)).await {
                 // Not stored: send these rows again next round.
-                w.last_observation = before;
+                self.last_observation = before;
             }
         }
-        if w.settings.forecasts && next_fcst <= now {
+        if self.settings.forecasts && self.next_fcst <= now {
             // A full round on schedule; cells that failed are tried again sooner.
-            let full = now >= next_full_fcst;
+            let full = now >= self.next_full_fcst;
             if full {
-                next_full_fcst = now + fcst_every;
+                self.next_full_fcst = now + fcst_every;
             }
-            send(&link, w.forecast(full).await, None).await;
-            next_fcst = if w.failed_cells.is_empty() {
-                next_full_fcst
+            let points = self.forecast(full).await;
+            send(&self.link, points, None).await;
+            self.next_fcst = if self.failed_cells.is_empty() {
+                self.next_full_fcst
             } else {
-                (now + obs_every.min(fcst_every)).min(next_full_fcst)
+                (now + obs_every.min(fcst_every)).min(self.next_full_fcst)
             };
         }
+        Ok(String::new())
+    }
+
+    fn next_delay(&mut self, _outcome: &Result<String, Self::Error>) -> Duration {
+        let due = match (self.settings.observations, self.settings.forecasts) {
+            (true, true) => self.next_obs.min(self.next_fcst),
+            (true, false) => self.next_obs,
+            _ => self.next_fcst,
+        };
+        due.saturating_duration_since(Instant::now())
+    }
+
+    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
+        bail!("the weather worker takes no commands")
+    }
+
+    async fn command(&mut self, _name: &str, _args: serde_json::Value) -> Result<Reply> {
+        bail!("the weather worker takes no commands")
     }
 }
 

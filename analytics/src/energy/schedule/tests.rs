@@ -95,3 +95,16 @@ fn recalibration_is_timed_from_the_last_fit_not_from_process_start() {
         72
     ));
 }
+
+#[test]
+fn the_next_slot_is_the_first_local_occurrence_after_now() {
+    let tz = stockholm();
+    let slots = default_slots();
+    // 06:30Z is 07:30 in Stockholm in winter: that slot is due now, the next is 08:00.
+    let next = next_slot(&slots, &tz, at("2026-01-15T06:30:00Z"));
+    assert_eq!(next, Some(at("2026-01-15T07:00:00Z")));
+    // After 12:00 the next is tomorrow's 07:30; across the spring change it is 05:30Z.
+    let next = next_slot(&slots, &tz, at("2026-03-28T12:00:00Z"));
+    assert_eq!(next, Some(at("2026-03-29T05:30:00Z")));
+    assert_eq!(next_slot(&[], &tz, at("2026-01-15T06:30:00Z")), None);
+}
