@@ -16,12 +16,13 @@ use super::overview::{with_lang_cookie, LangQuery};
 use crate::auth::{PageUser, Principal};
 use crate::http::AppState;
 
-/// The profile file of house `id`, if the caller may edit it and it exists.
+/// The profile file of house `id`, if the caller may edit it and it exists; else the status to
+/// answer ([`refusal`]).
 pub fn profile_path(
     state: &AppState,
     who: &Principal,
     id: &str,
-) -> Result<std::path::PathBuf, Response> {
+) -> Result<std::path::PathBuf, StatusCode> {
     let safe = !id.is_empty()
         && !id.starts_with('.')
         && id
@@ -29,12 +30,21 @@ pub fn profile_path(
             .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
     let path = state.paths.profiles.join(format!("{id}.json"));
     if !safe || !who.can_see(id) || !path.is_file() {
-        return Err((StatusCode::NOT_FOUND, "no such house profile").into_response());
+        return Err(StatusCode::NOT_FOUND);
     }
     if !who.can_change() {
-        return Err((StatusCode::FORBIDDEN, "you may not change anything here").into_response());
+        return Err(StatusCode::FORBIDDEN);
     }
     Ok(path)
+}
+
+fn refusal(status: StatusCode) -> Response {
+    let why = if status == StatusCode::FORBIDDEN {
+        "you may not change anything here"
+    } else {
+        "no such house profile"
+    };
+    (status, why).into_response()
 }
 
 fn form(lang: Lang, who: &Principal, id: &str, text: &str, errors: &[String]) -> String {
@@ -65,7 +75,7 @@ pub async fn edit(
     let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let path = match profile_path(&state, &who, &id) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(status) => return refusal(status),
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => with_lang_cookie(
@@ -97,7 +107,7 @@ pub async fn save(
     let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let path = match profile_path(&state, &who, &id) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(status) => return refusal(status),
     };
     let mut text = f.profile.replace("\r\n", "\n");
     if !text.ends_with('\n') {
