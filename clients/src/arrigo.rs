@@ -12,10 +12,23 @@ use reqwest::header::{AUTHORIZATION, DATE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-/// The server refused the username or password (HTTP 401 on login).
+/// Why a login failed.
 #[derive(Debug, thiserror::Error)]
-#[error("Arrigo refused the username or password")]
-pub struct BadCredentials;
+pub enum LoginError {
+    /// The server refused the username or password (HTTP 401 on login).
+    #[error("Arrigo refused the username or password")]
+    BadCredentials,
+    /// No answer, or one that is not a login.
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl LoginError {
+    /// Worth trying again: anything but refused credentials.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LoginError::Other(_))
+    }
+}
 
 struct Tokens {
     auth: String,
@@ -105,7 +118,7 @@ impl Arrigo {
         })
     }
 
-    pub async fn login(&mut self) -> Result<()> {
+    pub async fn login(&mut self) -> Result<(), LoginError> {
         let url = format!("{}/login", self.base);
         let res = self
             .http
@@ -115,7 +128,7 @@ impl Arrigo {
             .await
             .with_context(|| format!("logging in at {url}"))?;
         if res.status() == StatusCode::UNAUTHORIZED {
-            return Err(BadCredentials.into());
+            return Err(LoginError::BadCredentials);
         }
         let body = json_of(res, &url).await?;
         self.tokens = Some(tokens_of(&body).context("the login answer")?);
@@ -153,7 +166,7 @@ impl Arrigo {
                 Err(e) => tracing::warn!("token refresh failed, logging in again: {e:#}"),
             }
         }
-        self.login().await
+        Ok(self.login().await?)
     }
 
     /// Runs a GraphQL query and returns its `data` and the server's `Date`.

@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use hemflux_analytics::meters::{
     self as analytics, Changes, Kind, MeterOutput, MeterSet, Reading, Source, State,
 };
+use hemflux_shared::kinds::meters::MeterDefinitions;
 use hemflux_shared::time::{parse_instant, to_nanos};
 use hemflux_shared::Point;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -130,6 +131,33 @@ fn load_with_text(path: &Path) -> Result<(MeterSet, String)> {
             .join("\n"))
     })?;
     Ok((set, text + patterns.as_deref().unwrap_or("")))
+}
+
+/// The definitions at `path` for the `meters` worker: `None` if there is no such file, an error
+/// (every problem with its file, line and field) if they do not parse.
+pub fn definitions_for_worker(path: &Path) -> Result<Option<MeterDefinitions>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let set = load(path)?;
+    let patterns_path = path.with_file_name("seasonal_patterns.yaml");
+    let series = set
+        .meters
+        .iter()
+        .filter_map(|m| match &m.kind {
+            Kind::Physical(p) => Some((
+                p.series.measurement.clone(),
+                p.series.tags.iter().cloned().collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    Ok(Some(MeterDefinitions {
+        file: path.to_path_buf(),
+        text: std::fs::read_to_string(path)?,
+        patterns: std::fs::read_to_string(&patterns_path).ok(),
+        series,
+    }))
 }
 
 /// What a run leaves for the next one.

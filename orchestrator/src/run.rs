@@ -89,6 +89,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         profiles: std::path::absolute(&args.profiles)?,
         buildings: std::path::absolute(&args.buildings)?,
         env_file: std::path::absolute(&args.env_file)?,
+        meters: std::path::absolute(config_path.with_file_name("meters.yaml"))?,
     };
     tokio::spawn(watcher::run(
         folders,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use hemflux_shared::config::{Globals, WorkerSpec};
+use hemflux_shared::config::{ConfigError, Globals, WorkerSpec};
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
@@ -25,6 +25,8 @@ pub struct Folders {
     pub profiles: PathBuf,
     pub buildings: PathBuf,
     pub env_file: PathBuf,
+    /// `meters.yaml` (read at every rescan: the `meters` worker runs while it is there).
+    pub meters: PathBuf,
 }
 
 impl Folders {
@@ -62,6 +64,7 @@ pub async fn run(
         profiles: folders.profiles.clone(),
         buildings: folders.buildings.clone(),
         env_file: folders.env_file.clone(),
+        meters: folders.meters.clone(),
     };
     let mut watcher =
         notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
@@ -107,6 +110,23 @@ pub async fn run(
             }
         }
         globals.dropbox_in_env = secrets.has_dropbox();
+        let meters_error = match crate::meters::definitions_for_worker(&folders.meters) {
+            Ok(d) => {
+                globals.meter_definitions = d;
+                None
+            }
+            // Broken definitions stop the meters worker until they are fixed (as `check` says).
+            Err(e) => {
+                globals.meter_definitions = None;
+                Some(ConfigError {
+                    file: folders.meters.clone(),
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message: format!("{e:#}"),
+                })
+            }
+        };
         let snapshot = set.rescan(&folders.profiles, &folders.buildings, &globals);
         let (specs, mut errors) = refuse_unbound(snapshot.specs, &secrets, &credentials);
         crate::logging::set_seq_entities(seq_entities(&snapshot.names, &specs, &secrets));
@@ -118,6 +138,7 @@ pub async fn run(
         refused = refusals;
         errors.extend(snapshot.errors);
         errors.extend(env_error.clone());
+        errors.extend(meters_error);
         let fingerprint = hash_of((
             serde_json::to_string(&specs).unwrap_or_default(),
             errors.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -36,6 +36,13 @@ pub enum ToWorker {
         #[serde(default)]
         args: Value,
     },
+    /// The answer to the worker's `ask`.
+    Answer {
+        id: u64,
+        ok: bool,
+        #[serde(default)]
+        message: String,
+    },
     /// Finish what is in flight and exit.
     Shutdown,
     /// One page of the answer to the worker's `query` with this `id`: the points, and where the
@@ -172,6 +179,15 @@ pub enum FromWorker {
     /// Something went wrong; the worker goes on unless it exits.
     Error {
         message: String,
+    },
+    /// A command for another worker (`worker`), which the orchestrator passes on if this worker
+    /// may ask that one (`kinds::controller::may_ask`); answered by `answer` with the same `id`.
+    Ask {
+        id: u64,
+        worker: String,
+        name: String,
+        #[serde(default)]
+        args: Value,
     },
     /// Read points from the store (the orchestrator owns it): one page per `query`, answered by
     /// `query_result` with the same `id`; the next page is asked for with `query.after` set to

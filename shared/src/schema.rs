@@ -179,6 +179,34 @@ pub const SERIES: &[Series] = &[
         configured_fields: false,
     },
     Series {
+        measurement: "meter_interpolated_daily",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id"],
+        fields: &["value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_interpolated_monthly",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id"],
+        fields: &["value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_consumption",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id", "period"],
+        fields: &["consumption", "value", "quality"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "meter_anomaly",
+        writers: &["analytics/src/meters/records.rs"],
+        tags: &["meter_id", "flag"],
+        fields: &["severity", "reason", "consumption", "value"],
+        configured_fields: false,
+    },
+    Series {
         measurement: "analytics_run",
         writers: &["workers/src/analytics.rs", "analytics/src/energy/inputs.rs"],
         tags: &["house_id", "building_id", "slot"],
@@ -275,6 +303,56 @@ pub const SERIES: &[Series] = &[
             "effective_temp_solar_effect",
         ],
         configured_fields: false,
+    }, // Heating analytics of one house, written by its `controller` worker.
+    Series {
+        measurement: "thermal_history",
+        writers: &["analytics/src/thermal"],
+        tags: &["house_id"],
+        fields: &[
+            "room_temperature",
+            "outdoor_temperature",
+            "supply_temp",
+            "electric_heater",
+            "return_temp",
+        ],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "temperature_forecast",
+        writers: &["analytics/src/thermal"],
+        tags: &["house_id", "forecast_type"],
+        fields: &["value", "lead_time_hours", "forecast_time"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "forecast_accuracy",
+        writers: &["analytics/src/thermal"],
+        tags: &["house_id", "hour", "lead_time_hours"],
+        fields: &["predicted", "actual", "error", "outdoor", "forecast_time"],
+        configured_fields: false,
+    },
+    Series {
+        measurement: "heat_curve_baseline",
+        writers: &["analytics/src/thermal"],
+        tags: &["house_id"],
+        // y_1 .. y_10, one per curve point.
+        fields: &[],
+        configured_fields: true,
+    },
+    Series {
+        measurement: "heat_curve_adjustment",
+        writers: &["analytics/src/thermal"],
+        tags: &["house_id", "action"],
+        // Also point_1 .. point_10, the curve written.
+        fields: &[
+            "delta",
+            "points_adjusted",
+            "reason",
+            "dry_run",
+            "forecast_change",
+            "duration_hours",
+        ],
+        configured_fields: true,
     },
 ];
 
@@ -309,6 +387,12 @@ pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
         ("smart_meter", "historical_timestamp", String),
         ("smart_meter", "recent_30min_timestamp", String),
         ("synthetic", "n", Integer),
+        ("thermal_history", "electric_heater", Integer),
+        ("temperature_forecast", "forecast_time", String),
+        ("forecast_accuracy", "forecast_time", String),
+        ("heat_curve_adjustment", "points_adjusted", Integer),
+        ("heat_curve_adjustment", "reason", String),
+        ("heat_curve_adjustment", "dry_run", Boolean),
         // Counts and flags of the seed's analytics (Python ints).
         ("energy_separated", "dhw_events", Integer),
         ("energy_separated", "no_breakdown", Integer),
@@ -317,6 +401,11 @@ pub const NOT_FLOAT: &[(&str, &str, FieldType)] = {
         ("k_value_history", "heating_days", Integer),
         ("k_value_history", "usable", Integer),
         ("analytics_run", "occurrence", Integer),
+        ("meter_interpolated_daily", "quality", String),
+        ("meter_interpolated_monthly", "quality", String),
+        ("meter_consumption", "quality", String),
+        ("meter_anomaly", "severity", String),
+        ("meter_anomaly", "reason", String),
         ("analytics_run", "points", Integer),
     ]
 };

@@ -7,18 +7,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hemflux_clients::influxdb::{quote_ident, quote_str, Answer, Auth, Influx, Series};
+use hemflux_clients::influxdb::{
+    quote_ident, quote_str, Answer, Auth, Influx, InfluxError, Series,
+};
 use hemflux_shared::config::InfluxSourceConfig;
 use hemflux_shared::kinds::InfluxdbWorker;
-use hemflux_shared::retry::RetryPolicy;
+use hemflux_shared::retry::{Backoff, RetryPolicy};
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::{FieldValue, Point};
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::time::Instant;
-
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 
 /// Points per batch to the orchestrator: well under a protocol line's limit.
 const BATCH: usize = 5_000;
@@ -42,9 +43,11 @@ struct Reader {
     client: Influx,
     link: std::sync::Arc<Link>,
     state: State,
+    poll: Duration,
+    backoff: Backoff,
 }
 
-pub async fn run(mut worker: Worker, config: InfluxdbWorker) -> Result<()> {
+pub async fn run(worker: Worker, config: InfluxdbWorker) -> Result<()> {
     let src = config.source;
     let client = Influx::new(
         &src.url,
@@ -55,43 +58,64 @@ pub async fn run(mut worker: Worker, config: InfluxdbWorker) -> Result<()> {
         Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
         None => State::default(),
     };
-    let poll = Duration::from_secs(src.poll_interval_secs);
-    let mut reader = Reader {
+    let reader = Reader {
+        poll: Duration::from_secs(src.poll_interval_secs),
+        backoff: RETRY.backoff(),
         src,
         client,
         link: worker.link.clone(),
         state,
     };
-    let mut backoff = RETRY.backoff();
-    let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep_until(next) => match reader.catch_up().await {
-                Ok(n) => {
-                    backoff = RETRY.backoff();
-                    next = Instant::now() + poll;
-                    let until = reader.state.until.map(|t| t.to_string()).unwrap_or_else(|| "nothing yet".into());
-                    reader.link.status(format!("{n} points read; read up to {until}"));
-                }
-                Err(e) => {
-                    let transient = e.chain().any(|c| {
-                        c.downcast_ref::<hemflux_clients::influxdb::InfluxError>().is_some_and(|e| e.is_transient())
-                    });
-                    next = Instant::now() + if transient { backoff.next_delay().min(poll) } else { poll };
-                    tracing::error!("{e:#}");
-                    reader.link.error(format!("{e:#}"));
-                }
-            },
-            Some(cmd) = worker.commands.recv() => match cmd {
-                Command::Sync { id, from, to } => match reader.read(from, to, false).await {
-                    Ok(n) => reader.link.reply(id, true, format!("read {n} points from {from} to {to}")),
-                    Err(e) => reader.link.reply(id, false, format!("{e:#}")),
-                },
-                Command::Custom { id, name, .. } => {
-                    reader.link.reply(id, false, format!("an influxdb source has no command {name:?}"));
-                }
-            },
+    runtime::drive(worker, reader).await
+}
+
+/// Why a read failed: InfluxDB's answer (which decides how soon to retry) or anything else.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("querying {url} database {database:?}")]
+    Influx {
+        url: String,
+        database: String,
+        #[source]
+        source: InfluxError,
+    },
+    #[error(transparent)]
+    Time(#[from] jiff::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Source for Reader {
+    type Error = Failure;
+
+    async fn poll(&mut self) -> Result<String, Failure> {
+        let n = self.catch_up().await?;
+        let until = self.state.until.map(|t| t.to_string());
+        let until = until.unwrap_or_else(|| "nothing yet".into());
+        Ok(format!("{n} points read; read up to {until}"))
+    }
+
+    /// After a failure that may pass, sooner than a poll, with backoff.
+    fn next_delay(&mut self, outcome: &Result<String, Failure>) -> Duration {
+        match outcome {
+            Ok(_) => {
+                self.backoff = RETRY.backoff();
+                self.poll
+            }
+            Err(Failure::Influx { source, .. }) if source.is_transient() => {
+                self.backoff.next_delay().min(self.poll)
+            }
+            Err(_) => self.poll,
         }
+    }
+
+    async fn sync(&mut self, _id: u64, from: Timestamp, to: Timestamp) -> Result<Reply> {
+        let n = self.read(from, to, false).await?;
+        Ok(Reply::Now(format!("read {n} points from {from} to {to}")))
+    }
+
+    async fn command(&mut self, name: &str, _args: Value) -> Result<Reply> {
+        anyhow::bail!("an influxdb source has no command {name:?}")
     }
 }
 
@@ -111,7 +135,7 @@ fn auth(secrets: &BTreeMap<String, String>) -> Auth {
 
 impl Reader {
     /// Reads from the checkpoint (less the overlap), or from the start, up to now.
-    async fn catch_up(&mut self) -> Result<usize> {
+    async fn catch_up(&mut self) -> Result<usize, Failure> {
         let overlap = SignedDuration::from_secs(self.src.overlap_secs as i64);
         let from = match self.state.until {
             Some(until) => until - overlap,
@@ -127,7 +151,12 @@ impl Reader {
     }
 
     /// Reads `[from, to)` page by page; with `checkpoint`, each page moves the checkpoint.
-    async fn read(&mut self, from: Timestamp, to: Timestamp, checkpoint: bool) -> Result<usize> {
+    async fn read(
+        &mut self,
+        from: Timestamp,
+        to: Timestamp,
+        checkpoint: bool,
+    ) -> Result<usize, Failure> {
         let mut page = SignedDuration::from_hours(self.src.page_hours as i64);
         let mut start = from;
         let mut read = 0;
@@ -167,7 +196,7 @@ impl Reader {
         self.link.send_points(points, state).await
     }
 
-    async fn select(&self, start: Timestamp, end: Timestamp) -> Result<Answer> {
+    async fn select(&self, start: Timestamp, end: Timestamp) -> Result<Answer, Failure> {
         let fields: Vec<_> = self.src.fields.iter().map(|f| quote_ident(f)).collect();
         let statement = format!(
             "SELECT {} FROM {} WHERE time >= {} AND time < {}{} GROUP BY *",
@@ -181,7 +210,7 @@ impl Reader {
     }
 
     /// The time of the oldest point of the first field, in any of the measurements.
-    async fn oldest(&self) -> Result<Option<Timestamp>> {
+    async fn oldest(&self) -> Result<Option<Timestamp>, Failure> {
         let statement = format!(
             "SELECT first({}) FROM {}{}",
             quote_ident(&self.src.fields[0]),
@@ -199,12 +228,16 @@ impl Reader {
             .transpose()?)
     }
 
-    async fn query(&self, statement: &str) -> Result<Answer> {
+    async fn query(&self, statement: &str) -> Result<Answer, Failure> {
         let src = &self.src;
         self.client
             .query(&src.database, src.retention_policy.as_deref(), statement)
             .await
-            .with_context(|| format!("querying {} database {:?}", src.url, src.database))
+            .map_err(|source| Failure::Influx {
+                url: src.url.clone(),
+                database: src.database.clone(),
+                source,
+            })
     }
 
     fn measurements(&self) -> String {

@@ -1,5 +1,6 @@
 //! The worker's side of the protocol: reads `init` and commands from stdin, writes messages to
-//! stdout, sends heartbeats, and exits when stdin reaches EOF (the orchestrator is gone).
+//! stdout, sends heartbeats, and exits when stdin reaches EOF (the orchestrator is gone or stops
+//! the worker), unless the kind asked to finish first ([`Link::on_stop`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,6 +31,56 @@ pub enum Command {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<(), String>>>>>;
+type Answers = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, String>>>>>;
+
+/// A kind that finishes its work when stopped gets this long; then the process exits anyway
+/// (the orchestrator's SIGKILL comes after two stop graces, at most 7 s).
+const STOP_DEADLINE: Duration = Duration::from_secs(6);
+
+/// What happens when the orchestrator stops the worker or goes away.
+enum OnStop {
+    Exit,
+    Notify(oneshot::Sender<()>),
+    Stopping,
+}
+
+/// The worker's end: what is waiting for the orchestrator, and what to do when it is gone.
+#[derive(Clone)]
+struct Shared {
+    pending: Pending,
+    answers: Answers,
+    queries: Queries,
+    on_stop: Arc<Mutex<OnStop>>,
+}
+
+impl Shared {
+    /// Exits, or tells the kind to finish (once) and exits after [`STOP_DEADLINE`]. Nothing sent
+    /// to the orchestrator is answered any more: whatever waits for an answer gets an error.
+    fn stop_or_exit(&self, why: &str) {
+        let notify = {
+            let mut on_stop = self.on_stop.lock().expect("stop lock");
+            match std::mem::replace(&mut *on_stop, OnStop::Stopping) {
+                OnStop::Exit => {
+                    tracing::info!("{why}: exiting");
+                    std::process::exit(0);
+                }
+                OnStop::Notify(tx) => tx,
+                OnStop::Stopping => return,
+            }
+        };
+        tracing::info!("{why}: finishing, then exiting");
+        self.pending.lock().expect("pending lock").clear();
+        self.answers.lock().expect("answers lock").clear();
+        self.queries.lock().expect("queries lock").clear();
+        let _ = notify.send(());
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            tracing::warn!("still not finished {STOP_DEADLINE:?} after the stop: exiting");
+            std::process::exit(0);
+        });
+    }
+}
+
 /// One page of a `query`'s answer: points and the next page's cursor, or the refusal.
 type Page = Result<(Vec<Point>, Option<PageCursor>), String>;
 type Queries = Arc<Mutex<HashMap<u64, oneshot::Sender<Page>>>>;
@@ -37,9 +88,9 @@ type Queries = Arc<Mutex<HashMap<u64, oneshot::Sender<Page>>>>;
 /// The handle a worker kind uses to talk to the orchestrator. Cheap to share.
 pub struct Link {
     out: mpsc::UnboundedSender<String>,
-    pending: Pending,
-    queries: Queries,
+    shared: Shared,
     next_seq: AtomicU64,
+    next_ask: AtomicU64,
     silent: Arc<AtomicBool>,
 }
 
@@ -77,18 +128,22 @@ pub async fn start() -> Result<Worker> {
         other => bail!("expected init as the first message, got {other:?}"),
     };
 
+    let shared = Shared {
+        pending: Pending::default(),
+        answers: Answers::default(),
+        queries: Queries::default(),
+        on_stop: Arc::new(Mutex::new(OnStop::Exit)),
+    };
     let (out, out_rx) = mpsc::unbounded_channel();
-    tokio::spawn(write_stdout(out_rx));
-    let pending: Pending = Arc::default();
-    let queries: Queries = Arc::default();
+    tokio::spawn(write_stdout(out_rx, shared.clone()));
     let (cmd_tx, commands) = mpsc::channel(16);
-    tokio::spawn(read_stdin(stdin, pending.clone(), queries.clone(), cmd_tx));
+    tokio::spawn(read_stdin(stdin, shared.clone(), cmd_tx));
 
     let link = Arc::new(Link {
         out,
-        pending,
-        queries,
+        shared,
         next_seq: AtomicU64::new(1),
+        next_ask: AtomicU64::new(1),
         silent: Arc::default(),
     });
     let heartbeat = Duration::from_millis(init.heartbeat_ms.max(10));
@@ -110,28 +165,28 @@ pub async fn start() -> Result<Worker> {
     })
 }
 
-async fn write_stdout(mut rx: mpsc::UnboundedReceiver<String>) {
+async fn write_stdout(mut rx: mpsc::UnboundedReceiver<String>, shared: Shared) {
     let mut stdout = tokio::io::stdout();
     while let Some(line) = rx.recv().await {
         if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
             // The orchestrator is gone: nothing left to work for.
-            std::process::exit(0);
+            shared.stop_or_exit("stdout closed");
+            return;
         }
     }
 }
 
 async fn read_stdin(
     mut stdin: BufReader<tokio::io::Stdin>,
-    pending: Pending,
-    queries: Queries,
+    shared: Shared,
     commands: mpsc::Sender<Command>,
 ) {
     let mut line = Vec::new();
     loop {
         match read_bounded_line(&mut stdin, &mut line, MAX_LINE_BYTES).await {
             Ok(Line::Eof) | Err(_) => {
-                tracing::info!("stdin closed: exiting");
-                std::process::exit(0);
+                shared.stop_or_exit("stdin closed");
+                return;
             }
             Ok(Line::TooLong(n)) => {
                 tracing::warn!(
@@ -150,8 +205,14 @@ async fn read_stdin(
             }
         };
         match msg {
-            ToWorker::Ack { seq } => resolve(&pending, seq, Ok(())),
-            ToWorker::Nack { seq, error } => resolve(&pending, seq, Err(error)),
+            ToWorker::Ack { seq } => resolve(&shared.pending, seq, Ok(())),
+            ToWorker::Nack { seq, error } => resolve(&shared.pending, seq, Err(error)),
+            ToWorker::Answer { id, ok, message } => {
+                let waiting = shared.answers.lock().expect("answers lock").remove(&id);
+                if let Some(tx) = waiting {
+                    let _ = tx.send(if ok { Ok(message) } else { Err(message) });
+                }
+            }
             ToWorker::Sync { id, from, to } => {
                 let range = (from.parse::<Timestamp>(), to.parse::<Timestamp>());
                 if let (Ok(from), Ok(to)) = range {
@@ -164,8 +225,8 @@ async fn read_stdin(
                 let _ = commands.send(Command::Custom { id, name, args }).await;
             }
             ToWorker::Shutdown => {
-                tracing::info!("shutdown requested: exiting");
-                std::process::exit(0);
+                shared.stop_or_exit("shutdown requested");
+                return;
             }
             ToWorker::Init(_) => tracing::warn!("a second init is ignored"),
             ToWorker::QueryResult {
@@ -174,7 +235,7 @@ async fn read_stdin(
                 next,
                 error,
             } => {
-                let tx = queries.lock().expect("queries lock").remove(&id);
+                let tx = shared.queries.lock().expect("queries lock").remove(&id);
                 if let Some(tx) = tx {
                     let _ = tx.send(error.map_or(Ok((points, next)), Err));
                 }
@@ -183,7 +244,11 @@ async fn read_stdin(
     }
 }
 
-fn resolve(pending: &Pending, seq: u64, result: Result<(), String>) {
+fn resolve<T>(
+    pending: &Mutex<HashMap<u64, oneshot::Sender<Result<T, String>>>>,
+    seq: u64,
+    result: Result<T, String>,
+) {
     if let Some(tx) = pending.lock().expect("pending lock").remove(&seq) {
         let _ = tx.send(result);
     }
@@ -222,11 +287,69 @@ impl Link {
     async fn round_trip(&self, msg: impl FnOnce(u64) -> FromWorker) -> Result<()> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().expect("pending lock").insert(seq, tx);
+        self.shared
+            .pending
+            .lock()
+            .expect("pending lock")
+            .insert(seq, tx);
         self.send(&msg(seq));
         rx.await
             .map_err(|_| anyhow!("the orchestrator went away before acknowledging"))?
             .map_err(|e| anyhow!("the orchestrator refused the batch: {e}"))
+    }
+
+    /// Sends command `name` to another worker through the orchestrator and returns its reply
+    /// (`Err` with its message when it refuses, or when no answer comes within `timeout`).
+    pub async fn ask(
+        &self,
+        worker: &str,
+        name: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<String> {
+        let id = self.next_ask.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .answers
+            .lock()
+            .expect("answers lock")
+            .insert(id, tx);
+        self.send(&FromWorker::Ask {
+            id,
+            worker: worker.to_string(),
+            name: name.to_string(),
+            args,
+        });
+        let answer = tokio::time::timeout(timeout, rx).await;
+        self.shared
+            .answers
+            .lock()
+            .expect("answers lock")
+            .remove(&id);
+        match answer {
+            Err(_) => bail!("{worker} did not answer {name} within {timeout:?}"),
+            Ok(Err(_)) => bail!("the orchestrator went away before {worker} answered {name}"),
+            Ok(Ok(Err(message))) => bail!("{worker} refused {name}: {message}"),
+            Ok(Ok(Ok(message))) => Ok(message),
+        }
+    }
+
+    /// From now on, a stop (stdin closed, `shutdown`, stdout gone) does not exit at once: the
+    /// returned receiver fires and the kind finishes (within [`STOP_DEADLINE`]; the orchestrator
+    /// answers nothing any more). SIGTERM (after a stop, or when the orchestrator dies) is a stop.
+    pub fn on_stop(&self) -> Result<oneshot::Receiver<()>> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("handling SIGTERM")?;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            // The orchestrator's SIGTERM after a stop, or the death signal when it died.
+            while term.recv().await.is_some() {
+                shared.stop_or_exit("SIGTERM");
+            }
+        });
+        let (tx, rx) = oneshot::channel();
+        *self.shared.on_stop.lock().expect("stop lock") = OnStop::Notify(tx);
+        Ok(rx)
     }
 
     /// Reads every point of `query` from the store through the orchestrator, page by page
@@ -258,7 +381,11 @@ impl Link {
     pub async fn query_page(&self, query: &ReadQuery) -> Result<(Vec<Point>, Option<PageCursor>)> {
         let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.queries.lock().expect("queries lock").insert(id, tx);
+        self.shared
+            .queries
+            .lock()
+            .expect("queries lock")
+            .insert(id, tx);
         self.send(&FromWorker::Query {
             id,
             query: query.clone(),

@@ -48,14 +48,36 @@ pub trait Source {
     async fn command(&mut self, name: &str, _args: Value) -> Result<Reply> {
         Err(anyhow!("this source has no command {name:?}"))
     }
+
+    /// Whether a stop (stdin closed, `shutdown`, the orchestrator gone) runs [`Source::stop`]
+    /// before the worker exits, rather than exiting at once.
+    fn finishes_on_stop(&self) -> bool {
+        false
+    }
+
+    /// The last work when stopped (within the link's stop deadline; the orchestrator answers
+    /// nothing any more).
+    async fn stop(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Polls `source` and answers the worker's commands, until the worker exits (stdin closes).
 pub async fn drive(mut worker: Worker, mut source: impl Source) -> Result<()> {
     let link = worker.link.clone();
+    let mut stopped = match source.finishes_on_stop() {
+        true => Some(link.on_stop()?),
+        false => None,
+    };
     let mut next = Instant::now() + Duration::from_millis(worker.init.poll_offset_ms);
     loop {
         tokio::select! {
+            _ = async {
+                match stopped.as_mut() {
+                    Some(rx) => { let _ = rx.await; }
+                    None => std::future::pending().await,
+                }
+            } => return source.stop().await,
             _ = sleep_until(next) => {
                 let outcome = source.poll().await;
                 let delay = source.next_delay(&outcome);

@@ -18,6 +18,7 @@ mod locate;
 mod parse;
 mod pattern;
 mod raw;
+pub mod records;
 mod register;
 mod resample;
 mod run;

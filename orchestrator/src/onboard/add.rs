@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{parse_entity, ArrigoConfig, EntityKind};
 use serde_json::{json, Value};
 
-use super::arrigo::{Analog, Arrigo, BadCredentials, Digital};
+use super::arrigo::{Analog, Arrigo, Digital, LoginError};
 use super::files::{env_set, write_atomic};
 use super::homeside::{HomesideClient, HomesideError};
 use super::prompt::Asker;
@@ -232,13 +232,14 @@ pub async fn discover_building(login: &Login) -> Result<Discovery> {
     let base_url = &login.base_url;
     let timeout = Duration::from_secs(ArrigoConfig::default_timeout());
     let mut client = Arrigo::new(base_url, &login.username, &login.password, timeout)?;
-    if let Err(e) = client.login().await {
-        if e.is::<BadCredentials>() {
-            bail!("{e} at {base_url}: nothing was written");
+    match client.login().await {
+        Ok(()) => {}
+        Err(e @ LoginError::BadCredentials) => bail!("{e} at {base_url}: nothing was written"),
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context(format!(
+                "verifying the login at {base_url}; nothing was written"
+            )))
         }
-        return Err(e.context(format!(
-            "verifying the login at {base_url}; nothing was written"
-        )));
     }
     let reading = client
         .analogs()

@@ -32,9 +32,23 @@ pub struct Stdin {
     close: Option<oneshot::Sender<()>>,
 }
 
+/// A send-only handle on a worker's stdin, for answers that arrive after the supervisor's turn.
+#[derive(Clone)]
+pub struct Lines(mpsc::UnboundedSender<String>);
+
+impl Lines {
+    pub fn send(&self, msg: &ToWorker) {
+        let _ = self.0.send(msg.to_line());
+    }
+}
+
 impl Stdin {
     pub fn send(&self, msg: &ToWorker) {
         let _ = self.lines.send(msg.to_line());
+    }
+
+    pub fn lines(&self) -> Lines {
+        Lines(self.lines.clone())
     }
 
     pub fn close(&mut self) {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use hemflux_shared::config::{ConfigError, WorkerSpec};
-use hemflux_shared::protocol::ToWorker;
+use hemflux_shared::kinds::controller::{house_worker_id, may_ask};
+use hemflux_shared::protocol::{FromWorker, ToWorker};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -257,6 +258,9 @@ impl Supervisor {
                 slot.stop(AfterStop::Remove, now, &self.settings);
             }
         }
+        for id in &plan.stop {
+            self.restore_curve_without_controller(id, &plan.stop);
+        }
         self.drop_gone();
         for (i, id) in plan.start.iter().enumerate() {
             let Some((spec, resolved, fingerprint)) = desired_specs.remove(id) else {
@@ -375,6 +379,84 @@ impl Supervisor {
         }
     }
 
+    /// A controller removed from a profile whose house stays: the house worker, which holds the
+    /// session, puts the user's curve back (when its own house goes too, it does so as it stops).
+    fn restore_curve_without_controller(&mut self, gone: &str, stopping: &[String]) {
+        let Some(house_id) = gone.strip_prefix("controller:") else {
+            return;
+        };
+        let house = house_worker_id(house_id);
+        if stopping.contains(&house) {
+            return;
+        }
+        let Some(slot) = self.slots.get_mut(&house) else {
+            return;
+        };
+        let ask_id = self.next_ask;
+        self.next_ask += 1;
+        let (tx, rx) = oneshot::channel();
+        let msg = ToWorker::Command {
+            id: ask_id,
+            name: "restore_curve".into(),
+            args: Value::Null,
+        };
+        slot.ask(ask_id, msg, tx);
+        tokio::spawn(async move {
+            match rx.await {
+                Ok(Ok(message)) => tracing::info!(worker = %house, "controller gone: {message}"),
+                Ok(Err(e)) => {
+                    tracing::error!(worker = %house, "controller gone, curve not restored: {e}")
+                }
+                Err(_) => tracing::error!(worker = %house, "controller gone, curve not restored"),
+            }
+        });
+    }
+
+    /// Passes a worker's `ask` on to the worker it names as a `command`, if the asker may ask it
+    /// (a controller its own house), and the reply back as an `answer`.
+    fn pass_on(&mut self, pid: i32, id: u64, target: String, name: String, args: Value) {
+        let Some((asker, lines)) = self
+            .slots
+            .iter()
+            .find(|(_, s)| s.pid() == Some(pid))
+            .and_then(|(asker, s)| Some((asker.clone(), s.lines()?)))
+        else {
+            return;
+        };
+        let answer = move |result: Result<String, String>| {
+            let (ok, message) = match result {
+                Ok(m) => (true, m),
+                Err(m) => (false, m),
+            };
+            lines.send(&ToWorker::Answer { id, ok, message });
+        };
+        if !may_ask(&asker, &target) {
+            tracing::warn!(worker = %asker, "asked {target} for {name}, which it may not");
+            return answer(Err(format!("{asker} may not ask {target}")));
+        }
+        let Some(slot) = self.slots.get_mut(&target) else {
+            return answer(Err(format!("no worker {target:?}")));
+        };
+        let ask_id = self.next_ask;
+        self.next_ask += 1;
+        let (tx, rx) = oneshot::channel();
+        slot.ask(
+            ask_id,
+            ToWorker::Command {
+                id: ask_id,
+                name,
+                args,
+            },
+            tx,
+        );
+        tokio::spawn(async move {
+            answer(
+                rx.await
+                    .unwrap_or_else(|_| Err(format!("{target} went away"))),
+            );
+        });
+    }
+
     async fn exited(&mut self, exit: Exit) {
         let Some((id, slot)) = self
             .slots
@@ -410,6 +492,19 @@ impl Supervisor {
     }
 
     fn heard(&mut self, pid: i32, heard: Heard) {
+        let heard = match heard {
+            Heard::Message(FromWorker::Ask {
+                id,
+                worker,
+                name,
+                args,
+            }) => {
+                self.pass_on(pid, id, worker, name, args);
+                // Any message shows the worker is alive.
+                Heard::Message(FromWorker::Heartbeat)
+            }
+            other => other,
+        };
         let Some((id, slot)) = self.slots.iter_mut().find(|(_, s)| s.pid() == Some(pid)) else {
             return;
         };

@@ -80,7 +80,9 @@ fn spawn(req: SpawnRequest) -> std::io::Result<Spawned> {
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // SIGTERM, not SIGKILL: a worker that must finish first (a house worker putting the
+            // user's heat curve back) handles it within its stop deadline; any other dies of it.
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;
             // The orchestrator may have died between fork and prctl.
             if nix::unistd::getppid().as_raw() != parent {
                 return Err(std::io::Error::other("orchestrator exited during spawn"));

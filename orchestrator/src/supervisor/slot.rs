@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::backoff::{CrashHistory, Verdict};
-use super::child::{Heard, Stdin};
+use super::child::{Heard, Lines, Stdin};
 use super::process::signal_group;
 use crate::secrets::Resolved;
 use crate::settings::SupervisorSettings;
@@ -341,6 +341,11 @@ impl Slot {
         self.state = WorkerState::Failed;
         self.set_error(error);
         self.next_start = None;
+    }
+
+    /// Where answers to this worker's own asks go, while it runs.
+    pub fn lines(&self) -> Option<Lines> {
+        self.run.as_ref().map(|run| run.stdin.lines())
     }
 
     pub fn ask(&mut self, id: u64, msg: ToWorker, reply: oneshot::Sender<Result<String, String>>) {

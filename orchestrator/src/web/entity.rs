@@ -77,6 +77,14 @@ pub async fn page(
         }
         body.push_str("</li>");
     }
+    if super::settings::profile_path(&state, &who, &id).is_ok() {
+        let _ = write!(
+            body,
+            r#"<li><a href="/entity/{}/settings" id="edit-settings">{}</a></li>"#,
+            esc(&id),
+            lang.t("settings")
+        );
+    }
     let _ = write!(
         body,
         r#"</ul></section>

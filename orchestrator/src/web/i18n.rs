@@ -135,6 +135,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "The verified login expired: verify it again.",
         "Den kontrollerade inloggningen har gått ut: kontrollera igen.",
     ),
+    ("settings", "Settings", "Inställningar"),
+    ("save_settings", "Check and save", "Kontrollera och spara"),
     ("sign_out", "Sign out", "Logga ut"),
     ("account", "Account", "Konto"),
     ("users", "Users", "Användare"),

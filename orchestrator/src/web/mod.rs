@@ -18,6 +18,7 @@ mod i18n;
 mod onboard;
 mod overview;
 mod series;
+mod settings;
 
 use axum::routing::{get, post};
 use axum::Router;
@@ -35,6 +36,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(overview::page))
         .route("/entity/{id}", get(entity::page))
+        .route(
+            "/entity/{id}/settings",
+            get(settings::edit).post(settings::save),
+        )
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))
         .route("/api/entity/{id}/series", get(series::json))

@@ -19,4 +19,11 @@ pub struct Globals {
     /// `[district_heating]` section, as in the seed. Set by the orchestrator from `.env`.
     #[serde(skip)]
     pub dropbox_in_env: bool,
+    /// `[meters]`: when the meter analytics worker runs; it runs whenever definitions are found.
+    #[serde(default)]
+    pub meters: crate::kinds::meters::MetersSettings,
+    /// The meter definitions (`meters.yaml` beside `hemflux.toml`), read and checked by the
+    /// orchestrator at every rescan. Set by the orchestrator, not a key of `hemflux.toml`.
+    #[serde(skip)]
+    pub meter_definitions: Option<crate::kinds::meters::MeterDefinitions>,
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::analytics::{check_timezone, AnalyticsConfig};
+use super::control::{self, ControlConfig};
 use super::{check_positive, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct HouseProfile {
     /// Energy analytics (k, hot-water split, forecast); absent: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics: Option<AnalyticsConfig>,
+    /// Heat-curve control (worker `controller:<id>`); absent: no controller. Its `enabled` is
+    /// off by default: the controller then records what it would write and writes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heat_curve_control: Option<Box<ControlConfig>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +193,31 @@ impl HouseProfile {
         if let Some(s) = &self.synthetic {
             s.validate("synthetic", problems);
         }
+        if let Some(c) = &self.heat_curve_control {
+            self.validate_control(c, problems);
+        }
+    }
+
+    fn validate_control(&self, control: &ControlConfig, problems: &mut Problems) {
+        if let Err(control::ConfigError::Invalid { field, value, why }) = control.validate() {
+            problems.push((
+                format!("heat_curve_control.{field}"),
+                format!("{value}: {why}"),
+            ));
+        }
+        if self.homeside.is_none() {
+            problems.push((
+                "heat_curve_control".into(),
+                "needs a homeside section: the curve is written through the house's substation"
+                    .into(),
+            ));
+        }
+        if self.location.is_none() {
+            problems.push((
+                "heat_curve_control".into(),
+                "needs a location: control follows the weather forecast there".into(),
+            ));
+        }
     }
 }
 
@@ -226,6 +256,32 @@ mod tests {
                 "homeside.controller",
                 "homeside.variable_overrides.AI_ZON1_GT_RUM_1_Output"
             ]
+        );
+    }
+
+    #[test]
+    fn heat_curve_control_is_checked_with_its_file_and_field() {
+        let ok = r#"{"location": {"lat": 59.3, "lon": 18.1}, "homeside": {},
+            "heat_curve_control": {"enabled": true, "mode": "reduction", "target": 21.5}}"#;
+        let Entity::House(h) = house(ok).unwrap() else {
+            panic!()
+        };
+        let c = h.heat_curve_control.unwrap();
+        assert!(c.enabled && c.target == 21.5 && c.tolerance == 1.0);
+        let zero = r#"{"location": {"lat": 59.3, "lon": 18.1}, "homeside": {},
+            "heat_curve_control": {"tolerance": 0}}"#;
+        let errors = house(zero).unwrap_err();
+        assert_eq!(errors[0].path, "heat_curve_control.tolerance");
+        let shown = errors[0].to_string();
+        assert!(
+            shown.contains("profiles/HEM_FJV_Villa_149.json") && shown.contains("above 0"),
+            "{shown}"
+        );
+        let alone = house(r#"{"heat_curve_control": {}}"#).unwrap_err();
+        let why: Vec<&str> = alone.iter().map(|e| e.message.as_str()).collect();
+        assert!(
+            why[0].contains("homeside") && why[1].contains("location"),
+            "{why:?}"
         );
     }
 }

@@ -4,6 +4,7 @@
 
 mod analytics;
 mod building;
+pub mod control;
 mod district_heating;
 mod globals;
 mod house;

@@ -29,7 +29,9 @@ macro_rules! with_worker_kinds {
             DistrictHeating(district_heating::DistrictHeatingWorker),
             Weather(weather::WeatherWorker),
             Constant(constant::ConstantWorker),
+            Controller(controller::ControllerWorker),
             Analytics(analytics::AnalyticsWorker),
+            Meters(meters::MetersWorker),
             Influxdb(influxdb::InfluxdbWorker),
         }
     };

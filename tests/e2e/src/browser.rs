@@ -122,10 +122,10 @@ impl Browser {
             if !(v.is_null() || v == Value::Bool(false)) {
                 return v;
             }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {timeout:?} waiting for `{script}` in the page"
-            );
+            if Instant::now() >= deadline {
+                let page = self.eval("return location.href + '\\n' + document.body.innerText;");
+                panic!("timed out after {timeout:?} waiting for `{script}` in the page:\n{page}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

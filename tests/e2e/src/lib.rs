@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod fake_orchestrator;
+pub mod homeside;
 pub mod servers;
 pub mod session;
 

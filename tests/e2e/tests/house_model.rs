@@ -5,121 +5,13 @@
 
 use std::time::Duration;
 
+use hemflux_e2e::homeside::Client;
 use hemflux_e2e::Sim;
-use serde_json::{json, Value};
 
 const HOUSES: [(&str, &str, &str); 2] = [
     ("HEM_FJV_Villa_1", "FC1000000001", "model-pw-1"),
     ("HEM_FJV_Villa_2", "FC1000000002", "model-pw-2"),
 ];
-
-/// One logged-in client of one house.
-struct Client {
-    http: reqwest::blocking::Client,
-    base: String,
-    key: String,
-    clientid: String,
-    bms: Value,
-    controller: String,
-}
-
-impl Client {
-    fn post(&self, path: &str, auth: bool, body: Value) -> Value {
-        let mut req = self
-            .http
-            .post(format!("{}/api/v2/{path}", self.base))
-            .json(&body);
-        if auth {
-            req = req.header("Authorization", &self.key);
-        }
-        let resp = req.send().unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().unwrap()
-    }
-
-    fn login(base: &str, (controller, user, password): (&str, &str, &str)) -> Client {
-        let mut c = Client {
-            http: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-            key: String::new(),
-            clientid: String::new(),
-            bms: Value::Null,
-            controller: controller.to_string(),
-        };
-        let login = json!({"user": {"Account": "homeside", "UserName": user, "Password": password}, "lang": "sv"});
-        c.key = c.post("authorize/account", false, login)["querykey"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        c.clientid = c.post("housefidlist", true, json!({}))[0]["restapiurl"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        c.bms = c.post(
-            "housearrigobmsapi/getarrigobmstoken",
-            true,
-            json!({"clientid": c.clientid}),
-        );
-        c
-    }
-
-    /// Short name → (path, value) of every variable.
-    fn read(&self) -> std::collections::HashMap<String, (String, Value)> {
-        let body = json!({"uid": self.bms["uid"], "clientid": self.clientid, "extendUid": self.bms["extendUid"], "token": self.bms["token"]});
-        let answer = self.post("housearrigobmsapi/getducvariables", true, body);
-        let prefix = format!("{}.", self.controller);
-        answer["variables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                let short = v["variable"]
-                    .as_str()
-                    .unwrap()
-                    .strip_prefix(&prefix)
-                    .unwrap()
-                    .to_string();
-                (
-                    short,
-                    (v["path"].as_str().unwrap().to_string(), v["value"].clone()),
-                )
-            })
-            .collect()
-    }
-
-    fn number(&self, short: &str) -> f64 {
-        self.read()[short]
-            .1
-            .as_f64()
-            .unwrap_or_else(|| panic!("{short} is not a number"))
-    }
-
-    fn curve(&self) -> Vec<f64> {
-        let vars = self.read();
-        (1..=10)
-            .map(|i| {
-                vars[&format!("KU_VS1_GT_TILL_1_CurveAdaptation_Y_{i}")]
-                    .1
-                    .as_f64()
-                    .unwrap()
-            })
-            .collect()
-    }
-
-    /// Writes the ten curve points, one `save` per point, as the real API takes them.
-    fn write_curve(&self, curve: &[f64]) {
-        let vars = self.read();
-        let tokens = json!({"uid": self.bms["uid"], "token": self.bms["token"], "refreshToken": "", "extendUid": self.bms["extendUid"]});
-        for (i, v) in curve.iter().enumerate() {
-            let path = &vars[&format!("KU_VS1_GT_TILL_1_CurveAdaptation_Y_{}", i + 1)].0;
-            let body = json!({"clientid": self.clientid, "arrigoBMSTokenAndUid": tokens.to_string(), "input": [{"Name": path, "Value": v.to_string()}]});
-            self.post("housearrigobmsapi/save", true, body);
-        }
-    }
-}
 
 fn supply_at(curve: &[f64], outdoor: f64) -> f64 {
     let x = ((outdoor + 30.0) / 5.0).clamp(0.0, 9.0);

@@ -1,7 +1,9 @@
 //! Who sees and changes what in the web UI, in a real browser: a user sees only the houses
 //! assigned to them (overview, page, series API, CSV); a viewer gets no restart button and
 //! cannot post one; a form without its CSRF token is refused; a restart from the page is done
-//! and lands in the audit log.
+//! and lands in the audit log; a house's settings are edited in the page, checked like
+//! `hemflux check` (a broken edit is refused with its line and column, the file kept), saved
+//! atomically and applied by the running orchestrator.
 
 use std::time::Duration;
 
@@ -81,6 +83,41 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     assert_eq!(browser.post_form(restart, &[("csrf", csrf)]), 200);
     browser.screenshot("entity-user");
 
+    // bo edits stuga's profile: a broken edit is refused and changes nothing; a good one is
+    // saved and the orchestrator applies it; villa's is not his to open.
+    let profile = o.path("profiles/stuga.json");
+    let original = std::fs::read_to_string(&profile).unwrap();
+    browser.goto(&o.url("/entity/stuga"));
+    browser.wait_for_js(
+        "return document.getElementById('edit-settings') != null;",
+        T,
+    );
+    browser.goto(&o.url("/entity/stuga/settings"));
+    let set_and_save = |text: &str| {
+        browser.eval(&format!(
+            "document.getElementById('profile').value = {};
+             document.getElementById('settings-form').submit(); return true;",
+            serde_json::Value::from(text)
+        ));
+    };
+    set_and_save("{\"synthetic\": {\"interval_ms\": 200},\n \"colour\": 1}");
+    let error = browser.wait_for_js(
+        "var e = document.getElementById('error'); return e && e.innerText;",
+        T,
+    );
+    let error = error.as_str().unwrap();
+    assert!(
+        error.contains("stuga.json:2:") && error.contains("colour"),
+        "{error}"
+    );
+    assert_eq!(std::fs::read_to_string(&profile).unwrap(), original);
+    browser.screenshot("settings-error");
+    set_and_save("{\"synthetic\": {\"interval_ms\": 200, \"points_per_batch\": 3}}");
+    browser.wait_for_js("return location.pathname == '/entity/stuga';", T);
+    let saved = std::fs::read_to_string(&profile).unwrap();
+    assert!(saved.contains("\"points_per_batch\": 3"), "{saved}");
+    assert_eq!(browser.fetch("/entity/villa/settings").0, 404);
+
     // vera, a viewer: sees villa, no restart button, a restart posted with her token is refused,
     // and the admin pages are closed.
     browser.clear_cookies();
@@ -102,6 +139,15 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     );
     let (status, _) = browser.fetch("/admin/users");
     assert_eq!(status, 403);
+    assert_eq!(browser.fetch("/entity/villa/settings").0, 403);
+    let refused = browser.post_form(
+        "/entity/villa/settings",
+        &[
+            ("csrf", token),
+            ("profile", r#"{"synthetic": {"interval_ms": 5}}"#),
+        ],
+    );
+    assert_eq!(refused, 403);
     let nav = browser.eval("return document.getElementById('nav-users');");
     assert!(nav.is_null(), "no admin links for a viewer");
     browser.screenshot("entity-viewer");
@@ -120,4 +166,11 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
         "{audit}"
     );
     assert!(!audit.contains("restart synthetic:villa"), "{audit}");
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("bo") && l.contains("edit settings of stuga")),
+        "{audit}"
+    );
+    assert!(!audit.contains("edit settings of villa"), "{audit}");
 }

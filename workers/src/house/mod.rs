@@ -3,9 +3,11 @@
 //! with the source's time. Expiry (401 or an empty answer) means log in again and read again at
 //! once; `Pending` values mean read again shortly (bounded); server errors are retried with
 //! backoff. Commands: `set {variable, value}` writes a variable, keeping the old value in state
-//! for `restore {variable?}`.
+//! for `restore {variable?}`; `observe`, `write_curve` and `restore_curve` serve the house's
+//! heat-curve controller ([`curve`]).
 
 pub use hemflux_clients::homeside as client;
+mod curve;
 mod mapping;
 
 use std::collections::BTreeMap;
@@ -43,6 +45,8 @@ struct House {
     conn: Option<Conn>,
     /// Original values of variables changed by `set`, as written back by `restore`.
     restore: BTreeMap<String, String>,
+    /// The user's curve and `Adaption` while the controller's curve is on the device.
+    curve_baseline: BTreeMap<String, String>,
     link: Arc<Link>,
     interval: Duration,
     /// The interval's next slot: polls that succeed keep to them.
@@ -65,12 +69,15 @@ pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
             )
         })
     };
-    let restore = worker
-        .init
-        .state
-        .as_ref()
-        .and_then(|s| serde_json::from_value(s["restore"].clone()).ok())
-        .unwrap_or_default();
+    let saved = |key: &str| {
+        worker
+            .init
+            .state
+            .as_ref()
+            .and_then(|s| serde_json::from_value(s[key].clone()).ok())
+            .unwrap_or_default()
+    };
+    let (restore, curve_baseline) = (saved("restore"), saved("curve_baseline"));
     let interval = Duration::from_secs(cfg.poll_interval_secs);
     let first_backoff = Duration::from_millis(cfg.retry_initial_ms);
     let retry = RetryPolicy {
@@ -94,6 +101,7 @@ pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
         cfg,
         conn: None,
         restore,
+        curve_baseline,
     };
     runtime::drive(worker, house).await
 }
@@ -102,7 +110,7 @@ impl Source for House {
     type Error = anyhow::Error;
 
     async fn poll(&mut self) -> Result<String> {
-        if let Some(point) = self.read_point().await? {
+        if let Some(point) = self.read_point().await?.0 {
             // A refused batch is reported, not fatal: exiting would only repeat it.
             if let Err(e) = self.link.send_points(vec![point], Some(self.state())).await {
                 tracing::error!(house = %self.house_id, "{e:#}");
@@ -147,14 +155,45 @@ impl Source for House {
         match name {
             "set" => self.set(&link, &args).await.map(Reply::Now),
             "restore" => self.restore_values(&link, &args).await.map(Reply::Now),
-            _ => bail!("unknown command {name:?}: the house worker knows set and restore"),
+            "observe" => self.observe().await.map(Reply::Now),
+            "write_curve" => self.write_curve(&link, &args).await.map(Reply::Now),
+            "restore_curve" => self.restore_curve(&link, &args, true).await.map(Reply::Now),
+            _ => bail!(
+                "unknown command {name:?}: the house worker knows set, restore, observe, \
+                 write_curve and restore_curve"
+            ),
         }
+    }
+
+    fn finishes_on_stop(&self) -> bool {
+        true
+    }
+
+    /// Stopped (shutdown, offboarding, the orchestrator gone): the user's curve goes back on the
+    /// device, since only this worker can write it. The saved copy stays in the stored state (the
+    /// orchestrator no longer answers), so a later restore writes it again if this fails.
+    async fn stop(&mut self) -> Result<()> {
+        if self.curve_baseline.is_empty() {
+            return Ok(());
+        }
+        let link = self.link.clone();
+        let message = self
+            .restore_curve(&link, &Value::Null, false)
+            .await
+            .with_context(|| {
+                format!(
+                    "house {}: stopping: the user's curve was not restored",
+                    self.house_id
+                )
+            })?;
+        tracing::info!(house = %self.house_id, "stopping: {message}");
+        Ok(())
     }
 }
 
 impl House {
     fn state(&self) -> Value {
-        json!({ "restore": self.restore })
+        json!({ "restore": self.restore, "curve_baseline": self.curve_baseline })
     }
 
     async fn connect(&self) -> Result<Conn, HomesideError> {
@@ -210,7 +249,8 @@ impl House {
 
     /// One poll: reads until fewer than half of the mapped variables are `Pending` (warm-up after
     /// a new BMS token), for at most `pending_max_ms`, then maps what is there.
-    async fn read_point(&mut self) -> Result<Option<hemflux_shared::Point>> {
+    /// Returns the point with the variables it was made from.
+    async fn read_point(&mut self) -> Result<(Option<hemflux_shared::Point>, Vec<Variable>)> {
         let give_up = Instant::now() + Duration::from_millis(self.cfg.pending_max_ms);
         loop {
             let vars = self.read().await?;
@@ -224,7 +264,7 @@ impl House {
                 sleep(Duration::from_millis(self.cfg.pending_retry_ms)).await;
                 continue;
             }
-            return Ok(reading.point);
+            return Ok((reading.point, vars));
         }
     }
 
@@ -285,32 +325,10 @@ impl House {
         Ok(format!("restored {}", done.join(", ")))
     }
 
-    /// Writes by path, then reads back (writes show after ~1-3 s) until the value is there.
+    /// Writes by path, then reads back until the value is there.
     async fn write_and_check(&mut self, var: &Variable, text: &str) -> Result<()> {
-        let path = var
-            .path
-            .as_deref()
-            .with_context(|| format!("{} has no path to write to", var.variable))?;
-        let conn = self.conn.as_ref().context("not logged in")?;
-        self.client
-            .write(&conn.session, &conn.clientid, &conn.bms, path, text)
-            .await
-            .with_context(|| format!("writing {}", var.variable))?;
-        let mut seen = Value::Null;
-        for wait_ms in [2000, 1000, 1000] {
-            sleep(Duration::from_millis(wait_ms)).await;
-            let vars = self.read().await?;
-            if let Some(now) = vars.iter().find(|v| v.variable == var.variable) {
-                seen = now.value.clone();
-                if same_value(&seen, text) {
-                    return Ok(());
-                }
-            }
-        }
-        bail!(
-            "wrote {} = {text} but it reads back as {seen}",
-            var.variable
-        )
+        self.write_one(var, text).await?;
+        self.read_back(&[(var.clone(), text.to_string())]).await
     }
 }
 
