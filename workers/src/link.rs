@@ -76,7 +76,11 @@ impl Shared {
         std::thread::spawn(|| {
             std::thread::sleep(STOP_DEADLINE);
             tracing::warn!("still not finished {STOP_DEADLINE:?} after the stop: exiting");
-            std::process::exit(0);
+            // `_exit`, not `exit`: the main thread may be returning from `main` at this very
+            // moment, and two concurrent `exit`s can deadlock in libc's exit handlers, leaving
+            // the worker alive after its orchestrator.
+            // SAFETY: `_exit` ends the process at once; it touches no state of ours.
+            unsafe { libc::_exit(0) }
         });
     }
 }
