@@ -40,29 +40,32 @@ fn run_client(python: &PathBuf, script: &str, args: &[&str], limit: Duration) ->
         .stderr(Stdio::piped())
         .spawn()
         .expect("python starts");
+    // Both pipes are drained while the client runs: a client that logs more than a pipe holds
+    // would otherwise block on its write and never finish.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{script} did not finish within {limit:?}");
+            let err = err.join().unwrap();
+            panic!("{script} did not finish within {limit:?}:\n{err}");
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let (mut out, mut err) = (String::new(), String::new());
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    assert!(child.wait().unwrap().success(), "{script} failed:\n{err}");
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(status.success(), "{script} failed:\n{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{script}: {e}: {out}\n{err}"))
 }
 
