@@ -10,21 +10,8 @@ use super::notify::Event;
 use super::Role;
 use crate::auth::Principal;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The web UI's escaping, so both sets of pages escape alike.
+pub use crate::web::html::esc;
 
 /// The whole page around `body`.
 pub fn layout(lang: Lang, title: &str, who: Option<&Principal>, body: &str) -> String {

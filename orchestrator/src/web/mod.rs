@@ -13,7 +13,7 @@ mod downsample;
 mod entity;
 mod events;
 mod fleet;
-mod html;
+pub(crate) mod html;
 mod i18n;
 mod onboard;
 mod overview;
