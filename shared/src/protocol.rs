@@ -56,6 +56,18 @@ pub enum ToWorker {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
+    /// The answer to the worker's `changes` with this `id`: the store's write position it
+    /// covers (`seq`) and, per query, the earliest time written after `written_after` (`null`:
+    /// nothing), or why it was refused (`error`).
+    ChangesResult {
+        id: u64,
+        #[serde(default)]
+        seq: u64,
+        #[serde(default)]
+        earliest: Vec<Option<i64>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
 }
 
 /// The first message: everything a worker needs to start.
@@ -196,6 +208,15 @@ pub enum FromWorker {
         id: u64,
         query: ReadQuery,
     },
+    /// Which of `queries` have points written after store position `written_after` (absent:
+    /// only where the store is now), whatever their times: answered by `changes_result` with
+    /// the same `id`. Every query must be within the worker's read scope.
+    Changes {
+        id: u64,
+        queries: Vec<ReadQuery>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        written_after: Option<u64>,
+    },
     /// The answer to a `sync` or `command`.
     Reply {
         id: u64,
@@ -270,6 +291,11 @@ mod tests {
             FromWorker::Query {
                 id: 4,
                 query: ReadQuery::new("heating_system").tag("house_id", "a"),
+            },
+            FromWorker::Changes {
+                id: 5,
+                queries: vec![ReadQuery::new("kWh").tag("entity_id", "strom")],
+                written_after: Some(17),
             },
             FromWorker::Reply {
                 id: 1,

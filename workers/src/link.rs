@@ -50,6 +50,7 @@ struct Shared {
     pending: Pending,
     answers: Answers,
     queries: Queries,
+    changes: ChangeAnswers,
     on_stop: Arc<Mutex<OnStop>>,
 }
 
@@ -72,6 +73,7 @@ impl Shared {
         self.pending.lock().expect("pending lock").clear();
         self.answers.lock().expect("answers lock").clear();
         self.queries.lock().expect("queries lock").clear();
+        self.changes.lock().expect("changes lock").clear();
         let _ = notify.send(());
         std::thread::spawn(|| {
             std::thread::sleep(STOP_DEADLINE);
@@ -88,6 +90,9 @@ impl Shared {
 /// One page of a `query`'s answer: points and the next page's cursor, or the refusal.
 type Page = Result<(Vec<Point>, Option<PageCursor>), String>;
 type Queries = Arc<Mutex<HashMap<u64, oneshot::Sender<Page>>>>;
+/// A `changes` answer: the store's write position and each query's earliest changed time.
+pub type Changed = (u64, Vec<Option<i64>>);
+type ChangeAnswers = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Changed, String>>>>>;
 
 /// The handle a worker kind uses to talk to the orchestrator. Cheap to share.
 pub struct Link {
@@ -136,6 +141,7 @@ pub async fn start() -> Result<Worker> {
         pending: Pending::default(),
         answers: Answers::default(),
         queries: Queries::default(),
+        changes: ChangeAnswers::default(),
         on_stop: Arc::new(Mutex::new(OnStop::Exit)),
     };
     let (out, out_rx) = mpsc::unbounded_channel();
@@ -242,6 +248,17 @@ async fn read_stdin(
                 let tx = shared.queries.lock().expect("queries lock").remove(&id);
                 if let Some(tx) = tx {
                     let _ = tx.send(error.map_or(Ok((points, next)), Err));
+                }
+            }
+            ToWorker::ChangesResult {
+                id,
+                seq,
+                earliest,
+                error,
+            } => {
+                let tx = shared.changes.lock().expect("changes lock").remove(&id);
+                if let Some(tx) = tx {
+                    let _ = tx.send(error.map_or(Ok((seq, earliest)), Err));
                 }
             }
         }
@@ -397,6 +414,30 @@ impl Link {
         rx.await
             .map_err(|_| anyhow!("the orchestrator went away before answering a query"))?
             .map_err(|e| anyhow!("query of {} refused: {e}", query.measurement))
+    }
+
+    /// The store's write position now and, per query, the earliest time of its points written
+    /// after `written_after` (`None`: only the position); see `docs/protocol.md`.
+    pub async fn changes(
+        &self,
+        queries: Vec<ReadQuery>,
+        written_after: Option<u64>,
+    ) -> Result<Changed> {
+        let id = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .changes
+            .lock()
+            .expect("changes lock")
+            .insert(id, tx);
+        self.send(&FromWorker::Changes {
+            id,
+            queries,
+            written_after,
+        });
+        rx.await
+            .map_err(|_| anyhow!("the orchestrator went away before answering a changes request"))?
+            .map_err(|e| anyhow!("changes request refused: {e}"))
     }
 
     pub fn status(&self, message: impl Into<String>) {

@@ -15,6 +15,7 @@ mod consumption;
 mod definition;
 mod flags;
 mod locate;
+pub mod packed;
 mod parse;
 mod pattern;
 mod raw;

@@ -320,6 +320,55 @@ impl Reader {
         Ok((out, None))
     }
 
+    /// A worker's `changes`: the store's write position, and per query the earliest time of
+    /// the points it reads that were written after `written_after` (`None`: only the position).
+    /// One snapshot answers both, so nothing written meanwhile falls between two asks. The
+    /// points are found on the `seq` index: the cost follows what was written since, not the
+    /// history.
+    pub fn changes(
+        &self,
+        queries: &[ReadQuery],
+        written_after: Option<u64>,
+    ) -> Result<(u64, Vec<Option<i64>>)> {
+        let tx = self.conn.unchecked_transaction()?;
+        let seq = super::writer::last_seq(&tx)?;
+        let mut earliest = vec![None; queries.len()];
+        let Some(after) = written_after else {
+            return Ok((seq, earliest));
+        };
+        let mut by_series: HashMap<i64, Vec<usize>> = HashMap::new();
+        for (k, q) in queries.iter().enumerate() {
+            for series in self.series(&q.measurement, &q.tags)? {
+                by_series.entry(series.id).or_default().push(k);
+            }
+        }
+        if by_series.is_empty() || after >= seq {
+            return Ok((seq, earliest));
+        }
+        // The ids are integers from the database itself, so inlining them is safe.
+        let ids: Vec<String> = by_series.keys().map(i64::to_string).collect();
+        let mut stmt = tx.prepare(&format!(
+            "SELECT series_id, time, fields FROM points INDEXED BY points_by_seq
+             WHERE seq > ?1 AND seq <= ?2 AND series_id IN ({})",
+            ids.join(",")
+        ))?;
+        let mut rows = stmt.query(params![after as i64, seq as i64])?;
+        while let Some(row) = rows.next()? {
+            let time: i64 = row.get(1)?;
+            for &k in &by_series[&row.get::<_, i64>(0)?] {
+                let q = &queries[k];
+                let in_range = q.from.is_none_or(|f| time >= f) && q.to.is_none_or(|t| time < t);
+                if !in_range || earliest[k].is_some_and(|e| e <= time) {
+                    continue;
+                }
+                if q.fields.is_empty() || has_field(row.get_ref(2)?.as_blob()?, &q.fields)? {
+                    earliest[k] = Some(time);
+                }
+            }
+        }
+        Ok((seq, earliest))
+    }
+
     /// One numeric field of one or more series as `(time, value)` pairs: the analytics' fast path.
     pub fn numeric_field(&self, query: &RangeQuery, field: &str) -> Result<Vec<(i64, f64)>> {
         let mut out = Vec::new();
@@ -442,6 +491,16 @@ impl Reader {
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+/// Whether encoded fields hold one of `names`.
+fn has_field(bytes: &[u8], names: &[String]) -> Result<bool> {
+    for f in fields::iter(bytes) {
+        if names.iter().any(|n| n == f?.0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The length of a point's JSON, counted without building it.

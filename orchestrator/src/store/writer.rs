@@ -270,7 +270,7 @@ impl Writer {
 }
 
 /// The last seq handed out by any writer of the file.
-fn last_seq(conn: &Connection) -> Result<u64> {
+pub(super) fn last_seq(conn: &Connection) -> Result<u64> {
     let seq: i64 = conn.query_row(
         "SELECT max(coalesce((SELECT max(seq) FROM points), 0),
                     coalesce((SELECT max(last_seq) FROM commits), 0))",

@@ -145,6 +145,11 @@ async fn read_stdout(stdout: tokio::process::ChildStdout, route: Route) {
             FromWorker::Points { seq, points, state } => route.store_then_ack(seq, points, state),
             FromWorker::State { seq, state } => route.store_then_ack(seq, Vec::new(), Some(state)),
             FromWorker::Query { id, query } => route.answer_query(id, query),
+            FromWorker::Changes {
+                id,
+                queries,
+                written_after,
+            } => route.answer_changes(id, queries, written_after),
             other => route.tell(Heard::Message(other)),
         }
     }
@@ -160,6 +165,19 @@ impl Route {
         let route = self.clone();
         tokio::spawn(async move {
             let answer = route.reads.answer(id, query).await;
+            let _ = route.stdin.send(answer.to_line());
+        });
+    }
+
+    fn answer_changes(
+        &self,
+        id: u64,
+        queries: Vec<hemflux_shared::read::ReadQuery>,
+        written_after: Option<u64>,
+    ) {
+        let route = self.clone();
+        tokio::spawn(async move {
+            let answer = route.reads.changes(id, queries, written_after).await;
             let _ = route.stdin.send(answer.to_line());
         });
     }

@@ -46,27 +46,70 @@ impl Reads {
             tracing::warn!(worker = %self.worker_id, "refused a query: {e}");
             return refused(e.to_string());
         }
-        let (reader, store) = (self.reader.clone(), self.store.clone());
         let limit = query.limit.unwrap_or(PAGE_POINTS).clamp(1, PAGE_POINTS);
-        let page = tokio::task::spawn_blocking(move || {
-            let mut slot = reader.lock().map_err(|_| anyhow!("reader poisoned"))?;
-            if slot.is_none() {
-                *slot = Some(store.reader()?);
-            }
-            let reader = slot.as_ref().expect("opened above");
-            reader.page(&query, limit, PAGE_BYTES)
-        })
-        .await;
-        match page {
-            Ok(Ok((points, next))) => ToWorker::QueryResult {
+        match self
+            .read(move |reader| reader.page(&query, limit, PAGE_BYTES))
+            .await
+        {
+            Ok((points, next)) => ToWorker::QueryResult {
                 id,
                 points,
                 next,
                 error: None,
             },
-            Ok(Err(e)) => refused(format!("reading the store: {e:#}")),
-            Err(e) => refused(format!("reading the store: {e}")),
+            Err(e) => refused(format!("reading the store: {e:#}")),
         }
+    }
+
+    /// The `changes_result` for `changes` request `id`: refused whole if any query is outside
+    /// the worker's scope.
+    pub async fn changes(
+        &self,
+        id: u64,
+        queries: Vec<ReadQuery>,
+        written_after: Option<u64>,
+    ) -> ToWorker {
+        let refused = |error: String| ToWorker::ChangesResult {
+            id,
+            seq: 0,
+            earliest: Vec::new(),
+            error: Some(error),
+        };
+        if let Some(e) = queries
+            .iter()
+            .find_map(|q| self.scope.check(&self.worker_id, q).err())
+        {
+            tracing::warn!(worker = %self.worker_id, "refused a changes request: {e}");
+            return refused(e.to_string());
+        }
+        match self
+            .read(move |reader| reader.changes(&queries, written_after))
+            .await
+        {
+            Ok((seq, earliest)) => ToWorker::ChangesResult {
+                id,
+                seq,
+                earliest,
+                error: None,
+            },
+            Err(e) => refused(format!("reading the store: {e:#}")),
+        }
+    }
+
+    /// Runs `f` on the worker's reader (opened at its first read) on a blocking thread.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Reader) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (reader, store) = (self.reader.clone(), self.store.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut slot = reader.lock().map_err(|_| anyhow!("reader poisoned"))?;
+            if slot.is_none() {
+                *slot = Some(store.reader()?);
+            }
+            f(slot.as_ref().expect("opened above"))
+        })
+        .await?
     }
 }
 
