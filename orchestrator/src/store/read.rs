@@ -496,7 +496,8 @@ impl Reader {
 /// Whether encoded fields hold one of `names`.
 fn has_field(bytes: &[u8], names: &[String]) -> Result<bool> {
     for f in fields::iter(bytes) {
-        if names.iter().any(|n| n == f?.0) {
+        let (name, _) = f?;
+        if names.iter().any(|n| n == name) {
             return Ok(true);
         }
     }

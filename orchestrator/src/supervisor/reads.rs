@@ -186,6 +186,59 @@ mod tests {
         assert!(page(reads.answer(4, unpinned).await).2.is_some());
     }
 
+    fn changed(answer: ToWorker) -> (u64, Vec<Option<i64>>, Option<String>) {
+        match answer {
+            ToWorker::ChangesResult {
+                seq,
+                earliest,
+                error,
+                ..
+            } => (seq, earliest, error),
+            other => panic!("not a changes_result: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_finds_what_was_written_since_whatever_its_time_within_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_two_houses(dir.path()).await;
+        let scope = ReadScope::new(vec![Grant::entity("house_id", "villa_1")]);
+        let reads = Reads::new("analytics:villa_1".into(), scope, store.clone());
+        let own = ReadQuery::new("heating_system").tag("house_id", "villa_1");
+        let (seen, earliest, error) = changed(reads.changes(1, vec![own.clone()], None).await);
+        assert_eq!((earliest, error), (vec![None], None));
+        assert_eq!(seen, 10, "ten points written");
+
+        // Backdated: time 2 again (before the last, 4), one field only; and the other house.
+        let again = |house: &str, field: &str| {
+            Point::new("heating_system", 2)
+                .tag("house_id", house)
+                .field(field, 1.0)
+        };
+        let points = vec![again("villa_1", "supply_temp"), again("villa_2", "supply_temp")];
+        store.write("test", points, None).await.unwrap();
+        let queries = vec![
+            own.clone(),
+            own.clone().fields(["supply_temp"]),
+            own.clone().fields(["room_temperature"]),
+            own.clone().between(Some(3), None),
+            ReadQuery::new("other").tag("house_id", "villa_1"),
+        ];
+        let (seq, earliest, error) = changed(reads.changes(2, queries, Some(seen)).await);
+        assert_eq!(error, None);
+        assert_eq!(seq, seen + 2);
+        // The rewrite merges into the stored point, which then holds both fields: a query of
+        // either sees it (a recompute too many, never one too few).
+        assert_eq!(earliest, [Some(2), Some(2), Some(2), None, None]);
+        let (_, earliest, _) = changed(reads.changes(3, vec![own.clone()], Some(seq)).await);
+        assert_eq!(earliest, [None], "nothing since");
+
+        let other = ReadQuery::new("heating_system").tag("house_id", "villa_2");
+        let (_, earliest, error) = changed(reads.changes(4, vec![own, other], Some(0)).await);
+        assert!(earliest.is_empty());
+        assert!(error.unwrap().contains("may not read heating_system"));
+    }
+
     #[tokio::test]
     async fn a_kind_without_reads_is_refused() {
         let dir = tempfile::tempdir().unwrap();
