@@ -292,10 +292,13 @@ fn physical(
             *s = Sample::missing(instants[k]);
         }
     }
-    // Nothing new read: only the day that now ends at the new last midnight is new.
+    // The first day whose values changed. Nothing new read: only the day that now ends at the
+    // new last midnight. Else the day that ends at the first recomputed midnight: its end moved.
     let changed = match (resume, points.is_empty()) {
         (Some(_), true) => old_len.saturating_sub(1),
-        _ => grid.first_at_or_after(after.saturating_add(1)),
+        _ => grid
+            .first_at_or_after(after.saturating_add(1))
+            .saturating_sub(1),
     };
     for r in &out {
         match instants.binary_search(&r.sample.t) {

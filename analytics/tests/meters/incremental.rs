@@ -79,6 +79,32 @@ fn assert_same(a: &State, b: &State) {
     }
 }
 
+/// Every day whose consumption a full run changed against `before` is among the days the
+/// resumed run put out, with the full run's value: what a worker writes is complete.
+fn assert_outputs_cover(before: &[MeterOutput], resumed: &[MeterOutput], full: &[MeterOutput]) {
+    for f in full {
+        let old = meter(before, &f.meter_id);
+        let new = meter(resumed, &f.meter_id);
+        for day in &f.days {
+            let was = old.days.iter().find(|d| d.label == day.label);
+            if was.is_some_and(|w| close(w.consumption, day.consumption)) {
+                continue;
+            }
+            let put = new.days.iter().find(|d| d.label == day.label);
+            assert!(
+                put.is_some_and(|p| close(p.consumption, day.consumption)),
+                "{} on {}: full {} (before {:?}), the resumed run put out {:?} (from {:?})",
+                f.meter_id,
+                day.label,
+                day.consumption,
+                was.map(|w| w.consumption),
+                put.map(|p| p.consumption),
+                new.from
+            );
+        }
+    }
+}
+
 /// A resumed run; returns how many readings it read of `meter`.
 fn counted_run(
     set: &MeterSet,
@@ -107,9 +133,9 @@ fn counted_run(
 #[test]
 fn a_nightly_run_reads_one_day_and_matches_a_full_run() {
     let set = set(SET);
-    let (mut state, _) = full(&set, &data(ts("2024-06-01T00:00")), ts("2024-06-01T00:30"));
+    let (mut state, before) = full(&set, &data(ts("2024-06-01T00:00")), ts("2024-06-01T00:30"));
     let next = data(ts("2024-06-02T00:00"));
-    let (read, _) = counted_run(
+    let (read, resumed) = counted_run(
         &set,
         &mut state,
         &next,
@@ -118,15 +144,16 @@ fn a_nightly_run_reads_one_day_and_matches_a_full_run() {
         "main",
     );
     assert!(read <= 96, "read {read} readings for one new day");
-    let (expected, _) = full(&set, &next, ts("2024-06-02T00:30"));
+    let (expected, outputs) = full(&set, &next, ts("2024-06-02T00:30"));
     assert_same(&state, &expected);
+    assert_outputs_cover(&before, &resumed, &outputs);
 }
 
 #[test]
 fn a_reading_added_in_the_past_recomputes_from_there_through_master_and_virtual() {
     let set = set(SET);
     let mut d = data(ts("2024-06-01"));
-    let (mut state, _) = full(&set, &d, ts("2024-06-01"));
+    let (mut state, before) = full(&set, &d, ts("2024-06-01"));
     // A reading typed in by hand for 2024-03-03 12:00, between two of `flat`'s.
     let flat = d.get_mut("flat").unwrap();
     let at = ts("2024-03-03T12:00");
@@ -140,8 +167,9 @@ fn a_reading_added_in_the_past_recomputes_from_there_through_master_and_virtual(
         "re-read {read} of {}",
         d["flat"].len()
     );
-    let (expected, _) = full(&set, &d, ts("2024-06-01"));
+    let (expected, full_outputs) = full(&set, &d, ts("2024-06-01"));
     assert_same(&state, &expected);
+    assert_outputs_cover(&before, &outputs, &full_outputs);
     let from = meter(&outputs, "common").from.clone().unwrap();
     assert!(
         ("2024-02-20".to_string()..="2024-03-03".to_string()).contains(&from),

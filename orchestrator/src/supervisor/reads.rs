@@ -215,7 +215,10 @@ mod tests {
                 .tag("house_id", house)
                 .field(field, 1.0)
         };
-        let points = vec![again("villa_1", "supply_temp"), again("villa_2", "supply_temp")];
+        let points = vec![
+            again("villa_1", "supply_temp"),
+            again("villa_2", "supply_temp"),
+        ];
         store.write("test", points, None).await.unwrap();
         let queries = vec![
             own.clone(),

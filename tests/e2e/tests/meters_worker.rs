@@ -1,13 +1,15 @@
 //! The `meters` worker in the whole orchestrator (real `hemflux run`, real worker, real store):
 //! `meters.yaml` beside `hemflux.toml` starts it, it reads the readings through the read path,
 //! writes daily, monthly and yearly consumption for physical and virtual meters, recomputes as
-//! soon as a reading arrives (`hemflux reading add` beside the running orchestrator), and comes
-//! back after a crash with its checkpoint.
+//! soon as a reading arrives (`hemflux reading add` beside the running orchestrator), a reading
+//! dated in the past included (added by hand or imported), and comes back after a crash or a
+//! restart with its checkpoint, a large one too, running incrementally.
 
 use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::{bin, wait_for, Orchestrator};
+use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -63,6 +65,34 @@ fn day_use(o: &Orchestrator, meter: &str, at: &str) -> Option<(f64, String)> {
         })
 }
 
+/// `hemflux ARGS --data <its data>`; its stdout.
+fn hemflux(o: &Orchestrator, args: &[&str]) -> String {
+    let out = Command::new(bin("hemflux"))
+        .args(args)
+        .arg("--data")
+        .arg(o.path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hemflux {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Whether the virtual meter `rest` is `strom` minus `wohnung` on the day starting at `at`.
+fn virtual_follows(o: &Orchestrator, at: &str) -> bool {
+    let (Some(s), Some(w), Some(r)) = (
+        day_use(o, "strom", at),
+        day_use(o, "wohnung", at),
+        day_use(o, "rest", at),
+    ) else {
+        return false;
+    };
+    (s.0 - w.0 - r.0).abs() < 1e-9
+}
+
 #[test]
 fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() {
     let o = Orchestrator::new("[meters]\ncheck_interval_secs = 1\n");
@@ -96,7 +126,45 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
     let (rest, _) = day_use(&o, "rest", later).unwrap();
     assert!(rest > 35.0, "the virtual meter followed: {rest}");
 
+    // Backdated by hand, a week before the last reading (21st): 520 on the 14th. The days
+    // between the 11th and the 14th are now (520 - 400) / 3 a day, and the virtual meter
+    // follows its terms.
+    reading(&o, "strom", "520", "2026-11-14T00:00:00+01:00");
+    let twelfth = "2026-11-11T23:00:00Z";
+    let want = (520.0 - 400.0) / 3.0;
+    wait_for(T, "the backdated reading counted", || {
+        day_use(&o, "strom", twelfth).filter(|(v, _)| (v - want).abs() < 1e-9)
+    });
+    wait_for(T, "the virtual meter to follow", || {
+        virtual_follows(&o, twelfth).then_some(())
+    });
+
+    // Imported by another path, `hemflux import`: 200 on the 6th (linearly it was 250).
+    assert!(
+        !o.query("kWh", &["--tag", "entity_id=strom"]).is_empty(),
+        "the readings' series"
+    );
+    let sixth: jiff::Timestamp = "2026-11-06T00:00:00+01:00".parse().unwrap();
+    let lp = o.path("late.lp");
+    std::fs::write(
+        &lp,
+        format!("kWh,entity_id=strom value=200 {}\n", sixth.as_nanosecond()),
+    )
+    .unwrap();
+    hemflux(&o, &["import", lp.to_str().unwrap()]);
+    let third = "2026-11-02T23:00:00Z";
+    let want = (200.0 - 100.0) / 5.0;
+    wait_for(T, "the imported reading counted", || {
+        day_use(&o, "strom", third).filter(|(v, _)| (v - want).abs() < 1e-9)
+    });
+    wait_for(T, "the virtual meter to follow", || {
+        virtual_follows(&o, third).then_some(())
+    });
+    let worker_status = o.worker("meters").unwrap()["status"].to_string();
+    assert!(worker_status.contains("incremental run"), "{worker_status}");
+
     // A crash: the worker comes back from its checkpoint, and the results stay.
+    let kept = day_use(&o, "strom", later).unwrap().0;
     let pid = worker["pid"].as_i64().unwrap();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
@@ -108,6 +176,122 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
             .filter(|w| w["state"] == "running" && w["pid"].as_i64() != Some(pid))
     });
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(day_use(&o, "strom", later).unwrap().0, after);
+    assert_eq!(day_use(&o, "strom", later).unwrap().0, kept);
+    o.terminate();
+}
+
+/// Twelve meters over ten years, read monthly, and a virtual one: a state of several MB.
+fn large_set() -> (String, String) {
+    let mut yaml = String::from("timezone: Europe/Stockholm\nmeters:\n");
+    let mut lp = String::new();
+    let start: jiff::Timestamp = "2016-01-01T00:00:00+01:00".parse().unwrap();
+    for k in 0..12 {
+        yaml += &format!(
+            "  - {{meter_id: m{k}, type: physical, output_unit: kWh, installation_date: \"2016-01-01\"}}\n"
+        );
+        let mut value = 1000.0 * k as f64;
+        for month in 0..130i64 {
+            // Monthly, a little off the hour, and a different use each month and meter.
+            let t = start.as_second() + month * 30 * 86_400 + 3_600 * ((month + k) % 7);
+            value += 50.0 + ((month * 7 + k * 3) % 11) as f64 * 4.25;
+            lp += &format!("kWh,entity_id=m{k} value={value} {}\n", t * 1_000_000_000);
+        }
+    }
+    yaml += "  - {meter_id: rest, type: virtual, output_unit: kWh, calculation_type: subtraction, base_meter: m0, subtract_meters: [m1, m2]}\n";
+    (yaml, lp)
+}
+
+/// Each day's consumption the store holds for `meter`, by the second its day starts.
+fn stored_days(o: &Orchestrator, meter: &str) -> Vec<(i64, f64)> {
+    let points = o.query(
+        "meter_consumption",
+        &["--tag", &format!("meter_id={meter}"), "--tag", "period=day"],
+    );
+    points
+        .iter()
+        .map(|p| {
+            let t: jiff::Timestamp = p["time"].as_str().unwrap().parse().unwrap();
+            (t.as_second(), p["fields"]["consumption"].as_f64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_restart_with_a_large_state_resumes_incrementally_and_equals_a_full_run() {
+    // The nightly full run far from now, so that the restart is not due for one.
+    let nightly = jiff::Zoned::now()
+        .in_tz("Europe/Stockholm")
+        .unwrap()
+        .checked_add(jiff::SignedDuration::from_hours(12))
+        .unwrap()
+        .time();
+    let o = Orchestrator::new(&format!(
+        "[meters]\ncheck_interval_secs = 1\nnightly_at = \"{}\"\n",
+        nightly.strftime("%H:%M:%S")
+    ));
+    let (yaml, lp) = large_set();
+    std::fs::write(o.path("meters.yaml"), yaml).unwrap();
+    std::fs::write(o.path("readings.lp"), lp).unwrap();
+    hemflux(&o, &["import", o.path("readings.lp").to_str().unwrap()]);
+    let mut o = o.start();
+    let status = |o: &Orchestrator| o.worker("meters").map(|w| w["status"].clone());
+    wait_for(Duration::from_secs(60), "the first, full run", || {
+        status(&o).filter(|s| s.as_str().is_some_and(|s| s.starts_with("full run")))
+    });
+    let full = status(&o).unwrap();
+    assert!(!full.as_str().unwrap().contains("too large"), "{full}");
+    let before = stored_days(&o, "m1");
+    o.terminate();
+
+    // While it is down, a reading a year back.
+    reading(&o, "m1", "9000", "2025-11-01T12:00:00+01:00");
+    o.restart();
+    let resumed = wait_for(Duration::from_secs(60), "an incremental run", || {
+        status(&o).filter(|s| s.as_str().is_some_and(|s| s.starts_with("incremental run")))
+    });
+    assert!(
+        resumed.as_str().unwrap().contains("from 2025-"),
+        "{resumed}"
+    );
+    let after = stored_days(&o, "m1");
+    assert_ne!(before, after, "the reading changed m1's days");
+
+    // The same as a full run of the CLI on the same store.
+    let out = hemflux(
+        &o,
+        &[
+            "meters",
+            "run",
+            "--full",
+            "--format",
+            "json",
+            "--meters",
+            o.path("meters.yaml").to_str().unwrap(),
+        ],
+    );
+    let outputs: Vec<Value> = serde_json::from_str(&out).unwrap();
+    for meter in ["m1", "m0", "rest"] {
+        let full: Vec<(i64, f64)> = outputs.iter().find(|o| o["meter_id"] == meter).unwrap()
+            ["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["start"].as_i64().unwrap(),
+                    d["consumption"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        let stored = stored_days(&o, meter);
+        assert_eq!(stored.len(), full.len(), "{meter}");
+        for ((t, a), (u, b)) in stored.iter().zip(&full) {
+            assert_eq!(t, u, "{meter}");
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{meter} at {t}: {a} vs {b}"
+            );
+        }
+    }
     o.terminate();
 }
