@@ -240,6 +240,18 @@ fn a_restart_with_a_large_state_resumes_incrementally_and_equals_a_full_run() {
     });
     let full = status(&o).unwrap();
     assert!(!full.as_str().unwrap().contains("too large"), "{full}");
+    // The checkpoint holds the state, over the 4 MiB that were once too large to keep.
+    let cp = hemflux::store::Reader::open(&o.path("data"))
+        .unwrap()
+        .load_state("meters")
+        .unwrap()
+        .expect("a checkpoint");
+    let packed = cp["state"].as_str().expect("the state in the checkpoint");
+    let state = hemflux_analytics::meters::packed::unpack(packed).unwrap();
+    let json = serde_json::to_vec(&state).unwrap().len();
+    assert!(json > 4 << 20, "a state of {json} bytes is not large");
+    assert!(cp["seen"].as_u64().unwrap() > 0, "{}", cp["seen"]);
+    eprintln!("state: {json} bytes of JSON, {} packed", packed.len());
     let before = stored_days(&o, "m1");
     o.terminate();
 
