@@ -5,7 +5,7 @@
 //! already in the tree for `hemflux import`) shrinks the repetitive JSON several times and keeps
 //! the checkpoint one self-contained value, stored with the points in the store's transaction.
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use base64::Engine as _;
 use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
@@ -28,9 +28,13 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 /// The state as base64 of its deflated JSON.
 pub fn pack(state: &State) -> String {
     // Fast level: the state is written after every run; a higher level gains little on it.
-    let mut deflate = DeflateEncoder::new(Vec::new(), Compression::fast());
-    serde_json::to_writer(&mut deflate, state).expect("a state serializes");
-    let bytes = deflate.finish().expect("deflating into memory cannot fail");
+    // Whole, not streamed: serde writes in tiny pieces, and each costs the encoder a call.
+    let json = serde_json::to_vec(state).expect("a state serializes");
+    let mut deflate = DeflateEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+    let bytes = deflate
+        .write_all(&json)
+        .and_then(|()| deflate.finish())
+        .expect("deflating into memory cannot fail");
     B64.encode(bytes)
 }
 
