@@ -1,11 +1,14 @@
 //! `analytics:<id>`: the energy analytics of one house or building whose file has an enabled
 //! `analytics` section (docs/energy.md). It reads the entity's history through the read path
-//! (`crate::read`), so it needs no credentials.
+//! (`crate::read`), so it needs no credentials. Weather gaps in that history it refills from
+//! SMHI's observations (keyless), with hemflux.toml's `[weather]` URLs.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
-use crate::config::{AnalyticsConfig, ConfigError, Entity, Location, WorkerSpec, DEFAULT_TIMEZONE};
+use crate::config::{
+    AnalyticsConfig, ConfigError, Entity, Location, WeatherSettings, WorkerSpec, DEFAULT_TIMEZONE,
+};
 use crate::read::{Grant, ReadScope};
 
 /// Everything the analytics of one entity need from its file.
@@ -21,6 +24,10 @@ pub struct AnalyticsWorker {
     /// How often the heating rows are polled (their expected cadence).
     pub poll_interval_secs: u64,
     pub analytics: AnalyticsConfig,
+    /// hemflux.toml's `[weather]` (SMHI's observation URL and timeout) for the weather-gap
+    /// refill; absent when weather is off (the gaps are then only reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weather: Option<WeatherSettings>,
 }
 
 impl AnalyticsWorker {
@@ -49,12 +56,15 @@ impl AnalyticsWorker {
             location,
             poll_interval_secs: poll,
             analytics,
+            weather: None,
         }
     }
 }
 
 impl Kind for AnalyticsWorker {
     fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        let weather = cx.globals.weather.clone().unwrap_or_default();
+        let weather = weather.enabled.then_some(weather);
         let mut specs: Vec<WorkerSpec> = Vec::new();
         for (file, entity) in cx.entities {
             let section = match entity {
@@ -80,7 +90,10 @@ impl Kind for AnalyticsWorker {
             }
             specs.push(WorkerSpec::new(
                 id,
-                AnalyticsWorker::of(entity, analytics),
+                AnalyticsWorker {
+                    weather: weather.clone(),
+                    ..AnalyticsWorker::of(entity, analytics)
+                },
                 Vec::new(),
                 file,
             ));
