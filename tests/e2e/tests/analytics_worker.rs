@@ -339,7 +339,7 @@ fn weather_gaps_are_refilled_from_the_nearest_active_station_after_an_outage_and
     let bare: Vec<i64> = hole_rows(&o)
         .iter()
         .filter(|r| !r["fields"]["effective_temp"].is_f64())
-        .map(|r| time_ns(r))
+        .map(time_ns)
         .collect();
     assert!(bare.contains(&late), "{bare:?}");
 
@@ -348,7 +348,7 @@ fn weather_gaps_are_refilled_from_the_nearest_active_station_after_an_outage_and
     sleep_until(first_ns);
     wait_runs(&o, 3);
     let filled = gap_filled(&o);
-    let times: Vec<i64> = filled.iter().map(|p| time_ns(p)).collect();
+    let times: Vec<i64> = filled.iter().map(time_ns).collect();
     let expected: Vec<i64> = HOLE.rev().map(|h| ns(at(h))).collect();
     assert_eq!(times, expected);
     let series = [
