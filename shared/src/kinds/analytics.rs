@@ -107,3 +107,40 @@ impl Kind for AnalyticsWorker {
         ReadScope::new(vec![Grant::entity(&self.entity_tag, &self.entity_id)])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use crate::config::{desired_workers, parse_entity, EntityKind, Globals, WeatherSettings};
+    use crate::kinds::WorkerConfig;
+
+    /// The weather settings the analytics worker of one house with a location gets.
+    fn weather_of(globals: &Globals) -> Option<WeatherSettings> {
+        let text = r#"{"location": {"lat": 59.33, "lon": 18.07}, "analytics": {}}"#;
+        let file = "profiles/villa.json";
+        let entity = parse_entity(EntityKind::House, Path::new(file), text).unwrap();
+        let (specs, _) = desired_workers(&[(PathBuf::from(file), entity)], globals);
+        specs
+            .into_iter()
+            .find_map(|s| match s.config {
+                WorkerConfig::Analytics(a) => Some(a.weather),
+                _ => None,
+            })
+            .expect("an analytics worker")
+    }
+
+    #[test]
+    fn the_weather_gap_refill_asks_smhi_only_while_weather_is_on() {
+        let on = weather_of(&Globals::default()).expect("weather is on by default");
+        assert_eq!(on, WeatherSettings::default());
+        let off = Globals {
+            weather: Some(WeatherSettings {
+                enabled: false,
+                ..WeatherSettings::default()
+            }),
+            ..Globals::default()
+        };
+        assert_eq!(weather_of(&off), None);
+    }
+}

@@ -189,11 +189,16 @@ impl Analytics {
             .collect();
         times.sort();
         let gaps = weather_refills(&times, from, now, entity.location);
-        let mut refilled = None;
-        if let (Some(refill), false) = (&self.refill, gaps.is_empty()) {
-            refilled = refill.fetch(link, entity, &gaps, &observed, now).await;
-        }
-        let mut points = refilled.clone().unwrap_or_default();
+        let refilled = match &self.refill {
+            Some(refill) if !gaps.is_empty() => {
+                refill.fetch(link, entity, &gaps, &observed, now).await
+            }
+            Some(_) => Some(Vec::new()),
+            None => None,
+        };
+        // How many hours SMHI gave; `None`: weather is off, or asking failed.
+        let fetched = refilled.as_ref().map(Vec::len);
+        let mut points = refilled.unwrap_or_default();
         let data = HistoryData::from_points(
             q.start,
             Vec::new(),
@@ -208,13 +213,10 @@ impl Analytics {
             now,
         );
         points.extend(effective);
-        match (&mut self.refill, refilled) {
-            (Some(refill), Some(rows)) => {
-                if !rows.is_empty() {
-                    link.status(format!(
-                        "weather gaps: {} hours refilled from SMHI",
-                        rows.len()
-                    ));
+        match (&mut self.refill, fetched) {
+            (Some(refill), Some(hours)) => {
+                if hours > 0 {
+                    link.status(format!("weather gaps: {hours} hours refilled from SMHI"));
                 }
                 refill.report_empty(link, &still_missing);
             }

@@ -18,7 +18,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::link::Link;
 use crate::weather::observations::{
-    is_retryable, nearest_active, observation_point, station_rows, ObservedAt, TEMPERATURE,
+    is_retryable, nearest_active, observation_point, station_rows, ObservedAt, StationRows,
+    TEMPERATURE,
 };
 
 /// SMHI's `latest-day` reaches about 25 hours back; older gaps need `latest-months`.
@@ -100,17 +101,9 @@ impl Refill {
             station,
             distance_km,
         };
-        let mut points = Vec::new();
-        for gap in gaps {
-            let range = gap.from.as_millisecond() + 1..gap.to.as_millisecond();
-            for (date, fields) in rows.range(range) {
-                let time = Timestamp::from_millisecond(*date)?;
-                if !observed.contains(&to_nanos(time)) {
-                    points.push(observation_point(&at, time, fields, true));
-                }
-            }
-        }
-        Ok(points)
+        Ok(missing_rows(&rows, gaps, observed)
+            .map(|(time, fields)| observation_point(&at, time, fields, true))
+            .collect())
     }
 
     /// Says once, per gap, that SMHI had nothing for it; forgets the gaps that are gone.
@@ -123,5 +116,56 @@ impl Refill {
             ));
         }
         self.reported_empty = now;
+    }
+}
+
+/// The station's rows strictly inside a gap (its ends are stored hours or the window's ends)
+/// whose hour is not stored (`observed`, ns) already.
+fn missing_rows<'a>(
+    rows: &'a StationRows,
+    gaps: &'a [WeatherRefill],
+    observed: &'a HashSet<i64>,
+) -> impl Iterator<Item = (Timestamp, &'a [(&'static str, f64)])> + 'a {
+    gaps.iter()
+        .flat_map(move |g| rows.range(g.from.as_millisecond() + 1..g.to.as_millisecond()))
+        .filter_map(|(date, fields)| Some((Timestamp::from_millisecond(*date).ok()?, fields)))
+        .filter(|(time, _)| !observed.contains(&to_nanos(*time)))
+        .map(|(time, fields)| (time, fields.as_slice()))
+}
+
+#[cfg(test)]
+mod tests {
+    use hemflux_shared::config::Location;
+
+    use super::*;
+
+    #[test]
+    fn only_the_hours_inside_a_gap_that_are_not_stored_are_written() {
+        let hour = |h: i64| Timestamp::from_second(1_768_471_200 + h * 3600).unwrap();
+        let rows: StationRows = (0..12)
+            .map(|h| (hour(h).as_millisecond(), vec![("temperature", h as f64)]))
+            .collect();
+        let at = Location {
+            lat: 59.3,
+            lon: 18.0,
+        };
+        let gaps = [
+            WeatherRefill {
+                from: hour(1),
+                to: hour(5),
+                at,
+            },
+            WeatherRefill {
+                from: hour(8),
+                to: hour(11),
+                at,
+            },
+        ];
+        // Hour 3 was stored meanwhile (by the weather worker, or an earlier refill).
+        let observed: HashSet<i64> = [1, 3, 5, 8, 11].map(|h| to_nanos(hour(h))).into();
+        let got: Vec<Timestamp> = missing_rows(&rows, &gaps, &observed)
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(got, [2, 4, 9, 10].map(hour));
     }
 }
