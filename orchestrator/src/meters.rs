@@ -6,7 +6,7 @@
 //! (points written since then, found by the store's write order, say where to recompute from),
 //! and prints a table or JSON.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use hemflux_analytics::meters::{
     self as analytics, Changes, Kind, MeterOutput, MeterSet, Reading, Source, State,
 };
 use hemflux_shared::kinds::meters::MeterDefinitions;
+use hemflux_shared::read::ReadQuery;
 use hemflux_shared::time::{parse_instant, to_nanos};
 use hemflux_shared::Point;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -184,8 +185,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let mut hasher = DefaultHasher::new();
     text.hash(&mut hasher);
     let definitions = hasher.finish();
-    let mut reader = Reader::open(&args.files.data)?;
-    let store_seq = reader.last_seq()?;
+    let reader = Reader::open(&args.files.data)?;
     let path = state_path(&args.files.data);
     let saved: Option<Saved> = match std::fs::read(&path) {
         Ok(bytes) => Some(serde_json::from_slice(&bytes).with_context(|| {
@@ -197,13 +197,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let (mut state, changes, full) = match saved {
-        Some(s) if !args.full && s.definitions == definitions => {
-            let changes = changed_since(&mut reader, &set, s.store_seq)?;
-            (s.state, changes, false)
-        }
-        _ => (State::default(), Changes::new(), true),
+    let (mut state, since) = match saved {
+        Some(s) if !args.full && s.definitions == definitions => (s.state, Some(s.store_seq)),
+        _ => (State::default(), None),
     };
+    let full = since.is_none();
+    let (store_seq, changes) = changed_since(&reader, &set, since)?;
     let physical = set
         .meters
         .iter()
@@ -262,43 +261,34 @@ pub fn run(args: RunArgs) -> Result<()> {
     Ok(out.flush()?)
 }
 
-/// Per physical meter, the earliest reading written since `cursor` (in the store's write order).
-fn changed_since(reader: &mut Reader, set: &MeterSet, mut cursor: u64) -> Result<Changes> {
-    let mut by_measurement: HashMap<&str, Vec<(&str, &analytics::Series)>> = HashMap::new();
-    for m in &set.meters {
-        if let Kind::Physical(p) = &m.kind {
-            by_measurement
-                .entry(&p.series.measurement)
-                .or_default()
-                .push((&m.id, &p.series));
-        }
-    }
-    let mut changes = Changes::new();
-    loop {
-        let batch = reader.after(cursor, 10_000)?;
-        let Some(last) = batch.last_seq() else { break };
-        cursor = last;
-        for point in &batch.points {
-            for (id, series) in by_measurement
-                .get(point.measurement.as_str())
-                .into_iter()
-                .flatten()
-            {
-                let tags_match = series
+/// The store's write position now and, per physical meter, the earliest reading written after
+/// `cursor` (nothing for `None`): what the `meters` worker asks with `changes`.
+fn changed_since(reader: &Reader, set: &MeterSet, cursor: Option<u64>) -> Result<(u64, Changes)> {
+    let meters: Vec<(&str, ReadQuery)> = set
+        .meters
+        .iter()
+        .filter_map(|m| match &m.kind {
+            Kind::Physical(p) => {
+                let q =
+                    ReadQuery::new(p.series.measurement.clone()).fields([p.series.field.clone()]);
+                let q = p
+                    .series
                     .tags
                     .iter()
-                    .all(|(k, v)| point.tags.get(k) == Some(v));
-                if tags_match && point.fields.contains_key(&series.field) {
-                    let t = point.time.div_euclid(NS);
-                    changes
-                        .entry(id.to_string())
-                        .and_modify(|c| *c = (*c).min(t))
-                        .or_insert(t);
-                }
+                    .fold(q, |q, (k, v)| q.tag(k.clone(), v.clone()));
+                Some((m.id.as_str(), q))
             }
-        }
-    }
-    Ok(changes)
+            _ => None,
+        })
+        .collect();
+    let queries: Vec<ReadQuery> = meters.iter().map(|(_, q)| q.clone()).collect();
+    let (seq, earliest) = reader.changes(&queries, cursor)?;
+    let changes = meters
+        .iter()
+        .zip(earliest)
+        .filter_map(|((id, _), t)| Some((id.to_string(), t?.div_euclid(NS))))
+        .collect();
+    Ok((seq, changes))
 }
 
 fn number(v: Option<f64>) -> String {

@@ -434,15 +434,6 @@ impl Reader {
         Ok(&self.series[&id])
     }
 
-    /// The position of the latest write (0: nothing written yet); what `after` counts from.
-    pub fn last_seq(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .prepare_cached("SELECT coalesce(max(seq), 0) FROM points")?
-            .query_row([], |r| r.get(0))?;
-        Ok(n as u64)
-    }
-
     /// How many points were written after `cursor`.
     pub fn count_after(&self, cursor: u64) -> Result<u64> {
         let n: i64 = self
