@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub users: Users,
+    /// Purges an entity's points from the store and the sinks (hard removal from the web UI).
+    pub purger: Arc<crate::onboard::StorePurge>,
     /// The config folders, data folder and `.env`, for onboarding from the web UI.
     pub paths: crate::onboard::Paths,
 }
