@@ -85,6 +85,14 @@ pub async fn page(
             lang.t("settings")
         );
     }
+    if who.is_admin() {
+        let _ = write!(
+            body,
+            r#"<li><a href="/entity/{}/remove" id="remove-entity">{}</a></li>"#,
+            esc(&id),
+            lang.t("remove_entity")
+        );
+    }
     let _ = write!(
         body,
         r#"</ul></section>

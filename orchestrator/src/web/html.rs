@@ -66,8 +66,9 @@ fn nav_links(lang: Lang, who: &Principal) -> String {
     if who.is_admin() {
         let _ = write!(
             out,
-            r#" <a href="/onboard" id="nav-onboard">{}</a> <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
+            r#" <a href="/onboard" id="nav-onboard">{}</a> <a href="/admin/offboarded" id="nav-offboarded">{}</a> <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
             lang.t("onboard"),
+            lang.t("offboarded"),
             lang.t("users"),
             lang.t("audit")
         );

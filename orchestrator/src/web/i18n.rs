@@ -146,6 +146,38 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Add house or building",
         "Lägg till hus eller fastighet",
     ),
+    ("remove_entity", "Remove", "Ta bort"),
+    (
+        "soft_title",
+        "Soft removal: restorable until the purge",
+        "Mjuk borttagning: kan återställas fram till rensningen",
+    ),
+    ("soft_remove", "Remove softly", "Ta bort mjukt"),
+    (
+        "hard_title",
+        "Hard removal: everything goes now, for good",
+        "Hård borttagning: allt försvinner nu, för gott",
+    ),
+    ("hard_remove", "Remove for good", "Ta bort för gott"),
+    (
+        "type_id",
+        "Type the id to confirm:",
+        "Skriv id:t för att bekräfta:",
+    ),
+    (
+        "wrong_confirm",
+        "Not removed: the typed id does not match:",
+        "Inte borttaget: det inskrivna id:t stämmer inte:",
+    ),
+    ("offboarded", "Removed entities", "Borttagna objekt"),
+    ("restore", "Restore", "Återställ"),
+    ("removed_at", "Removed", "Borttaget"),
+    ("purge_after", "Purged after", "Rensas efter"),
+    (
+        "none_offboarded",
+        "Nothing is waiting for its purge.",
+        "Inget väntar på rensning.",
+    ),
     (
         "nothing",
         "No houses or buildings yet.",

@@ -15,6 +15,7 @@ mod events;
 mod fleet;
 pub(crate) mod html;
 mod i18n;
+mod offboard;
 mod onboard;
 mod overview;
 mod series;
@@ -39,6 +40,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/entity/{id}/settings",
             get(settings::edit).post(settings::save),
+        )
+        .route(
+            "/entity/{id}/remove",
+            get(offboard::preview).post(offboard::remove),
+        )
+        .route("/admin/offboarded", get(offboard::list))
+        .route(
+            "/admin/offboarded/{kind}/{id}/restore",
+            post(offboard::restore_one),
         )
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))
