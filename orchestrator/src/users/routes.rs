@@ -1,7 +1,5 @@
 //! `/login`, `/logout`, `/register`, `/account`, `/admin/users`, `/admin/audit`.
 
-use std::time::Instant;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -130,7 +128,7 @@ async fn login(
         )
     };
     let name = form.username.trim().to_string();
-    if let Err(wait) = users.limiter().check(&name, client.addr, Instant::now()) {
+    if let Err(wait) = users.login_allowed(&name, client.addr) {
         let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, |t| t.too_many);
         if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -143,7 +141,7 @@ async fn login(
         tokio::task::spawn_blocking(move || checking.check_login(&who, &form.password)).await;
     match outcome {
         Ok(Ok(Login::Ok(_))) => {
-            users.limiter().succeeded(&name);
+            users.login_succeeded(&name);
             if let Some(old) = super::guard::session_cookie(&headers) {
                 let _ = users.end_session(&old);
             }
@@ -158,7 +156,7 @@ async fn login(
         }
         Ok(Ok(Login::Pending)) => refuse(StatusCode::FORBIDDEN, |t| t.pending_login),
         Ok(Ok(Login::Refused)) => {
-            users.limiter().failed(&name, client.addr, Instant::now());
+            users.login_failed(&name, client.addr);
             tracing::warn!(user = %name, addr = ?client.addr, "sign-in refused");
             refuse(StatusCode::UNAUTHORIZED, |t| t.wrong_login)
         }
@@ -220,11 +218,7 @@ async fn register(
             |l| pages::register(l.text(), &msg),
         )
     };
-    if users
-        .limiter()
-        .register(client.addr, Instant::now())
-        .is_err()
-    {
+    if users.registration_allowed(client.addr).is_err() {
         let (lang, _) = Lang::pick(None, &headers);
         return page(
             StatusCode::TOO_MANY_REQUESTS,
