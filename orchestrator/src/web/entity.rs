@@ -78,9 +78,10 @@ pub async fn page(
     if super::settings::profile_path(&state, &who, &id).is_ok() {
         let _ = write!(
             body,
-            r#"<li><a href="/entity/{}/settings" id="edit-settings">{}</a></li>"#,
-            esc(&id),
-            lang.t("settings")
+            r#"<li><a href="/entity/{id}/control" id="edit-control">{}</a> · <a href="/entity/{id}/settings" id="edit-settings">{}</a></li>"#,
+            lang.t("control_settings"),
+            lang.t("settings"),
+            id = esc(&id),
         );
     }
     if who.is_admin() {

@@ -146,6 +146,63 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Add house or building",
         "Lägg till hus eller fastighet",
     ),
+    (
+        "control_settings",
+        "Comfort and control",
+        "Komfort och styrning",
+    ),
+    ("comfort", "Comfort", "Komfort"),
+    (
+        "heat_curve_control",
+        "Heat-curve control",
+        "Styrning av värmekurvan",
+    ),
+    (
+        "whole_profile",
+        "Edit the whole profile",
+        "Redigera hela profilen",
+    ),
+    ("target", "Room target", "Rumsmål"),
+    ("tolerance", "Tolerance (±)", "Tolerans (±)"),
+    (
+        "enabled",
+        "Write to the substation (off: only record what it would write)",
+        "Skriv till undercentralen (av: logga bara vad som skulle skrivas)",
+    ),
+    ("mode", "Mode", "Läge"),
+    (
+        "max_supply_temp",
+        "Highest supply temperature",
+        "Högsta framledningstemperatur",
+    ),
+    (
+        "reduction_hours",
+        "Reduction lasts (reduction mode)",
+        "Sänkningen varar (sänkningsläge)",
+    ),
+    (
+        "min_write_step",
+        "Smallest change worth a write",
+        "Minsta ändring värd en skrivning",
+    ),
+    (
+        "default_tau_hours",
+        "Time constant until the model has one",
+        "Tidskonstant tills modellen har en",
+    ),
+    ("pi.gain", "PI gain", "PI-förstärkning"),
+    ("pi.integral_minutes", "PI integral time", "PI-integraltid"),
+    (
+        "pi.dead_band_fraction",
+        "PI dead band (share of tolerance)",
+        "PI-dödband (andel av toleransen)",
+    ),
+    ("poll_interval_secs", "Read the house every", "Läs huset var"),
+    (
+        "forecast_interval_secs",
+        "Fetch the forecast every",
+        "Hämta prognosen var",
+    ),
     ("remove_entity", "Remove", "Ta bort"),
     (
         "soft_title",

@@ -9,12 +9,14 @@
 //! no user account exists, like `/api/workers` ([`crate::auth::ApiReader`]).
 
 mod assets;
+mod comfort;
 mod downsample;
 mod entity;
 mod events;
 mod fleet;
 pub(crate) mod html;
 mod i18n;
+mod json_edit;
 mod offboard;
 mod onboard;
 mod overview;
@@ -49,6 +51,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/admin/offboarded/{kind}/{id}/restore",
             post(offboard::restore_one),
+        )
+        .route(
+            "/entity/{id}/control",
+            get(comfort::edit).post(comfort::save),
         )
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))
