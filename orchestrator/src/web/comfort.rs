@@ -112,7 +112,13 @@ fn parse(field: &Field, form: &[(String, String)]) -> Result<String, String> {
     }
 }
 
-fn form_html(lang: Lang, who: &Principal, id: &str, shown: &Value, errors: &[(String, String)]) -> String {
+fn form_html(
+    lang: Lang,
+    who: &Principal,
+    id: &str,
+    shown: &Value,
+    errors: &[(String, String)],
+) -> String {
     let mut out = format!(r#"<h1>{} · {}</h1>"#, esc(id), lang.t("control_settings"));
     if !errors.is_empty() {
         out.push_str(r#"<ul id="error" class="bad" role="alert">"#);
@@ -135,28 +141,40 @@ fn form_html(lang: Lang, who: &Principal, id: &str, shown: &Value, errors: &[(St
             let input = match field.kind {
                 Kind::Flag => format!(
                     r#"<input type="checkbox" name="{name}" id="{dom}"{}>"#,
-                    if value == &Value::Bool(true) { " checked" } else { "" }
+                    if value == &Value::Bool(true) {
+                        " checked"
+                    } else {
+                        ""
+                    }
                 ),
                 Kind::Mode => {
                     let mut s = format!(r#"<select name="{name}" id="{dom}">"#);
                     for m in ["intelligent", "reduction"] {
-                        let sel = if value.as_str() == Some(m) { " selected" } else { "" };
+                        let sel = if value.as_str() == Some(m) {
+                            " selected"
+                        } else {
+                            ""
+                        };
                         let _ = write!(s, r#"<option value="{m}"{sel}>{m}</option>"#);
                     }
                     s + "</select>"
                 }
                 Kind::Number | Kind::Whole => format!(
                     r#"<input type="number" step="{}" name="{name}" id="{dom}" value="{}">"#,
-                    if field.kind == Kind::Whole { "1" } else { "any" },
-                    esc(&value.as_str().map_or_else(|| value.to_string(), str::to_string)),
+                    if field.kind == Kind::Whole {
+                        "1"
+                    } else {
+                        "any"
+                    },
+                    esc(&value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_string)),
                 ),
             };
             let error = errors
                 .iter()
                 .find(|(p, _)| p == &format!("{SECTION}.{name}"))
-                .map(|(_, e)| {
-                    format!(r#" <span class="bad" id="error-{dom}">{}</span>"#, esc(e))
-                })
+                .map(|(_, e)| format!(r#" <span class="bad" id="error-{dom}">{}</span>"#, esc(e)))
                 .unwrap_or_default();
             let _ = write!(
                 out,
@@ -181,8 +199,12 @@ fn read_profile(path: &std::path::Path) -> Result<(String, Value), Response> {
     let fail = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, e).into_response();
     let text = std::fs::read_to_string(path)
         .map_err(|e| fail(format!("reading {}: {e}", path.display())))?;
-    let value = serde_json::from_str(&text)
-        .map_err(|e| fail(format!("{}: {e} (fix it in the profile editor)", path.display())))?;
+    let value = serde_json::from_str(&text).map_err(|e| {
+        fail(format!(
+            "{}: {e} (fix it in the profile editor)",
+            path.display()
+        ))
+    })?;
     Ok((text, value))
 }
 
@@ -284,6 +306,7 @@ pub async fn save(
 
 /// `{"a": {"b": v}}` for path `a.b`.
 fn path_value(path: &str, v: Value) -> Value {
-    path.rsplit('.')
-        .fold(v, |v, k| Value::Object([(k.to_string(), v)].into_iter().collect()))
+    path.rsplit('.').fold(v, |v, k| {
+        Value::Object([(k.to_string(), v)].into_iter().collect())
+    })
 }

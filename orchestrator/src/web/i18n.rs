@@ -197,7 +197,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "PI dead band (share of tolerance)",
         "PI-dödband (andel av toleransen)",
     ),
-    ("poll_interval_secs", "Read the house every", "Läs huset var"),
+    (
+        "poll_interval_secs",
+        "Read the house every",
+        "Läs huset var",
+    ),
     (
         "forecast_interval_secs",
         "Fetch the forecast every",

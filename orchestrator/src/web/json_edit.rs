@@ -28,7 +28,11 @@ pub fn set(text: &str, path: &[&str], value: &str) -> Result<String> {
     }
     if depth == parents.len() {
         if let Some(span) = find_key(text, obj.clone(), last)? {
-            return Ok(format!("{}{value}{}", &text[..span.start], &text[span.end..]));
+            return Ok(format!(
+                "{}{value}{}",
+                &text[..span.start],
+                &text[span.end..]
+            ));
         }
     }
     // Build what is missing as one nested value and insert it into `obj`.
@@ -106,11 +110,7 @@ fn insert(text: &str, obj: Range<usize>, key: &str, value: &str) -> String {
             &text[obj.end - 1..]
         )
     } else {
-        format!(
-            "{}{member},\n{indent}{}",
-            &text[..first],
-            &text[first..]
-        )
+        format!("{}{member},\n{indent}{}", &text[..first], &text[first..])
     }
 }
 
@@ -123,8 +123,7 @@ fn object_span(text: &str, path: &[&str]) -> Result<Range<usize>> {
     }
     let mut span = start..value_end(b, start)?;
     for key in path {
-        span = find_key(text, span, key)?
-            .ok_or_else(|| anyhow::anyhow!("no key {key:?}"))?;
+        span = find_key(text, span, key)?.ok_or_else(|| anyhow::anyhow!("no key {key:?}"))?;
     }
     Ok(span)
 }
@@ -221,10 +220,17 @@ mod tests {
     fn adds_missing_keys_and_sections_indented_like_their_neighbours() {
         let out = set(FILE, &["heat_curve_control", "tolerance"], "0.5").unwrap();
         assert!(
-            out.contains("  \"heat_curve_control\": {\n    \"tolerance\": 0.5,\n    \"enabled\": false,"),
+            out.contains(
+                "  \"heat_curve_control\": {\n    \"tolerance\": 0.5,\n    \"enabled\": false,"
+            ),
             "{out}"
         );
-        let out = set(&out, &["heat_curve_control", "pi", "integral_minutes"], "60.0").unwrap();
+        let out = set(
+            &out,
+            &["heat_curve_control", "pi", "integral_minutes"],
+            "60.0",
+        )
+        .unwrap();
         assert!(
             out.contains("\"pi\": {\"integral_minutes\": 60.0, \"gain\": 1.25}"),
             "{out}"
