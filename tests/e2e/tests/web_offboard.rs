@@ -121,7 +121,10 @@ fn offboarding_in_the_browser_does_what_the_cli_does() {
         preview.lines().collect::<Vec<_>>()
     );
     assert!(preview.contains("BUILDING_kontor_PASSWORD"), "{preview}");
-    assert!(!preview.contains("S3cret"), "a credential's value in the page");
+    assert!(
+        !preview.contains("S3cret"),
+        "a credential's value in the page"
+    );
     browser.screenshot("offboard-preview");
 
     // Soft: the same state and .env as the CLI's soft removal.
@@ -136,10 +139,8 @@ fn offboarding_in_the_browser_does_what_the_cli_does() {
         std::fs::read_to_string(by_cli.path().join(".env")).unwrap()
     );
     wait_for(T, "kontor's workers to stop", || {
-        (!o.workers()
-            .iter()
-            .any(|w| w["id"].as_str().unwrap().contains("kontor")))
-        .then_some(())
+        let (_, workers) = browser.fetch("/api/workers");
+        (!workers.contains("kontor")).then_some(())
     });
 
     // Listed with its purge date; Restore brings back the file and the credentials.
