@@ -133,7 +133,11 @@ fn form_html(
         csrf_field(who)
     );
     for (comfort, legend) in [(true, "comfort"), (false, "heat_curve_control")] {
-        let _ = write!(out, "<fieldset><legend>{}</legend>", lang.t(legend));
+        let _ = write!(
+            out,
+            r#"<fieldset class="settings"><legend>{}</legend>"#,
+            lang.t(legend)
+        );
         for field in FIELDS.iter().filter(|f| f.comfort == comfort) {
             let name = field.path;
             let dom = name.replace('.', "-");
@@ -174,7 +178,16 @@ fn form_html(
             let error = errors
                 .iter()
                 .find(|(p, _)| p == &format!("{SECTION}.{name}"))
-                .map(|(_, e)| format!(r#" <span class="bad" id="error-{dom}">{}</span>"#, esc(e)))
+                .map(|(p, e)| {
+                    // Beside the field, the message without the file and field it names.
+                    let short = e
+                        .split_once(&format!("{p}: "))
+                        .map_or(e.as_str(), |(_, m)| m);
+                    format!(
+                        r#" <span class="bad" id="error-{dom}">{}</span>"#,
+                        esc(short)
+                    )
+                })
                 .unwrap_or_default();
             let _ = write!(
                 out,
