@@ -8,7 +8,6 @@ pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod guard;
-mod i18n;
 pub mod mail;
 pub mod notify;
 mod pages;

@@ -15,7 +15,7 @@ mod entity;
 mod events;
 mod fleet;
 pub(crate) mod html;
-mod i18n;
+pub(crate) mod i18n;
 mod json_edit;
 mod offboard;
 mod onboard;

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, folder_args, wait_for, Orchestrator};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -24,14 +24,7 @@ fn cli_remove(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(bin("hemflux"))
         .arg("remove")
         .args(args)
-        .arg("--profiles")
-        .arg(dir.join("profiles"))
-        .arg("--buildings")
-        .arg(dir.join("buildings"))
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--env-file")
-        .arg(dir.join(".env"))
+        .args(folder_args(dir))
         .output()
         .unwrap();
     assert!(
