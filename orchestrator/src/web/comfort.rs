@@ -208,16 +208,12 @@ fn form_html(
     out
 }
 
-fn read_profile(path: &std::path::Path) -> Result<(String, Value), Response> {
-    let fail = |e: String| (StatusCode::INTERNAL_SERVER_ERROR, e).into_response();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| fail(format!("reading {}: {e}", path.display())))?;
-    let value = serde_json::from_str(&text).map_err(|e| {
-        fail(format!(
-            "{}: {e} (fix it in the profile editor)",
-            path.display()
-        ))
-    })?;
+/// The profile's text and value, or why it cannot be read (answered as a server error).
+fn read_profile(path: &std::path::Path) -> Result<(String, Value), String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: {e} (fix it in the profile editor)", path.display()))?;
     Ok((text, value))
 }
 
@@ -235,7 +231,7 @@ pub async fn edit(
     };
     let (_, profile) = match read_profile(&path) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
     let body = form_html(lang, &who, &id, &effective(&profile), &[]);
     with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
@@ -255,7 +251,7 @@ pub async fn save(
     };
     let (mut text, profile) = match read_profile(&path) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
     let current = effective(&profile);
     let mut errors = Vec::new();
