@@ -253,6 +253,7 @@ pub async fn save(
         Ok(p) => p,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
+    let original = text.clone();
     let current = effective(&profile);
     let mut errors = Vec::new();
     let mut shown = current.clone();
@@ -298,6 +299,10 @@ pub async fn save(
         let mut resp = with_lang_cookie(false, lang, frame(lang, &id, &who, &body));
         *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
         return resp;
+    }
+    if text == original {
+        // Nothing changed: nothing to write or audit.
+        return Redirect::to(&format!("/entity/{id}")).into_response();
     }
     let before = profile.get(SECTION).cloned();
     if let Err(e) = crate::onboard::files::write_atomic(&path, text.as_bytes(), 0o644) {
