@@ -45,16 +45,8 @@ fn html(
 ) -> Response {
     let (lang, chosen) = Lang::pick(q.lang.as_deref(), headers);
     let page = pages::layout(lang, lang.t(title), who, &body(lang));
-    let mut resp = (status, Html(page)).into_response();
-    if chosen {
-        let cookie = format!(
-            "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
-            lang.code()
-        );
-        if let Ok(v) = cookie.parse() {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
+    let mut resp = crate::web::with_lang_cookie(chosen, lang, page);
+    *resp.status_mut() = status;
     resp
 }
 

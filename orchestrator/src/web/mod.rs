@@ -32,6 +32,7 @@ use crate::http::AppState;
 pub use fleet::overview_model;
 pub use i18n::Lang;
 pub use overview::rows_html;
+pub(crate) use overview::with_lang_cookie;
 pub use series::{entity_series, SeriesRequest};
 
 /// The web UI's routes; `crate::http::router` merges them.
