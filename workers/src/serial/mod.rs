@@ -10,7 +10,7 @@ mod skstack;
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
 use hemflux_shared::kinds::SerialWorker;
 use hemflux_shared::retry::{Backoff, RetryPolicy};
@@ -148,11 +148,7 @@ impl MeterReader<'_> {
                 Ok(c)
             }
             Err(e) => {
-                let port_gone = e.downcast_ref::<port::PortLost>().is_some()
-                    || matches!(
-                        e.downcast_ref::<RequestError>(),
-                        Some(RequestError::PortLost(_))
-                    );
+                let port_gone = matches!(e, RequestError::PortLost(_));
                 self.fail(format!("{e:#}")).await;
                 Err((!port_gone).then_some(c))
             }
@@ -181,7 +177,7 @@ impl MeterReader<'_> {
     }
 
     /// Joins the cached PAN, or scans for one; a cached PAN that keeps failing is scanned anew.
-    async fn join(&mut self, c: &mut Connection, state: &mut State) -> Result<()> {
+    async fn join(&mut self, c: &mut Connection, state: &mut State) -> Result<(), RequestError> {
         c.module.terminate().await?;
         let pan = match &state.pan {
             Some(pan) => pan.clone(),
@@ -213,7 +209,7 @@ impl MeterReader<'_> {
         }
     }
 
-    async fn scan(&mut self, module: &mut Module) -> Result<Pan> {
+    async fn scan(&mut self, module: &mut Module) -> Result<Pan, RequestError> {
         for duration in [6, 7, 8] {
             tracing::info!(duration, "scanning for the meter");
             if let Some(pan) = module.scan(duration).await? {
@@ -221,7 +217,7 @@ impl MeterReader<'_> {
                 return Ok(pan);
             }
         }
-        bail!("no meter answered the scan: is the B-route ID right and the meter in range?")
+        Err(anyhow!("no meter answered the scan: is the B-route ID right and the meter in range?").into())
     }
 
     /// One cycle: scale (once per session), then the readings in the collector's order.
