@@ -51,7 +51,7 @@ pub async fn status(listen: SocketAddr, data: &std::path::Path, json: bool) -> R
             w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             w.restarts,
             w.points,
-            describe_errors(&w)
+            describe_errors(w)
         );
     }
     for s in &sinks {
