@@ -168,11 +168,13 @@ async fn send(mailer: Mailer, to: String, subject: String, body: String, event: 
                 tracing::info!(to, event, "notification sent");
                 return;
             }
-            Err(e) if attempt < SEND_ATTEMPTS && !super::mail::is_permanent(&e) => {
+            Err(e) if attempt < SEND_ATTEMPTS && e.is_retryable() => {
+                let e = anyhow::Error::new(e);
                 tracing::warn!(event, attempt, "{e:#} (trying again)");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => {
+                let e = anyhow::Error::new(e);
                 tracing::error!(event, attempt, "{e:#} (given up)");
                 return;
             }
