@@ -104,10 +104,11 @@ impl Reads {
         let (reader, store) = (self.reader.clone(), self.store.clone());
         tokio::task::spawn_blocking(move || {
             let mut slot = reader.lock().map_err(|_| anyhow!("reader poisoned"))?;
-            if slot.is_none() {
-                *slot = Some(store.reader()?);
-            }
-            f(slot.as_ref().expect("opened above"))
+            let reader = match &mut *slot {
+                Some(reader) => reader,
+                empty => empty.insert(store.reader()?),
+            };
+            f(reader)
         })
         .await?
     }
