@@ -29,7 +29,7 @@ pub use building::{ArrigoConfig, BuildingConfig, SignalConfig, SignalKind};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use globals::Globals;
-pub use house::{HomesideConfig, HouseProfile};
+pub use house::{ArrigoHistoryConfig, HomesideConfig, HouseProfile};
 pub use influxdb_source::InfluxSourceConfig;
 pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
