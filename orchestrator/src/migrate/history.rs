@@ -68,7 +68,9 @@ fn arrigo_hosts(dir: &Path) -> BTreeSet<String> {
     };
     entries
         .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| std::fs::read_to_string(p).ok())
         .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
         .filter(|b| b["connection"]["system"] == "arrigo")
         .filter_map(|b| b["connection"]["host"].as_str().map(str::to_string))
