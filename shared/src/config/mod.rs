@@ -31,7 +31,7 @@ pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCH
 pub use globals::Globals;
 pub use house::{ArrigoHistoryConfig, HomesideConfig, HouseProfile};
 pub use influxdb_source::InfluxSourceConfig;
-pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
+pub use meter::{MeterConfig, MeterSource, TibberConfig, TibberSchema, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub(crate) use weather::weather_worker;
