@@ -262,4 +262,33 @@ mod tests {
         }
         assert_eq!(refused(spec("INFLUXDBX", "a", None, None), "", &[]), None);
     }
+
+    #[test]
+    fn a_houses_arrigo_login_is_its_own_and_each_binding_is_checked() {
+        assert!(names_this_entity("HOUSE_a_ARRIGO", "a"));
+        assert!(!names_this_entity("HOUSE_a_ARRIGO", "b"));
+        assert!(!names_this_entity("HOUSE_b_ARRIGO", "a"));
+        let arrigo = "http://127.0.0.1:4100/arrigo/api";
+        let both = |prefix: &str| {
+            spec("HOUSE_a", "a", Some(VENDOR), Some(VENDOR)).bound_to(CredentialUse {
+                prefix: prefix.into(),
+                entity: "a".into(),
+                url: Some(("arrigo_history.arrigo.base_url".into(), arrigo.into())),
+                vendor_url: None,
+            })
+        };
+        let e = refused(both("HOUSE_a_ARRIGO"), "", &[]).unwrap();
+        assert!(
+            e.contains("arrigo_history.arrigo.base_url") && e.contains("HOUSE_a_ARRIGO_URL="),
+            "{e}"
+        );
+        let env = "HOUSE_a_ARRIGO_URL=http://127.0.0.1:4100\n";
+        assert_eq!(refused(both("HOUSE_a_ARRIGO"), env, &[]), None);
+        let e = refused(
+            both("HOUSE_b_ARRIGO"),
+            "HOUSE_b_ARRIGO_URL=http://127.0.0.1:4100\n",
+            &[],
+        );
+        assert!(e.unwrap().contains("another entity's credentials"));
+    }
 }

@@ -354,4 +354,47 @@ mod tests {
             "{why:?}"
         );
     }
+
+    #[test]
+    fn arrigo_history_is_checked_with_its_file_and_field() {
+        let ok = r#"{"homeside": {}, "arrigo_history": {
+            "arrigo": {"base_url": "https://arrigo.example/arrigo/api", "history_resolution_secs": 300},
+            "signals": [{"signal_id": "ODAyNjc=", "field": "outdoor_temperature"},
+                        {"signal_id": "ODAyOTU=", "field": "dh_power", "fetch": false}]}}"#;
+        let Entity::House(h) = house(ok).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            h.arrigo_credential_prefix().unwrap(),
+            "HOUSE_HEM_FJV_Villa_149_ARRIGO"
+        );
+        assert_eq!(
+            h.arrigo_history.unwrap().arrigo.history_resolution_secs,
+            300
+        );
+        let bad = r#"{"arrigo_history": {
+            "arrigo": {"base_url": "arrigo.example", "history_resolution_secs": 60},
+            "signals": [{"signal_id": "A", "field": "away_mode"},
+                        {"signal_id": "A", "field": "supply_temp"}]}}"#;
+        let errors = house(bad).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "arrigo_history.arrigo.history_resolution_secs",
+                "arrigo_history.arrigo.base_url",
+                "arrigo_history.signals[1].signal_id",
+                "arrigo_history.signals[0].field",
+                "arrigo_history",
+            ]
+        );
+        let shown = errors[3].to_string();
+        assert!(
+            shown.contains("profiles/HEM_FJV_Villa_149.json") && shown.contains("integer flag"),
+            "{shown}"
+        );
+        let none = r#"{"homeside": {}, "arrigo_history": {"arrigo": {"base_url": "https://a"},
+            "signals": [{"signal_id": "A", "field": "x", "fetch": false}]}}"#;
+        assert_eq!(house(none).unwrap_err()[0].path, "arrigo_history.signals");
+    }
 }
