@@ -29,7 +29,7 @@ pub struct HouseProfile {
     /// Where the house's past `heating_system` data is imported from (`hemflux backfill`):
     /// HomeSide keeps no history, the Arrigo server behind it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arrigo_history: Option<ArrigoHistoryConfig>,
+    pub arrigo_history: Option<Box<ArrigoHistoryConfig>>,
     /// Meters of this house, each its own worker `meter:<id>/<name>`.
     #[serde(default)]
     pub meters: Vec<MeterConfig>,

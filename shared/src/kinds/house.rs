@@ -32,7 +32,7 @@ impl Kind for HouseWorker {
                     SecretSpec::required("username", format!("{prefix}_USERNAME")),
                     SecretSpec::required("password", format!("{prefix}_PASSWORD")),
                 ];
-                let history = h.arrigo_history.clone();
+                let history = h.arrigo_history.as_deref().cloned();
                 // Optional: without them the house polls as before and only a backfill fails.
                 let arrigo = h.arrigo_credential_prefix().zip(history.as_ref()).map(|(p, a)| {
                     secrets.push(SecretSpec::optional("arrigo_username", format!("{p}_USERNAME")));
