@@ -200,6 +200,9 @@ impl Meter {
     async fn consumption(&mut self, from: Timestamp, to: Option<Timestamp>) -> Result<usize> {
         let mut after = cursor_at(from);
         let mut total = 0;
+        // A recent hour not yet metered holds the register back (on this page and the next)
+        // until Tibber fills it in.
+        let mut held = false;
         loop {
             let page = self
                 .client
@@ -209,8 +212,6 @@ impl Meter {
             let mut past_end = false;
             let mut until = self.state.consumption_until;
             let mut register = self.state.register;
-            // A recent hour not yet metered holds the register back until Tibber fills it in.
-            let mut held = false;
             for n in &page.nodes {
                 let at: Timestamp = n["from"]
                     .as_str()
