@@ -217,7 +217,7 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "analytics_run",
-        writers: &["workers/src/analytics.rs", "analytics/src/energy/inputs.rs"],
+        writers: &["workers/src/analytics", "analytics/src/energy/inputs.rs"],
         tags: &["house_id", "building_id", "slot"],
         fields: &["occurrence", "points", "duration_ms"],
         configured_fields: false,
@@ -227,7 +227,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -254,7 +254,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -284,7 +284,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id"],
         fields: &[
@@ -303,7 +303,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id"],
         fields: &[
