@@ -1,23 +1,14 @@
 use hemflux_shared::config::Location;
 use hemflux_shared::point::FieldValue;
-use jiff::tz::TimeZone;
 use jiff::SignedDuration;
 
 use super::*;
 use crate::energy::effective::Coefficients;
 use crate::energy::forecast::{energy_forecast, ForecastInputs};
-use crate::energy::synthetic::{generate, HouseSpec};
+use crate::energy::synthetic::{self, generate, HouseSpec};
 
 fn entity(location: Option<Location>) -> Entity {
-    Entity {
-        id: "villa_7".into(),
-        tag: "house_id",
-        tz: TimeZone::get("Europe/Stockholm").unwrap(),
-        location,
-        coefficients: Coefficients::default(),
-        assumed_indoor_c: 21.0,
-        poll_interval: SignedDuration::from_mins(5),
-    }
+    synthetic::entity("villa_7", location)
 }
 
 fn at(s: &str) -> Timestamp {
@@ -42,12 +33,8 @@ fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
         at("2025-12-01T00:00:00Z"),
         at("2026-02-01T00:00:00Z"),
     );
-    let meters = [house.meter.as_slice()];
-    let history = History {
-        meters: &meters,
-        heating: &house.heating,
-        weather: &house.weather,
-    };
+    let meters = house.meters();
+    let history = house.history(&meters);
     let settings = Settings::default();
     let mut state = EnergyState::default();
 
@@ -255,12 +242,8 @@ fn k_value_history_carries_the_seeds_fields_and_the_fits() {
         at("2025-12-01T00:00:00Z"),
         at("2026-01-16T00:00:00Z"),
     );
-    let meters = [house.meter.as_slice()];
-    let history = History {
-        meters: &meters,
-        heating: &house.heating,
-        weather: &house.weather,
-    };
+    let meters = house.meters();
+    let history = house.history(&meters);
     let mut state = EnergyState::default();
     let run = energy_pipeline(
         &e,
