@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::analytics::{check_timezone, AnalyticsConfig};
-use super::{check_positive, Location, Problems};
+use super::analytics::{check_site, AnalyticsConfig};
+use super::{check_positive, check_url, Location, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,13 +115,7 @@ impl BuildingConfig {
     }
 
     pub(crate) fn validate(&self, problems: &mut Problems) {
-        if let Some(loc) = &self.location {
-            loc.validate("location", problems);
-        }
-        check_timezone(&self.timezone, problems);
-        if let Some(a) = &self.analytics {
-            a.validate(problems);
-        }
+        check_site(&self.location, &self.timezone, &self.analytics, problems);
         check_positive(
             self.arrigo.poll_interval_secs,
             "arrigo.poll_interval_secs",
@@ -137,14 +131,7 @@ impl BuildingConfig {
                 ),
             ));
         }
-        if !self.arrigo.base_url.starts_with("http://")
-            && !self.arrigo.base_url.starts_with("https://")
-        {
-            problems.push((
-                "arrigo.base_url".into(),
-                format!("{:?} is not an http(s) URL", self.arrigo.base_url),
-            ));
-        }
+        check_url(&self.arrigo.base_url, "arrigo.base_url", problems);
         let mut fields = std::collections::BTreeSet::new();
         let mut ids = std::collections::BTreeSet::new();
         for (i, s) in self.signals.iter().enumerate() {

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{bin, stdout_of, wait_for, Orchestrator, Sim};
 use hemflux_shared::time::{from_nanos, parse_instant, to_nanos};
 use serde_json::{json, Value};
 
@@ -62,12 +62,7 @@ fn energy_at(t: &str) -> i64 {
         .args(METER)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    stdout_of(out).trim().parse().unwrap()
 }
 
 fn orchestrator(devices: &[(&str, &Sim, Value)]) -> Orchestrator {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hemflux_e2e::{alive, wait_for, Orchestrator};
+use hemflux_e2e::{alive, stdout_of, wait_for, Orchestrator};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -98,11 +98,7 @@ fn a_crash_loop_backs_off_then_fails_and_restart_revives_it() {
         .arg(o.path("data"))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(out);
     wait_for(T, "a restart out of failed", || {
         o.worker("synthetic:crashy")
             .filter(|w| w["state"] != "failed")

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, stdout_of, wait_for, Orchestrator};
 use reqwest::blocking::Client;
 use serde_json::json;
 
@@ -205,12 +205,7 @@ fn the_api_needs_the_token_its_own_host_and_its_own_origin() {
             .unwrap()
     };
     let listen = format!("127.0.0.1:{}", o.port);
-    let out = cli(&["restart", "synthetic:villa", "--listen", &listen]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(cli(&["restart", "synthetic:villa", "--listen", &listen]));
     assert!(cli(&["token", "rotate"]).status.success());
     assert_ne!(o.token(), token);
     assert_eq!(
@@ -219,12 +214,7 @@ fn the_api_needs_the_token_its_own_host_and_its_own_origin() {
         "the old token is void"
     );
     assert_eq!(restart(None, None, Some(&o.token())).0, 200);
-    let out = cli(&["restart", "synthetic:villa", "--listen", &listen]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(cli(&["restart", "synthetic:villa", "--listen", &listen]));
 }
 
 #[test]
