@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::analytics::{check_site, AnalyticsConfig};
 use super::control::{self, ControlConfig};
-use super::{check_positive, check_url, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
+use super::{
+    check_positive, check_url, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -234,6 +234,16 @@ impl Orchestrator {
         resp.text().map_err(|e| e.to_string())
     }
 
+    /// `hemflux <args> --listen <this orchestrator>`: the commands that talk to it over HTTP.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin("hemflux"))
+            .args(args)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .output()
+            .expect("run hemflux")
+    }
+
     /// The API token `hemflux run` created in the data folder.
     pub fn token(&self) -> String {
         std::fs::read_to_string(self.path("data/api-token"))
@@ -361,12 +371,18 @@ fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStat
 
 /// The stdout of a finished command; panics with its stderr unless it succeeded.
 pub fn stdout_of(out: std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A finished command's stdout and stderr, one after the other.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 /// Runs `cmd` with `stdin` written to it and returns its output, whether it succeeded or not.

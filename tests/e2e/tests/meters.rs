@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, output_with_stdin, FakeOrchestrator, Sim};
+use hemflux_e2e::{bin, output_text, output_with_stdin, FakeOrchestrator, Sim};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -485,6 +485,12 @@ fn tibber_config(sim: &Sim, backfill_days: u32) -> Value {
         "min_request_interval_ms": 50}}})
 }
 
+/// The Tibber meter worker of `config`, with `token` as its secret.
+fn tibber_worker(config: Value, token: &str, state: Option<Value>) -> FakeOrchestrator {
+    let secrets = json!({ "token": token });
+    start("meter", "meter:villa_se/tibber", config, secrets, state)
+}
+
 fn of<'a>(points: &'a [Value], measurement: &str) -> Vec<&'a Value> {
     points
         .iter()
@@ -495,13 +501,7 @@ fn of<'a>(points: &'a [Value], measurement: &str) -> Vec<&'a Value> {
 #[test]
 fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
     let sim = Sim::on_loopback("tibber", &["--null-recent-hours", "3"]);
-    let mut w = start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&sim, 40),
-        json!({"token": "sim-tibber-token"}),
-        None,
-    );
+    let mut w = tibber_worker(tibber_config(&sim, 40), "sim-tibber-token", None);
     w.until_status("hours of consumption", WAIT);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
 
@@ -573,13 +573,7 @@ fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
 fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
     // Two requests allowed: the third (the second consumption page) is refused with a ban.
     let sim = Sim::on_loopback("tibber", &["--rate-limit", "2"]);
-    let mut w = start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&sim, 40),
-        json!({"token": "sim-tibber-token"}),
-        None,
-    );
+    let mut w = tibber_worker(tibber_config(&sim, 40), "sim-tibber-token", None);
     let e = w.until_error("rate limit", WAIT);
     assert!(e.contains("429"), "{e}");
     std::thread::sleep(Duration::from_secs(2));
@@ -599,13 +593,7 @@ fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
     drop(w);
 
     let fresh = Sim::on_loopback("tibber", &[]);
-    let mut w = start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&fresh, 1),
-        json!({"token": "wrong"}),
-        stored,
-    );
+    let mut w = tibber_worker(tibber_config(&fresh, 1), "wrong", stored);
     let e = w.until_error("Tibber refused the token", WAIT);
     assert!(
         e.contains("invalid token") && e.contains("TIBBER_TOKEN"),
@@ -646,11 +634,7 @@ fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
     );
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = output_text(&out);
     assert!(
         !all.contains("the-new-refresh-token"),
         "the token is never echoed"
@@ -738,13 +722,7 @@ fn tibber_re_reads_recent_hours_so_corrections_reach_the_store() {
     let sim = Sim::on_loopback("tibber", &["--revise-hours", "6"]);
     let mut config = tibber_config(&sim, 3);
     config["meter"]["source"]["poll_interval_secs"] = json!(1);
-    let mut w = start(
-        "meter",
-        "meter:villa_se/tibber",
-        config,
-        json!({"token": "sim-tibber-token"}),
-        None,
-    );
+    let mut w = tibber_worker(config, "sim-tibber-token", None);
     let mut polls = 0;
     w.serve_until(WAIT, "two polls", |_, m| {
         polls += usize::from(m["type"] == "status");

@@ -266,10 +266,7 @@ fn a_broken_env_is_reported_once_and_profile_changes_keep_applying() {
     std::thread::sleep(Duration::from_secs(2));
     let logged = o.log().matches(".env:2:").count();
     assert_eq!(logged, 1, "logged once, not on every event or rescan");
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains(".env:2:"), "{text}");
     std::fs::write(o.path(".env"), "A=1\n").unwrap();
@@ -550,10 +547,7 @@ fn a_full_disk_keeps_workers_running_and_heals_when_space_returns() {
         .get("/metrics")
         .unwrap()
         .contains("hemflux_store_writable 0"));
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("NOT HEALTHY: the store cannot write"),
@@ -646,10 +640,7 @@ fn a_sinks_lag_keeps_counting_while_its_server_hangs() {
         "{}",
         o.get("/metrics").unwrap()
     );
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains(&format!("sink hung: {stored} points behind")),
@@ -697,10 +688,7 @@ fn a_house_that_cannot_log_in_shows_why() {
         w["error"].as_str().unwrap().contains("refused the login"),
         "{w}"
     );
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("refused the login"), "{text}");
 
