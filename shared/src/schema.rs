@@ -208,7 +208,7 @@ pub const SERIES: &[Series] = &[
     },
     Series {
         measurement: "analytics_run",
-        writers: &["workers/src/analytics.rs", "analytics/src/energy/inputs.rs"],
+        writers: &["workers/src/analytics", "analytics/src/energy/inputs.rs"],
         tags: &["house_id", "building_id", "slot"],
         fields: &["occurrence", "points", "duration_ms"],
         configured_fields: false,
@@ -218,7 +218,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -245,7 +245,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id", "method"],
         fields: &[
@@ -275,7 +275,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id", "building_id"],
         fields: &[
@@ -294,7 +294,7 @@ pub const SERIES: &[Series] = &[
         writers: &[
             "analytics/src/energy/records.rs",
             "analytics/src/energy/inputs.rs",
-            "workers/src/analytics.rs",
+            "workers/src/analytics",
         ],
         tags: &["house_id"],
         fields: &[
