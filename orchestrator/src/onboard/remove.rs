@@ -85,7 +85,10 @@ fn secret_keys(f: &Found) -> BTreeSet<String> {
         .into_iter()
         .flat_map(|s| {
             // Where the credentials were verified goes with them.
-            let verified = s.credentials.map(|c| format!("{}_URL", c.prefix));
+            let verified = s
+                .credentials
+                .into_iter()
+                .map(|c| format!("{}_URL", c.prefix));
             s.secrets.into_iter().map(|s| s.env).chain(verified)
         })
         .collect()

@@ -28,9 +28,9 @@ pub use building::{ArrigoConfig, BuildingConfig, SignalConfig, SignalKind};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use globals::Globals;
-pub use house::{HomesideConfig, HouseProfile};
+pub use house::{ArrigoHistoryConfig, HomesideConfig, HouseProfile};
 pub use influxdb_source::InfluxSourceConfig;
-pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
+pub use meter::{MeterConfig, MeterSource, TibberConfig, TibberSchema, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub(crate) use weather::weather_worker;
@@ -269,6 +269,13 @@ impl Location {
 pub(crate) fn check_positive(value: u64, at: &str, problems: &mut Problems) {
     if value == 0 {
         problems.push((at.to_string(), "must be greater than 0".into()));
+    }
+}
+
+/// Checks an http(s) URL setting.
+pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hemflux_e2e::bin;
+use hemflux_e2e::{bin, output_text as text};
 use serde_json::Value;
 
 fn seeds() -> PathBuf {
@@ -18,14 +18,6 @@ fn hemflux(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run hemflux")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn migrate(from: &[&Path], to: &Path, extra: &[&str]) -> Output {
@@ -71,6 +63,22 @@ fn bvpro_installation(dir: &Path) -> PathBuf {
     seed
 }
 
+/// `hemflux check` accepts the folder the migration wrote.
+fn check_migrated(out: &Path) {
+    let check = hemflux(&[
+        "check",
+        "--profiles",
+        out.join("profiles").to_str().unwrap(),
+        "--buildings",
+        out.join("buildings").to_str().unwrap(),
+        "--config",
+        out.join("hemflux.toml").to_str().unwrap(),
+        "--env-file",
+        out.join(".env").to_str().unwrap(),
+    ]);
+    assert!(check.status.success(), "{}", text(&check));
+}
+
 #[test]
 fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,7 +105,8 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         "house HEM_FJV_Villa_149 (HomeSide controller HEM_FJV_Villa_149, district-heating meters 735999000000000013)",
         "building TE236_HEM_Kontor (Arrigo at exodrift00.example.invalid, 91 signals fetched)",
         "digital_signals: 22 (0 fetched): hemflux polls analog signals only",
-        "HEM_FJV_Villa_149_TEST_signals.json: the seed's Arrigo bootstrap report",
+        "HEM_FJV_Villa_149_TEST_signals.json: 9 fetched signals -> house HEM_FJV_Villa_149's arrigo_history (Arrigo at exodrift00.example.invalid, 300 s buckets); 5 not fetched by the seed left out",
+        "put HOUSE_HEM_FJV_Villa_149_ARRIGO_USERNAME and HOUSE_HEM_FJV_Villa_149_ARRIGO_PASSWORD in .env",
         "the pending purge of building TE236_HEM_Kontor: it is configured again, so its data stays",
         "house HEM_FJV_Villa_7: its data is purged after 2030-01-01T00:00:00Z",
         "CONTAINER_PREFIX: hemflux runs as one process tree",
@@ -112,6 +121,38 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     assert_eq!(house["energy_data_start_date"], "2024-10-01");
     assert_eq!(house["location"]["lat"], 56.66);
     assert_eq!(house["homeside"]["poll_interval_secs"], 300);
+    // The seed's bootstrap report: its fetched signals, under the house's live field names.
+    let history = &house["arrigo_history"];
+    assert_eq!(
+        history["arrigo"]["base_url"],
+        "https://exodrift00.example.invalid/arrigo/api"
+    );
+    assert_eq!(history["arrigo"]["history_resolution_secs"], 300);
+    let signals = history["signals"].as_array().unwrap();
+    let fields: Vec<&str> = signals
+        .iter()
+        .map(|s| s["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "system_pressure",
+            "return_temp",
+            "supply_temp",
+            "hot_water_temp",
+            "outdoor_temperature",
+            "outdoor_temp_24h_avg",
+            "target_temp_setpoint",
+            "room_temperature",
+            "supply_setpoint"
+        ]
+    );
+    assert_eq!(signals[4]["signal_id"], "ODAyNjc=");
+    assert_eq!(signals[4]["name"], "HEM_FJV_Villa_149.GT_UTE");
+    assert!(
+        signals.iter().all(|s| s.get("fetch").is_none()),
+        "fetched: the default"
+    );
     let building = json(&out.join("buildings/TE236_HEM_Kontor.json"));
     assert_eq!(
         building["arrigo"]["base_url"],
@@ -136,19 +177,12 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         "{env}"
     );
     assert!(env.contains("INFLUXDB_BUCKET='heating'"), "{env}");
+    assert!(
+        env.contains("HOUSE_HEM_FJV_Villa_149_ARRIGO_URL='https://exodrift00.example.invalid'"),
+        "{env}"
+    );
 
-    let check = hemflux(&[
-        "check",
-        "--profiles",
-        out.join("profiles").to_str().unwrap(),
-        "--buildings",
-        out.join("buildings").to_str().unwrap(),
-        "--config",
-        out.join("hemflux.toml").to_str().unwrap(),
-        "--env-file",
-        out.join(".env").to_str().unwrap(),
-    ]);
-    assert!(check.status.success(), "{}", text(&check));
+    check_migrated(&out);
 
     // The learned parameters, as the analytics will find them.
     let data = out.join("data");
@@ -239,18 +273,7 @@ fn the_broute_collector_and_the_wattivahti_sync() {
     }
     let toml = std::fs::read_to_string(out.join("hemflux.toml")).unwrap();
     assert!(toml.contains("type = \"webhook\""), "{toml}");
-    let check = hemflux(&[
-        "check",
-        "--profiles",
-        out.join("profiles").to_str().unwrap(),
-        "--buildings",
-        out.join("buildings").to_str().unwrap(),
-        "--config",
-        out.join("hemflux.toml").to_str().unwrap(),
-        "--env-file",
-        out.join(".env").to_str().unwrap(),
-    ]);
-    assert!(check.status.success(), "{}", text(&check));
+    check_migrated(&out);
 }
 
 #[test]
