@@ -163,6 +163,10 @@
         if (right) axes.push({ scale: "r2", side: 1, grid: { show: false } });
         var scales = { x: xScale() };
         if (right) scales.r2 = { range: [0, 1] };
+        // Bars stand on zero.
+        if (f.lines.some(function (l) { return l.style == "bar" || l.style == "stacked"; })) {
+          scales.y = { range: function (u, min, max) { return [Math.min(0, min), Math.max(0, max) * 1.05]; } };
+        }
         var opts = {
           width: chartWidth(fig), height: 240, series: series, axes: axes, scales: scales,
           cursor: { drag: { x: true, y: false } },
