@@ -92,6 +92,12 @@ impl Table {
             .or_insert_with(|| vec![None; self.width])[col] = Some(v);
     }
 
+    fn set_some(&mut self, time: i64, col: usize, v: Option<f64>) {
+        if let Some(v) = v {
+            self.set(time, col, v);
+        }
+    }
+
     fn add(&mut self, time: i64, col: usize, v: f64) {
         let cell = &mut self
             .rows
@@ -160,24 +166,25 @@ fn number(v: &RawValue<'_>) -> Option<f64> {
     }
 }
 
-/// Calls `each(time, field -> number)` for every point of `series` in the range.
+/// Calls `each(time, values)` for every point of `series` in the range, `values[i]` being the
+/// number in field `wanted[i]` if the point has it (nothing is allocated per point).
 fn each_point(
     reader: &Reader,
     series: &Series,
     (from, to): (i64, i64),
-    mut each: impl FnMut(i64, &dyn Fn(&str) -> Option<f64>),
+    wanted: &[&str],
+    mut each: impl FnMut(i64, &[Option<f64>]),
 ) -> Result<()> {
-    let mut fields: Vec<(String, f64)> = Vec::new();
+    let mut values = vec![None; wanted.len()];
     reader.for_each_point_of(series, Some(from), Some(to), |time, raw| {
-        fields.clear();
+        values.fill(None);
         for f in raw {
             let (name, value) = f?;
-            if let Some(v) = number(&value) {
-                fields.push((name.to_string(), v));
+            if let Some(i) = wanted.iter().position(|w| *w == name) {
+                values[i] = number(&value);
             }
         }
-        let get = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
-        each(time, &get);
+        each(time, &values);
         Ok(())
     })
 }
@@ -250,18 +257,18 @@ fn split(cx: &Context, out: &mut Vec<Figure>) -> Result<()> {
     ];
     for series in cx.of("energy_separated") {
         let mut t = Table::new(3);
-        each_point(cx.reader, series, cx.range, |time, get| {
+        let wanted = [
+            "heating_energy_kwh",
+            "dhw_energy_kwh",
+            "no_breakdown",
+            "actual_energy_kwh",
+        ];
+        each_point(cx.reader, series, cx.range, &wanted, |time, v| {
             t.stored += 1;
-            if let Some(v) = get("heating_energy_kwh") {
-                t.set(time, 0, v);
-            }
-            if let Some(v) = get("dhw_energy_kwh") {
-                t.set(time, 1, v);
-            }
-            if get("no_breakdown").unwrap_or(0.0) > 0.0 {
-                if let Some(v) = get("actual_energy_kwh") {
-                    t.set(time, 2, v);
-                }
+            t.set_some(time, 0, v[0]);
+            t.set_some(time, 1, v[1]);
+            if v[2].unwrap_or(0.0) > 0.0 {
+                t.set_some(time, 2, v[3]);
             }
         })?;
         let key = format!("split:{}", series.tags.get("method").map_or("", |m| m));
@@ -280,21 +287,25 @@ fn energy_forecast(cx: &Context) -> Result<Option<Figure>> {
     let mut t = Table::new(2);
     let mut any_forecast = false;
     for series in cx.of("energy_forecast") {
-        each_point(cx.reader, series, cx.range, |time, get| {
-            t.stored += 1;
-            if let Some(v) = get("total_energy_kwh") {
-                any_forecast = true;
-                t.set(time, 0, v);
-            }
-        })?;
+        each_point(
+            cx.reader,
+            series,
+            cx.range,
+            &["total_energy_kwh"],
+            |time, v| {
+                t.stored += 1;
+                any_forecast |= v[0].is_some();
+                t.set_some(time, 0, v[0]);
+            },
+        )?;
     }
     if !any_forecast {
         return Ok(None);
     }
     for series in cx.of("energy_meter") {
-        each_point(cx.reader, series, cx.range, |time, get| {
+        each_point(cx.reader, series, cx.range, &["consumption"], |time, v| {
             t.stored += 1;
-            if let Some(v) = get("consumption") {
+            if let Some(v) = v[0] {
                 t.add(time.div_euclid(HOUR_NS) * HOUR_NS, 1, v);
             }
         })?;
@@ -327,21 +338,25 @@ fn indoor_forecast(cx: &Context) -> Result<Option<Figure>> {
         return Ok(None);
     }
     for series in forecasts {
-        each_point(cx.reader, series, cx.range, |time, get| {
+        each_point(cx.reader, series, cx.range, &["value"], |time, v| {
             t.stored += 1;
-            if let Some(v) = get("value") {
-                t.set(time, 0, v);
-            }
+            t.set_some(time, 0, v[0]);
         })?;
     }
     let measured = cx.of("heating_system").chain(cx.of("thermal_history"));
     for series in measured {
-        each_point(cx.reader, series, cx.range, |time, get| {
-            if let Some(v) = get("room_temperature") {
-                t.stored += 1;
-                t.set(time, 1, v);
-            }
-        })?;
+        each_point(
+            cx.reader,
+            series,
+            cx.range,
+            &["room_temperature"],
+            |time, v| {
+                if v[0].is_some() {
+                    t.stored += 1;
+                    t.set_some(time, 1, v[0]);
+                }
+            },
+        )?;
     }
     let title = cx.lang.t("fig_indoor_forecast").to_string();
     Ok(t.figure(
@@ -369,15 +384,14 @@ fn k_history(cx: &Context, out: &mut Vec<Figure>) -> Result<()> {
     ];
     for series in cx.of("k_value_history") {
         let mut t = Table::new(5);
-        each_point(cx.reader, series, cx.range, |time, get| {
+        let wanted = ["k_value", "k_low", "k_high", "r2_adj", "usable"];
+        each_point(cx.reader, series, cx.range, &wanted, |time, v| {
             t.stored += 1;
-            for (col, field) in ["k_value", "k_low", "k_high", "r2_adj"].iter().enumerate() {
-                if let Some(v) = get(field) {
-                    t.set(time, col, v);
-                }
+            for (col, value) in v[..4].iter().enumerate() {
+                t.set_some(time, col, *value);
             }
-            if let (Some(0.0), Some(k)) = (get("usable"), get("k_value")) {
-                t.set(time, 4, k);
+            if v[4] == Some(0.0) {
+                t.set_some(time, 4, v[0]);
             }
         })?;
         let key = format!("k:{}", series.tags.get("method").map_or("", |m| m));
@@ -395,13 +409,17 @@ fn heat_curve(cx: &Context) -> Result<Option<Figure>> {
     ];
     let mut t = Table::new(2);
     for series in cx.of("heat_curve_adjustment") {
-        each_point(cx.reader, series, cx.range, |time, get| {
-            t.stored += 1;
-            if let Some(delta) = get("delta") {
-                let dry = get("dry_run").unwrap_or(0.0) > 0.0;
-                t.set(time, usize::from(!dry), delta);
-            }
-        })?;
+        each_point(
+            cx.reader,
+            series,
+            cx.range,
+            &["delta", "dry_run"],
+            |time, v| {
+                t.stored += 1;
+                let dry = v[1].unwrap_or(0.0) > 0.0;
+                t.set_some(time, usize::from(!dry), v[0]);
+            },
+        )?;
     }
     let title = cx.lang.t("fig_heat_curve").to_string();
     Ok(t.figure(
@@ -433,17 +451,15 @@ fn meter(cx: &Context, unit: &str, out: &mut Vec<Figure>) -> Result<()> {
         } else {
             continue;
         };
-        each_point(cx.reader, series, cx.range, |time, get| {
+        each_point(cx.reader, series, cx.range, &["consumption"], |time, v| {
             t.stored += 1;
-            if let Some(v) = get("consumption") {
-                t.set(time, 0, v);
-            }
+            t.set_some(time, 0, v[0]);
         })?;
     }
     let mut flags = Vec::new();
     for series in cx.of("meter_anomaly") {
-        each_point(cx.reader, series, cx.range, |time, get| {
-            flags.push((time, get("consumption")));
+        each_point(cx.reader, series, cx.range, &["consumption"], |time, v| {
+            flags.push((time, v[0]));
         })?;
     }
     for (time, used) in flags {

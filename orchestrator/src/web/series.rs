@@ -7,7 +7,7 @@
 //! tagged `meter_id` with its id (what the meter analytics write). One chart per series
 //! (measurement and tags), one line per numeric field.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use axum::http::{header, StatusCode};
@@ -153,7 +153,6 @@ pub fn entity_series(
     let mut charts = Vec::new();
     for series in entity_series_list(reader, subject)? {
         let mut names: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
         let mut cols = Columns {
             x: Vec::new(),
             ys: Vec::new(),
@@ -168,10 +167,10 @@ pub fn entity_series(
                     RawValue::Int(v) => v as f64,
                     _ => continue,
                 };
-                let col = match index.get(name) {
-                    Some(c) => *c,
+                // A series has a few fields: a scan beats hashing each name of each point.
+                let col = match names.iter().position(|n| n == name) {
+                    Some(c) => c,
                     None => {
-                        index.insert(name.to_string(), names.len());
                         names.push(name.to_string());
                         cols.ys.push(vec![None; row]);
                         names.len() - 1

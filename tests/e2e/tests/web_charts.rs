@@ -47,9 +47,12 @@ fn import(o: &Orchestrator, lines: &str) {
     );
 }
 
+/// A day of the split: (day, Some((heating, hot water)) or None for no breakdown, metered).
+type SplitDay = (i64, Option<(f64, f64)>, f64);
+
 /// What the test stores, in seconds: (time, values).
 struct Stored {
-    days: Vec<(i64, Option<(f64, f64)>, f64)>,
+    days: Vec<SplitDay>,
     forecast: Vec<(i64, f64, f64)>,
     indoor: Vec<(i64, f64)>,
     k: Vec<(i64, f64, f64, bool)>,
