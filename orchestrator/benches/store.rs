@@ -224,14 +224,14 @@ fn forward_to_servers(rt: &tokio::runtime::Runtime) {
     let baseline = rss_mb();
 
     // A sink whose server is down: the backlog stays on disk, memory stays flat.
-    let down = SinkConfig::InfluxdbV2(InfluxV2Config {
-        name: Some("down".into()),
+    let down = SinkConfig::from(InfluxV2Config {
         url: format!("http://127.0.0.1:{}", hemflux_e2e::free_port()),
         org: "o".into(),
         bucket: "b".into(),
         token: Some("t".into()),
         ..InfluxV2Config::default()
-    });
+    })
+    .named("down");
     let sinks = rt.block_on(async { Sinks::start(&store, &[down]).unwrap() });
     std::thread::sleep(Duration::from_secs(5));
     let status = &sinks.status()[0];
@@ -246,23 +246,23 @@ fn forward_to_servers(rt: &tokio::runtime::Runtime) {
     let targets = [
         (
             "influxd 1.6 /write",
-            SinkConfig::InfluxdbV1(InfluxV1Config {
-                name: Some("influxd".into()),
+            SinkConfig::from(InfluxV1Config {
                 url: influxd.url(),
                 db: "bench".into(),
                 ..InfluxV1Config::default()
-            }),
+            })
+            .named("influxd"),
         ),
         (
             "VictoriaMetrics /api/v2/write",
-            SinkConfig::InfluxdbV2(InfluxV2Config {
-                name: Some("vm".into()),
+            SinkConfig::from(InfluxV2Config {
                 url: vm.url(),
                 org: "o".into(),
                 bucket: "b".into(),
                 token: Some("t".into()),
                 ..InfluxV2Config::default()
-            }),
+            })
+            .named("vm"),
         ),
     ];
     for (what, config) in targets {

@@ -15,7 +15,8 @@ use crate::api::Api;
 
 #[derive(clap::Args, Debug)]
 pub struct BackfillArgs {
-    /// A worker id (`building:kontor_3`) or a building id.
+    /// A worker id (`building:kontor_3`, `house:villa_12`) or a building or house id (a house
+    /// imports from the Arrigo server its profile's `arrigo_history` names).
     pub entity: String,
     /// Start of the range: `2024-01-01`, `2024-01-01T06:00:00` (UTC) or RFC 3339.
     #[arg(long)]
@@ -45,11 +46,6 @@ fn parse_progress(status: &str) -> Option<(u64, u64, u64)> {
 }
 
 pub async fn run(args: BackfillArgs) -> Result<()> {
-    let id = if args.entity.contains(':') {
-        args.entity.clone()
-    } else {
-        format!("building:{}", args.entity)
-    };
     let from = parse_instant(&args.from).map_err(|e| anyhow!("--from: {e}"))?;
     let to = match &args.to {
         Some(t) => parse_instant(t).map_err(|e| anyhow!("--to: {e}"))?,
@@ -59,6 +55,7 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
         bail!("--from {from} is not before --to {to}");
     }
     let api = Api::with_token(args.listen, &args.data)?;
+    let id = worker_id(&api, &args.entity).await?;
     let body = json!({"from": from.to_string(), "to": to.to_string()});
     let path = format!("/api/workers/{id}/sync");
     let sync = api.post(&path, &body);
@@ -98,6 +95,22 @@ pub async fn run(args: BackfillArgs) -> Result<()> {
             status.as_u16()
         )
     }
+}
+
+/// The worker that imports an entity's history: a building's, else a house's.
+async fn worker_id(api: &Api, entity: &str) -> Result<String> {
+    if entity.contains(':') {
+        return Ok(entity.to_string());
+    }
+    let workers = api.workers().await?;
+    let candidates = [format!("building:{entity}"), format!("house:{entity}")];
+    candidates
+        .iter()
+        .find(|id| workers.iter().any(|w| w["id"] == id.as_str()))
+        .cloned()
+        .ok_or_else(|| {
+            anyhow!("no building or house {entity:?} is running (hemflux status lists the workers)")
+        })
 }
 
 /// The worker's latest backfill progress from `/api/workers`, if it reported any.

@@ -5,7 +5,8 @@
 //!
 //! - the prefix is not the sinks', the log shipper's or the orchestrator's own (`INFLUXDB_*`,
 //!   `SEQ_*`, `HEMFLUX_*`) nor the file exchange's (`DROPBOX_*`, set up in `hemflux.toml`);
-//! - a prefix that names an entity (`HOUSE_<id>`, `BUILDING_<id>`, `BROUTE_<house>_...`) is that
+//! - a prefix that names an entity (`HOUSE_<id>`, `HOUSE_<id>_ARRIGO`, `BUILDING_<id>`,
+//!   `BROUTE_<house>_...`) is that
 //!   worker's entity, or `.env` shares it with that entity: `<PREFIX>_SHARED_WITH=id1,id2`;
 //! - the URL's origin (scheme, host, port) is the vendor's own, or the one the credential was
 //!   verified at (`<PREFIX>_URL` in `.env`, written by `hemflux add-house` / `add-building`), or
@@ -42,8 +43,8 @@ pub fn refuse_unbound(
     for spec in specs {
         let problem = spec
             .credentials
-            .as_ref()
-            .and_then(|c| problem(c, secrets, settings));
+            .iter()
+            .find_map(|c| problem(c, secrets, settings));
         match problem {
             None => fit.push(spec),
             Some((path, message)) => errors.push(ConfigError {
@@ -110,10 +111,11 @@ fn problem(
 
 /// Whether a prefix that names an entity names this one; a prefix that names none is neutral.
 fn names_this_entity(prefix: &str, entity: &str) -> bool {
-    if let Some(id) = prefix
-        .strip_prefix("HOUSE_")
-        .or_else(|| prefix.strip_prefix("BUILDING_"))
-    {
+    if let Some(id) = prefix.strip_prefix("HOUSE_") {
+        // `HOUSE_<id>_ARRIGO`: the house's Arrigo history login.
+        return id == entity || id.strip_suffix("_ARRIGO") == Some(entity);
+    }
+    if let Some(id) = prefix.strip_prefix("BUILDING_") {
         return id == entity;
     }
     if let Some(rest) = prefix.strip_prefix("BROUTE_") {
@@ -259,5 +261,34 @@ mod tests {
             assert!(e.contains("go to no worker"), "{e}");
         }
         assert_eq!(refused(spec("INFLUXDBX", "a", None, None), "", &[]), None);
+    }
+
+    #[test]
+    fn a_houses_arrigo_login_is_its_own_and_each_binding_is_checked() {
+        assert!(names_this_entity("HOUSE_a_ARRIGO", "a"));
+        assert!(!names_this_entity("HOUSE_a_ARRIGO", "b"));
+        assert!(!names_this_entity("HOUSE_b_ARRIGO", "a"));
+        let arrigo = "http://127.0.0.1:4100/arrigo/api";
+        let both = |prefix: &str| {
+            spec("HOUSE_a", "a", Some(VENDOR), Some(VENDOR)).bound_to(CredentialUse {
+                prefix: prefix.into(),
+                entity: "a".into(),
+                url: Some(("arrigo_history.arrigo.base_url".into(), arrigo.into())),
+                vendor_url: None,
+            })
+        };
+        let e = refused(both("HOUSE_a_ARRIGO"), "", &[]).unwrap();
+        assert!(
+            e.contains("arrigo_history.arrigo.base_url") && e.contains("HOUSE_a_ARRIGO_URL="),
+            "{e}"
+        );
+        let env = "HOUSE_a_ARRIGO_URL=http://127.0.0.1:4100\n";
+        assert_eq!(refused(both("HOUSE_a_ARRIGO"), env, &[]), None);
+        let e = refused(
+            both("HOUSE_b_ARRIGO"),
+            "HOUSE_b_ARRIGO_URL=http://127.0.0.1:4100\n",
+            &[],
+        );
+        assert!(e.unwrap().contains("another entity's credentials"));
     }
 }

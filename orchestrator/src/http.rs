@@ -36,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: Auth,
     pub users: Users,
+    /// Purges an entity's points from the store and the sinks (hard removal from the web UI).
+    pub purger: Arc<crate::onboard::StorePurge>,
     /// The config folders, data folder and `.env`, for onboarding from the web UI.
     pub paths: crate::onboard::Paths,
     /// `meters.yaml` (beside `hemflux.toml`): which house or building each meter belongs to.
@@ -268,9 +270,26 @@ async fn worker_action(
     if !caller.can_change() {
         return (StatusCode::FORBIDDEN, "a viewer cannot change anything").into_response();
     }
+    match act_audited(&state, &caller, id, action, body.map(|Json(v)| v)).await {
+        Ok(outcome) => answer(outcome),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Asks the supervisor to `restart`, `sync` or `command` worker `id` (callers have checked
+/// that `caller` may) and records the request and its outcome in the audit log once the
+/// worker answered, so that the log says what happened, not what was asked. `Err` is the
+/// answer when it could not be asked or recorded.
+pub(crate) async fn act_audited(
+    state: &AppState,
+    caller: &Principal,
+    id: &str,
+    action: &str,
+    body: Option<Value>,
+) -> Result<Result<String, String>, Response> {
     let what = format!("{action} {id}");
     let id = id.to_string();
-    let body = body.map(|Json(v)| v).unwrap_or(Value::Null);
+    let body = body.unwrap_or(Value::Null);
     let request = (!body.is_null()).then(|| body.clone());
     let outcome = match action {
         "restart" => {
@@ -281,7 +300,7 @@ async fn worker_action(
                 .await
                 .is_err()
             {
-                return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+                return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response());
             }
             rx.await
                 .unwrap_or_else(|_| Err("shutting down".into()))
@@ -290,7 +309,7 @@ async fn worker_action(
         "sync" | "command" => {
             let msg = match ask(action, body) {
                 Ok(msg) => msg,
-                Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
+                Err(why) => return Err((StatusCode::BAD_REQUEST, why).into_response()),
             };
             let (reply, rx) = oneshot::channel();
             if state
@@ -299,27 +318,30 @@ async fn worker_action(
                 .await
                 .is_err()
             {
-                return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+                return Err((StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response());
             }
             rx.await.unwrap_or_else(|_| Err("shutting down".into()))
         }
-        _ => return (StatusCode::NOT_FOUND, format!("unknown action {action:?}")).into_response(),
+        _ => {
+            return Err(
+                (StatusCode::NOT_FOUND, format!("unknown action {action:?}")).into_response(),
+            )
+        }
     };
-    // Written once the worker answered, so that the log says what happened, not what was asked.
     let (ok, message) = match &outcome {
         Ok(m) => (true, m),
         Err(m) => (false, m),
     };
     let after = serde_json::json!({"request": request, "ok": ok, "message": message});
-    if let Err(e) = crate::users::audit::record(&state.users, &caller, &what, None, Some(after)) {
+    if let Err(e) = crate::users::audit::record(&state.users, caller, &what, None, Some(after)) {
         tracing::error!("{what} done, but not in the audit log: {e:#}");
-        return (
+        return Err((
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("{what} done, but the audit log could not be written: {e:#}"),
         )
-            .into_response();
+            .into_response());
     }
-    answer(outcome)
+    Ok(outcome)
 }
 
 /// The body of `sync` (`{"from", "to"}`) or `command` (`{"name", "args"}`), or why not.

@@ -75,11 +75,14 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let secrets = crate::secrets::Secrets::load(&args.env_file)?;
     let sink_configs = settings.sinks_with_env(&secrets)?;
     let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
-    let purger = crate::onboard::StorePurge {
+    let purger = Arc::new(crate::onboard::StorePurge {
         store: store.clone(),
         sinks: sink_configs,
-    };
-    tokio::spawn(crate::onboard::purge_daily(args.data.clone(), purger));
+    });
+    tokio::spawn(crate::onboard::purge_daily(
+        args.data.clone(),
+        purger.clone(),
+    ));
 
     let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;
     let worker_states = sup.state_changes();
@@ -127,6 +130,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
             allowed_hosts: settings.http.allowed_hosts.clone(),
         },
         users,
+        purger,
         paths: crate::onboard::Paths {
             profiles: args.profiles.clone(),
             buildings: args.buildings.clone(),

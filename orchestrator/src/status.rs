@@ -26,21 +26,32 @@ pub async fn status(listen: SocketAddr, data: &std::path::Path, json: bool) -> R
     if let Some(h) = &health {
         println!("NOT HEALTHY: {}", h.trim());
     }
+    let rows: Vec<WorkerViewRow> = workers
+        .iter()
+        .map(|w| serde_json::from_value(w.clone()))
+        .collect::<Result<_, _>>()?;
+    // As wide as the longest id, so that every row lines up.
+    let id_width = rows
+        .iter()
+        .map(|w| w.id.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let kind_width = rows.iter().map(|w| w.kind.len()).max().unwrap_or(0).max(4);
     println!(
-        "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  ERROR NOW (LAST ERROR, AT)",
+        "{:<id_width$} {:<kind_width$} {:<9} {:>8} {:>8} {:>10}  ERROR NOW (LAST ERROR, AT)",
         "WORKER", "KIND", "STATE", "PID", "RESTARTS", "POINTS"
     );
-    for w in &workers {
-        let w: WorkerViewRow = serde_json::from_value(w.clone())?;
+    for w in &rows {
         println!(
-            "{:<40} {:<10} {:<9} {:>8} {:>8} {:>10}  {}",
+            "{:<id_width$} {:<kind_width$} {:<9} {:>8} {:>8} {:>10}  {}",
             w.id,
             w.kind,
             w.state,
             w.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             w.restarts,
             w.points,
-            describe_errors(&w)
+            describe_errors(w)
         );
     }
     for s in &sinks {

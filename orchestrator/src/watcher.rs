@@ -175,7 +175,7 @@ fn seq_entities(
             (id.clone(), info)
         })
         .collect();
-    for c in specs.iter().filter_map(|s| s.credentials.as_ref()) {
+    for c in specs.iter().flat_map(|s| &s.credentials) {
         if let Some(info) = table.get_mut(&c.entity) {
             if info.username.is_none() {
                 info.username = secrets.get(&format!("{}_USERNAME", c.prefix));

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use hemflux::sinks::{self, InfluxV1Config, InfluxV2Config, SinkConfig, SinkStatus, Sinks};
+use hemflux::sinks::{
+    self, BatchSettings, InfluxV1Config, InfluxV2Config, Kind, SinkConfig, SinkStatus, Sinks,
+};
 use hemflux::store::{Store, StoreConfig};
 use hemflux_e2e::servers::{Influxd, VictoriaMetrics};
 use hemflux_e2e::wait_for;
@@ -31,28 +33,37 @@ fn meter(house: &str, i: i64, kwh: f64) -> Point {
         .field("kwh", kwh)
 }
 
+/// Batches of 1000 points, flushed after 50 ms.
+const BATCH: BatchSettings = BatchSettings {
+    batch_size: Some(1000),
+    flush_interval_ms: Some(50),
+    retry_max_ms: None,
+};
+
 fn v1(influxd: &Influxd, db: &str) -> SinkConfig {
-    SinkConfig::InfluxdbV1(InfluxV1Config {
+    SinkConfig {
         name: Some("influx1".into()),
-        url: influxd.url(),
-        db: db.into(),
-        batch_size: 1000,
-        flush_interval_ms: 50,
-        ..InfluxV1Config::default()
-    })
+        batch: BATCH,
+        kind: Kind::InfluxdbV1(InfluxV1Config {
+            url: influxd.url(),
+            db: db.into(),
+            ..InfluxV1Config::default()
+        }),
+    }
 }
 
 fn v2(vm: &VictoriaMetrics) -> SinkConfig {
-    SinkConfig::InfluxdbV2(InfluxV2Config {
+    SinkConfig {
         name: Some("vm".into()),
-        url: vm.url(),
-        org: "hemflux".into(),
-        bucket: "energy".into(),
-        token: Some("unused-by-victoria".into()),
-        batch_size: 1000,
-        flush_interval_ms: 50,
-        ..InfluxV2Config::default()
-    })
+        batch: BATCH,
+        kind: Kind::InfluxdbV2(InfluxV2Config {
+            url: vm.url(),
+            org: "hemflux".into(),
+            bucket: "energy".into(),
+            token: Some("unused-by-victoria".into()),
+            ..InfluxV2Config::default()
+        }),
+    }
 }
 
 fn status(sinks: &Sinks, name: &str) -> SinkStatus {
@@ -302,12 +313,13 @@ fn an_auth_failure_is_retried_without_losing_or_setting_aside_anything() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
     let with_password = |password: &str| {
-        let SinkConfig::InfluxdbV1(mut c) = v1(&influxd, "energy") else {
+        let mut config = v1(&influxd, "energy");
+        let Kind::InfluxdbV1(c) = &mut config.kind else {
             unreachable!()
         };
         c.username = Some("admin".into());
         c.password = Some(password.into());
-        SinkConfig::InfluxdbV1(c)
+        config
     };
     let sinks = rt.block_on(async {
         store

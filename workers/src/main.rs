@@ -2,6 +2,7 @@
 //! its init (config, secrets, state) from stdin, writes JSON lines to stdout, logs to stderr,
 //! and exits when stdin closes.
 
+mod arrigo_history;
 mod link;
 mod runtime;
 

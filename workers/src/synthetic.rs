@@ -2,6 +2,7 @@
 //! Point n has field `n` = n and `value` = sin(n / 100); its progress survives restarts through
 //! the worker's state. Fault knobs make it crash, hang or babble on purpose.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -10,16 +11,18 @@ use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::Timestamp;
 use serde_json::json;
+use tokio::time::Instant;
 
-use crate::link::{Command, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Source};
 
-pub async fn run(mut worker: Worker, config: SyntheticWorker) -> Result<()> {
+pub async fn run(worker: Worker, config: SyntheticWorker) -> Result<()> {
     let SyntheticWorker {
         house_id,
         synthetic: cfg,
     } = config;
     let link = worker.link.clone();
-    let mut next: u64 = worker
+    let next: u64 = worker
         .init
         .state
         .as_ref()
@@ -44,45 +47,64 @@ pub async fn run(mut worker: Worker, config: SyntheticWorker) -> Result<()> {
     }
     let hang_at = cfg
         .hang_after_ms
-        .map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let source = Synthetic {
+        house_id,
+        cfg,
+        link,
+        next,
+        hang_at,
+        polled: Instant::now(),
+    };
+    runtime::drive(worker, source).await
+}
 
-    tokio::time::sleep(Duration::from_millis(worker.init.poll_offset_ms)).await;
-    let mut tick = tokio::time::interval(Duration::from_millis(cfg.interval_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(cmd) = worker.commands.recv() => {
-                match cmd {
-                    Command::Sync { id, .. } | Command::Custom { id, .. } => {
-                        link.reply(id, false, "the synthetic source has nothing to sync or command");
-                    }
-                }
-                continue;
-            }
-        }
-        if hang_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+struct Synthetic {
+    house_id: String,
+    cfg: hemflux_shared::config::SyntheticConfig,
+    link: Arc<Link>,
+    /// The `n` of the next point.
+    next: u64,
+    hang_at: Option<Instant>,
+    /// When the last poll began: polls keep to the configured rate, however long a send takes.
+    polled: Instant,
+}
+
+impl Source for Synthetic {
+    type Error = anyhow::Error;
+
+    async fn poll(&mut self) -> Result<String> {
+        self.polled = Instant::now();
+        if self.hang_at.is_some_and(|at| self.polled >= at) {
             tracing::warn!("hang_after_ms reached: going silent (fault injection)");
-            link.go_silent();
+            self.link.go_silent();
             std::future::pending::<()>().await;
         }
+        let cfg = &self.cfg;
         let now = to_nanos(Timestamp::now());
         let points: Vec<Point> = (0..cfg.points_per_batch as u64)
             .map(|i| {
-                let n = next + i;
+                let n = self.next + i;
                 Point::new("synthetic", now + i as i64)
-                    .tag("house_id", house_id.as_str())
+                    .tag("house_id", self.house_id.as_str())
                     .tag("series", (n % cfg.series as u64).to_string())
                     .field("n", n as i64)
                     .field("value", (n as f64 / 100.0).sin())
             })
             .collect();
-        let after = next + points.len() as u64;
-        link.send_points(points, Some(json!({ "next": after })))
+        let after = self.next + points.len() as u64;
+        self.link
+            .send_points(points, Some(json!({ "next": after })))
             .await?;
-        next = after;
+        self.next = after;
         if cfg.garbage {
-            link.send_raw("this is not json {\n".into());
+            self.link.send_raw("this is not json {\n".into());
         }
+        Ok(String::new())
+    }
+
+    fn next_delay(&mut self, _outcome: &Result<String>) -> Duration {
+        (self.polled + Duration::from_millis(self.cfg.interval_ms))
+            .saturating_duration_since(Instant::now())
     }
 }

@@ -2,7 +2,6 @@
 //! additions, and validates them: every problem names file, line, field path and what is wrong.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
@@ -19,8 +18,9 @@ use super::pattern::Pattern;
 use super::raw::*;
 use super::units;
 
-/// One problem in a definitions file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem in a definitions file: `file[:line:column][: path]: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", place(.line, .column, .path))]
 pub struct DefinitionError {
     pub file: String,
     /// 1-based; 0 when the problem has no single place.
@@ -31,20 +31,17 @@ pub struct DefinitionError {
     pub message: String,
 }
 
-impl fmt::Display for DefinitionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if self.line > 0 {
-            write!(f, ":{}:{}", self.line, self.column.max(1))?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)
+/// `:line:column` when known, then `: path` when there is one.
+fn place(line: &usize, column: &usize, path: &str) -> String {
+    let mut out = String::new();
+    if *line > 0 {
+        out += &format!(":{line}:{}", column.max(&1));
     }
+    if !path.is_empty() {
+        out += &format!(": {path}");
+    }
+    out
 }
-
-impl std::error::Error for DefinitionError {}
 
 /// A file's name (for messages) and its text.
 #[derive(Debug, Clone, Copy)]

@@ -52,6 +52,17 @@ fn the_seeds_files_load_as_they_are() {
         (v.terms[1].1 * 10.221304 + 1.0).abs() < 1e-9,
         "kWh -> m³ through the seed's gas factor"
     );
+    // The main electricity meter reads what a Tibber meter with `"schema": "home_assistant"`
+    // and `"entity_id": "haupt_strom"` writes: seed 004's cumulative register.
+    let Kind::Physical(strom) = &set.meters[pos("haupt_strom")].kind else {
+        panic!()
+    };
+    assert_eq!(strom.series.measurement, "kWh");
+    assert_eq!(
+        strom.series.tags,
+        [("entity_id".to_string(), "haupt_strom".to_string())]
+    );
+    assert_eq!(strom.series.field, "value");
 }
 
 #[test]

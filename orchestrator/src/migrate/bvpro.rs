@@ -29,7 +29,7 @@ pub fn analytics_state_id(id: &str) -> String {
 }
 
 /// Reads a JSON file; a problem (with line and column) if it is not a JSON object.
-fn read_object(path: &Path, plan: &mut Plan) -> Option<Map<String, Value>> {
+pub(super) fn read_object(path: &Path, plan: &mut Plan) -> Option<Map<String, Value>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) => {
@@ -68,7 +68,10 @@ fn json_files(dir: &Path, plan: &mut Plan) -> Vec<PathBuf> {
     files.retain(|p| {
         let name = p.file_name().unwrap_or_default().to_string_lossy();
         if name.ends_with("_signals.json") {
-            plan.dropped(p, "the seed's Arrigo bootstrap report, not a profile");
+            // A house's Arrigo bootstrap report is read by `history`.
+            if !dir.ends_with("profiles") {
+                plan.dropped(p, "an Arrigo bootstrap report outside profiles/");
+            }
             false
         } else if name.ends_with(".json") {
             true
@@ -82,7 +85,7 @@ fn json_files(dir: &Path, plan: &mut Plan) -> Vec<PathBuf> {
     files
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
@@ -135,6 +138,7 @@ fn starting_state(
 
 /// `profiles/*.json` → `profiles/<id>.json`, with learned parameters as starting state.
 pub fn profiles(dir: &Path, shared: &Shared, plan: &mut Plan) {
+    let mut reports = super::history::reports(&dir.join("profiles"), plan);
     for path in json_files(&dir.join("profiles"), plan) {
         let Some(seed) = read_object(&path, plan) else {
             continue;
@@ -181,6 +185,9 @@ pub fn profiles(dir: &Path, shared: &Shared, plan: &mut Plan) {
             homeside["variable_overrides"] = Value::Object(overrides);
         }
         house["homeside"] = homeside;
+        if let Some(history) = super::history::section(dir, &mut reports, &id, plan) {
+            house["arrigo_history"] = history;
+        }
         if !meter_ids.is_empty() {
             house["meter_ids"] = json!(meter_ids);
         }
@@ -220,6 +227,7 @@ pub fn profiles(dir: &Path, shared: &Shared, plan: &mut Plan) {
         credentials(&path, "HOUSE", &id, shared, plan);
         plan.json_file(to, &house);
     }
+    super::history::unused(&reports, plan);
 }
 
 /// `.env`'s `<PREFIX>_<id>_USERNAME/PASSWORD` go along, or the user is told to add them.

@@ -11,6 +11,7 @@
 
 mod bvpro;
 mod env;
+mod history;
 mod plan;
 
 use std::path::{Path, PathBuf};

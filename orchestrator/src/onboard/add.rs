@@ -130,7 +130,7 @@ fn write_entity(
     // Credentials first: when the watcher sees the config, its secrets are already there.
     env_set(&paths.env_file, &credentials)?;
     write_atomic(&path, text.as_bytes(), 0o644)?;
-    if super::remove::cancel_purge(&paths.data, kind, id)? {
+    if super::offboarded::cancel_purge(&paths.data, kind, id)? {
         println!("{id} was soft-removed: its pending purge is cancelled and its data kept.");
     }
     Ok(path)

@@ -9,8 +9,10 @@
 
 mod add;
 pub(crate) mod files;
+mod offboarded;
 mod prompt;
-mod remove;
+pub mod remove;
+mod remove_cli;
 
 use hemflux_clients::{arrigo, homeside};
 
@@ -22,9 +24,8 @@ pub use add::{
     write_house, AddBuildingArgs, AddHouseArgs, Discovery, Login, NewEntity, HOMESIDE_URL,
 };
 pub use arrigo::{Analog, Digital};
-pub use remove::{
-    purge_daily, purge_due, remove, Offboarded, Purge, RemoveArgs, Removed, StorePurge, GRACE_DAYS,
-};
+pub use offboarded::{purge_daily, purge_due, Offboarded, Purge, Removed, StorePurge, GRACE_DAYS};
+pub use remove_cli::{remove, RemoveArgs};
 
 /// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,204 +1,21 @@
-//! `hemflux remove <id>`: hard, soft (with `--restore` within the grace period), or a dry run.
-//! Soft removals are kept in `<data>/offboarded.json` (mode 0600: it holds the credentials so
-//! that a restore can put them back); [`purge_due`] purges their data once the grace is over.
+//! Removing a house or building: hard (config, credentials and every stored point go now) or
+//! soft (config and credentials go now and wait in `offboarded.json` for the grace period,
+//! during which [`restore`] brings them back). `hemflux remove` and the web UI both find what
+//! to remove with [`plan`], show [`Plan::preview`] as their confirmation, then call
+//! [`soft_remove`] or [`hard_remove`]; each returns what it did, line by line.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use hemflux_shared::config::{desired_workers, parse_entity, Entity, EntityKind, Globals};
 use jiff::{SignedDuration, Timestamp};
-use serde::{Deserialize, Serialize};
 
 use super::files::{env_get, env_remove, env_set, write_atomic};
+use super::offboarded::{kind_name, tag_key, Offboarded, Purge, Removed, GRACE_DAYS, STATE_FILE};
 use super::Paths;
-
-/// How long a soft removal can be undone before its data is purged.
-pub const GRACE_DAYS: i64 = 30;
-const STATE_FILE: &str = "offboarded.json";
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
-pub enum Type {
-    House,
-    Building,
-}
-
-impl From<Type> for EntityKind {
-    fn from(t: Type) -> EntityKind {
-        match t {
-            Type::House => EntityKind::House,
-            Type::Building => EntityKind::Building,
-        }
-    }
-}
-
-#[derive(clap::Args, Debug)]
-pub struct RemoveArgs {
-    /// The house or building id.
-    pub id: String,
-    /// Which kind of entity, when a house and a building share the id.
-    #[arg(long = "type", value_enum)]
-    pub kind: Option<Type>,
-    /// Remove config and credentials now; purge the data after the grace period.
-    #[arg(long)]
-    pub soft: bool,
-    /// Undo a soft removal that is still within its grace period.
-    #[arg(long, conflicts_with = "soft")]
-    pub restore: bool,
-    /// Print what would happen and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[command(flatten)]
-    pub paths: Paths,
-    /// Settings file with the sinks to purge; default `hemflux.toml` next to the data folder.
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// A running orchestrator's HTTP API: a hard removal waits there for the entity's workers
-    /// to stop before purging, so that no last point lands after the purge.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: std::net::SocketAddr,
-}
-
-/// A soft-removed entity, with what a restore needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Removed {
-    pub id: String,
-    pub kind: EntityKind,
-    pub removed_at: Timestamp,
-    pub purge_after: Timestamp,
-    pub config_file: PathBuf,
-    pub config: String,
-    pub credentials: BTreeMap<String, String>,
-}
-
-/// `<data>/offboarded.json`.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Offboarded {
-    pub entities: Vec<Removed>,
-}
-
-impl Offboarded {
-    pub fn load(data: &Path) -> Result<Offboarded> {
-        let path = data.join(STATE_FILE);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Offboarded::default()),
-            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        }
-    }
-
-    pub fn save(&self, data: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)? + "\n";
-        write_atomic(&data.join(STATE_FILE), text.as_bytes(), 0o600)
-    }
-}
-
-/// Deletes the stored points of one entity (every series tagged `<kind>_id=<id>`).
-pub trait Purge {
-    /// Returns what was deleted, for the log.
-    fn purge(&self, tag_key: &str, value: &str) -> impl Future<Output = Result<String>> + Send;
-}
-
-/// The real purge: the embedded store and every sink that can delete.
-pub struct StorePurge {
-    pub store: crate::store::Store,
-    pub sinks: Vec<crate::sinks::SinkConfig>,
-}
-
-impl StorePurge {
-    /// Opens the store in `data` with the sinks of `config` and of `.env`.
-    pub fn open(data: &Path, config: Option<&Path>, env_file: &Path) -> Result<StorePurge> {
-        let path = config
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| crate::run::default_config_path(data));
-        let settings = crate::settings::Settings::load(&path)?;
-        let store = crate::store::Store::open(data, &settings.store)?;
-        let sinks = settings.sinks_with_env(&crate::secrets::Secrets::load(env_file)?)?;
-        Ok(StorePurge { store, sinks })
-    }
-}
-
-impl Purge for StorePurge {
-    async fn purge(&self, tag_key: &str, value: &str) -> Result<String> {
-        let points = self.store.delete_by_tag(tag_key, value).await?;
-        let mut report = format!("{points} points deleted from the store");
-        for (sink, outcome) in crate::sinks::delete_by_tag(&self.sinks, tag_key, value).await? {
-            match outcome {
-                Ok(()) => report.push_str(&format!("; deleted from sink {sink}")),
-                Err(e) => {
-                    tracing::warn!(sink, "purging {tag_key}={value} failed: {e:#}");
-                    report.push_str(&format!("; sink {sink} FAILED: {e:#}"));
-                }
-            }
-        }
-        Ok(report)
-    }
-}
-
-fn tag_key(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::House => "house_id",
-        EntityKind::Building => "building_id",
-    }
-}
-
-fn kind_name(kind: EntityKind) -> &'static str {
-    match kind {
-        EntityKind::House => "house",
-        EntityKind::Building => "building",
-    }
-}
-
-/// Purges every soft removal whose grace period is over at `now`; returns their ids. The
-/// orchestrator calls this daily; an entity whose purge fails stays listed and is tried again.
-pub async fn purge_due(now: Timestamp, data: &Path, purger: &impl Purge) -> Result<Vec<String>> {
-    let mut state = Offboarded::load(data)?;
-    let mut purged = Vec::new();
-    for entry in state.entities.clone() {
-        if entry.purge_after > now {
-            continue;
-        }
-        match purger.purge(tag_key(entry.kind), &entry.id).await {
-            Ok(report) => {
-                tracing::info!(id = %entry.id, "grace period over, purged: {report}");
-                state
-                    .entities
-                    .retain(|e| !(e.id == entry.id && e.kind == entry.kind));
-                state.save(data)?;
-                purged.push(entry.id);
-            }
-            Err(e) => tracing::warn!(id = %entry.id, "purge failed, will retry: {e:#}"),
-        }
-    }
-    Ok(purged)
-}
-
-/// Forgets a pending purge of `id` (it is being added again, so its data stays); returns
-/// whether there was one.
-pub fn cancel_purge(data: &Path, kind: EntityKind, id: &str) -> Result<bool> {
-    let mut state = Offboarded::load(data)?;
-    let before = state.entities.len();
-    state.entities.retain(|e| !(e.id == id && e.kind == kind));
-    if state.entities.len() == before {
-        return Ok(false);
-    }
-    state.save(data)?;
-    Ok(true)
-}
-
-/// What `hemflux run` runs: [`purge_due`] at start and then once a day, for as long as it runs.
-pub async fn purge_daily(data: PathBuf, purger: StorePurge) {
-    let mut day = tokio::time::interval(std::time::Duration::from_secs(24 * 3600));
-    loop {
-        day.tick().await;
-        if let Err(e) = purge_due(Timestamp::now(), &data, &purger).await {
-            tracing::warn!("the daily purge of soft-removed entities failed: {e:#}");
-        }
-    }
-}
+use crate::store::Reader;
 
 /// A config file on disk and what it says.
 struct Found {
@@ -268,7 +85,10 @@ fn secret_keys(f: &Found) -> BTreeSet<String> {
         .into_iter()
         .flat_map(|s| {
             // Where the credentials were verified goes with them.
-            let verified = s.credentials.map(|c| format!("{}_URL", c.prefix));
+            let verified = s
+                .credentials
+                .into_iter()
+                .map(|c| format!("{}_URL", c.prefix));
             s.secrets.into_iter().map(|s| s.env).chain(verified)
         })
         .collect()
@@ -283,49 +103,37 @@ fn worker_ids(f: &Found) -> Vec<String> {
     specs.into_iter().map(|s| s.id).collect()
 }
 
-/// Waits (at most 20 s) until the orchestrator at `listen` runs none of `ids`; returns at once
-/// when no orchestrator answers there.
-async fn wait_stopped(listen: std::net::SocketAddr, data: &Path, ids: &[String]) {
-    let api = crate::api::Api::reading(listen, data);
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        let Ok(workers) = api.workers().await else {
-            return;
-        };
-        if !workers
-            .iter()
-            .any(|w| ids.iter().any(|id| w["id"] == id.as_str()))
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    tracing::warn!("the orchestrator at {listen} still runs {ids:?}: purging anyway");
+/// What removing one entity touches, found before anything changes.
+#[derive(Debug)]
+pub struct Plan {
+    pub id: String,
+    pub kind: EntityKind,
+    /// Its config file.
+    pub file: PathBuf,
+    text: String,
+    /// The `.env` keys that go: the entity's, less those another entity still reads.
+    pub keys: Vec<String>,
+    /// The workers its config starts.
+    pub workers: Vec<String>,
+    /// Per measurement, the series and points stored for it; `None` until [`Plan::count_stored`].
+    pub stored: Option<Vec<(String, u64, u64)>>,
 }
 
-pub async fn remove(args: RemoveArgs) -> Result<()> {
-    let kinds: Vec<EntityKind> = match args.kind {
-        Some(t) => vec![t.into()],
-        None => vec![EntityKind::House, EntityKind::Building],
-    };
-    if args.restore {
-        return restore(&args, &kinds, Timestamp::now());
-    }
-    let all = scan(&args.paths, &[EntityKind::House, EntityKind::Building])?;
+/// Finds entity `id` among `kinds` (both when a house and a building may share it).
+pub fn plan(paths: &Paths, id: &str, kinds: &[EntityKind]) -> Result<Plan> {
+    let all = scan(paths, &[EntityKind::House, EntityKind::Building])?;
     let mut hits = all
         .iter()
-        .filter(|f| kinds.contains(&f.kind) && matches(f, &args.id));
+        .filter(|f| kinds.contains(&f.kind) && matches(f, id));
     let target = match (hits.next(), hits.next()) {
         (Some(t), None) => t,
         (None, _) => bail!(
-            "no {} with id {:?} in {}",
-            kinds_text(&kinds),
-            args.id,
-            folders_text(&args.paths, &kinds)
+            "no {} with id {id:?} in {}",
+            kinds_text(kinds),
+            folders_text(paths, kinds)
         ),
         (Some(a), Some(b)) => bail!(
-            "{:?} is both {} and {}: say which with --type",
-            args.id,
+            "{id:?} is both {} and {}: say which (--type house|building)",
             a.file.display(),
             b.file.display()
         ),
@@ -336,110 +144,176 @@ pub async fn remove(args: RemoveArgs) -> Result<()> {
         .filter(|f| !std::ptr::eq(*f, target))
         .flat_map(secret_keys)
         .collect();
-    let keys: Vec<String> = secret_keys(target)
-        .into_iter()
-        .filter(|k| !still_used.contains(k))
-        .collect();
-    let what = format!("{} {}", kind_name(target.kind), args.id);
-    let tag = format!("{}={}", tag_key(target.kind), args.id);
-    let now = Timestamp::now();
-    let purge_after = now + SignedDuration::from_hours(24 * GRACE_DAYS);
+    Ok(Plan {
+        id: id.to_string(),
+        kind: target.kind,
+        file: target.file.clone(),
+        text: target.text.clone(),
+        keys: secret_keys(target)
+            .into_iter()
+            .filter(|k| !still_used.contains(k))
+            .collect(),
+        workers: worker_ids(target),
+        stored: None,
+    })
+}
 
-    if args.dry_run {
-        println!("Dry run: nothing is changed.");
-        println!(
-            "Would delete {} (its workers stop within seconds).",
-            target.file.display()
-        );
-        println!(
-            "Would remove from {}: {}",
-            args.paths.env_file.display(),
-            list(&keys)
-        );
-        if args.soft {
-            println!(
-                "Would keep config and credentials in {} until {purge_after},",
-                args.paths.data.join(STATE_FILE).display()
-            );
-            println!("then purge every point tagged {tag} from the store and the sinks.");
-        } else {
-            println!("Would purge every point tagged {tag} from the store and every sink now.");
+impl Plan {
+    /// The tag every point of this entity carries, `house_id=<id>` or `building_id=<id>`.
+    pub fn tag(&self) -> String {
+        format!("{}={}", tag_key(self.kind), self.id)
+    }
+
+    /// Counts what the store holds for it, for the preview.
+    pub fn count_stored(&mut self, store: &Reader) -> Result<()> {
+        self.stored = Some(store.tagged_counts(tag_key(self.kind), &self.id)?);
+        Ok(())
+    }
+
+    /// What a soft (or hard) removal would do, line by line: `hemflux remove --dry-run` prints
+    /// it and the web UI shows it before asking to confirm.
+    pub fn preview(&self, paths: &Paths, soft: bool, now: Timestamp) -> Vec<String> {
+        let tag = self.tag();
+        let mut lines = vec![
+            format!(
+                "Would delete {} (its workers stop within seconds).",
+                self.file.display()
+            ),
+            format!(
+                "Would remove from {}: {}",
+                paths.env_file.display(),
+                list(&self.keys)
+            ),
+        ];
+        if let Some(stored) = &self.stored {
+            let (series, points) = stored
+                .iter()
+                .fold((0, 0), |(s, p), (_, ns, np)| (s + ns, p + np));
+            let each: Vec<String> = stored
+                .iter()
+                .map(|(m, s, p)| format!("{m}: {p} points in {s} series"))
+                .collect();
+            lines.push(format!(
+                "The store holds {points} points in {series} series tagged {tag}{}{}",
+                if each.is_empty() { "" } else { ": " },
+                each.join(", ")
+            ));
         }
-        return Ok(());
+        if soft {
+            lines.push(format!(
+                "Would keep config and credentials in {} until {},",
+                paths.data.join(STATE_FILE).display(),
+                purge_after(now)
+            ));
+            lines.push(format!(
+                "then purge every point tagged {tag} from the store and the sinks."
+            ));
+        } else {
+            lines.push(format!(
+                "Would purge every point tagged {tag} from the store and every sink now."
+            ));
+        }
+        lines
     }
+}
 
-    if args.soft {
-        let mut state = Offboarded::load(&args.paths.data)?;
-        state
-            .entities
-            .retain(|e| !(e.id == args.id && e.kind == target.kind));
-        state.entities.push(Removed {
-            id: args.id.clone(),
-            kind: target.kind,
-            removed_at: now,
-            purge_after,
-            config_file: target.file.clone(),
-            config: target.text.clone(),
-            credentials: env_get(&args.paths.env_file, &keys)?.into_iter().collect(),
-        });
-        // Saved before anything is deleted: a crash in between loses nothing.
-        state.save(&args.paths.data)?;
-    }
-    std::fs::remove_file(&target.file)
-        .with_context(|| format!("deleting {}", target.file.display()))?;
-    println!(
+fn purge_after(now: Timestamp) -> Timestamp {
+    now + SignedDuration::from_hours(24 * GRACE_DAYS)
+}
+
+/// Deletes the config file and the credentials it alone reads.
+fn delete_config(paths: &Paths, plan: &Plan, done: &mut Vec<String>) -> Result<()> {
+    std::fs::remove_file(&plan.file)
+        .with_context(|| format!("deleting {}", plan.file.display()))?;
+    done.push(format!(
         "Deleted {}: its workers stop within seconds.",
-        target.file.display()
-    );
-    let removed = env_remove(&args.paths.env_file, &keys)?;
-    println!(
+        plan.file.display()
+    ));
+    let removed = env_remove(&paths.env_file, &plan.keys)?;
+    done.push(format!(
         "Removed {} credential(s) from {}.",
         removed.len(),
-        args.paths.env_file.display()
-    );
-    if args.soft {
-        println!(
-            "Soft removal of {what}: data kept until {purge_after}; `hemflux remove {} --restore` brings it back until then.",
-            args.id
-        );
-    } else {
-        wait_stopped(args.listen, &args.paths.data, &worker_ids(target)).await;
-        let purger = StorePurge::open(
-            &args.paths.data,
-            args.config.as_deref(),
-            &args.paths.env_file,
-        )?;
-        let report = purger.purge(tag_key(target.kind), &args.id).await?;
-        println!("Purged {tag}: {report}.");
-    }
+        paths.env_file.display()
+    ));
     Ok(())
 }
 
-fn restore(args: &RemoveArgs, kinds: &[EntityKind], now: Timestamp) -> Result<()> {
-    let mut state = Offboarded::load(&args.paths.data)?;
+/// Keeps config and credentials in `offboarded.json` until the grace period ends, then
+/// deletes them from the config folder and `.env`; returns what it did.
+pub fn soft_remove(paths: &Paths, plan: &Plan, now: Timestamp) -> Result<Vec<String>> {
+    let purge_after = purge_after(now);
+    let mut state = Offboarded::load(&paths.data)?;
+    state
+        .entities
+        .retain(|e| !(e.id == plan.id && e.kind == plan.kind));
+    state.entities.push(Removed {
+        id: plan.id.clone(),
+        kind: plan.kind,
+        removed_at: now,
+        purge_after,
+        config_file: plan.file.clone(),
+        config: plan.text.clone(),
+        credentials: env_get(&paths.env_file, &plan.keys)?.into_iter().collect(),
+    });
+    // Saved before anything is deleted: a crash in between loses nothing.
+    state.save(&paths.data)?;
+    let mut done = Vec::new();
+    delete_config(paths, plan, &mut done)?;
+    done.push(format!(
+        "Soft removal of {} {}: data kept until {purge_after}; `hemflux remove {} --restore` brings it back until then.",
+        kind_name(plan.kind),
+        plan.id,
+        plan.id
+    ));
+    Ok(done)
+}
+
+/// Deletes config and credentials, waits for `stopped` (its workers gone, so that no last
+/// point lands after the purge), then purges every point; returns what it did.
+pub async fn hard_remove(
+    paths: &Paths,
+    plan: &Plan,
+    stopped: impl Future<Output = ()>,
+    purger: &impl Purge,
+) -> Result<Vec<String>> {
+    let mut done = Vec::new();
+    delete_config(paths, plan, &mut done)?;
+    stopped.await;
+    let report = purger.purge(tag_key(plan.kind), &plan.id).await?;
+    done.push(format!("Purged {}: {report}.", plan.tag()));
+    Ok(done)
+}
+
+/// Undoes the soft removal of `id` within its grace period; with `dry_run`, only says what it
+/// would do. Returns the lines to show.
+pub fn restore(
+    paths: &Paths,
+    id: &str,
+    kinds: &[EntityKind],
+    now: Timestamp,
+    dry_run: bool,
+) -> Result<Vec<String>> {
+    let mut state = Offboarded::load(&paths.data)?;
     let Some(pos) = state
         .entities
         .iter()
-        .position(|e| e.id == args.id && kinds.contains(&e.kind))
+        .position(|e| e.id == id && kinds.contains(&e.kind))
     else {
         bail!(
-            "{:?} is not soft-removed (never removed, removed hard, or already purged after its grace period)",
-            args.id
+            "{id:?} is not soft-removed (never removed, removed hard, or already purged after its grace period)"
         );
     };
     let entry = state.entities[pos].clone();
     if entry.purge_after <= now {
         bail!(
-            "the grace period of {:?} ended at {}: it is being purged and cannot be restored",
-            args.id,
+            "the grace period of {id:?} ended at {}: it is being purged and cannot be restored",
             entry.purge_after
         );
     }
     if entry.config.is_empty() {
         bail!(
-            "{:?} was removed by the seed system before `hemflux migrate`, which kept no config to \
-             restore: add it again (hemflux add-house / add-building)",
-            args.id
+            "{id:?} was removed by the seed system before `hemflux migrate`, which kept no config to \
+             restore: add it again (hemflux add-house / add-building)"
         );
     }
     if entry.config_file.exists() {
@@ -449,27 +323,24 @@ fn restore(args: &RemoveArgs, kinds: &[EntityKind], now: Timestamp) -> Result<()
         );
     }
     let keys: Vec<String> = entry.credentials.keys().cloned().collect();
-    if args.dry_run {
-        println!(
-            "Dry run: would write {} and put back {} in {}.",
+    if dry_run {
+        return Ok(vec![format!(
+            "Would write {} and put back {} in {}.",
             entry.config_file.display(),
             list(&keys),
-            args.paths.env_file.display()
-        );
-        return Ok(());
+            paths.env_file.display()
+        )]);
     }
     let creds: Vec<(String, String)> = entry.credentials.into_iter().collect();
-    env_set(&args.paths.env_file, &creds)?;
+    env_set(&paths.env_file, &creds)?;
     write_atomic(&entry.config_file, entry.config.as_bytes(), 0o644)?;
     state.entities.remove(pos);
-    state.save(&args.paths.data)?;
-    println!(
-        "Restored {} {}: {} and its credentials are back.",
+    state.save(&paths.data)?;
+    Ok(vec![format!(
+        "Restored {} {id}: {} and its credentials are back.",
         kind_name(entry.kind),
-        args.id,
         entry.config_file.display()
-    );
-    Ok(())
+    )])
 }
 
 fn list(keys: &[String]) -> String {
@@ -498,6 +369,8 @@ fn folders_text(paths: &Paths, kinds: &[EntityKind]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onboard::offboarded::{cancel_purge, purge_due};
+    use std::path::Path;
     use std::sync::Mutex;
 
     /// Records what it was asked to purge.
@@ -520,17 +393,16 @@ mod tests {
         }
     }
 
-    fn args(dir: &Path, soft: bool, restore: bool) -> RemoveArgs {
-        RemoveArgs {
-            id: "kontor".into(),
-            kind: None,
-            soft,
-            restore,
-            dry_run: false,
-            paths: paths(dir),
-            config: None,
-            listen: "127.0.0.1:9".parse().unwrap(),
-        }
+    const BOTH: [EntityKind; 2] = [EntityKind::House, EntityKind::Building];
+
+    fn soft(dir: &Path) -> Vec<String> {
+        let p = paths(dir);
+        let plan = plan(&p, "kontor", &BOTH).unwrap();
+        soft_remove(&p, &plan, Timestamp::now()).unwrap()
+    }
+
+    fn restore_now(dir: &Path) -> Result<Vec<String>> {
+        restore(&paths(dir), "kontor", &BOTH, Timestamp::now(), false)
     }
 
     const BUILDING: &str = r#"{"arrigo": {"base_url": "http://127.0.0.1:9/arrigo/api"}}"#;
@@ -553,7 +425,7 @@ mod tests {
     async fn soft_removal_purges_only_after_the_grace_period_with_an_injected_clock() {
         let dir = setup();
         let d = dir.path();
-        remove(args(d, true, false)).await.unwrap();
+        soft(d);
         assert!(!d.join("buildings/kontor.json").exists());
         assert_eq!(std::fs::read_to_string(d.join(".env")).unwrap(), "KEEP=1\n");
         let state_mode = std::os::unix::fs::PermissionsExt::mode(
@@ -586,15 +458,15 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
-        assert!(remove(args(d, false, true)).await.is_err());
+        assert!(restore_now(d).is_err());
     }
 
     #[tokio::test]
     async fn restore_within_grace_brings_back_config_and_credentials() {
         let dir = setup();
         let d = dir.path();
-        remove(args(d, true, false)).await.unwrap();
-        remove(args(d, false, true)).await.unwrap();
+        soft(d);
+        restore_now(d).unwrap();
         assert_eq!(
             std::fs::read_to_string(d.join("buildings/kontor.json")).unwrap(),
             BUILDING
@@ -624,7 +496,7 @@ mod tests {
     async fn adding_a_soft_removed_entity_again_cancels_its_purge() {
         let dir = setup();
         let d = dir.path();
-        remove(args(d, true, false)).await.unwrap();
+        soft(d);
         assert!(!cancel_purge(&d.join("data"), EntityKind::House, "kontor").unwrap());
         assert!(cancel_purge(&d.join("data"), EntityKind::Building, "kontor").unwrap());
         let later = Timestamp::now() + SignedDuration::from_hours(24 * 40);
@@ -638,9 +510,10 @@ mod tests {
     async fn dry_run_changes_nothing_and_shared_credentials_stay() {
         let dir = setup();
         let d = dir.path();
-        let mut a = args(d, false, false);
-        a.dry_run = true;
-        remove(a).await.unwrap();
+        let plan = plan(&paths(d), "kontor", &BOTH).unwrap();
+        let preview = plan.preview(&paths(d), false, Timestamp::now()).join("\n");
+        assert!(preview.contains("BUILDING_kontor_PASSWORD"), "{preview}");
+        assert!(preview.contains("building_id=kontor"), "{preview}");
         assert!(d.join("buildings/kontor.json").exists());
         assert!(!d.join("data/offboarded.json").exists());
         // A second building reading the same credentials keeps them in .env.
@@ -649,9 +522,27 @@ mod tests {
             r#"{"credential_ref": "BUILDING_kontor", "arrigo": {"base_url": "http://127.0.0.1:9/arrigo/api"}}"#,
         )
         .unwrap();
-        remove(args(d, true, false)).await.unwrap();
+        soft(d);
         assert!(std::fs::read_to_string(d.join(".env"))
             .unwrap()
             .contains("BUILDING_kontor_PASSWORD"));
+    }
+
+    #[tokio::test]
+    async fn hard_removal_deletes_config_and_credentials_then_purges() {
+        let dir = setup();
+        let d = dir.path();
+        let p = paths(d);
+        let plan = plan(&p, "kontor", &BOTH).unwrap();
+        let rec = Recorder::default();
+        let done = hard_remove(&p, &plan, async {}, &rec).await.unwrap();
+        assert!(!d.join("buildings/kontor.json").exists());
+        assert_eq!(std::fs::read_to_string(d.join(".env")).unwrap(), "KEEP=1\n");
+        assert_eq!(*rec.0.lock().unwrap(), ["building_id=kontor"]);
+        assert!(done
+            .last()
+            .unwrap()
+            .contains("Purged building_id=kontor: recorded"));
+        assert!(restore_now(d).is_err(), "a hard removal cannot be restored");
     }
 }

@@ -3,7 +3,7 @@
 //! and webhook sinks share: one flat object per point, `timestamp` first.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use hemflux_shared::time::from_nanos;
@@ -11,7 +11,7 @@ use hemflux_shared::{FieldValue, Point};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{SendError, Sink};
+use super::{KindConfig, SendError, Sink};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -27,8 +27,6 @@ pub enum Format {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
-    /// Default: "file".
-    pub name: Option<String>,
     pub path: PathBuf,
     #[serde(default)]
     pub format: Format,
@@ -39,18 +37,6 @@ pub struct FileConfig {
     /// fields of the first point written (or the header of an existing file).
     #[serde(default)]
     pub columns: Vec<String>,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
-}
-
-pub(super) fn default_batch_size() -> usize {
-    500
-}
-
-pub(super) fn default_flush_interval_ms() -> u64 {
-    200
 }
 
 /// One point as the collector wrote a reading: `timestamp` (UTC, Python isoformat), then
@@ -116,21 +102,13 @@ fn yaml_document(record: &[(String, Value)]) -> String {
     out
 }
 
+/// A cell's text: strings as they are, other values as JSON, nothing for a missing key.
 fn csv_cell(v: Option<&Value>) -> String {
-    let text = match v {
-        None | Some(Value::Null) => return String::new(),
+    match v {
+        None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
     }
-}
-
-fn csv_row(cells: impl Iterator<Item = String>) -> String {
-    cells.collect::<Vec<_>>().join(",") + "\n"
 }
 
 /// Renders points in a format; CSV columns are fixed by the first call (or given).
@@ -157,39 +135,39 @@ impl Renderer {
     }
 
     /// The text for `points` (those this sink wants), with a CSV header first when `header`.
-    pub fn render(&mut self, points: &[Point], header: bool) -> String {
-        let mut out = String::new();
+    pub fn render(&mut self, points: &[Point], header: bool) -> std::io::Result<String> {
         let wanted: Vec<&Point> = points.iter().filter(|p| self.wants(p)).collect();
-        if self.format == Format::Csv && self.columns.is_empty() {
+        if self.format != Format::Csv {
+            let mut out = String::new();
+            for p in wanted {
+                match self.format {
+                    Format::Yaml => out += &yaml_document(&record(p)),
+                    _ => out += &(json_object(&record(p)) + "\n"),
+                }
+            }
+            return Ok(out);
+        }
+        if self.columns.is_empty() {
             if let Some(first) = wanted.first() {
                 self.columns = record(first).into_iter().map(|(k, _)| k).collect();
             }
         }
-        if header && self.format == Format::Csv && !wanted.is_empty() {
-            out += &csv_row(
-                self.columns
-                    .iter()
-                    .map(|c| csv_cell(Some(&Value::from(c.as_str())))),
-            );
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        if header && !wanted.is_empty() {
+            csv.write_record(&self.columns)?;
         }
         for p in wanted {
             let r = record(p);
-            match self.format {
-                Format::Json => out += &(json_object(&r) + "\n"),
-                Format::Yaml => out += &yaml_document(&r),
-                Format::Csv => {
-                    for (k, _) in &r {
-                        if !self.columns.contains(k) && self.dropped.insert(k.clone()) {
-                            tracing::warn!(key = %k, "not a column of the CSV file: left out (set `columns`, or one file per measurement)");
-                        }
-                    }
-                    let cell =
-                        |c: &String| csv_cell(r.iter().find(|(k, _)| k == c).map(|(_, v)| v));
-                    out += &csv_row(self.columns.iter().map(cell));
+            for (k, _) in &r {
+                if !self.columns.contains(k) && self.dropped.insert(k.clone()) {
+                    tracing::warn!(key = %k, "not a column of the CSV file: left out (set `columns`, or one file per measurement)");
                 }
             }
+            let cell = |c: &String| csv_cell(r.iter().find(|(k, _)| k == c).map(|(_, v)| v));
+            csv.write_record(self.columns.iter().map(cell))?;
         }
-        out
+        let bytes = csv.into_inner().map_err(|e| e.into_error())?;
+        String::from_utf8(bytes).map_err(std::io::Error::other)
     }
 }
 
@@ -198,28 +176,30 @@ pub struct FileSink {
     renderer: Renderer,
 }
 
-impl FileSink {
-    pub fn new(c: &FileConfig) -> FileSink {
-        FileSink {
-            path: c.path.clone(),
-            renderer: Renderer::new(c.format, &c.measurements, c.columns.clone()),
-        }
+impl KindConfig for FileConfig {
+    type Sink = FileSink;
+
+    fn build(&self) -> anyhow::Result<FileSink> {
+        Ok(FileSink {
+            path: self.path.clone(),
+            renderer: Renderer::new(self.format, &self.measurements, self.columns.clone()),
+        })
     }
+}
+
+impl FileSink {
 
     async fn append(&mut self, points: &[Point]) -> std::io::Result<()> {
         let path = self.path.clone();
-        let (existing, first_line) = blocking(move || probe(&path)).await?;
-        if self.renderer.format == Format::Csv && self.renderer.columns.is_empty() {
+        let csv = self.renderer.format == Format::Csv;
+        let (existing, header) = blocking(move || probe(&path, csv)).await?;
+        if self.renderer.columns.is_empty() {
             // Continue an existing file under its own header.
-            if let Some(header) = first_line {
-                self.renderer.columns = header
-                    .trim_end()
-                    .split(',')
-                    .map(|c| c.trim_matches('"').to_string())
-                    .collect();
+            if let Some(header) = header {
+                self.renderer.columns = header;
             }
         }
-        let text = self.renderer.render(points, existing == 0);
+        let text = self.renderer.render(points, existing == 0)?;
         if text.is_empty() {
             return Ok(());
         }
@@ -239,18 +219,24 @@ impl FileSink {
     }
 }
 
-/// The file's length and first line (0 and `None` when it does not exist yet).
-fn probe(path: &std::path::Path) -> std::io::Result<(u64, Option<String>)> {
-    match std::fs::File::open(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, None)),
-        Err(e) => Err(e),
-        Ok(file) => {
-            let len = file.metadata()?.len();
-            let mut line = String::new();
-            std::io::BufReader::new(file).read_line(&mut line)?;
-            Ok((len, (len > 0).then_some(line)))
-        }
+/// The file's length (0 when it does not exist yet) and, when `csv`, its header.
+fn probe(path: &std::path::Path, csv: bool) -> std::io::Result<(u64, Option<Vec<String>>)> {
+    let file = match std::fs::File::open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
+        file => file?,
+    };
+    let len = file.metadata()?.len();
+    if !csv || len == 0 {
+        return Ok((len, None));
     }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(file);
+    let header = match reader.records().next() {
+        Some(record) => Some(record?.iter().map(String::from).collect()),
+        None => None,
+    };
+    Ok((len, header))
 }
 
 /// File I/O off the async executor.
@@ -312,16 +298,13 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out/readings.csv");
         let config = FileConfig {
-            name: None,
             path: path.clone(),
             format: Format::Csv,
             measurements: vec!["smart_meter".into()],
             columns: vec![],
-            batch_size: 10,
-            flush_interval_ms: 10,
         };
         let other = Point::new("synthetic", T).field("n", 1i64);
-        FileSink::new(&config)
+        config.build().unwrap()
             .append(&[other.clone(), reading(T, 1.5)])
             .await
             .unwrap();
@@ -331,7 +314,7 @@ pub(super) mod tests {
         second
             .fields
             .insert("note".into(), FieldValue::Str("a, \"b\"".into()));
-        FileSink::new(&config)
+        config.build().unwrap()
             .append(&[second, other])
             .await
             .unwrap();
@@ -348,20 +331,51 @@ pub(super) mod tests {
     }
 
     #[tokio::test]
+    async fn csv_cells_with_commas_and_quotes_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("quoted.csv");
+        let config: FileConfig =
+            toml::from_str(&format!("path = {path:?}\nformat = \"csv\"")).unwrap();
+        let point = |kwh: f64| {
+            Point::new("smart_meter", T)
+                .tag("site, \"north\"", "Main St, \"B\" wing")
+                .field("kwh", kwh)
+        };
+        config.build().unwrap().append(&[point(1.0)]).await.unwrap();
+        // A restart: the header, whose column name is quoted, is read back as one column.
+        config.build().unwrap().append(&[point(2.0)]).await.unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(&path)
+            .unwrap();
+        let rows: Vec<Vec<String>> = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(String::from).collect())
+            .collect();
+        let row = |kwh: &str| {
+            vec![
+                "2023-10-27T10:00:00.123456+00:00".to_string(),
+                "smart_meter".into(),
+                "Main St, \"B\" wing".into(),
+                kwh.into(),
+            ]
+        };
+        let header = ["timestamp", "measurement", "site, \"north\"", "kwh"];
+        assert_eq!(rows, [header.map(String::from).to_vec(), row("1.0"), row("2.0")]);
+    }
+
+    #[tokio::test]
     async fn json_lines_and_yaml_files_append_one_record_per_point() {
         let dir = tempfile::tempdir().unwrap();
         for format in [Format::Json, Format::Yaml] {
             let path = dir.path().join(format!("{format:?}"));
             let config = FileConfig {
-                name: None,
                 path: path.clone(),
                 format,
                 measurements: vec![],
                 columns: vec![],
-                batch_size: 10,
-                flush_interval_ms: 10,
             };
-            let mut sink = FileSink::new(&config);
+            let mut sink = config.build().unwrap();
             sink.append(&[reading(T, 1.0), reading(T + 1, 2.0)])
                 .await
                 .unwrap();

@@ -14,7 +14,7 @@ use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use super::{SendError, Sink};
+use super::{Batching, KindConfig, SendError, Sink};
 
 /// Timestamp precision sent to the server; points are stored in nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
@@ -56,12 +56,6 @@ impl Precision {
     }
 }
 
-fn default_batch_size() -> usize {
-    5000
-}
-fn default_flush_interval_ms() -> u64 {
-    1000
-}
 fn default_timeout_ms() -> u64 {
     30_000
 }
@@ -73,8 +67,6 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfluxV2Config {
-    /// Default: "influxdb_v2".
-    pub name: Option<String>,
     /// Base URL, e.g. `http://influxdb:8086`.
     pub url: String,
     pub org: String,
@@ -86,10 +78,6 @@ pub struct InfluxV2Config {
     pub precision: Precision,
     #[serde(default = "default_true")]
     pub gzip: bool,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Only points of these measurements (all when empty): a seed wrote some measurements to
@@ -101,7 +89,6 @@ pub struct InfluxV2Config {
 impl Default for InfluxV2Config {
     fn default() -> Self {
         InfluxV2Config {
-            name: None,
             url: String::new(),
             org: String::new(),
             bucket: String::new(),
@@ -109,8 +96,6 @@ impl Default for InfluxV2Config {
             token_file: None,
             precision: Precision::Ns,
             gzip: true,
-            batch_size: default_batch_size(),
-            flush_interval_ms: default_flush_interval_ms(),
             timeout_ms: default_timeout_ms(),
             measurements: Vec::new(),
         }
@@ -121,8 +106,6 @@ impl Default for InfluxV2Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfluxV1Config {
-    /// Default: "influxdb_v1".
-    pub name: Option<String>,
     /// Base URL, e.g. `http://influxdb:8086`.
     pub url: String,
     pub db: String,
@@ -136,10 +119,6 @@ pub struct InfluxV1Config {
     pub precision: Precision,
     #[serde(default = "default_true")]
     pub gzip: bool,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// Only points of these measurements (all when empty).
@@ -150,7 +129,6 @@ pub struct InfluxV1Config {
 impl Default for InfluxV1Config {
     fn default() -> Self {
         InfluxV1Config {
-            name: None,
             url: String::new(),
             db: String::new(),
             rp: None,
@@ -159,11 +137,42 @@ impl Default for InfluxV1Config {
             password_file: None,
             precision: Precision::Ns,
             gzip: true,
-            batch_size: default_batch_size(),
-            flush_interval_ms: default_flush_interval_ms(),
             timeout_ms: default_timeout_ms(),
             measurements: Vec::new(),
         }
+    }
+}
+
+/// Bigger batches than the default: line protocol is cheap to send in bulk.
+const BATCH: Batching = Batching {
+    size: 5000,
+    interval: Duration::from_millis(1000),
+    ..Batching::DEFAULT
+};
+
+impl KindConfig for InfluxV2Config {
+    type Sink = Writer;
+    const BATCH: Batching = BATCH;
+
+    fn build(&self) -> Result<Writer> {
+        Writer::v2(self)
+    }
+
+    async fn delete_by_tag(&self, key: &str, value: &str) -> Option<Result<()>> {
+        Some(delete_v2(self, key, value).await)
+    }
+}
+
+impl KindConfig for InfluxV1Config {
+    type Sink = Writer;
+    const BATCH: Batching = BATCH;
+
+    fn build(&self) -> Result<Writer> {
+        Writer::v1(self)
+    }
+
+    async fn delete_by_tag(&self, key: &str, value: &str) -> Option<Result<()>> {
+        Some(delete_v1(self, key, value).await)
     }
 }
 

@@ -4,78 +4,156 @@
 //! rest, the same for every kind: read the next batch after the cursor, send it, retry with
 //! backoff, set aside what the server refuses as bad data, advance the cursor durably.
 
-mod file;
-mod influx;
 mod runner;
-mod stdout;
-mod webhook;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::Point;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::store::Store;
-pub use file::{FileConfig, Format};
-pub use influx::{InfluxV1Config, InfluxV2Config, Precision};
-use runner::Batching;
-pub use stdout::StdoutConfig;
-pub use webhook::WebhookConfig;
+pub use runner::Batching;
 
-/// One `[[sinks]]` entry in hemflux.toml; `type` picks the kind.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum SinkConfig {
-    /// InfluxDB v2 write API (`/api/v2/write`): InfluxDB 1.8+, 2.x, 3.x, VictoriaMetrics.
-    InfluxdbV2(InfluxV2Config),
-    /// InfluxDB v1 write API (`/write`) for 1.x servers.
-    InfluxdbV1(InfluxV1Config),
+/// Registers the sink kinds. Each line is one file of this folder and the kinds it defines:
+/// `"type" => Variant(ConfigType)`, the config type implementing [`KindConfig`]. That line makes
+/// the module, the [`Kind`] variant (so `[[sinks]]` accepts the `type`) and its dispatch.
+macro_rules! sink_kinds {
+    ($( $(#[$doc:meta])* mod $module:ident { $( $name:literal => $variant:ident($config:ident) ),+ } )+) => {
+        $( $(#[$doc])* pub mod $module; pub use $module::{$($config),+}; )+
+
+        /// A `[[sinks]]` entry's kind-specific settings; `type` picks the kind.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum Kind {
+            $( $( #[serde(rename = $name)] $variant($config), )+ )+
+        }
+
+        impl Kind {
+            /// The `type`.
+            pub fn name(&self) -> &'static str {
+                match self { $( $( Kind::$variant(_) => $name, )+ )+ }
+            }
+
+            fn defaults(&self) -> Batching {
+                match self { $( $( Kind::$variant(_) => <$config as KindConfig>::BATCH, )+ )+ }
+            }
+
+            fn spawn(&self, ctx: runner::Context) -> Result<JoinHandle<()>> {
+                Ok(match self {
+                    $( $( Kind::$variant(c) => tokio::spawn(runner::run(c.build()?, ctx)), )+ )+
+                })
+            }
+
+            async fn delete_by_tag(&self, key: &str, value: &str) -> Option<Result<()>> {
+                match self {
+                    $( $( Kind::$variant(c) => c.delete_by_tag(key, value).await, )+ )+
+                }
+            }
+        }
+
+        $( $( impl From<$config> for SinkConfig {
+            fn from(c: $config) -> SinkConfig {
+                SinkConfig { name: None, batch: BatchSettings::default(), kind: Kind::$variant(c) }
+            }
+        } )+ )+
+    };
+}
+
+sink_kinds! {
+    /// InfluxDB v2 write API (`/api/v2/write`: InfluxDB 1.8+, 2.x, 3.x, VictoriaMetrics) and v1
+    /// (`/write`) for 1.x servers.
+    mod influx { "influxdb_v2" => InfluxdbV2(InfluxV2Config), "influxdb_v1" => InfluxdbV1(InfluxV1Config) }
     /// A local file: CSV with a header, JSON lines or YAML.
-    File(FileConfig),
+    mod file { "file" => File(FileConfig) }
     /// An HTTP endpoint that receives each point as a JSON object.
-    Webhook(WebhookConfig),
+    mod webhook { "webhook" => Webhook(WebhookConfig) }
     /// The orchestrator's standard output.
-    Stdout(StdoutConfig),
+    mod stdout { "stdout" => Stdout(StdoutConfig) }
+}
+
+/// One kind's settings (what `[[sinks]]` says beside `type`, `name` and the [`BatchSettings`]);
+/// they build the kind's [`Sink`].
+pub trait KindConfig {
+    type Sink: Sink;
+    /// This kind's batching when `[[sinks]]` does not say.
+    const BATCH: Batching = Batching::DEFAULT;
+
+    /// The sink, checked: a bad URL or secret is an error here, before anything runs.
+    fn build(&self) -> Result<Self::Sink>;
+
+    /// Deletes every point tagged `key=value` at the destination (offboarding); `None` when
+    /// the kind cannot (what was written to a file or posted is out of our hands).
+    fn delete_by_tag(
+        &self,
+        _key: &str,
+        _value: &str,
+    ) -> impl Future<Output = Option<Result<()>>> + Send {
+        async { None }
+    }
+}
+
+/// The settings every `[[sinks]]` entry accepts, whatever its kind; unset ones take the kind's
+/// defaults ([`KindConfig::BATCH`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+pub struct BatchSettings {
+    /// At most this many points per request.
+    pub batch_size: Option<usize>,
+    /// A partial batch waits at most this long for more points.
+    pub flush_interval_ms: Option<u64>,
+    /// After a failed send the wait doubles from 0.5 s up to this.
+    pub retry_max_ms: Option<u64>,
+}
+
+/// One `[[sinks]]` entry in hemflux.toml. The common settings are stated here once; the rest
+/// goes to the kind's config, which refuses keys it does not know (so does this struct, through
+/// it: `flatten` hands the kind every key not taken here).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SinkConfig {
+    /// The sink's name, default its `type`: its key for the cursor, so renaming a sink starts it
+    /// from the beginning.
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub batch: BatchSettings,
+    #[serde(flatten)]
+    pub kind: Kind,
 }
 
 impl SinkConfig {
     /// The sink's name: its key for the cursor, so renaming a sink starts it from the beginning.
     pub fn name(&self) -> &str {
-        match self {
-            SinkConfig::InfluxdbV2(c) => c.name.as_deref().unwrap_or("influxdb_v2"),
-            SinkConfig::InfluxdbV1(c) => c.name.as_deref().unwrap_or("influxdb_v1"),
-            SinkConfig::File(c) => c.name.as_deref().unwrap_or("file"),
-            SinkConfig::Webhook(c) => c.name.as_deref().unwrap_or("webhook"),
-            SinkConfig::Stdout(c) => c.name.as_deref().unwrap_or("stdout"),
-        }
+        self.name.as_deref().unwrap_or(self.kind.name())
     }
 
     pub fn kind(&self) -> &'static str {
-        match self {
-            SinkConfig::InfluxdbV2(_) => "influxdb_v2",
-            SinkConfig::InfluxdbV1(_) => "influxdb_v1",
-            SinkConfig::File(_) => "file",
-            SinkConfig::Webhook(_) => "webhook",
-            SinkConfig::Stdout(_) => "stdout",
+        self.kind.name()
+    }
+
+    /// This config with a name.
+    pub fn named(self, name: &str) -> SinkConfig {
+        SinkConfig {
+            name: Some(name.into()),
+            ..self
         }
     }
 
     fn batching(&self) -> Batching {
-        let (size, interval) = match self {
-            SinkConfig::InfluxdbV2(c) => (c.batch_size, c.flush_interval_ms),
-            SinkConfig::InfluxdbV1(c) => (c.batch_size, c.flush_interval_ms),
-            SinkConfig::File(c) => (c.batch_size, c.flush_interval_ms),
-            SinkConfig::Webhook(c) => (c.batch_size, c.flush_interval_ms),
-            SinkConfig::Stdout(c) => (c.batch_size, c.flush_interval_ms),
-        };
+        let d = self.kind.defaults();
+        let b = &self.batch;
         Batching {
-            size: size.max(1),
-            interval: Duration::from_millis(interval),
+            size: b.batch_size.unwrap_or(d.size).max(1),
+            interval: b
+                .flush_interval_ms
+                .map_or(d.interval, Duration::from_millis),
+            retry: RetryPolicy {
+                cap: b.retry_max_ms.map_or(d.retry.cap, Duration::from_millis),
+                ..d.retry
+            },
         }
     }
 }
@@ -101,14 +179,14 @@ pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Option<SinkConf
                 )
             })
     };
-    Ok(Some(SinkConfig::InfluxdbV2(InfluxV2Config {
-        name: Some(ENV_SINK.into()),
+    let config = SinkConfig::from(InfluxV2Config {
         url,
         org: var("INFLUXDB_ORG")?,
         bucket: var("INFLUXDB_BUCKET")?,
         token: Some(var("INFLUXDB_TOKEN")?),
         ..InfluxV2Config::default()
-    })))
+    });
+    Ok(Some(config.named(ENV_SINK)))
 }
 
 /// The configured sinks plus the one from the process environment (unless `configs` already has
@@ -220,21 +298,10 @@ impl Sinks {
                 status: status.clone(),
                 stop: stopped.clone(),
             };
-            let what = || format!("sink {:?}", config.name());
-            let task = match config {
-                SinkConfig::InfluxdbV2(c) => {
-                    tokio::spawn(runner::run(influx::Writer::v2(c).with_context(what)?, ctx))
-                }
-                SinkConfig::InfluxdbV1(c) => {
-                    tokio::spawn(runner::run(influx::Writer::v1(c).with_context(what)?, ctx))
-                }
-                SinkConfig::File(c) => tokio::spawn(runner::run(file::FileSink::new(c), ctx)),
-                SinkConfig::Webhook(c) => tokio::spawn(runner::run(
-                    webhook::WebhookSink::new(c).with_context(what)?,
-                    ctx,
-                )),
-                SinkConfig::Stdout(c) => tokio::spawn(runner::run(stdout::StdoutSink::new(c), ctx)),
-            };
+            let task = config
+                .kind
+                .spawn(ctx)
+                .with_context(|| format!("sink {:?}", config.name()))?;
             running.push(Running { status, task });
         }
         Ok(Sinks { running, stop })
@@ -275,13 +342,9 @@ pub async fn delete_by_tag(
 ) -> Result<Vec<(String, Result<()>)>> {
     let mut outcomes = Vec::new();
     for config in all_configs(configs)? {
-        let result = match &config {
-            SinkConfig::InfluxdbV2(c) => influx::delete_v2(c, key, value).await,
-            SinkConfig::InfluxdbV1(c) => influx::delete_v1(c, key, value).await,
-            // What was written or posted is out of our hands.
-            SinkConfig::File(_) | SinkConfig::Webhook(_) | SinkConfig::Stdout(_) => continue,
-        };
-        outcomes.push((config.name().to_string(), result));
+        if let Some(result) = config.kind.delete_by_tag(key, value).await {
+            outcomes.push((config.name().to_string(), result));
+        }
     }
     Ok(outcomes)
 }
@@ -332,6 +395,35 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_takes_the_batch_settings_and_typos_stay_errors() {
+        let kinds = [
+            "type = \"influxdb_v2\"\nurl = \"http://x\"\norg = \"o\"\nbucket = \"b\"",
+            "type = \"influxdb_v1\"\nurl = \"http://x\"\ndb = \"d\"",
+            "type = \"file\"\npath = \"out.csv\"",
+            "type = \"webhook\"\nurl = \"http://x\"",
+            "type = \"stdout\"",
+        ];
+        for kind in kinds {
+            let batched =
+                format!("{kind}\nbatch_size = 7\nflush_interval_ms = 9\nretry_max_ms = 1000");
+            let b = toml::from_str::<SinkConfig>(&batched).unwrap().batching();
+            assert_eq!(
+                (b.size, b.interval, b.retry.cap),
+                (7, Duration::from_millis(9), Duration::from_secs(1)),
+                "{kind}"
+            );
+            let err = toml::from_str::<File>(&format!("[[sinks]]\n{kind}\nbatch_sise = 7"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("unknown field `batch_sise`"), "{kind}: {err}");
+        }
+        let defaults = |kind: &str| toml::from_str::<SinkConfig>(kind).unwrap().batching();
+        assert_eq!(defaults(kinds[0]).size, 5000);
+        assert_eq!(defaults(kinds[4]).size, 500);
+        assert_eq!(defaults(kinds[4]).retry, Batching::DEFAULT.retry);
+    }
+
+    #[test]
     fn influxdb_variables_make_a_v2_sink_and_half_of_them_is_an_error() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| {
@@ -359,14 +451,16 @@ mod tests {
         .to_string();
         assert!(err.contains("INFLUXDB_ORG"), "{err}");
         // Seed 004's names for the token and org.
-        let SinkConfig::InfluxdbV2(c) = from_vars(vars(&[
+        let Kind::InfluxdbV2(c) = from_vars(vars(&[
             ("INFLUXDB_URL", "http://influx:8086"),
             ("INFLUX_TOKEN", "t4"),
             ("INFLUX_ORG", "o4"),
             ("INFLUXDB_BUCKET", "lampfi"),
         ]))
         .unwrap()
-        .unwrap() else {
+        .unwrap()
+        .kind
+        else {
             panic!("a v2 sink")
         };
         assert_eq!((c.token.as_deref(), c.org.as_str()), (Some("t4"), "o4"));
@@ -374,7 +468,7 @@ mod tests {
 
     #[test]
     fn duplicate_names_are_refused() {
-        let c = SinkConfig::InfluxdbV1(InfluxV1Config {
+        let c = SinkConfig::from(InfluxV1Config {
             url: "http://127.0.0.1:1".into(),
             db: "d".into(),
             ..InfluxV1Config::default()

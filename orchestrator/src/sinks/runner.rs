@@ -12,24 +12,34 @@ use tokio::sync::watch;
 use super::{SendError, Sink, SinkStatus};
 use crate::store::{Batch, Reader, RejectedBatch, Store};
 
-/// After a failed send or store read: 0.5 s doubling to 30 s, plus up to a quarter so that sinks
-/// do not retry in step.
-const RETRY: RetryPolicy = RetryPolicy {
-    initial: Duration::from_millis(500),
-    factor: 2,
-    cap: Duration::from_secs(30),
-    jitter: 0.25,
-};
 /// Recount the exact lag this often (a count over a big backlog is not free), whatever the
 /// sink is doing: a send that hangs or a long backoff must not freeze it.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
+/// How a sink batches and retries (`[[sinks]]`' `BatchSettings` over the kind's defaults).
 #[derive(Debug, Clone, Copy)]
 pub struct Batching {
     /// At most this many points per request.
     pub size: usize,
     /// A partial batch waits at most this long for more points.
     pub interval: Duration,
+    /// After a failed send or store read.
+    pub retry: RetryPolicy,
+}
+
+impl Batching {
+    /// 500 points or 200 ms; after a failure 0.5 s doubling to 30 s, plus up to a quarter so
+    /// that sinks do not retry in step.
+    pub const DEFAULT: Batching = Batching {
+        size: 500,
+        interval: Duration::from_millis(200),
+        retry: RetryPolicy {
+            initial: Duration::from_millis(500),
+            factor: 2,
+            cap: Duration::from_secs(30),
+            jitter: 0.25,
+        },
+    };
 }
 
 pub struct Context {
@@ -65,7 +75,7 @@ impl Context {
         &mut self,
         mut f: impl FnMut() -> F,
     ) -> Result<T, Stopped> {
-        let mut backoff = RETRY.backoff();
+        let mut backoff = self.batching.retry.backoff();
         loop {
             match f().await {
                 Ok(v) => return Ok(v),
@@ -208,7 +218,7 @@ async fn deliver<S: Sink>(sink: &mut S, ctx: &mut Context, batch: &Batch) -> Res
     let mut todo: Vec<Range<usize>> = Vec::new();
     todo.push(0..batch.len());
     while let Some(range) = todo.pop() {
-        let mut backoff = RETRY.backoff();
+        let mut backoff = ctx.batching.retry.backoff();
         loop {
             if *ctx.stop.borrow() {
                 return Err(Stopped);

@@ -7,14 +7,12 @@ use std::io::Write;
 use hemflux_shared::Point;
 use serde::Deserialize;
 
-use super::file::{default_batch_size, default_flush_interval_ms, Format, Renderer};
-use super::{SendError, Sink};
+use super::file::{Format, Renderer};
+use super::{KindConfig, SendError, Sink};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdoutConfig {
-    /// Default: "stdout".
-    pub name: Option<String>,
     #[serde(default)]
     pub format: Format,
     /// Only points of these measurements (all when empty).
@@ -23,10 +21,6 @@ pub struct StdoutConfig {
     /// CSV only: the columns (default: from the first point).
     #[serde(default)]
     pub columns: Vec<String>,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
 }
 
 pub struct StdoutSink {
@@ -34,26 +28,31 @@ pub struct StdoutSink {
     header_written: bool,
 }
 
-impl StdoutSink {
-    pub fn new(c: &StdoutConfig) -> StdoutSink {
-        StdoutSink {
-            renderer: Renderer::new(c.format, &c.measurements, c.columns.clone()),
-            header_written: false,
-        }
-    }
+impl KindConfig for StdoutConfig {
+    type Sink = StdoutSink;
 
-    fn render(&mut self, points: &[Point]) -> String {
-        let text = self.renderer.render(points, !self.header_written);
+    fn build(&self) -> anyhow::Result<StdoutSink> {
+        Ok(StdoutSink {
+            renderer: Renderer::new(self.format, &self.measurements, self.columns.clone()),
+            header_written: false,
+        })
+    }
+}
+
+impl StdoutSink {
+
+    fn render(&mut self, points: &[Point]) -> std::io::Result<String> {
+        let text = self.renderer.render(points, !self.header_written)?;
         self.header_written |= !text.is_empty();
-        text
+        Ok(text)
     }
 }
 
 impl Sink for StdoutSink {
     async fn send(&mut self, points: &[Point]) -> Result<(), SendError> {
-        let text = self.render(points);
         let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
+        self.render(points)
+            .and_then(|text| out.write_all(text.as_bytes()))
             .and_then(|()| out.flush())
             .map_err(|e| SendError::Failed(format!("writing to stdout: {e}")))
     }
@@ -68,10 +67,10 @@ mod tests {
     fn csv_on_stdout_has_its_header_once() {
         let config: StdoutConfig =
             toml::from_str("format = \"csv\"\nmeasurements = [\"smart_meter\"]").unwrap();
-        let mut sink = StdoutSink::new(&config);
-        assert_eq!(sink.render(&[Point::new("other", 0).field("x", 1.0)]), "");
-        let first = sink.render(&[reading(0, 1.0)]);
-        let second = sink.render(&[reading(1_000, 2.0)]);
+        let mut sink = config.build().unwrap();
+        assert_eq!(sink.render(&[Point::new("other", 0).field("x", 1.0)]).unwrap(), "");
+        let first = sink.render(&[reading(0, 1.0)]).unwrap();
+        let second = sink.render(&[reading(1_000, 2.0)]).unwrap();
         assert_eq!(first.lines().count(), 2, "{first}");
         assert!(first.starts_with("timestamp,measurement,"), "{first}");
         assert_eq!(second.lines().count(), 1, "{second}");

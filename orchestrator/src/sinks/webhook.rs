@@ -9,24 +9,18 @@ use anyhow::{Context, Result};
 use hemflux_shared::Point;
 use serde::Deserialize;
 
-use super::file::{default_batch_size, default_flush_interval_ms, json_object, record};
-use super::{SendError, Sink};
+use super::file::{json_object, record};
+use super::{KindConfig, SendError, Sink};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// Default: "webhook".
-    pub name: Option<String>,
     pub url: String,
     /// Only points of these measurements (all when empty), e.g. `["smart_meter"]`.
     #[serde(default)]
     pub measurements: Vec<String>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
-    #[serde(default = "default_batch_size")]
-    pub batch_size: usize,
-    #[serde(default = "default_flush_interval_ms")]
-    pub flush_interval_ms: u64,
 }
 
 fn default_timeout_ms() -> u64 {
@@ -42,19 +36,24 @@ pub struct WebhookSink {
     resume: Option<((i64, String), usize)>,
 }
 
-impl WebhookSink {
-    pub fn new(c: &WebhookConfig) -> Result<WebhookSink> {
-        let url = reqwest::Url::parse(&c.url).with_context(|| format!("url {:?}", c.url))?;
+impl KindConfig for WebhookConfig {
+    type Sink = WebhookSink;
+
+    fn build(&self) -> Result<WebhookSink> {
+        let url = reqwest::Url::parse(&self.url).with_context(|| format!("url {:?}", self.url))?;
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(c.timeout_ms))
+            .timeout(Duration::from_millis(self.timeout_ms))
             .build()?;
         Ok(WebhookSink {
             client,
             url: url.to_string(),
-            measurements: c.measurements.clone(),
+            measurements: self.measurements.clone(),
             resume: None,
         })
     }
+}
+
+impl WebhookSink {
 
     async fn post(&self, p: &Point) -> Result<(), SendError> {
         let response = self

@@ -7,33 +7,39 @@ use std::sync::{Arc, Mutex};
 use rusqlite::ErrorCode;
 use serde::Serialize;
 
-/// A write that failed because of the store, not the batch: the same batch will succeed later.
+/// Why the store did not take a write.
 #[derive(Debug, thiserror::Error)]
-#[error("the store cannot write: {0}")]
-pub struct Unavailable(pub String);
+pub enum WriteError {
+    /// The store, not the batch (a full disk): the same batch will succeed later.
+    #[error("the store cannot write: {0}")]
+    Unavailable(String),
+    /// The batch itself (an invalid point): writing it again cannot help.
+    #[error(transparent)]
+    Refused(anyhow::Error),
+    #[error("the store's writer stopped")]
+    Stopped,
+}
 
-/// Whether `e` is an [`Unavailable`] store (so the write is worth retrying).
-pub fn is_unavailable(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<Unavailable>()) || is_io(e)
+impl WriteError {
+    /// Whether the same write is worth trying again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, WriteError::Unavailable(_))
+    }
 }
 
 /// SQLite errors that come from the disk rather than the data.
-pub fn is_io(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<rusqlite::Error>()
-            .and_then(rusqlite::Error::sqlite_error_code)
-            .is_some_and(|code| {
-                matches!(
-                    code,
-                    ErrorCode::DiskFull
-                        | ErrorCode::SystemIoFailure
-                        | ErrorCode::CannotOpen
-                        | ErrorCode::ReadOnly
-                        | ErrorCode::DatabaseBusy
-                        | ErrorCode::DatabaseLocked
-                        | ErrorCode::OutOfMemory
-                )
-            })
+pub fn is_io(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code().is_some_and(|code| {
+        matches!(
+            code,
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OutOfMemory
+        )
     })
 }
 

@@ -21,7 +21,7 @@ use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 pub use fields::{Fields, RawValue};
-pub use health::{is_unavailable, WriteProblem};
+pub use health::{WriteError, WriteProblem};
 pub use read::{Batch, RangeQuery, Reader, RejectedBatch, Series};
 pub use schema::FILE_NAME;
 use writer::{Change, Encoded, Job, Writer};
@@ -107,7 +107,7 @@ impl Store {
         worker_id: &str,
         points: Vec<Point>,
         state: Option<Value>,
-    ) -> Result<()> {
+    ) -> Result<(), WriteError> {
         self.write_slice(worker_id, &points, state).await
     }
 
@@ -118,18 +118,18 @@ impl Store {
         worker_id: &str,
         points: &[Point],
         state: Option<Value>,
-    ) -> Result<()> {
+    ) -> Result<(), WriteError> {
         for (i, p) in points.iter().enumerate() {
             p.validate().map_err(|e| {
-                anyhow!(
+                WriteError::Refused(anyhow!(
                     "point {i} of {} ({:?} at {}) is invalid: {e}",
                     points.len(),
                     p.measurement,
                     p.time
-                )
+                ))
             })?;
         }
-        let points = Encoded::new(points)?;
+        let points = Encoded::new(points).map_err(WriteError::Refused)?;
         let (answer, result) = oneshot::channel();
         self.submit(Job::Write {
             worker_id: worker_id.to_string(),
@@ -137,24 +137,18 @@ impl Store {
             state,
             answer,
         })?;
-        result
-            .await
-            .context("the store's writer stopped")?
-            .map(|_| ())
+        result.await.map_err(|_| WriteError::Stopped)?.map(|_| ())
     }
 
     /// Runs `change` in the writer's next transaction; resolves once it is durable.
     async fn change(&self, change: Change) -> Result<u64> {
         let (answer, result) = oneshot::channel();
         self.submit(Job::Change { change, answer })?;
-        result.await.context("the store's writer stopped")?
+        Ok(result.await.map_err(|_| WriteError::Stopped)??)
     }
 
-    fn submit(&self, job: Job) -> Result<()> {
-        self.inner
-            .jobs
-            .send(job)
-            .map_err(|_| anyhow!("the store's writer stopped"))
+    fn submit(&self, job: Job) -> Result<(), WriteError> {
+        self.inner.jobs.send(job).map_err(|_| WriteError::Stopped)
     }
 
     fn with_reader<T>(&self, f: impl FnOnce(&mut Reader) -> Result<T>) -> Result<T> {

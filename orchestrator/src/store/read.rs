@@ -131,6 +131,25 @@ impl Reader {
         Ok(out)
     }
 
+    /// Per measurement, how many series carry tag `key=value` and how many points they hold
+    /// (what offboarding an entity purges).
+    pub fn tagged_counts(&self, key: &str, value: &str) -> Result<Vec<(String, u64, u64)>> {
+        let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM points WHERE series_id = ?1")?;
+        for s in self.all_series()? {
+            if s.tags.get(key).map(String::as_str) != Some(value) {
+                continue;
+            }
+            let points: i64 = stmt.query_row([s.id], |r| r.get(0))?;
+            let entry = counts.entry(s.measurement).or_default();
+            entry.0 += 1;
+            entry.1 += points as u64;
+        }
+        Ok(counts.into_iter().map(|(m, (s, p))| (m, s, p)).collect())
+    }
+
     /// Every series of `measurement` carrying all of `tags`.
     pub fn series(
         &self,

@@ -5,7 +5,7 @@
 //! not sink the others), commits once, and only then answers every job. So N workers writing at
 //! once cost one fsync, not N.
 
-use super::health::{is_io, Health, Unavailable};
+use super::health::{is_io, Health, WriteError};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -23,10 +23,10 @@ const MAX_GROUP_POINTS: usize = 100_000;
 /// How often retention runs.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
 
-pub type Answer = oneshot::Sender<Result<u64>>;
+pub type Answer = oneshot::Sender<Result<u64, WriteError>>;
 
 /// A change run inside the writer's transaction; returns a count for the caller.
-pub type Change = Box<dyn FnOnce(&Connection) -> Result<u64> + Send>;
+pub type Change = Box<dyn FnOnce(&Connection) -> rusqlite::Result<u64> + Send>;
 
 /// A batch encoded on the caller's thread (series keys, field bytes), so that the one writer
 /// thread only inserts, and the points are freed elsewhere.
@@ -229,10 +229,10 @@ impl Writer {
                     // A job that failed on the disk, not on its data, is worth retrying.
                     let outcome = outcome.map_err(|e| {
                         if is_io(&e) {
-                            self.health.failed(&format!("{e:#}"));
-                            anyhow::Error::new(Unavailable(format!("{e:#}")))
+                            self.health.failed(&e.to_string());
+                            WriteError::Unavailable(e.to_string())
                         } else {
-                            e
+                            WriteError::Refused(e.into())
                         }
                     });
                     let _ = answer.send(outcome);
@@ -244,7 +244,7 @@ impl Writer {
                 let message = format!("store transaction failed: {e:#}");
                 self.health.failed(&message);
                 for (_, answer) in outcomes {
-                    let _ = answer.send(Err(anyhow::Error::new(Unavailable(message.clone()))));
+                    let _ = answer.send(Err(WriteError::Unavailable(message.clone())));
                 }
             }
         }
@@ -295,7 +295,7 @@ pub fn thin_commits(tx: &Connection, now_ms: i64) -> Result<u64> {
 }
 
 /// Deletes every point before `cutoff_ns`, series by series so each delete uses the primary key.
-pub fn delete_before(tx: &Connection, cutoff_ns: i64) -> Result<u64> {
+pub fn delete_before(tx: &Connection, cutoff_ns: i64) -> rusqlite::Result<u64> {
     let ids: Vec<i64> = tx
         .prepare("SELECT id FROM series")?
         .query_map([], |r| r.get(0))?
@@ -315,12 +315,12 @@ fn write_points(
     worker_id: &str,
     batch: &Encoded,
     state: Option<&Value>,
-) -> Result<u64> {
+) -> rusqlite::Result<u64> {
     let ids = batch
         .series
         .iter()
         .map(|(measurement, tags)| series_id(tx, cache, measurement, tags))
-        .collect::<Result<Vec<i64>>>()?;
+        .collect::<rusqlite::Result<Vec<i64>>>()?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO points (series_id, time, seq, fields) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (series_id, time) DO UPDATE
@@ -352,7 +352,7 @@ fn series_id(
     cache: &mut HashMap<String, HashMap<String, i64>>,
     measurement: &str,
     tags: &str,
-) -> Result<i64> {
+) -> rusqlite::Result<i64> {
     if let Some(id) = cache.get(measurement).and_then(|m| m.get(tags)) {
         return Ok(*id);
     }

@@ -186,7 +186,7 @@ impl Route {
                     .write_slice(&route.worker_id, &points, state.clone())
                     .await
                 {
-                    Err(e) if crate::store::is_unavailable(&e) && !route.stdin.is_closed() => {
+                    Err(e) if e.is_retryable() && !route.stdin.is_closed() => {
                         tokio::time::sleep(retry).await;
                         retry = (retry * 2).min(RETRY_MAX);
                     }

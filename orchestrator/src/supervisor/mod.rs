@@ -71,6 +71,16 @@ pub struct Snapshot {
     pub messages: u64,
 }
 
+/// Whether the supervisor still takes requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Serving,
+    /// Every worker was told to stop at `since`; no more requests.
+    ShuttingDown {
+        since: Instant,
+    },
+}
+
 pub struct Supervisor {
     settings: SupervisorSettings,
     worker_bin: PathBuf,
@@ -130,18 +140,18 @@ impl Supervisor {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut shutting_down: Option<Instant> = None;
+        let mut phase = Phase::Serving;
         loop {
             tokio::select! {
-                req = requests.recv(), if shutting_down.is_none() => match req {
-                    Some(req) => shutting_down = self.handle(req).await,
-                    None => shutting_down = Some(self.stop_all()),
+                req = requests.recv(), if phase == Phase::Serving => match req {
+                    Some(req) => phase = self.handle(req).await,
+                    None => phase = self.stop_all(),
                 },
                 Some(exit) = exits.recv() => self.exited(exit).await,
                 Some((pid, h)) = heard.recv() => self.heard(pid, h),
                 _ = tick.tick() => self.tick().await,
             }
-            if let Some(since) = shutting_down {
+            if let Phase::ShuttingDown { since } = phase {
                 let hard_limit = slot::stop_grace(&self.settings) * 2 + Duration::from_millis(500);
                 if self.slots.is_empty() || since.elapsed() > hard_limit {
                     for slot in self.slots.values() {
@@ -153,20 +163,22 @@ impl Supervisor {
         }
     }
 
-    /// Stops every worker for good; returns when that began.
-    fn stop_all(&mut self) -> Instant {
+    /// Stops every worker for good.
+    fn stop_all(&mut self) -> Phase {
         tracing::info!(workers = self.slots.len(), "stopping every worker");
         for slot in self.slots.values_mut() {
             slot.stop(AfterStop::Remove, Instant::now(), &self.settings);
         }
         self.drop_gone();
-        Instant::now()
+        Phase::ShuttingDown {
+            since: Instant::now(),
+        }
     }
 
-    /// Handles one request; returns when the shutdown began if it asked for one.
-    async fn handle(&mut self, req: Request) -> Option<Instant> {
+    /// Handles one request; a `Shutdown` begins the shutdown.
+    async fn handle(&mut self, req: Request) -> Phase {
         match req {
-            Request::Shutdown => return Some(self.stop_all()),
+            Request::Shutdown => return self.stop_all(),
             Request::Desired {
                 specs,
                 errors,
@@ -192,7 +204,7 @@ impl Supervisor {
                 self.next_ask += 1;
                 let Some(slot) = self.slots.get_mut(&id) else {
                     let _ = reply.send(Err(format!("no worker {id:?}")));
-                    return None;
+                    return Phase::Serving;
                 };
                 let msg = match msg {
                     Ask::Sync { from, to } => ToWorker::Sync {
@@ -212,7 +224,7 @@ impl Supervisor {
                 let _ = reply.send(self.snapshot());
             }
         }
-        None
+        Phase::Serving
     }
 
     fn snapshot(&self) -> Snapshot {

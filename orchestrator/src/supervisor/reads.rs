@@ -50,10 +50,10 @@ impl Reads {
         let limit = query.limit.unwrap_or(PAGE_POINTS).clamp(1, PAGE_POINTS);
         let page = tokio::task::spawn_blocking(move || {
             let mut slot = reader.lock().map_err(|_| anyhow!("reader poisoned"))?;
-            if slot.is_none() {
-                *slot = Some(store.reader()?);
-            }
-            let reader = slot.as_ref().expect("opened above");
+            let reader = match &mut *slot {
+                Some(reader) => reader,
+                empty => empty.insert(store.reader()?),
+            };
             reader.page(&query, limit, PAGE_BYTES)
         })
         .await;

@@ -87,6 +87,8 @@ struct Run {
     started: Instant,
     last_seen: Instant,
     killed: bool,
+    /// Set once the stop sequence has begun.
+    stopping: Option<Stopping>,
 }
 
 struct Stopping {
@@ -103,7 +105,6 @@ pub struct Slot {
     poll_offset_ms: u64,
     state: WorkerState,
     run: Option<Run>,
-    stopping: Option<Stopping>,
     pub next_start: Option<Instant>,
     pub crashes: CrashHistory,
     restarts: u64,
@@ -136,7 +137,6 @@ impl Slot {
             poll_offset_ms,
             state: WorkerState::Starting,
             run: None,
-            stopping: None,
             next_start: None,
             crashes: CrashHistory::default(),
             restarts: 0,
@@ -164,9 +164,12 @@ impl Slot {
     pub fn removing(&self) -> bool {
         self.gone
             || self
-                .stopping
-                .as_ref()
+                .stopping()
                 .is_some_and(|s| s.after == AfterStop::Remove)
+    }
+
+    fn stopping(&self) -> Option<&Stopping> {
+        self.run.as_ref().and_then(|r| r.stopping.as_ref())
     }
 
     pub fn start_due(&self, now: Instant) -> bool {
@@ -192,6 +195,7 @@ impl Slot {
             started: now,
             last_seen: now,
             killed: false,
+            stopping: None,
         });
         self.state = WorkerState::Starting;
         self.kill_reason = None;
@@ -204,10 +208,10 @@ impl Slot {
         match self.run.as_mut() {
             Some(run) => {
                 run.stdin.close();
-                match self.stopping.as_mut() {
+                match run.stopping.as_mut() {
                     Some(s) => s.after = after,
                     None => {
-                        self.stopping = Some(Stopping {
+                        run.stopping = Some(Stopping {
                             after,
                             since: now,
                             termed: false,
@@ -241,7 +245,10 @@ impl Slot {
     }
 
     pub fn advance_stop(&mut self, now: Instant, s: &SupervisorSettings) {
-        let (Some(stopping), Some(run)) = (self.stopping.as_mut(), self.run.as_mut()) else {
+        let Some(run) = self.run.as_mut() else {
+            return;
+        };
+        let Some(stopping) = run.stopping.as_mut() else {
             return;
         };
         let waited = now.duration_since(stopping.since);
@@ -281,7 +288,7 @@ impl Slot {
             return false;
         };
         let overdue = !run.killed
-            && self.stopping.is_none()
+            && run.stopping.is_none()
             && now.duration_since(run.last_seen) > Duration::from_millis(heartbeat_ms * 3);
         if overdue {
             run.killed = true;
@@ -294,14 +301,18 @@ impl Slot {
         for (_, reply) in self.asks.drain() {
             let _ = reply.send(Err("the worker exited before answering".into()));
         }
-        let after = self.stopping.take().map(|s| s.after);
+        let run = self.run.take();
+        let after = run
+            .as_ref()
+            .and_then(|r| r.stopping.as_ref())
+            .map(|s| s.after);
         if after == Some(AfterStop::Remove) {
             self.gone = true;
         }
         if after.is_none() {
             self.state = WorkerState::Backoff;
         }
-        self.last_exit_started = self.run.take().map(|r| r.started);
+        self.last_exit_started = run.map(|r| r.started);
         after
     }
 
@@ -350,7 +361,7 @@ impl Slot {
 
     pub fn ask(&mut self, id: u64, msg: ToWorker, reply: oneshot::Sender<Result<String, String>>) {
         match &self.run {
-            Some(run) if self.stopping.is_none() => {
+            Some(run) if run.stopping.is_none() => {
                 run.stdin.send(&msg);
                 self.asks.insert(id, reply);
             }
@@ -369,7 +380,7 @@ impl Slot {
             run.last_seen = now;
         }
         match heard {
-            Heard::Message(FromWorker::Ready { .. }) if self.stopping.is_none() => {
+            Heard::Message(FromWorker::Ready { .. }) if self.stopping().is_none() => {
                 self.state = WorkerState::Running
             }
             Heard::Message(FromWorker::Status { message }) => self.status = Some(message),

@@ -80,10 +80,30 @@ impl EmailSettings {
     }
 }
 
-/// Whether the server refused a message for good (5xx), so that trying again is pointless.
-pub fn is_permanent(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<lettre::transport::smtp::Error>()
-        .is_some_and(|e| e.is_permanent())
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("{0:?} is not an e-mail address")]
+    Address(String, #[source] lettre::address::AddressError),
+    #[error("cannot build the message")]
+    Message(#[from] lettre::error::Error),
+    #[error("sending e-mail to {to}")]
+    Smtp {
+        to: String,
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
+}
+
+impl MailError {
+    /// Whether trying again may help: not after the server refused the message for good (5xx),
+    /// nor for a message that cannot be built.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            MailError::Smtp { source, .. } => !source.is_permanent(),
+            MailError::Address(..) | MailError::Message(_) => false,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -117,19 +137,20 @@ impl Mailer {
         })
     }
 
-    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), MailError> {
         let message = Message::builder()
             .from(self.from.clone())
-            .to(to
-                .parse()
-                .with_context(|| format!("{to:?} is not an e-mail address"))?)
+            .to(to.parse().map_err(|e| MailError::Address(to.into(), e))?)
             .subject(subject)
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_string())?;
         self.transport
             .send(message)
             .await
-            .with_context(|| format!("sending e-mail to {to}"))?;
+            .map_err(|source| MailError::Smtp {
+                to: to.into(),
+                source,
+            })?;
         Ok(())
     }
 }

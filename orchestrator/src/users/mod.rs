@@ -8,7 +8,6 @@ pub mod accounts;
 pub mod audit;
 pub mod cli;
 pub mod guard;
-mod i18n;
 pub mod mail;
 pub mod notify;
 mod pages;
@@ -111,6 +110,10 @@ CREATE TABLE IF NOT EXISTS notifications (
     event TEXT NOT NULL,
     PRIMARY KEY (user, event)
 );
+CREATE TABLE IF NOT EXISTS login_failures (
+    key TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
     at INTEGER NOT NULL,
@@ -149,14 +152,18 @@ impl Users {
         conn.execute_batch(SCHEMA)
             .with_context(|| format!("creating the tables in {}", path.display()))?;
         conn.pragma_update(None, "user_version", VERSION)?;
-        Ok(Users {
+        let users = Users {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 limiter: ratelimit::LoginLimiter::default(),
                 settings,
                 notifier: Mutex::new(None),
             }),
-        })
+        };
+        users
+            .load_login_failures()
+            .with_context(|| format!("loading the sign-in counts from {}", path.display()))?;
+        Ok(users)
     }
 
     /// The connection; every use is one short statement or transaction.
@@ -168,7 +175,7 @@ impl Users {
         &self.inner.settings
     }
 
-    pub fn limiter(&self) -> &ratelimit::LoginLimiter {
+    fn limiter(&self) -> &ratelimit::LoginLimiter {
         &self.inner.limiter
     }
 

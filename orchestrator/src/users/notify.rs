@@ -15,12 +15,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::accounts::Account;
-use super::i18n::Text;
 use super::mail::Mailer;
 use super::Users;
 use crate::auth::{Principal, SessionUser};
 use crate::store::{RangeQuery, Store};
 use crate::supervisor::{Request, WorkerState, WorkerView};
+use crate::web::i18n::Lang;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -52,13 +52,13 @@ impl Event {
         Event::ALL.into_iter().find(|e| e.as_str() == s)
     }
 
-    pub(crate) fn label(self, t: &Text) -> &'static str {
-        match self {
-            Event::WorkerFailed => t.event_worker_failed,
-            Event::NoData => t.event_no_data,
-            Event::BuildingAlarm => t.event_building_alarm,
-            Event::Registration => t.event_registration,
-        }
+    pub(crate) fn label(self, lang: Lang) -> &'static str {
+        lang.t(match self {
+            Event::WorkerFailed => "event_worker_failed",
+            Event::NoData => "event_no_data",
+            Event::BuildingAlarm => "event_building_alarm",
+            Event::Registration => "event_registration",
+        })
     }
 }
 
@@ -168,11 +168,13 @@ async fn send(mailer: Mailer, to: String, subject: String, body: String, event: 
                 tracing::info!(to, event, "notification sent");
                 return;
             }
-            Err(e) if attempt < SEND_ATTEMPTS && !super::mail::is_permanent(&e) => {
+            Err(e) if attempt < SEND_ATTEMPTS && e.is_retryable() => {
+                let e = anyhow::Error::new(e);
                 tracing::warn!(event, attempt, "{e:#} (trying again)");
                 tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(e) => {
+                let e = anyhow::Error::new(e);
                 tracing::error!(event, attempt, "{e:#} (given up)");
                 return;
             }

@@ -1,70 +1,21 @@
-//! The HTML of the sign-in, registration, account and admin pages: server-rendered, no
-//! script, `/assets/app.css` for the looks, stable `id`s and `name`s for tests.
+//! The HTML of the sign-in, registration, account and admin pages: server-rendered in the web
+//! UI's frame ([`crate::web::html::page_for`]), stable `id`s and `name`s for tests.
 
 use std::fmt::Write;
 
 use super::accounts::Account;
 use super::audit::Entry;
-use super::i18n::{Lang, Text};
 use super::notify::Event;
 use super::Role;
 use crate::auth::Principal;
+use crate::web::i18n::Lang;
 
-/// The web UI's escaping, so both sets of pages escape alike.
-pub use crate::web::html::esc;
+use crate::web::html::{csrf_field, esc};
 
-/// The whole page around `body`.
+/// The whole page around `body`, in the web UI's frame, under the title as a heading.
 pub fn layout(lang: Lang, title: &str, who: Option<&Principal>, body: &str) -> String {
-    let t = lang.text();
-    let mut nav = String::new();
-    if let Some(p) = who {
-        let _ = write!(
-            nav,
-            r#"<a href="/">{}</a> <a href="/account" id="nav-account">{}</a> "#,
-            t.overview, t.account
-        );
-        if p.is_admin() {
-            let _ = write!(
-                nav,
-                r#"<a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a> "#,
-                t.users, t.audit
-            );
-        }
-        let _ = write!(
-            nav,
-            r#"<form method="post" action="/logout" id="logout-form" class="inline">{}<span id="signed-in-as">{}</span> <button type="submit" id="logout">{}</button></form>"#,
-            csrf_field(p),
-            esc(p.name()),
-            t.sign_out
-        );
-    }
-    format!(
-        r#"<!doctype html>
-<html lang="{code}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · hemflux</title>
-<link rel="stylesheet" href="/assets/app.css">
-</head>
-<body>
-<header><nav>{nav}</nav> <span class="lang"><a href="?lang=en" lang="en">English</a> · <a href="?lang=sv" lang="sv">Svenska</a></span></header>
-<main>
-<h1>{title}</h1>
-{body}
-</main>
-</body>
-</html>
-"#,
-        code = lang.code(),
-        title = esc(title),
-    )
-}
-
-fn csrf_field(p: &Principal) -> String {
-    p.csrf_token()
-        .map(|c| format!(r#"<input type="hidden" name="csrf" value="{}">"#, esc(c)))
-        .unwrap_or_default()
+    let body = format!("<h1>{}</h1>\n{body}", esc(title));
+    crate::web::html::page_for(lang, title, who, &body)
 }
 
 /// A message for the user: `id="error"` (role alert) or `id="notice"`.
@@ -78,7 +29,7 @@ pub fn message(id: &str, text: &str) -> String {
 }
 
 /// The sign-in form; `next` (already checked by [`super::routes::safe_next`]) rides along.
-pub fn login(t: &Text, msg: &str, next: Option<&str>) -> String {
+pub fn login(lang: Lang, msg: &str, next: Option<&str>) -> String {
     let next = next
         .map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, esc(n)))
         .unwrap_or_default();
@@ -89,14 +40,14 @@ pub fn login(t: &Text, msg: &str, next: Option<&str>) -> String {
 <button type="submit" id="sign-in">{s}</button>
 </form>
 <p><a href="/register" id="register-link">{r}</a></p>"#,
-        u = t.username,
-        p = t.password,
-        s = t.sign_in,
-        r = t.no_account
+        u = lang.t("username"),
+        p = lang.t("password"),
+        s = lang.t("sign_in"),
+        r = lang.t("no_account")
     )
 }
 
-pub fn register(t: &Text, msg: &str) -> String {
+pub fn register(lang: Lang, msg: &str) -> String {
     format!(
         r#"{msg}<form method="post" action="/register" id="register-form">
 <label for="username">{u}</label> <input id="username" name="username" autocomplete="username" required>
@@ -105,15 +56,15 @@ pub fn register(t: &Text, msg: &str) -> String {
 <button type="submit" id="register">{r}</button>
 </form>
 <p><a href="/login">{have}</a></p>"#,
-        u = t.username,
-        e = t.email,
-        p = t.new_password,
-        r = t.register,
-        have = t.have_account
+        u = lang.t("username"),
+        e = lang.t("email"),
+        p = lang.t("new_password"),
+        r = lang.t("register"),
+        have = lang.t("have_account")
     )
 }
 
-pub fn account(t: &Text, who: &Principal, me: &Account, msg: &str) -> String {
+pub fn account(lang: Lang, who: &Principal, me: &Account, msg: &str) -> String {
     let csrf = csrf_field(who);
     let mut events = String::new();
     for e in Event::ALL {
@@ -129,7 +80,7 @@ pub fn account(t: &Text, who: &Principal, me: &Account, msg: &str) -> String {
             events,
             r#"<label><input type="checkbox" name="notify" value="{v}" id="notify-{v}"{checked}> {l}</label>"#,
             v = e.as_str(),
-            l = e.label(t)
+            l = e.label(lang)
         );
     }
     format!(
@@ -149,18 +100,18 @@ pub fn account(t: &Text, who: &Principal, me: &Account, msg: &str) -> String {
 <button type="submit">{save}</button>
 </form>
 </section>"#,
-        cp = t.change_password,
-        cur = t.current_password,
-        new = t.new_password,
-        nt = t.notifications,
-        em = t.email,
+        cp = lang.t("change_password"),
+        cur = lang.t("current_password"),
+        new = lang.t("new_password"),
+        nt = lang.t("notifications"),
+        em = lang.t("email"),
         email = esc(&me.email),
-        save = t.save,
+        save = lang.t("save"),
     )
 }
 
 pub fn users(
-    t: &Text,
+    lang: Lang,
     who: &Principal,
     accounts: &[Account],
     known: &[String],
@@ -179,7 +130,11 @@ pub fn users(
     for a in accounts {
         let n = esc(&a.name);
         let action = |what: &str| format!("/admin/users/{}/{what}", esc(&urlencode(&a.name)));
-        let status = if a.pending { t.pending } else { t.active };
+        let status = if a.pending {
+            lang.t("pending")
+        } else {
+            lang.t("active")
+        };
         let mut forms = String::new();
         if a.pending {
             let _ = write!(
@@ -187,9 +142,9 @@ pub fn users(
                 r#"<form method="post" action="{}" class="approve">{csrf}{} <button type="submit">{}</button></form><form method="post" action="{}" class="reject">{csrf}<button type="submit">{}</button></form>"#,
                 action("approve"),
                 role_select(Role::User),
-                t.approve,
+                lang.t("approve"),
                 action("reject"),
-                t.reject
+                lang.t("reject")
             );
         } else {
             let _ = write!(
@@ -197,7 +152,7 @@ pub fn users(
                 r#"<form method="post" action="{}" class="role">{csrf}{} <button type="submit">{}</button></form>"#,
                 action("role"),
                 role_select(a.role),
-                t.set_role
+                lang.t("set_role")
             );
         }
         let _ = write!(
@@ -205,10 +160,10 @@ pub fn users(
             r#"<form method="post" action="{}" class="assign">{csrf}<input name="entities" list="known-entities" value="{}" aria-label="{}"> <button type="submit">{}</button></form><form method="post" action="{}" class="remove">{csrf}<button type="submit">{}</button></form>"#,
             action("assign"),
             esc(&a.entities.join(" ")),
-            t.entities,
-            t.assign,
+            lang.t("entities"),
+            lang.t("assign"),
             action("remove"),
-            t.remove
+            lang.t("remove")
         );
         let _ = write!(
             rows,
@@ -226,11 +181,15 @@ pub fn users(
     format!(
         r#"{msg}<table id="users"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th></th></tr></thead><tbody>{rows}</tbody></table>
 <datalist id="known-entities">{options}</datalist>"#,
-        t.username, t.role, t.status, t.email, t.entities
+        lang.t("username"),
+        lang.t("role"),
+        lang.t("status"),
+        lang.t("email"),
+        lang.t("entities")
     )
 }
 
-pub fn audit(t: &Text, entries: &[Entry]) -> String {
+pub fn audit(lang: Lang, entries: &[Entry]) -> String {
     let mut rows = String::new();
     let json =
         |v: &Option<serde_json::Value>| v.as_ref().map(|v| esc(&v.to_string())).unwrap_or_default();
@@ -249,7 +208,11 @@ pub fn audit(t: &Text, entries: &[Entry]) -> String {
     }
     format!(
         r#"<table id="audit"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>{rows}</tbody></table>"#,
-        t.when, t.who, t.what, t.before, t.after
+        lang.t("when"),
+        lang.t("who"),
+        lang.t("what"),
+        lang.t("before"),
+        lang.t("after")
     )
 }
 

@@ -1,7 +1,5 @@
 //! `/login`, `/logout`, `/register`, `/account`, `/admin/users`, `/admin/audit`.
 
-use std::time::Instant;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -12,11 +10,11 @@ use serde_json::json;
 
 use super::accounts::Login;
 use super::guard::Client;
-use super::i18n::Lang;
 use super::notify::Event;
 use super::{audit, pages, session, Role, Users};
 use crate::auth::{AdminUser, PageUser, Principal, SessionUser};
 use crate::http::AppState;
+use crate::web::i18n::Lang;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -41,22 +39,14 @@ fn html(
     status: StatusCode,
     q: &LangQuery,
     headers: &HeaderMap,
-    title: impl Fn(&super::i18n::Text) -> &'static str,
+    title: &'static str,
     who: Option<&Principal>,
     body: impl Fn(Lang) -> String,
 ) -> Response {
     let (lang, chosen) = Lang::pick(q.lang.as_deref(), headers);
-    let page = pages::layout(lang, title(lang.text()), who, &body(lang));
-    let mut resp = (status, Html(page)).into_response();
-    if chosen {
-        let cookie = format!(
-            "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
-            lang.code()
-        );
-        if let Ok(v) = cookie.parse() {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
+    let page = pages::layout(lang, lang.t(title), who, &body(lang));
+    let mut resp = crate::web::with_lang_cookie(chosen, lang, page);
+    *resp.status_mut() = status;
     resp
 }
 
@@ -94,9 +84,9 @@ async fn login_page(
         StatusCode::OK,
         &LangQuery { lang: q.lang },
         &headers,
-        |t| t.sign_in,
+        "sign_in",
         None,
-        |l| pages::login(l.text(), "", next),
+        |l| pages::login(l, "", next),
     )
 }
 
@@ -116,22 +106,15 @@ async fn login(
 ) -> Response {
     let q = LangQuery { lang: None };
     let next = safe_next(form.next.as_deref()).map(str::to_string);
-    let refuse = |status, msg: fn(&super::i18n::Text) -> &'static str| {
-        html(
-            status,
-            &q,
-            &headers,
-            |t| t.sign_in,
-            None,
-            |l| {
-                let msg = pages::message("error", msg(l.text()));
-                pages::login(l.text(), &msg, next.as_deref())
-            },
-        )
+    let refuse = |status, msg: &'static str| {
+        html(status, &q, &headers, "sign_in", None, |l| {
+            let msg = pages::message("error", l.t(msg));
+            pages::login(l, &msg, next.as_deref())
+        })
     };
     let name = form.username.trim().to_string();
-    if let Err(wait) = users.limiter().check(&name, client.addr, Instant::now()) {
-        let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, |t| t.too_many);
+    if let Err(wait) = users.login_allowed(&name, client.addr) {
+        let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, "too_many");
         if let Ok(v) = wait.as_secs().max(1).to_string().parse() {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
@@ -143,7 +126,7 @@ async fn login(
         tokio::task::spawn_blocking(move || checking.check_login(&who, &form.password)).await;
     match outcome {
         Ok(Ok(Login::Ok(_))) => {
-            users.limiter().succeeded(&name);
+            users.login_succeeded(&name);
             if let Some(old) = super::guard::session_cookie(&headers) {
                 let _ = users.end_session(&old);
             }
@@ -156,11 +139,11 @@ async fn login(
             let to = next.as_deref().unwrap_or("/");
             ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
         }
-        Ok(Ok(Login::Pending)) => refuse(StatusCode::FORBIDDEN, |t| t.pending_login),
+        Ok(Ok(Login::Pending)) => refuse(StatusCode::FORBIDDEN, "pending_login"),
         Ok(Ok(Login::Refused)) => {
-            users.limiter().failed(&name, client.addr, Instant::now());
+            users.login_failed(&name, client.addr);
             tracing::warn!(user = %name, addr = ?client.addr, "sign-in refused");
-            refuse(StatusCode::UNAUTHORIZED, |t| t.wrong_login)
+            refuse(StatusCode::UNAUTHORIZED, "wrong_login")
         }
         Ok(Err(e)) => failure(format!("{e:#}")),
         Err(e) => failure(e),
@@ -185,14 +168,9 @@ async fn logout(
 }
 
 async fn register_page(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    html(
-        StatusCode::OK,
-        &q,
-        &headers,
-        |t| t.register,
-        None,
-        |l| pages::register(l.text(), ""),
-    )
+    html(StatusCode::OK, &q, &headers, "register", None, |l| {
+        pages::register(l, "")
+    })
 }
 
 #[derive(Deserialize)]
@@ -211,24 +189,15 @@ async fn register(
 ) -> Response {
     let q = LangQuery { lang: None };
     let page = |status, msg: String| {
-        html(
-            status,
-            &q,
-            &headers,
-            |t| t.register,
-            None,
-            |l| pages::register(l.text(), &msg),
-        )
+        html(status, &q, &headers, "register", None, |l| {
+            pages::register(l, &msg)
+        })
     };
-    if users
-        .limiter()
-        .register(client.addr, Instant::now())
-        .is_err()
-    {
+    if users.registration_allowed(client.addr).is_err() {
         let (lang, _) = Lang::pick(None, &headers);
         return page(
             StatusCode::TOO_MANY_REQUESTS,
-            pages::message("error", lang.text().too_many),
+            pages::message("error", lang.t("too_many")),
         );
     }
     let name = form.username.trim().to_string();
@@ -247,14 +216,9 @@ async fn register(
                 n.registration(&name);
             }
             let (lang, _) = Lang::pick(None, &headers);
-            html(
-                StatusCode::OK,
-                &q,
-                &headers,
-                |t| t.register,
-                None,
-                |_| pages::message("registered", lang.text().registered),
-            )
+            html(StatusCode::OK, &q, &headers, "register", None, |_| {
+                pages::message("registered", lang.t("registered"))
+            })
         }
         Ok(Err(e)) => page(
             StatusCode::BAD_REQUEST,
@@ -286,14 +250,22 @@ fn account_with(
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return failure(format!("{e:#}")),
     };
-    html(
-        status,
-        q,
-        headers,
-        |t| t.account,
-        Some(who),
-        |l| pages::account(l.text(), who, &me, &msg),
-    )
+    html(status, q, headers, "account", Some(who), |l| {
+        pages::account(l, who, &me, &msg)
+    })
+}
+
+/// The account page again after a change, with its outcome (`notice` or `error`) on top.
+fn account_after(
+    users: &Users,
+    who: &Principal,
+    headers: &HeaderMap,
+    status: StatusCode,
+    id: &str,
+    text: &str,
+) -> Response {
+    let q = LangQuery { lang: None };
+    account_with(users, who, &q, headers, status, pages::message(id, text))
 }
 
 #[derive(Deserialize)]
@@ -309,9 +281,7 @@ async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    let q = LangQuery { lang: None };
     let (lang, _) = Lang::pick(None, &headers);
-    let t = lang.text();
     let name = who.name().to_string();
     let changing = users.clone();
     let done = tokio::task::spawn_blocking(move || {
@@ -341,30 +311,30 @@ async fn change_password(
                     )],
                     Html(pages::layout(
                         lang,
-                        t.account,
+                        lang.t("account"),
                         None,
-                        &pages::message("notice", t.password_changed),
+                        &pages::message("notice", lang.t("password_changed")),
                     )),
                 )
                     .into_response(),
                 Err(e) => failure(format!("{e:#}")),
             }
         }
-        Ok(Ok(false)) => account_with(
+        Ok(Ok(false)) => account_after(
             &users,
             &who,
-            &q,
             &headers,
             StatusCode::FORBIDDEN,
-            pages::message("error", t.wrong_login),
+            "error",
+            lang.t("wrong_login"),
         ),
-        Ok(Err(e)) => account_with(
+        Ok(Err(e)) => account_after(
             &users,
             &who,
-            &q,
             &headers,
             StatusCode::BAD_REQUEST,
-            pages::message("error", &format!("{e:#}")),
+            "error",
+            &format!("{e:#}"),
         ),
         Err(e) => failure(e),
     }
@@ -376,7 +346,6 @@ async fn set_notifications(
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let q = LangQuery { lang: None };
     let email = form
         .iter()
         .find(|(k, _)| k == "email")
@@ -401,21 +370,21 @@ async fn set_notifications(
     });
     let (lang, _) = Lang::pick(None, &headers);
     match done {
-        Ok(()) => account_with(
+        Ok(()) => account_after(
             &users,
             &who,
-            &q,
             &headers,
             StatusCode::OK,
-            pages::message("notice", lang.text().saved),
+            "notice",
+            lang.t("saved"),
         ),
-        Err(e) => account_with(
+        Err(e) => account_after(
             &users,
             &who,
-            &q,
             &headers,
             StatusCode::BAD_REQUEST,
-            pages::message("error", &format!("{e:#}")),
+            "error",
+            &format!("{e:#}"),
         ),
     }
 }
@@ -445,14 +414,9 @@ async fn users_with(
         .await
         .map(|s| s.workers.into_iter().map(|w| w.id).collect())
         .unwrap_or_default();
-    html(
-        status,
-        q,
-        headers,
-        |t| t.users,
-        Some(who),
-        |l| pages::users(l.text(), who, &accounts, &known, &msg),
-    )
+    html(status, q, headers, "users", Some(who), |l| {
+        pages::users(l, who, &accounts, &known, &msg)
+    })
 }
 
 /// Approve, reject, set the role, assign entities, remove; each recorded in the audit log.
@@ -516,14 +480,9 @@ async fn audit_page(
     headers: HeaderMap,
 ) -> Response {
     match audit::recent(&users, 500) {
-        Ok(entries) => html(
-            StatusCode::OK,
-            &q,
-            &headers,
-            |t| t.audit,
-            Some(&who),
-            |l| pages::audit(l.text(), &entries),
-        ),
+        Ok(entries) => html(StatusCode::OK, &q, &headers, "audit", Some(&who), |l| {
+            pages::audit(l, &entries)
+        }),
         Err(e) => failure(format!("{e:#}")),
     }
 }

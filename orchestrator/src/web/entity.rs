@@ -8,7 +8,6 @@ use std::fmt::Write;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use tokio::sync::oneshot;
 
 use super::fleet::entity_of;
 use super::html::{csrf_field, esc, page as frame};
@@ -16,7 +15,6 @@ use super::i18n::Lang;
 use super::overview::{with_lang_cookie, LangQuery};
 use crate::auth::PageUser;
 use crate::http::AppState;
-use crate::supervisor::Request;
 
 pub async fn page(
     PageUser(who): PageUser,
@@ -84,9 +82,18 @@ pub async fn page(
     if super::settings::profile_path(&state, &who, &id).is_ok() {
         let _ = write!(
             body,
-            r#"<li><a href="/entity/{}/settings" id="edit-settings">{}</a></li>"#,
+            r#"<li><a href="/entity/{id}/control" id="edit-control">{}</a> · <a href="/entity/{id}/settings" id="edit-settings">{}</a></li>"#,
+            lang.t("control_settings"),
+            lang.t("settings"),
+            id = esc(&id),
+        );
+    }
+    if who.is_admin() {
+        let _ = write!(
+            body,
+            r#"<li><a href="/entity/{}/remove" id="remove-entity">{}</a></li>"#,
             esc(&id),
-            lang.t("settings")
+            lang.t("remove_entity")
         );
     }
     body.push_str("</ul></section>");
@@ -241,25 +248,10 @@ pub async fn restart(
     if !who.can_change() {
         return (StatusCode::FORBIDDEN, "you may not change anything here").into_response();
     }
-    let (reply, rx) = oneshot::channel();
-    let sent = state
-        .supervisor
-        .send(Request::Restart {
-            id: id.to_string(),
-            reply,
-        })
-        .await;
-    let result = match sent {
-        Ok(()) => rx.await.unwrap_or_else(|_| Err("shutting down".into())),
-        Err(_) => Err("shutting down".into()),
-    };
-    if let Err(why) = result {
-        return (StatusCode::CONFLICT, why).into_response();
-    }
-    if let Err(e) =
-        crate::users::audit::record(&state.users, &who, &format!("restart {id}"), None, None)
-    {
-        tracing::error!("recording the restart of {id} in the audit log: {e:#}");
+    match crate::http::act_audited(&state, &who, id, "restart", None).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(why)) => return (StatusCode::CONFLICT, why).into_response(),
+        Err(refusal) => return refusal,
     }
     let back = headers
         .get(header::REFERER)

@@ -24,7 +24,24 @@ pub fn esc(s: &str) -> String {
 
 /// A whole page: head with the embedded style and script, header with navigation, `body`.
 pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
+    page_for(lang, title, Some(who), body)
+}
+
+/// [`page`], also for nobody signed in (the sign-in and registration pages): then the header
+/// has no navigation and no sign-out.
+pub fn page_for(lang: Lang, title: &str, who: Option<&Principal>, body: &str) -> String {
     let mut out = String::with_capacity(body.len() + 2048);
+    let nav = who.map_or_else(String::new, |who| {
+        format!(
+            r#"<nav><a href="/">{overview}</a>{more}</nav>
+<form method="post" action="/logout" id="logout-form" class="inline who">{csrf}<span id="signed-in-as">{name}</span> <button type="submit" id="logout">{sign_out}</button></form>"#,
+            overview = lang.t("overview"),
+            more = nav_links(lang, who),
+            csrf = csrf_field(who),
+            sign_out = lang.t("sign_out"),
+            name = esc(who.name()),
+        )
+    });
     let _ = write!(
         out,
         r#"<!doctype html>
@@ -34,8 +51,7 @@ pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
 <link rel="stylesheet" href="{uplot_css}"><link rel="stylesheet" href="{css}">
 <script src="{uplot_js}" defer></script><script src="{js}" defer></script>
 </head><body data-lang="{code}">
-<header><a class="brand" href="/">hemflux</a><nav><a href="/">{overview}</a>{more}</nav>
-<form method="post" action="/logout" class="inline who">{csrf}<span id="signed-in-as">{name}</span> <button type="submit" id="logout">{sign_out}</button></form>
+<header><a class="brand" href="/">hemflux</a>{nav}
 <a class="lang" href="?lang={other}">{other_upper}</a></header>
 <main>{body}</main></body></html>"#,
         code = lang.code(),
@@ -44,11 +60,6 @@ pub fn page(lang: Lang, title: &str, who: &Principal, body: &str) -> String {
         css = assets::url("app.css"),
         uplot_js = assets::url("uPlot.iife.min.js"),
         js = assets::url("app.js"),
-        overview = lang.t("overview"),
-        more = nav_links(lang, who),
-        csrf = csrf_field(who),
-        sign_out = lang.t("sign_out"),
-        name = esc(who.name()),
         other = lang.other().code(),
         other_upper = lang.other().code().to_uppercase(),
     );
@@ -66,8 +77,9 @@ fn nav_links(lang: Lang, who: &Principal) -> String {
     if who.is_admin() {
         let _ = write!(
             out,
-            r#" <a href="/onboard" id="nav-onboard">{}</a> <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
+            r#" <a href="/onboard" id="nav-onboard">{}</a> <a href="/admin/offboarded" id="nav-offboarded">{}</a> <a href="/admin/users" id="nav-users">{}</a> <a href="/admin/audit" id="nav-audit">{}</a>"#,
             lang.t("onboard"),
+            lang.t("offboarded"),
             lang.t("users"),
             lang.t("audit")
         );

@@ -11,8 +11,13 @@ pub enum Lang {
 
 impl Lang {
     pub fn from_request(query: Option<&str>, headers: &HeaderMap) -> Lang {
+        Lang::pick(query, headers).0
+    }
+
+    /// The language for a request, and whether `?lang=` chose it (to set the cookie).
+    pub fn pick(query: Option<&str>, headers: &HeaderMap) -> (Lang, bool) {
         if let Some(l) = query.and_then(Lang::parse) {
-            return l;
+            return (l, true);
         }
         let cookie = headers
             .get_all(header::COOKIE)
@@ -21,20 +26,20 @@ impl Lang {
             .flat_map(|v| v.split(';'))
             .find_map(|c| c.trim().strip_prefix("lang="));
         if let Some(l) = cookie.and_then(Lang::parse) {
-            return l;
+            return (l, false);
         }
-        let accept = headers
+        // The first language of `Accept-Language` that we have.
+        let accepted = headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        match accept.trim_start().get(..2) {
-            Some(p) if p.eq_ignore_ascii_case("sv") => Lang::Sv,
-            _ => Lang::En,
-        }
+            .and_then(|v| v.split(',').find_map(Lang::parse));
+        (accepted.unwrap_or(Lang::En), false)
     }
 
+    /// `en`, `sv`, or a tag such as `sv-SE;q=0.8`.
     fn parse(s: &str) -> Option<Lang> {
-        match s {
+        let primary = s.trim().split(['-', '_', ';']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
             "en" => Some(Lang::En),
             "sv" => Some(Lang::Sv),
             _ => None,
@@ -129,7 +134,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("lon", "Longitude", "Longitud"),
     ("poll", "Poll every (s)", "Hämta var (s)"),
     ("signals", "Signals to fetch", "Signaler att hämta"),
-    ("save", "Add", "Lägg till"),
+    ("add", "Add", "Lägg till"),
     (
         "expired",
         "The verified login expired: verify it again.",
@@ -145,6 +150,99 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "onboard",
         "Add house or building",
         "Lägg till hus eller fastighet",
+    ),
+    (
+        "control_settings",
+        "Comfort and control",
+        "Komfort och styrning",
+    ),
+    ("comfort", "Comfort", "Komfort"),
+    (
+        "heat_curve_control",
+        "Heat-curve control",
+        "Styrning av värmekurvan",
+    ),
+    (
+        "whole_profile",
+        "Edit the whole profile",
+        "Redigera hela profilen",
+    ),
+    ("target", "Room target", "Rumsmål"),
+    ("tolerance", "Tolerance (±)", "Tolerans (±)"),
+    (
+        "enabled",
+        "Write to the substation (off: only record what it would write)",
+        "Skriv till undercentralen (av: logga bara vad som skulle skrivas)",
+    ),
+    ("mode", "Mode", "Läge"),
+    (
+        "max_supply_temp",
+        "Highest supply temperature",
+        "Högsta framledningstemperatur",
+    ),
+    (
+        "reduction_hours",
+        "Reduction lasts (reduction mode)",
+        "Sänkningen varar (sänkningsläge)",
+    ),
+    (
+        "min_write_step",
+        "Smallest change worth a write",
+        "Minsta ändring värd en skrivning",
+    ),
+    (
+        "default_tau_hours",
+        "Time constant until the model has one",
+        "Tidskonstant tills modellen har en",
+    ),
+    ("pi.gain", "PI gain", "PI-förstärkning"),
+    ("pi.integral_minutes", "PI integral time", "PI-integraltid"),
+    (
+        "pi.dead_band_fraction",
+        "PI dead band (share of tolerance)",
+        "PI-dödband (andel av toleransen)",
+    ),
+    (
+        "poll_interval_secs",
+        "Read the house every",
+        "Läs huset var",
+    ),
+    (
+        "forecast_interval_secs",
+        "Fetch the forecast every",
+        "Hämta prognosen var",
+    ),
+    ("remove_entity", "Remove", "Ta bort"),
+    (
+        "soft_title",
+        "Soft removal: restorable until the purge",
+        "Mjuk borttagning: kan återställas fram till rensningen",
+    ),
+    ("soft_remove", "Remove softly", "Ta bort mjukt"),
+    (
+        "hard_title",
+        "Hard removal: everything goes now, for good",
+        "Hård borttagning: allt försvinner nu, för gott",
+    ),
+    ("hard_remove", "Remove for good", "Ta bort för gott"),
+    (
+        "type_id",
+        "Type the id to confirm:",
+        "Skriv id:t för att bekräfta:",
+    ),
+    (
+        "wrong_confirm",
+        "Not removed: the typed id does not match:",
+        "Inte borttaget: det inskrivna id:t stämmer inte:",
+    ),
+    ("offboarded", "Removed entities", "Borttagna objekt"),
+    ("restore", "Restore", "Återställ"),
+    ("removed_at", "Removed", "Borttaget"),
+    ("purge_after", "Purged after", "Rensas efter"),
+    (
+        "none_offboarded",
+        "Nothing is waiting for its purge.",
+        "Inget väntar på rensning.",
     ),
     (
         "nothing",
@@ -210,6 +308,94 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Inga avvikelser i intervallet.",
     ),
     ("owner", "Belongs to", "Tillhör"),
+    // The sign-in, registration, account and admin pages.
+    ("sign_in", "Sign in", "Logga in"),
+    ("email", "E-mail", "E-post"),
+    ("register", "Register", "Registrera"),
+    (
+        "no_account",
+        "No account? Register",
+        "Inget konto? Registrera dig",
+    ),
+    (
+        "have_account",
+        "Have an account? Sign in",
+        "Har du ett konto? Logga in",
+    ),
+    (
+        "wrong_login",
+        "Wrong user name or password.",
+        "Fel användarnamn eller lösenord.",
+    ),
+    (
+        "pending_login",
+        "Your account waits for an administrator's approval.",
+        "Ditt konto väntar på att en administratör godkänner det.",
+    ),
+    (
+        "too_many",
+        "Too many failed attempts. Try again in a few minutes.",
+        "För många misslyckade försök. Försök igen om några minuter.",
+    ),
+    (
+        "registered",
+        "Thank you. Your account waits for an administrator's approval.",
+        "Tack. Ditt konto väntar på att en administratör godkänner det.",
+    ),
+    ("change_password", "Change password", "Byt lösenord"),
+    ("current_password", "Current password", "Nuvarande lösenord"),
+    (
+        "new_password",
+        "New password (at least 10 characters)",
+        "Nytt lösenord (minst 10 tecken)",
+    ),
+    (
+        "password_changed",
+        "Password changed. Sign in again on your other devices.",
+        "Lösenordet är bytt. Logga in igen på dina andra enheter.",
+    ),
+    ("notifications", "E-mail me when", "Mejla mig när"),
+    ("save", "Save", "Spara"),
+    ("saved", "Saved.", "Sparat."),
+    ("role", "Role", "Roll"),
+    ("status", "Status", "Status"),
+    ("pending", "pending", "väntar"),
+    ("active", "active", "aktiv"),
+    (
+        "entities",
+        "Houses, buildings and meters",
+        "Hus, byggnader och mätare",
+    ),
+    ("approve", "Approve", "Godkänn"),
+    ("reject", "Reject", "Avslå"),
+    ("set_role", "Set role", "Sätt roll"),
+    ("assign", "Assign", "Tilldela"),
+    ("remove", "Remove", "Ta bort"),
+    ("when", "When", "När"),
+    ("who", "Who", "Vem"),
+    ("what", "What", "Vad"),
+    ("before", "Before", "Före"),
+    ("after", "After", "Efter"),
+    (
+        "event_worker_failed",
+        "a worker has failed",
+        "en worker har slutat fungera",
+    ),
+    (
+        "event_no_data",
+        "an entity has sent no data for hours",
+        "en enhet inte har skickat data på flera timmar",
+    ),
+    (
+        "event_building_alarm",
+        "a building raises an alarm",
+        "en byggnad larmar",
+    ),
+    (
+        "event_registration",
+        "a registration waits for approval (admins)",
+        "en registrering väntar på godkännande (administratörer)",
+    ),
 ];
 
 #[cfg(test)]
@@ -225,6 +411,13 @@ mod tests {
         assert_eq!(Lang::from_request(None, &h), Lang::En);
         assert_eq!(Lang::from_request(Some("sv"), &h), Lang::Sv);
         assert_eq!(Lang::from_request(Some("xx"), &HeaderMap::new()), Lang::En);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::ACCEPT_LANGUAGE,
+            "de-DE, sv-SE;q=0.8, en;q=0.5".parse().unwrap(),
+        );
+        assert_eq!(Lang::pick(None, &h), (Lang::Sv, false));
+        assert_eq!(Lang::pick(Some("sv"), &h), (Lang::Sv, true));
     }
 
     #[test]

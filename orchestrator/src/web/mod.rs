@@ -11,15 +11,18 @@
 //! no user account exists, like `/api/workers` ([`crate::auth::ApiReader`]).
 
 mod assets;
+mod comfort;
 mod downsample;
 mod entity;
 mod events;
 mod figures;
 mod fleet;
 pub(crate) mod html;
-mod i18n;
+pub(crate) mod i18n;
+mod json_edit;
 mod live;
 mod meters;
+mod offboard;
 mod onboard;
 mod overview;
 mod series;
@@ -35,6 +38,7 @@ pub use figures::figures;
 pub use fleet::overview_model;
 pub use i18n::Lang;
 pub use overview::rows_html;
+pub(crate) use overview::with_lang_cookie;
 pub use series::{entity_series, SeriesRequest, Subject};
 
 /// The web UI's routes; `crate::http::router` merges them.
@@ -45,6 +49,19 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route(
             "/entity/{id}/settings",
             get(settings::edit).post(settings::save),
+        )
+        .route(
+            "/entity/{id}/remove",
+            get(offboard::preview).post(offboard::remove),
+        )
+        .route("/admin/offboarded", get(offboard::list))
+        .route(
+            "/admin/offboarded/{kind}/{id}/restore",
+            post(offboard::restore_one),
+        )
+        .route(
+            "/entity/{id}/control",
+            get(comfort::edit).post(comfort::save),
         )
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))

@@ -244,7 +244,7 @@ fn step2(lang: Lang, who: &Principal, key: &str, p: &Pending) -> String {
     let _ = write!(
         out,
         r#"<button id="save">{}</button></form>"#,
-        lang.t("save")
+        lang.t("add")
     );
     out
 }

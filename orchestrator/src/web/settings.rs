@@ -38,7 +38,7 @@ pub fn profile_path(
     Ok(path)
 }
 
-fn refusal(status: StatusCode) -> Response {
+pub(super) fn refusal(status: StatusCode) -> Response {
     let why = if status == StatusCode::FORBIDDEN {
         "you may not change anything here"
     } else {

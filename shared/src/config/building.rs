@@ -122,52 +122,61 @@ impl BuildingConfig {
         if let Some(a) = &self.analytics {
             a.validate(problems);
         }
+        self.arrigo.validate(problems);
+        validate_signals(&self.signals, problems);
+    }
+}
+
+impl ArrigoConfig {
+    pub(crate) fn validate(&self, problems: &mut Problems) {
         check_positive(
-            self.arrigo.poll_interval_secs,
+            self.poll_interval_secs,
             "arrigo.poll_interval_secs",
             problems,
         );
-        check_positive(self.arrigo.timeout_secs, "arrigo.timeout_secs", problems);
-        if ![300, 3600].contains(&self.arrigo.history_resolution_secs) {
+        check_positive(self.timeout_secs, "arrigo.timeout_secs", problems);
+        if ![300, 3600].contains(&self.history_resolution_secs) {
             problems.push((
                 "arrigo.history_resolution_secs".into(),
                 format!(
                     "{} is not a resolution Arrigo keeps history at: use 3600 or 300",
-                    self.arrigo.history_resolution_secs
+                    self.history_resolution_secs
                 ),
             ));
         }
-        if !self.arrigo.base_url.starts_with("http://")
-            && !self.arrigo.base_url.starts_with("https://")
-        {
+        if !self.base_url.starts_with("http://") && !self.base_url.starts_with("https://") {
             problems.push((
                 "arrigo.base_url".into(),
-                format!("{:?} is not an http(s) URL", self.arrigo.base_url),
+                format!("{:?} is not an http(s) URL", self.base_url),
             ));
         }
-        let mut fields = std::collections::BTreeSet::new();
-        let mut ids = std::collections::BTreeSet::new();
-        for (i, s) in self.signals.iter().enumerate() {
-            if !ids.insert(s.signal_id.as_str()) {
-                problems.push((
-                    format!("signals[{i}].signal_id"),
-                    format!("signal {:?} is listed twice", s.signal_id),
-                ));
-            }
-            if s.kind == SignalKind::Digital && s.fetch {
-                problems.push((
-                    format!("signals[{i}].fetch"),
-                    "a digital signal is listed, not polled (hemflux stores analog values, as the seed did): set \"fetch\": false".into(),
-                ));
-            }
-            if s.field.is_empty() {
-                problems.push((format!("signals[{i}].field"), "is empty".into()));
-            } else if !fields.insert(s.field.as_str()) {
-                problems.push((
-                    format!("signals[{i}].field"),
-                    format!("field {:?} is mapped twice", s.field),
-                ));
-            }
+    }
+}
+
+/// Ids and fields once each; digital signals listed, not fetched.
+pub(crate) fn validate_signals(signals: &[SignalConfig], problems: &mut Problems) {
+    let mut fields = std::collections::BTreeSet::new();
+    let mut ids = std::collections::BTreeSet::new();
+    for (i, s) in signals.iter().enumerate() {
+        if !ids.insert(s.signal_id.as_str()) {
+            problems.push((
+                format!("signals[{i}].signal_id"),
+                format!("signal {:?} is listed twice", s.signal_id),
+            ));
+        }
+        if s.kind == SignalKind::Digital && s.fetch {
+            problems.push((
+                format!("signals[{i}].fetch"),
+                "a digital signal is listed, not polled (hemflux stores analog values, as the seed did): set \"fetch\": false".into(),
+            ));
+        }
+        if s.field.is_empty() {
+            problems.push((format!("signals[{i}].field"), "is empty".into()));
+        } else if !fields.insert(s.field.as_str()) {
+            problems.push((
+                format!("signals[{i}].field"),
+                format!("field {:?} is mapped twice", s.field),
+            ));
         }
     }
 }

@@ -273,7 +273,7 @@ impl Exchange {
             config: config.into(),
             secrets,
             // Set up in `hemflux.toml`, not by a profile.
-            credentials: None,
+            credentials: Vec::new(),
             files: self.files,
         })
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::analytics::{check_timezone, AnalyticsConfig};
+use super::building::{ArrigoConfig, SignalConfig};
 use super::control::{self, ControlConfig};
 use super::{check_positive, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
 
@@ -25,6 +26,10 @@ pub struct HouseProfile {
     /// The HomeSide substation; without it the house has no `house` worker (a meter-only home).
     #[serde(default)]
     pub homeside: Option<HomesideConfig>,
+    /// Where the house's past `heating_system` data is imported from (`hemflux backfill`):
+    /// HomeSide keeps no history, the Arrigo server behind it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrigo_history: Option<Box<ArrigoHistoryConfig>>,
     /// Meters of this house, each its own worker `meter:<id>/<name>`.
     #[serde(default)]
     pub meters: Vec<MeterConfig>,
@@ -137,6 +142,52 @@ impl HomesideConfig {
     }
 }
 
+/// `arrigo_history`: the Arrigo server that keeps the house's history, and which of its signals
+/// become which `heating_system` field (the seed's `<house>_signals.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrigoHistoryConfig {
+    /// The `.env` prefix of the Arrigo login; default `HOUSE_<id>_ARRIGO`, which reads
+    /// `HOUSE_<id>_ARRIGO_USERNAME` and `HOUSE_<id>_ARRIGO_PASSWORD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_ref: Option<String>,
+    /// As a building's (`base_url`, `history_resolution_secs`, `timeout_secs`); the poll
+    /// interval is not used: live values come from HomeSide.
+    pub arrigo: ArrigoConfig,
+    /// Signal id -> field; only `fetch: true` signals are imported.
+    pub signals: Vec<SignalConfig>,
+}
+
+impl ArrigoHistoryConfig {
+    fn validate(&self, problems: &mut Problems) {
+        let mut inner = Problems::new();
+        self.arrigo.validate(&mut inner);
+        super::building::validate_signals(&self.signals, &mut inner);
+        if !self.signals.iter().any(|s| s.fetch) {
+            inner.push((
+                "signals".into(),
+                "no signal has \"fetch\": true: nothing to import".into(),
+            ));
+        }
+        for (i, s) in self.signals.iter().enumerate() {
+            if s.fetch
+                && crate::schema::field_type("heating_system", &s.field)
+                    .is_some_and(|t| t != crate::schema::FieldType::Float)
+            {
+                inner.push((
+                    format!("signals[{i}].field"),
+                    format!("{:?} is an integer flag in heating_system; Arrigo history is analog values", s.field),
+                ));
+            }
+        }
+        problems.extend(
+            inner
+                .into_iter()
+                .map(|(at, m)| (format!("arrigo_history.{at}"), m)),
+        );
+    }
+}
+
 /// Checks an http(s) URL setting.
 pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
     if !url.starts_with("http://") && !url.starts_with("https://") {
@@ -151,6 +202,16 @@ impl HouseProfile {
             .unwrap_or_else(|| format!("HOUSE_{}", self.id))
     }
 
+    /// The `.env` prefix of the Arrigo history login, if the house has that section.
+    pub fn arrigo_credential_prefix(&self) -> Option<String> {
+        let h = self.arrigo_history.as_ref()?;
+        Some(
+            h.credential_ref
+                .clone()
+                .unwrap_or_else(|| format!("HOUSE_{}_ARRIGO", self.id)),
+        )
+    }
+
     pub(crate) fn validate(&self, problems: &mut Problems) {
         if let Some(loc) = &self.location {
             loc.validate("location", problems);
@@ -161,6 +222,15 @@ impl HouseProfile {
         }
         if let Some(hs) = &self.homeside {
             hs.validate(problems);
+        }
+        if let Some(h) = &self.arrigo_history {
+            h.validate(problems);
+            if self.homeside.is_none() {
+                problems.push((
+                    "arrigo_history".into(),
+                    "needs a homeside section: the history is imported by the house's worker, as its live rows".into(),
+                ));
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.meters.iter().enumerate() {
@@ -283,5 +353,48 @@ mod tests {
             why[0].contains("homeside") && why[1].contains("location"),
             "{why:?}"
         );
+    }
+
+    #[test]
+    fn arrigo_history_is_checked_with_its_file_and_field() {
+        let ok = r#"{"homeside": {}, "arrigo_history": {
+            "arrigo": {"base_url": "https://arrigo.example/arrigo/api", "history_resolution_secs": 300},
+            "signals": [{"signal_id": "ODAyNjc=", "field": "outdoor_temperature"},
+                        {"signal_id": "ODAyOTU=", "field": "dh_power", "fetch": false}]}}"#;
+        let Entity::House(h) = house(ok).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            h.arrigo_credential_prefix().unwrap(),
+            "HOUSE_HEM_FJV_Villa_149_ARRIGO"
+        );
+        assert_eq!(
+            h.arrigo_history.unwrap().arrigo.history_resolution_secs,
+            300
+        );
+        let bad = r#"{"arrigo_history": {
+            "arrigo": {"base_url": "arrigo.example", "history_resolution_secs": 60},
+            "signals": [{"signal_id": "A", "field": "away_mode"},
+                        {"signal_id": "A", "field": "supply_temp"}]}}"#;
+        let errors = house(bad).unwrap_err();
+        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "arrigo_history.arrigo.history_resolution_secs",
+                "arrigo_history.arrigo.base_url",
+                "arrigo_history.signals[1].signal_id",
+                "arrigo_history.signals[0].field",
+                "arrigo_history",
+            ]
+        );
+        let shown = errors[3].to_string();
+        assert!(
+            shown.contains("profiles/HEM_FJV_Villa_149.json") && shown.contains("integer flag"),
+            "{shown}"
+        );
+        let none = r#"{"homeside": {}, "arrigo_history": {"arrigo": {"base_url": "https://a"},
+            "signals": [{"signal_id": "A", "field": "x", "fetch": false}]}}"#;
+        assert_eq!(house(none).unwrap_err()[0].path, "arrigo_history.signals");
     }
 }

@@ -95,6 +95,22 @@ pub struct TibberConfig {
     /// Tibber's limit of about 100 requests per 5 minutes (see docs/meters.md).
     #[serde(default = "TibberConfig::default_min_request_interval_ms")]
     pub min_request_interval_ms: u64,
+    /// How consumption is written: `hemflux` (`electricity_consumption`, tag `home_id`) or
+    /// `home_assistant` (seed 004: measurement `kWh`, tags `entity_id` and
+    /// `domain=input_number`, `value` a cumulative register, `cost`, `unit_price`).
+    #[serde(default)]
+    pub schema: TibberSchema,
+    /// The `entity_id` tag of the `home_assistant` schema's rows, such as `haupt_strom`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TibberSchema {
+    #[default]
+    Hemflux,
+    HomeAssistant,
 }
 
 impl TibberConfig {
@@ -145,6 +161,22 @@ impl MeterConfig {
                     problems.push((format!("{at}.home_id"), "is empty".into()));
                 }
                 check_url(&t.base_url, &format!("{at}.base_url"), problems);
+                let entity = t.entity_id.as_deref();
+                match t.schema {
+                    TibberSchema::HomeAssistant
+                        if entity.is_none_or(|e| e.is_empty() || e.contains([' ', ',', '='])) =>
+                    {
+                        problems.push((
+                            format!("{at}.entity_id"),
+                            format!("{entity:?}: the home_assistant schema needs an entity_id tag value, such as \"haupt_strom\""),
+                        ));
+                    }
+                    TibberSchema::Hemflux if entity.is_some() => problems.push((
+                        format!("{at}.entity_id"),
+                        "is used by schema \"home_assistant\" only".into(),
+                    )),
+                    _ => {}
+                }
                 check_positive(
                     t.poll_interval_secs,
                     &format!("{at}.poll_interval_secs"),
@@ -169,6 +201,18 @@ impl MeterConfig {
                     Some(_) => vec![token],
                 }
             }
+        }
+    }
+
+    /// The store series this meter's worker reads back: the `home_assistant` register, to
+    /// continue it after a migration brought its history.
+    pub fn reads(&self) -> Option<(String, std::collections::BTreeMap<String, String>)> {
+        match &self.source {
+            MeterSource::Tibber(t) if t.schema == TibberSchema::HomeAssistant => {
+                let entity = t.entity_id.clone()?;
+                Some(("kWh".into(), [("entity_id".to_string(), entity)].into()))
+            }
+            _ => None,
         }
     }
 

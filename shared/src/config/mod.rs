@@ -15,7 +15,6 @@ mod synthetic;
 mod weather;
 mod workers;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -29,9 +28,9 @@ pub use building::{ArrigoConfig, BuildingConfig, SignalConfig, SignalKind};
 pub(crate) use district_heating::Exchange;
 pub use district_heating::{DistrictHeatingConfig, ExchangeMeter, Transport, EXCHANGE_WORKER_ID};
 pub use globals::Globals;
-pub use house::{HomesideConfig, HouseProfile};
+pub use house::{ArrigoHistoryConfig, HomesideConfig, HouseProfile};
 pub use influxdb_source::InfluxSourceConfig;
-pub use meter::{MeterConfig, MeterSource, TibberConfig, WattivahtiConfig};
+pub use meter::{MeterConfig, MeterSource, TibberConfig, TibberSchema, WattivahtiConfig};
 pub use serial::{ModuleFamily, ReadSchedule, SerialConfig};
 pub use synthetic::SyntheticConfig;
 pub(crate) use weather::weather_worker;
@@ -62,8 +61,10 @@ impl Entity {
     }
 }
 
-/// One problem in one config file, precise enough to find and fix it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One problem in one config file, precise enough to find and fix it: `file[:line:column][:
+/// path]: message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {message}", .file.display(), place(.line, .column, .path))]
 pub struct ConfigError {
     pub file: PathBuf,
     /// 1-based; 0 when the problem has no single place in the text (a semantic check).
@@ -74,20 +75,17 @@ pub struct ConfigError {
     pub message: String,
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if self.line > 0 {
-            write!(f, ":{}:{}", self.line, self.column)?;
-        }
-        if !self.path.is_empty() {
-            write!(f, ": {}", self.path)?;
-        }
-        write!(f, ": {}", self.message)
+/// `:line:column` when known, then `: path` when there is one.
+fn place(line: &usize, column: &usize, path: &str) -> String {
+    let mut out = String::new();
+    if *line > 0 {
+        out += &format!(":{line}:{column}");
     }
+    if !path.is_empty() {
+        out += &format!(": {path}");
+    }
+    out
 }
-
-impl std::error::Error for ConfigError {}
 
 /// Parses and validates one config file's bytes: UTF-8 (a leading BOM is fine), one JSON object.
 pub fn parse_entity_bytes(

@@ -120,6 +120,36 @@ fn meter_source_typos_are_errors() {
     assert!(errs[0].path.starts_with("meters[0]"), "{}", errs[0].path);
 }
 
+#[test]
+fn tibbers_home_assistant_schema_needs_an_entity_id_and_reads_its_register_back() {
+    let tibber = |extra: &str| {
+        format!(
+            r#"{{"meters": [{{"name": "el", "source": {{"type": "tibber", "home_id": "h"{extra}}}}}]}}"#
+        )
+    };
+    let errs = house(&tibber(r#", "schema": "home_assistant""#)).unwrap_err();
+    assert_eq!(errs[0].path, "meters[0].source.entity_id");
+    let errs = house(&tibber(r#", "entity_id": "haupt_strom""#)).unwrap_err();
+    assert!(
+        errs[0].message.contains("home_assistant"),
+        "{}",
+        errs[0].message
+    );
+    let errs = house(&tibber(r#", "schema": "home-assistant""#)).unwrap_err();
+    assert!(errs[0].path.starts_with("meters[0]"), "{}", errs[0].path);
+    let ok = house(&tibber(
+        r#", "schema": "home_assistant", "entity_id": "haupt_strom""#,
+    ))
+    .unwrap();
+    let Entity::House(h) = ok else { panic!() };
+    let (measurement, tags) = h.meters[0].reads().unwrap();
+    assert_eq!(measurement, "kWh");
+    assert_eq!(tags["entity_id"], "haupt_strom");
+    let plain = house(&tibber("")).unwrap();
+    let Entity::House(h) = plain else { panic!() };
+    assert!(h.meters[0].reads().is_none());
+}
+
 mod arbitrary_bytes {
     use super::*;
     use proptest::prelude::*;

@@ -179,7 +179,7 @@ pub(crate) fn weather_worker(
         }
         .into(),
         secrets: Vec::new(),
-        credentials: None,
+        credentials: Vec::new(),
         files,
     })
 }

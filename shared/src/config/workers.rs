@@ -27,6 +27,15 @@ impl SecretSpec {
         }
     }
 
+    /// A secret the worker can do without (it says so when a command needs it).
+    pub fn optional(name: &str, env: String) -> Self {
+        SecretSpec {
+            name: name.into(),
+            env,
+            required: false,
+        }
+    }
+
     /// Another key for the same secret, used when the ones before it are not set (a seed's
     /// name, such as `TIBBER_API_TOKEN`).
     pub fn fallback(name: &str, env: &str) -> Self {
@@ -60,8 +69,9 @@ pub struct WorkerSpec {
     /// What the worker gets as `init.config`; its variant is the worker's kind.
     pub config: WorkerConfig,
     pub secrets: Vec<SecretSpec>,
-    /// What those secrets are bound to; `None` for fleet-wide sources set up in `hemflux.toml`.
-    pub credentials: Option<CredentialUse>,
+    /// What those secrets are bound to, one entry per set of credentials (a house's HomeSide
+    /// login and its Arrigo history login); empty for fleet-wide sources set up in `hemflux.toml`.
+    pub credentials: Vec<CredentialUse>,
     /// The config file(s) it comes from.
     pub files: Vec<PathBuf>,
 }
@@ -78,14 +88,14 @@ impl WorkerSpec {
             id,
             config: config.into(),
             secrets,
-            credentials: None,
+            credentials: Vec::new(),
             files: vec![file.to_path_buf()],
         }
     }
 
-    /// Binds the worker's secrets to an entity and a destination.
+    /// Binds (some of) the worker's secrets to an entity and a destination.
     pub fn bound_to(mut self, credentials: CredentialUse) -> Self {
-        self.credentials = Some(credentials);
+        self.credentials.push(credentials);
         self
     }
 

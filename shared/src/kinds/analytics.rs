@@ -1,11 +1,14 @@
 //! `analytics:<id>`: the energy analytics of one house or building whose file has an enabled
 //! `analytics` section (docs/energy.md). It reads the entity's history through the read path
-//! (`crate::read`), so it needs no credentials.
+//! (`crate::read`), so it needs no credentials. Weather gaps in that history it refills from
+//! SMHI's observations (keyless), with hemflux.toml's `[weather]` URLs.
 
 use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
-use crate::config::{AnalyticsConfig, ConfigError, Entity, Location, WorkerSpec, DEFAULT_TIMEZONE};
+use crate::config::{
+    AnalyticsConfig, ConfigError, Entity, Location, WeatherSettings, WorkerSpec, DEFAULT_TIMEZONE,
+};
 use crate::read::{Grant, ReadScope};
 
 /// Everything the analytics of one entity need from its file.
@@ -21,6 +24,10 @@ pub struct AnalyticsWorker {
     /// How often the heating rows are polled (their expected cadence).
     pub poll_interval_secs: u64,
     pub analytics: AnalyticsConfig,
+    /// hemflux.toml's `[weather]` (SMHI's observation URL and timeout) for the weather-gap
+    /// refill; absent when weather is off (the gaps are then only reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weather: Option<WeatherSettings>,
 }
 
 impl AnalyticsWorker {
@@ -49,12 +56,15 @@ impl AnalyticsWorker {
             location,
             poll_interval_secs: poll,
             analytics,
+            weather: None,
         }
     }
 }
 
 impl Kind for AnalyticsWorker {
     fn desired(cx: &mut Desired<'_>) -> Vec<WorkerSpec> {
+        let weather = cx.globals.weather.clone().unwrap_or_default();
+        let weather = weather.enabled.then_some(weather);
         let mut specs: Vec<WorkerSpec> = Vec::new();
         for (file, entity) in cx.entities {
             let section = match entity {
@@ -80,7 +90,10 @@ impl Kind for AnalyticsWorker {
             }
             specs.push(WorkerSpec::new(
                 id,
-                AnalyticsWorker::of(entity, analytics),
+                AnalyticsWorker {
+                    weather: weather.clone(),
+                    ..AnalyticsWorker::of(entity, analytics)
+                },
                 Vec::new(),
                 file,
             ));
@@ -92,5 +105,42 @@ impl Kind for AnalyticsWorker {
     /// is tagged with the entity by the weather worker).
     fn reads(&self) -> ReadScope {
         ReadScope::new(vec![Grant::entity(&self.entity_tag, &self.entity_id)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use crate::config::{desired_workers, parse_entity, EntityKind, Globals, WeatherSettings};
+    use crate::kinds::WorkerConfig;
+
+    /// The weather settings the analytics worker of one house with a location gets.
+    fn weather_of(globals: &Globals) -> Option<WeatherSettings> {
+        let text = r#"{"location": {"lat": 59.33, "lon": 18.07}, "analytics": {}}"#;
+        let file = "profiles/villa.json";
+        let entity = parse_entity(EntityKind::House, Path::new(file), text).unwrap();
+        let (specs, _) = desired_workers(&[(PathBuf::from(file), entity)], globals);
+        specs
+            .into_iter()
+            .find_map(|s| match s.config {
+                WorkerConfig::Analytics(a) => Some(a.weather),
+                _ => None,
+            })
+            .expect("an analytics worker")
+    }
+
+    #[test]
+    fn the_weather_gap_refill_asks_smhi_only_while_weather_is_on() {
+        let on = weather_of(&Globals::default()).expect("weather is on by default");
+        assert_eq!(on, WeatherSettings::default());
+        let off = Globals {
+            weather: Some(WeatherSettings {
+                enabled: false,
+                ..WeatherSettings::default()
+            }),
+            ..Globals::default()
+        };
+        assert_eq!(weather_of(&off), None);
     }
 }

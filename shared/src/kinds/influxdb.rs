@@ -93,13 +93,13 @@ mod tests {
         let envs: Vec<_> = specs[0].secrets.iter().map(|s| s.env.as_str()).collect();
         assert_eq!(envs, ["HASS_TOKEN", "HASS_USERNAME", "HASS_PASSWORD"]);
         assert!(specs[0].secrets.iter().all(|s| !s.required));
-        let bound = specs[0].credentials.as_ref().unwrap();
+        let bound = &specs[0].credentials[0];
         assert_eq!(bound.prefix, "HASS");
         assert_eq!(
             bound.url,
             Some(("influxdb_sources[0].url".into(), "http://ha:8086".into()))
         );
-        assert!(specs[1].secrets.is_empty() && specs[1].credentials.is_none());
+        assert!(specs[1].secrets.is_empty() && specs[1].credentials.is_empty());
         let mut paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
         paths.sort();
         assert_eq!(

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Desired, Kind};
 use crate::config::{MeterConfig, WorkerSpec};
+use crate::read::{Grant, ReadScope};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MeterWorker {
@@ -33,5 +34,10 @@ impl Kind for MeterWorker {
             }
         }
         specs
+    }
+
+    fn reads(&self) -> ReadScope {
+        let grants = self.meter.reads().map(|(m, tags)| Grant::series(&m, tags));
+        ReadScope::new(grants.into_iter().collect())
     }
 }

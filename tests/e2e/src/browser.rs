@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{bin, free_port, servers::available, wait_for, Orchestrator};
+use crate::{bin, free_port, run_with_stdin, servers::available, wait_for, Orchestrator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -209,18 +209,13 @@ impl Browser {
 /// `hemflux user add NAME --role ROLE` (password on stdin) and `hemflux user assign` on the
 /// orchestrator's data folder.
 pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entities: &[&str]) {
-    use std::io::Write;
     let data = o.path("data");
-    let mut child = Command::new(bin("hemflux"))
-        .args(["user", "add", name, "--role", role, "--data"])
-        .arg(&data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(bin("hemflux"))
+            .args(["user", "add", name, "--role", role, "--data"])
+            .arg(&data),
+        &format!("{password}\n"),
+    );
     assert!(
         out.status.success(),
         "user add: {}",

@@ -59,6 +59,36 @@ pub fn check_field_types(measurement: &str, points: &[Value]) {
 }
 
 /// A loopback port that was free a moment ago.
+/// `--profiles <dir>/profiles --buildings <dir>/buildings --data <dir>/data --env-file
+/// <dir>/.env`: the folders of one installation, as `hemflux run`, `add-*` and `remove` take them.
+pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
+    let mut args = Vec::new();
+    for (flag, sub) in [
+        ("--profiles", "profiles"),
+        ("--buildings", "buildings"),
+        ("--data", "data"),
+        ("--env-file", ".env"),
+    ] {
+        args.push(flag.into());
+        args.push(dir.join(sub).into_os_string());
+    }
+    args
+}
+
+/// Runs `cmd` with `input` on its standard input; its output once it exits. A command that
+/// refuses its arguments exits before reading: a broken pipe is fine.
+pub fn run_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+    child.wait_with_output().unwrap()
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -182,14 +212,7 @@ impl Orchestrator {
         };
         let child = cmd
             .arg("run")
-            .arg("--profiles")
-            .arg(d.join("profiles"))
-            .arg("--buildings")
-            .arg(d.join("buildings"))
-            .arg("--data")
-            .arg(d.join("data"))
-            .arg("--env-file")
-            .arg(d.join(".env"))
+            .args(folder_args(d))
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--log-format")

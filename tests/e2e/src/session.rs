@@ -1,14 +1,13 @@
 //! Accounts and sessions over plain HTTP (no browser): `hemflux user`, signing in, and a
 //! signed-in client with its cookie and CSRF token, for the users and sign-in tests.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
 use reqwest::redirect::Policy;
 
-use crate::{bin, Orchestrator};
+use crate::{bin, run_with_stdin, Orchestrator};
 
 pub const PW: &str = "a long enough password";
 
@@ -22,19 +21,14 @@ pub fn http() -> Client {
 
 /// `hemflux user ARGS... --data <o>/data` with `stdin`; (success, stdout + stderr).
 pub fn user_cmd(o: &Orchestrator, args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(bin("hemflux"))
-        .arg("user")
-        .args(args)
-        .arg("--data")
-        .arg(o.path("data"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A command that refuses its arguments exits before reading: a broken pipe is fine.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(bin("hemflux"))
+            .arg("user")
+            .args(args)
+            .arg("--data")
+            .arg(o.path("data")),
+        stdin,
+    );
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -2,12 +2,19 @@
 //! processes, the real store): its schedule survives restarts of the worker and of the
 //! orchestrator (nothing runs twice, nothing is skipped), it reads the house's history through
 //! the read path and writes its records through the protocol, and its crash leaves collection
-//! alone. Slots are set a few seconds ahead on the local wall clock rather than waited for.
+//! alone; weather gaps are refilled from the SMHI simulator's nearest station, and a new weather
+//! forecast gets an energy forecast without waiting for a slot. Slots are set a few seconds
+//! ahead on the local wall clock rather than waited for.
 
 use std::collections::BTreeMap;
+use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{wait_for, Orchestrator, Sim};
+use hemflux_analytics::energy::effective::Coefficients;
+use hemflux_analytics::energy::synthetic::{generate, HouseSpec};
+use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_shared::point::write_line_protocol;
+use hemflux_shared::Point;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
@@ -207,4 +214,260 @@ fn an_analytics_crash_leaves_collection_alone_and_it_reads_through_the_orchestra
     assert_eq!(house_after["pid"].as_i64(), Some(house_pid));
     assert_eq!(house_after["restarts"], 0);
     assert_eq!(runs(&o), before, "the restarted analytics reran a slot");
+}
+
+/// `hemflux import` of line protocol into the orchestrator's store (running or not).
+fn import(o: &Orchestrator, points: &[Point]) {
+    let mut buf = Vec::new();
+    write_line_protocol(points, &mut buf);
+    let file = o.path("history.lp");
+    std::fs::write(&file, buf).unwrap();
+    let out = Command::new(bin("hemflux"))
+        .arg("import")
+        .arg(&file)
+        .arg("--data")
+        .arg(o.path("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hemflux import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn ns(t: Timestamp) -> i64 {
+    t.as_nanosecond() as i64
+}
+
+/// The time of a point `hemflux query --format json` printed (RFC 3339), in ns.
+fn time_ns(p: &Value) -> i64 {
+    ns(p["time"].as_str().unwrap().parse().unwrap())
+}
+
+/// The hours missing from the imported weather: 40 to 35 hours before the current hour, so
+/// that they are older than SMHI's `latest-day` and more than 3 hours long (longer than the
+/// as-of join bridges).
+const HOLE: std::ops::RangeInclusive<i64> = 35..=40;
+
+/// The simulator's observations of one parameter at one station: epoch ms to value.
+fn sim_series(sim: &Sim, parameter: u32, station: u32) -> BTreeMap<i64, f64> {
+    let url = format!(
+        "{}/api/version/latest/parameter/{parameter}/station/{station}/period/latest-months/data.json",
+        sim.address
+    );
+    let doc: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
+    doc["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let v: f64 = r["value"].as_str().unwrap().parse().unwrap();
+            (r["date"].as_i64().unwrap(), (v * 100.0).round() / 100.0)
+        })
+        .collect()
+}
+
+#[test]
+fn weather_gaps_are_refilled_from_the_nearest_active_station_after_an_outage_and_once() {
+    clear_of_midnight();
+    // SMHI answers the first request (the first run's station list) with 500, then recovers.
+    let sim = Sim::start(
+        "smhi",
+        &["--missing-hours-percent", "0", "--fail-first", "1"],
+    );
+    // Weather on (its URLs are the simulator's), but the weather worker fetches nothing itself.
+    let o = Orchestrator::new(&format!(
+        "[weather]\nobservations_url = \"{0}/api/version/latest\"\n\
+         forecast_url = \"{0}/api/category/snow1g/version/1\"\n\
+         observations = false\nforecasts = false\ntimeout_secs = 5\n",
+        sim.address
+    ));
+    // 80 hours of hourly weather with a 6-hour hole, and 15-minute heating rows throughout.
+    let hour = Timestamp::from_second(Timestamp::now().as_second() / 3600 * 3600).unwrap();
+    let at = |h: i64| hour - SignedDuration::from_hours(h);
+    let mut history = Vec::new();
+    for h in 0..80 {
+        if !HOLE.contains(&h) {
+            history.push(
+                Point::new("weather_observation", ns(at(h)))
+                    .tag("house_id", "villa_g")
+                    .tag("station_id", "62040")
+                    .field("temperature", 2.0),
+            );
+        }
+        for q in 0..4 {
+            let t = at(h) + SignedDuration::from_mins(15 * q);
+            if t <= Timestamp::now() {
+                history.push(
+                    Point::new("heating_system", ns(t))
+                        .tag("house_id", "villa_g")
+                        .field("room_temperature", 21.0),
+                );
+            }
+        }
+    }
+    import(&o, &history);
+    let o = o.start();
+    let (first_at, first_ns) = slot_in(15);
+    let (second_at, second_ns) = slot_in(30);
+    // On top of the inactive Helsingborg station; Helsingborg A (active) is about 1 km away.
+    let profile = json!({"timezone": TZ, "location": {"lat": 56.0461, "lon": 12.6950},
+        "analytics": {"schedule": [
+            {"task": "gap_fill", "at": first_at}, {"task": "gap_fill", "at": second_at}]}});
+    o.write_profile("villa_g.json", &profile.to_string());
+    let gap_filled = |o: &Orchestrator| -> Vec<Value> {
+        o.query("weather_observation", &[])
+            .into_iter()
+            .filter(|p| p["tags"]["source"] == "gap_fill")
+            .collect()
+    };
+    let hole_rows = |o: &Orchestrator| -> Vec<Value> {
+        let (from, to) = (ns(at(*HOLE.end())), ns(at(*HOLE.start())));
+        o.query("heating_system", &[])
+            .into_iter()
+            .filter(|p| (from..=to).contains(&time_ns(p)))
+            .collect()
+    };
+
+    // The first start catches up on yesterday's two slots in one run: SMHI fails, nothing is
+    // refilled, and the hole's later hours (over 3 h from any observation) get no T_eff.
+    let first = wait_runs(&o, 2);
+    assert!(first.iter().all(|r| r.1 < first_ns), "{first:?}");
+    assert!(gap_filled(&o).is_empty(), "refilled during the outage");
+    let late = ns(at(*HOLE.start() + 1) + SignedDuration::from_mins(15));
+    let bare: Vec<i64> = hole_rows(&o)
+        .iter()
+        .filter(|r| !r["fields"]["effective_temp"].is_f64())
+        .map(time_ns)
+        .collect();
+    assert!(bare.contains(&late), "{bare:?}");
+
+    // The next slot: the hole is filled with the simulator's hours of the nearest active
+    // station, tagged as the weather worker's catch-up tags them.
+    sleep_until(first_ns);
+    wait_runs(&o, 3);
+    let filled = gap_filled(&o);
+    let times: Vec<i64> = filled.iter().map(time_ns).collect();
+    let expected: Vec<i64> = HOLE.rev().map(|h| ns(at(h))).collect();
+    assert_eq!(times, expected);
+    let series = [
+        ("temperature", sim_series(&sim, 1, 62040)),
+        ("wind_speed", sim_series(&sim, 4, 62040)),
+        ("humidity", sim_series(&sim, 6, 62040)),
+    ];
+    for p in &filled {
+        assert_eq!(p["tags"]["house_id"], "villa_g");
+        assert_eq!(p["tags"]["station_id"], "62040");
+        assert_eq!(p["tags"]["station_name"], "Helsingborg A");
+        let km = p["fields"]["distance_km"].as_f64().unwrap();
+        assert!((0.3..2.0).contains(&km), "{km}");
+        let ms = time_ns(p) / 1_000_000;
+        for (field, values) in &series {
+            assert_eq!(
+                p["fields"][field].as_f64(),
+                Some(values[&ms]),
+                "{field} at {ms}"
+            );
+        }
+    }
+    // Every heating row of those hours has T_eff now.
+    let rows = hole_rows(&o);
+    assert!(rows.len() >= 20, "{}", rows.len());
+    assert!(
+        rows.iter().all(|r| r["fields"]["effective_temp"].is_f64()),
+        "{rows:?}"
+    );
+
+    // The slot after writes nothing new.
+    sleep_until(second_ns);
+    let all = wait_runs(&o, 4);
+    let last = o
+        .query("analytics_run", &[])
+        .into_iter()
+        .find(|p| p["fields"]["occurrence"].as_i64() == Some(second_ns))
+        .unwrap_or_else(|| panic!("no run for the second slot: {all:?}"));
+    assert_eq!(last["fields"]["points"], 0, "{last}");
+    assert_eq!(gap_filled(&o).len(), HOLE.count());
+}
+
+#[test]
+fn a_new_weather_forecast_gets_an_energy_forecast_without_waiting_for_a_slot() {
+    // 45 days of a synthetic villa, so that the first pipeline run fits a k.
+    let o = Orchestrator::new("");
+    let tz = TimeZone::get(TZ).unwrap();
+    let now = Timestamp::now();
+    let house = generate(
+        &HouseSpec::default(),
+        &Coefficients::default(),
+        &tz,
+        now - SignedDuration::from_hours(24 * 45),
+        now,
+    );
+    let tagged = |m: &str, t: Timestamp| Point::new(m, ns(t)).tag("house_id", "villa_f");
+    let mut history: Vec<Point> = house
+        .meter
+        .iter()
+        .map(|h| {
+            tagged("energy_meter", h.start)
+                .tag("meter_id", "heat")
+                .field("consumption", h.kwh)
+        })
+        .collect();
+    for r in &house.heating {
+        let mut p = tagged("heating_system", r.time);
+        if let Some(t) = r.indoor_c {
+            p = p.field("room_temperature", t);
+        }
+        if let Some(t) = r.hot_water_c {
+            p = p.field("hot_water_temp", t);
+        }
+        history.push(p);
+    }
+    for w in &house.weather {
+        history.push(tagged("weather_observation", w.time).field("temperature", w.temp_c));
+    }
+    import(&o, &history);
+    let o = o.start();
+    // The pipeline slot was an hour ago: it runs once at the first start, then not for a day.
+    let (pipe_at, _) = slot_in(-3600);
+    let profile = json!({"timezone": TZ, "location": {"lat": 59.33, "lon": 18.07},
+        "analytics": {"schedule": [{"task": "energy_pipeline", "at": pipe_at}]}});
+    o.write_profile("villa_f.json", &profile.to_string());
+    let first = wait_runs(&o, 1);
+    let fits = o.query("k_value_history", &[]);
+    assert!(
+        fits.iter().any(|p| p["fields"]["usable"] == 1),
+        "no usable k: {fits:?}"
+    );
+    assert!(
+        o.query("energy_forecast", &[]).is_empty(),
+        "a forecast without weather"
+    );
+
+    // The weather worker's forecast arrives (here imported as it writes it).
+    let issued = Timestamp::now();
+    let mut forecast = vec![tagged("weather_forecast", issued)
+        .tag("trend", "stable")
+        .field("current_temp", -4.0)];
+    for h in 1..=72 {
+        let t = Timestamp::from_second((issued.as_second() / 3600 + h) * 3600).unwrap();
+        forecast.push(
+            tagged("weather_forecast_hourly", t)
+                .field("temperature", -4.0 - (h as f64) / 10.0)
+                .field("wind_speed", 3.0),
+        );
+    }
+    import(&o, &forecast);
+    let points = wait_for(Duration::from_secs(50), "an energy forecast", || {
+        let p = o.query("energy_forecast", &[]);
+        (p.len() >= 70).then_some(p)
+    });
+    assert!(points.iter().all(|p| p["tags"]["house_id"] == "villa_f"));
+    assert!(points.iter().all(|p| time_ns(p) > ns(issued)));
+    // Every hour carries at least the base load.
+    assert!(points
+        .iter()
+        .all(|p| p["fields"]["total_energy_kwh"].as_f64().unwrap() > 0.0));
+    assert_eq!(runs(&o), first, "a pipeline slot ran for it");
 }

@@ -710,7 +710,8 @@ fn the_query_checks_catch_wrong_names() {
             .iter()
             .any(|p| p.contains("building_id"))
     );
-    assert!(!check_flux(r#"r._measurement == "kWh""#).is_empty());
+    assert!(!check_flux(r#"r._measurement == "kwh""#).is_empty());
+    assert!(!check_flux(r#"r._measurement == "kWh" and r.home_id == "x""#).is_empty());
     assert!(!check_flux("from(bucket: v.defaultBucket)").is_empty());
     assert!(check_flux(
         r#"r._measurement == "energy_meter" and r._field == "volume" and r.meter_id == "1" |> group(columns: ["meter_id"])"#

@@ -97,7 +97,8 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         "house HEM_FJV_Villa_149 (HomeSide controller HEM_FJV_Villa_149, district-heating meters 735999000000000013)",
         "building TE236_HEM_Kontor (Arrigo at exodrift00.example.invalid, 91 signals fetched)",
         "digital_signals: 22 (0 fetched): hemflux polls analog signals only",
-        "HEM_FJV_Villa_149_TEST_signals.json: the seed's Arrigo bootstrap report",
+        "HEM_FJV_Villa_149_TEST_signals.json: 9 fetched signals -> house HEM_FJV_Villa_149's arrigo_history (Arrigo at exodrift00.example.invalid, 300 s buckets); 5 not fetched by the seed left out",
+        "put HOUSE_HEM_FJV_Villa_149_ARRIGO_USERNAME and HOUSE_HEM_FJV_Villa_149_ARRIGO_PASSWORD in .env",
         "the pending purge of building TE236_HEM_Kontor: it is configured again, so its data stays",
         "house HEM_FJV_Villa_7: its data is purged after 2030-01-01T00:00:00Z",
         "CONTAINER_PREFIX: hemflux runs as one process tree",
@@ -112,6 +113,38 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
     assert_eq!(house["energy_data_start_date"], "2024-10-01");
     assert_eq!(house["location"]["lat"], 56.66);
     assert_eq!(house["homeside"]["poll_interval_secs"], 300);
+    // The seed's bootstrap report: its fetched signals, under the house's live field names.
+    let history = &house["arrigo_history"];
+    assert_eq!(
+        history["arrigo"]["base_url"],
+        "https://exodrift00.example.invalid/arrigo/api"
+    );
+    assert_eq!(history["arrigo"]["history_resolution_secs"], 300);
+    let signals = history["signals"].as_array().unwrap();
+    let fields: Vec<&str> = signals
+        .iter()
+        .map(|s| s["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "system_pressure",
+            "return_temp",
+            "supply_temp",
+            "hot_water_temp",
+            "outdoor_temperature",
+            "outdoor_temp_24h_avg",
+            "target_temp_setpoint",
+            "room_temperature",
+            "supply_setpoint"
+        ]
+    );
+    assert_eq!(signals[4]["signal_id"], "ODAyNjc=");
+    assert_eq!(signals[4]["name"], "HEM_FJV_Villa_149.GT_UTE");
+    assert!(
+        signals.iter().all(|s| s.get("fetch").is_none()),
+        "fetched: the default"
+    );
     let building = json(&out.join("buildings/TE236_HEM_Kontor.json"));
     assert_eq!(
         building["arrigo"]["base_url"],
@@ -136,6 +169,10 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         "{env}"
     );
     assert!(env.contains("INFLUXDB_BUCKET='heating'"), "{env}");
+    assert!(
+        env.contains("HOUSE_HEM_FJV_Villa_149_ARRIGO_URL='https://exodrift00.example.invalid'"),
+        "{env}"
+    );
 
     let check = hemflux(&[
         "check",

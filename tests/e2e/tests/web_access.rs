@@ -1,7 +1,7 @@
 //! Who sees and changes what in the web UI, in a real browser: a user sees only the houses
 //! assigned to them (overview, page, series API, CSV); a viewer gets no restart button and
-//! cannot post one; a form without its CSRF token is refused; a restart from the page is done
-//! and lands in the audit log; a house's settings are edited in the page, checked like
+//! cannot post one; a form without its CSRF token is refused; a restart from the page lands
+//! in the audit log with its outcome (done, or refused by the supervisor); a house's settings are edited in the page, checked like
 //! `hemflux check` (a broken edit is refused with its line and column, the file kept), saved
 //! atomically and applied by the running orchestrator.
 
@@ -81,6 +81,11 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
         404
     );
     assert_eq!(browser.post_form(restart, &[("csrf", csrf)]), 200);
+    // A restart the supervisor refuses (stuga has no such worker) is audited as failed.
+    assert_eq!(
+        browser.post_form("/web/workers/house:stuga/restart", &[("csrf", csrf)]),
+        409
+    );
     browser.screenshot("entity-user");
 
     // bo edits stuga's profile: a broken edit is refused and changes nothing; a good one is
@@ -160,9 +165,17 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     let audit = browser.eval("return document.body.innerText;");
     let audit = audit.as_str().unwrap();
     assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("bo") && l.contains("restart synthetic:stuga")),
+        audit.lines().any(|l| l.contains("bo")
+            && l.contains("restart synthetic:stuga")
+            && l.contains(r#""ok":true"#)
+            && l.contains("restarting")),
+        "{audit}"
+    );
+    assert!(
+        audit.lines().any(|l| l.contains("bo")
+            && l.contains("restart house:stuga")
+            && l.contains(r#""ok":false"#)
+            && l.contains("no worker")),
         "{audit}"
     );
     assert!(!audit.contains("restart synthetic:villa"), "{audit}");

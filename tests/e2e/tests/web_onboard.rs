@@ -4,13 +4,12 @@
 //! writes for the same login. A wrong password writes nothing. The new building appears on the
 //! overview by itself (live), and the audit log names who added what.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, Orchestrator, Sim};
+use hemflux_e2e::{bin, folder_args, run_with_stdin, Orchestrator, Sim};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -25,24 +24,13 @@ fn cli(args: &[&str], password: &str) -> tempfile::TempDir {
     for sub in ["profiles", "buildings", "data"] {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
     }
-    let d = dir.path();
-    let mut child = Command::new(bin("hemflux"))
-        .args(args)
-        .args(["--non-interactive", "--password-stdin", "--profiles"])
-        .arg(d.join("profiles"))
-        .arg("--buildings")
-        .arg(d.join("buildings"))
-        .arg("--data")
-        .arg(d.join("data"))
-        .arg("--env-file")
-        .arg(d.join(".env"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(bin("hemflux"))
+            .args(args)
+            .args(["--non-interactive", "--password-stdin"])
+            .args(folder_args(dir.path())),
+        &format!("{password}\n"),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -1,11 +1,10 @@
 //! The `building` worker: polls a building's configured Arrigo signals into `building_system`
 //! points (tag `building_id`, one field per signal) stamped with the server's own time, and
-//! imports history on a `sync` command (see `backfill`).
+//! imports history on a `sync` command (see `crate::arrigo_history`).
 //!
 //! Tokens are not persisted: the worker holds the password, so a restart costs one login, and
 //! no live token ever sits in the store or in `hemflux status`.
 
-mod backfill;
 pub use hemflux_clients::arrigo as client;
 
 use std::collections::BTreeMap;
@@ -13,15 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use hemflux_shared::config::{ArrigoConfig, SignalConfig};
 use hemflux_shared::kinds::BuildingWorker;
-use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use tokio::task::JoinHandle;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
+use crate::arrigo_history::{self as backfill, backoff, round4};
 use crate::link::{Link, Worker};
 use crate::runtime::{self, Reply, Source};
 use client::Arrigo;
@@ -35,31 +33,16 @@ const ALARM_FIELDS: [(&str, &str); 4] = [
     ("BLOCKED", "count_blocked"),
 ];
 
-/// The parts of [`BuildingWorker`] that polling and backfill use.
-#[derive(Clone)]
-pub struct Config {
-    pub building_id: String,
-    pub arrigo: ArrigoConfig,
-    pub signals: Vec<SignalConfig>,
-}
+/// What polling and backfill use: the building's signals, as `building_system` rows.
+type Config = backfill::Source;
 
-impl From<BuildingWorker> for Config {
-    fn from(c: BuildingWorker) -> Self {
-        Config {
-            building_id: c.building_id,
-            arrigo: c.arrigo,
-            signals: c.signals,
-        }
-    }
-}
-
-impl Config {
-    fn fetched(&self) -> impl Iterator<Item = &SignalConfig> {
-        self.signals.iter().filter(|s| s.fetch)
-    }
-
-    fn point(&self, time_ns: i64) -> Point {
-        Point::new(MEASUREMENT, time_ns).tag("building_id", self.building_id.as_str())
+fn source(c: BuildingWorker) -> Config {
+    backfill::Source {
+        arrigo: c.arrigo,
+        signals: c.signals,
+        measurement: MEASUREMENT,
+        tag: ("building_id", c.building_id),
+        save_progress: true,
     }
 }
 
@@ -72,30 +55,8 @@ pub struct Credentials {
 
 impl Credentials {
     fn client(&self, cfg: &Config) -> Result<Arrigo> {
-        let timeout = Duration::from_secs(cfg.arrigo.timeout_secs);
-        Arrigo::new(
-            &cfg.arrigo.base_url,
-            &self.username,
-            &self.password,
-            timeout,
-        )
+        cfg.client(&self.username, &self.password)
     }
-}
-
-/// 4 decimals, as stored before; keeps float noise out of the store.
-fn round4(v: f64) -> f64 {
-    (v * 10_000.0).round() / 10_000.0
-}
-
-/// Waits after the n-th failure in a row: 1, 2, 4 ... s, never longer than `cap`.
-fn backoff(failures: u32, cap: Duration) -> Duration {
-    let policy = RetryPolicy {
-        initial: Duration::from_secs(1),
-        factor: 2,
-        cap: cap.min(Duration::from_secs(64)),
-        jitter: 0.0,
-    };
-    policy.delay(failures.saturating_sub(1), 0.0)
 }
 
 struct Building {
@@ -113,7 +74,7 @@ struct Building {
 }
 
 pub async fn run(worker: Worker, config: BuildingWorker) -> Result<()> {
-    let cfg = Config::from(config);
+    let cfg = source(config);
     let creds = Credentials {
         username: worker.init.secret("username")?.to_string(),
         password: worker.init.secret("password")?.to_string(),
@@ -225,7 +186,7 @@ async fn poll(client: &mut Arrigo, cfg: &Config, link: &Link) -> Result<()> {
     }
     // Alarms are extra: a server that cannot list them still has its values stored.
     match client.alarm_counts().await {
-        Ok(counts) => points.push(alarm_point(&cfg.building_id, time, &counts)),
+        Ok(counts) => points.push(alarm_point(&cfg.tag.1, time, &counts)),
         Err(e) => tracing::warn!("reading the alarms failed: {e:#}"),
     }
     if !points.is_empty() {

@@ -4,7 +4,8 @@
 //! once; `Pending` values mean read again shortly (bounded); server errors are retried with
 //! backoff. Commands: `set {variable, value}` writes a variable, keeping the old value in state
 //! for `restore {variable?}`; `observe`, `write_curve` and `restore_curve` serve the house's
-//! heat-curve controller ([`curve`]).
+//! heat-curve controller ([`curve`]). `sync {from, to}` imports the house's history from the
+//! Arrigo server named in the profile's `arrigo_history` (HomeSide itself keeps none).
 
 pub use hemflux_clients::homeside as client;
 mod curve;
@@ -20,8 +21,10 @@ use hemflux_shared::kinds::HouseWorker;
 use serde_json::{json, Value};
 use hemflux_shared::retry::{Backoff, RetryPolicy};
 use jiff::Timestamp;
+use tokio::task::JoinHandle;
 use tokio::time::{sleep, Instant};
 
+use crate::arrigo_history::{self, Job};
 use crate::link::{Link, Worker};
 use crate::runtime::{self, Reply, Source};
 use client::{BmsToken, HomesideClient, HomesideError, Session, Variable};
@@ -53,14 +56,47 @@ struct House {
     slot: Instant,
     retry: RetryPolicy,
     backoff: Backoff,
+    history: Option<History>,
+}
+
+/// The profile's `arrigo_history`: where `sync` imports the house's past rows from.
+struct History {
+    source: arrigo_history::Source,
+    /// The `.env` prefix of the login, for messages.
+    prefix: String,
+    /// Username and password; `None` when `.env` has not got them.
+    login: Option<(String, String)>,
+    running: Option<JoinHandle<Option<Job>>>,
 }
 
 pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
     let HouseWorker {
         house_id,
         homeside: cfg,
+        arrigo_history,
         ..
     } = config;
+    let history = arrigo_history.map(|h| History {
+        prefix: h
+            .credential_ref
+            .clone()
+            .unwrap_or_else(|| format!("HOUSE_{house_id}_ARRIGO")),
+        login: worker
+            .init
+            .secrets
+            .get("arrigo_username")
+            .cloned()
+            .zip(worker.init.secrets.get("arrigo_password").cloned()),
+        source: arrigo_history::Source {
+            arrigo: h.arrigo,
+            signals: h.signals,
+            measurement: "heating_system",
+            tag: ("house_id", house_id.clone()),
+            // The worker's state holds the user's curve and restore values: not overwritten.
+            save_progress: false,
+        },
+        running: None,
+    });
     let secret = |name: &str| {
         worker.init.secrets.get(name).cloned().ok_or_else(|| {
             anyhow!(
@@ -102,6 +138,7 @@ pub async fn run(worker: Worker, config: HouseWorker) -> Result<()> {
         conn: None,
         restore,
         curve_baseline,
+        history,
     };
     runtime::drive(worker, house).await
 }
@@ -146,8 +183,31 @@ impl Source for House {
         Some(message)
     }
 
-    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
-        bail!("HomeSide has no history; import it through Arrigo (hemflux backfill)")
+    /// History import from Arrigo in the background: the reply comes when it is done.
+    async fn sync(&mut self, id: u64, from: Timestamp, to: Timestamp) -> Result<Reply> {
+        let house = &self.house_id;
+        let Some(h) = self.history.as_mut() else {
+            bail!(
+                "house {house} has no arrigo_history section in its profile: HomeSide keeps no \
+                 history, so it is imported from the house's Arrigo server, which that section \
+                 names (with the signals to import; docs/houses.md)"
+            )
+        };
+        if h.running.as_ref().is_some_and(|r| !r.is_finished()) {
+            bail!("house {house}: a backfill is already running");
+        }
+        let Some((username, password)) = &h.login else {
+            bail!(
+                "house {house}: no Arrigo login for its history: put {0}_USERNAME and \
+                 {0}_PASSWORD in .env",
+                h.prefix
+            )
+        };
+        let client = h.source.client(username, password)?;
+        let job = Job::start(from, to, None);
+        let run = arrigo_history::run(self.link.clone(), client, h.source.clone(), id, job);
+        h.running = Some(tokio::spawn(run));
+        Ok(Reply::Later)
     }
 
     async fn command(&mut self, name: &str, args: Value) -> Result<Reply> {

@@ -1,5 +1,6 @@
 //! `meter` workers: one per meter in a house profile, by source.
 
+mod register;
 mod tibber;
 mod wattivahti;
 

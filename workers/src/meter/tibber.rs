@@ -8,18 +8,22 @@
 //! more than 20 requests in 5 minutes even while backfilling; each home polls at its own phase
 //! of the hour, so a fleet spreads out (docs/meters.md has the numbers). After a 429 the worker
 //! waits 15 minutes.
+//!
+//! Consumption is written as `electricity_consumption` or, with `schema = "home_assistant"`, as
+//! seed 004's cumulative `kWh` register ([`super::register`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use hemflux_clients::tibber::{cursor_at, TibberClient, TibberError};
-use hemflux_shared::config::TibberConfig;
+use hemflux_shared::config::{TibberConfig, TibberSchema};
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use super::register::Register;
 use crate::link::{Link, Worker};
 use crate::runtime::{self, Reply, Source};
 
@@ -35,6 +39,9 @@ struct State {
     /// Start of the newest hour of consumption stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     consumption_until: Option<Timestamp>,
+    /// The `home_assistant` schema's register, as far as it has counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    register: Option<Register>,
 }
 
 /// Why a poll failed: Tibber's answer (which decides the next delay) or anything else.
@@ -64,10 +71,20 @@ pub async fn run(worker: Worker, cfg: TibberConfig) -> anyhow::Result<()> {
     let token = worker.init.secrets.get("token").cloned().ok_or_else(|| {
         anyhow!("no Tibber token: put {token_env}=<your token from developer.tibber.com> in .env")
     })?;
-    let state = match &worker.init.state {
+    let mut state: State = match &worker.init.state {
         Some(v) => serde_json::from_value(v.clone()).context("the saved state")?,
         None => State::default(),
     };
+    if let (TibberSchema::HomeAssistant, None, Some(entity)) =
+        (cfg.schema, state.register, &cfg.entity_id)
+    {
+        state.register = Register::from_store(&worker.link, entity)
+            .await
+            .with_context(|| format!("reading the last kWh value of entity_id {entity} from the store"))?;
+        if let Some(r) = state.register {
+            tracing::info!(entity, value = r.total, at = %r.until, "continuing the stored kWh register");
+        }
+    }
     let client = TibberClient::new(
         super::http_client()?,
         &cfg.base_url,
@@ -183,6 +200,9 @@ impl Meter {
     async fn consumption(&mut self, from: Timestamp, to: Option<Timestamp>) -> Result<usize> {
         let mut after = cursor_at(from);
         let mut total = 0;
+        // A recent hour not yet metered holds the register back (on this page and the next)
+        // until Tibber fills it in.
+        let mut held = false;
         loop {
             let page = self
                 .client
@@ -191,6 +211,7 @@ impl Meter {
             let mut points = Vec::new();
             let mut past_end = false;
             let mut until = self.state.consumption_until;
+            let mut register = self.state.register;
             for n in &page.nodes {
                 let at: Timestamp = n["from"]
                     .as_str()
@@ -200,6 +221,19 @@ impl Meter {
                 if to.is_some_and(|to| at >= to) {
                     past_end = true;
                     break;
+                }
+                if let (TibberSchema::HomeAssistant, Some(entity)) =
+                    (self.cfg.schema, &self.cfg.entity_id)
+                {
+                    held |= n["consumption"].is_null() && at > Timestamp::now() - REFETCH;
+                    if held {
+                        continue;
+                    }
+                    if let Some(p) = Register::add(&mut register, entity, at, n) {
+                        until = until.max(Some(at));
+                        points.push(p);
+                    }
+                    continue;
                 }
                 let Some(kwh) = n["consumption"].as_f64() else {
                     continue;
@@ -221,6 +255,7 @@ impl Meter {
             if !points.is_empty() {
                 let state = State {
                     consumption_until: until,
+                    register,
                 };
                 let value = serde_json::to_value(&state).map_err(anyhow::Error::from)?;
                 self.link.send_points(points, Some(value)).await?;

@@ -8,9 +8,10 @@ mod port;
 mod reading;
 mod skstack;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use hemflux_shared::config::{ModuleFamily, ReadSchedule, SerialConfig};
 use hemflux_shared::kinds::SerialWorker;
 use hemflux_shared::retry::{Backoff, RetryPolicy};
@@ -19,7 +20,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::link::{Command, Link, Worker};
+use crate::link::{Link, Worker};
+use crate::runtime::{self, Reply, Source};
 use echonet::Frame;
 use reading::{Reading, Scale};
 use skstack::{Family, Module, Pan, RequestError};
@@ -45,101 +47,155 @@ struct Connection {
     scale: Option<Scale>,
 }
 
+/// How long one poll listens to the module while waiting for the next reading: commands are
+/// answered between polls.
+const LISTEN: Duration = Duration::from_secs(1);
+
 pub async fn run(worker: Worker, config: SerialWorker) -> Result<()> {
     let SerialWorker { house_id, serial } = config;
     let credentials = credentials(&worker.init.secrets)?;
     let zone = TimeZone::get(&serial.timezone)
         .with_context(|| format!("time zone {:?}", serial.timezone))?;
     let schedule = Schedule::new(&serial)?;
-    let mut state: State = worker
+    let state: State = worker
         .init
         .state
         .clone()
         .and_then(|s| serde_json::from_value(s).ok())
         .unwrap_or_default();
-    let link = worker.link.clone();
-    tokio::spawn(refuse_commands(worker.commands, link.clone()));
-
-    let mut reader = MeterReader {
-        serial: &serial,
-        credentials,
-        link: &link,
-        backoff: RETRY.backoff(),
-        join_failures: 0,
-        tids: Tids::default(),
+    let due = match schedule {
+        Schedule::Cron(_) => schedule.next_after(Timestamp::now(), &zone)?,
+        Schedule::Every(_) => Timestamp::now(),
     };
-    let mut conn: Option<Connection> = None;
-    let mut due = Timestamp::now() + Duration::from_millis(worker.init.poll_offset_ms);
-    if let Schedule::Cron(_) = schedule {
-        due = schedule.next_after(Timestamp::now(), &zone)?;
-    }
-    loop {
-        let mut c = match conn.take() {
+    let meter = Meter {
+        reader: MeterReader {
+            serial,
+            credentials,
+            link: worker.link.clone(),
+            backoff: RETRY.backoff(),
+            join_failures: 0,
+            tids: Tids::default(),
+        },
+        conn: None,
+        state,
+        schedule,
+        zone,
+        house_id,
+        due,
+    };
+    runtime::drive(worker, meter).await
+}
+
+/// The meter as the runtime polls it: each poll connects if need be, listens to the module for
+/// up to [`LISTEN`], and reads the meter once the reading is due.
+struct Meter {
+    reader: MeterReader,
+    conn: Option<Connection>,
+    state: State,
+    schedule: Schedule,
+    zone: TimeZone,
+    house_id: String,
+    /// When the next reading is due; a reading that failed is retried as soon as the link is
+    /// back (`due` stays as it is).
+    due: Timestamp,
+}
+
+impl Source for Meter {
+    type Error = anyhow::Error;
+
+    async fn poll(&mut self) -> Result<String> {
+        let mut c = match self.conn.take() {
             Some(c) if c.meter.is_some() => c,
-            other => match reader.connect(other, &mut state).await {
+            other => match self.reader.connect(other, &mut self.state).await {
                 Ok(c) => c,
-                Err(kept) => {
-                    conn = kept;
-                    continue;
+                Err((kept, e)) => {
+                    self.conn = kept;
+                    return Err(e);
                 }
             },
         };
-        let until_due = due.duration_since(Timestamp::now()).unsigned_abs();
-        let until_due = if due > Timestamp::now() {
-            until_due
-        } else {
-            Duration::ZERO
+        let until_due = match self.due.duration_since(Timestamp::now()) {
+            d if d.is_positive() => d.unsigned_abs().min(LISTEN),
+            _ => Duration::ZERO,
         };
         if let Err(e) = c.module.idle(tokio::time::Instant::now() + until_due).await {
-            conn = reader.after_failure(c, e);
-            continue;
+            self.conn = self.reader.after_failure(c, e);
+            return Ok(String::new());
+        }
+        if Timestamp::now() < self.due {
+            self.conn = Some(c);
+            return Ok(String::new());
         }
         let started = Timestamp::now();
-        match reader.read(&mut c).await {
-            Ok(reading) => {
-                let scale = c.scale.expect("read() sets the scale");
-                match reading.to_point(&scale, &zone, started, &house_id, &serial.name) {
-                    Some(point) => {
-                        link.send_points(vec![point], Some(json!(state))).await?;
-                        link.status(format!("read the meter at {started}"));
-                    }
-                    None => tracing::warn!("the meter answered none of the requests"),
-                }
-                due = schedule.next_after(due.max(started), &zone)?;
-                conn = Some(c);
+        let reading = match self.reader.read(&mut c).await {
+            Ok(reading) => reading,
+            Err(e) => {
+                self.conn = self.reader.after_failure(c, e);
+                return Ok(String::new());
             }
-            // The reading is retried as soon as the link is back (`due` stays as it is).
-            Err(e) => conn = reader.after_failure(c, e),
+        };
+        let point = c.scale.as_ref().and_then(|scale| {
+            let name = &self.reader.serial.name;
+            reading.to_point(scale, &self.zone, started, &self.house_id, name)
+        });
+        self.conn = Some(c);
+        let next = self.schedule.next_after(self.due.max(started), &self.zone)?;
+        let Some(point) = point else {
+            tracing::warn!("the meter answered none of the requests");
+            self.due = next;
+            return Ok(String::new());
+        };
+        let link = &self.reader.link;
+        link.send_points(vec![point], Some(json!(self.state)))
+            .await?;
+        self.due = next;
+        Ok(format!("read the meter at {started}"))
+    }
+
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        match outcome {
+            Ok(_) => Duration::ZERO,
+            Err(_) => self.reader.backoff.next_delay(),
         }
+    }
+
+    fn report(&mut self, error: &anyhow::Error, next: Duration) -> Option<String> {
+        tracing::warn!("{error:#}; retrying in {next:?}");
+        Some(format!("{error:#}"))
+    }
+
+    async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
+        bail!("a smart meter has no history to sync and takes no commands")
+    }
+
+    async fn command(&mut self, _name: &str, _args: serde_json::Value) -> Result<Reply> {
+        bail!("a smart meter has no history to sync and takes no commands")
     }
 }
 
-struct MeterReader<'a> {
-    serial: &'a SerialConfig,
+struct MeterReader {
+    serial: SerialConfig,
     credentials: Credentials,
-    link: &'a Link,
+    link: Arc<Link>,
     backoff: Backoff,
     join_failures: u32,
     /// Running across cycles, so that a late answer from an earlier cycle never matches.
     tids: Tids,
 }
 
-impl MeterReader<'_> {
-    /// Opens the port and joins, from wherever `conn` is. A failure is logged and waited for
-    /// with backoff; it returns what is still usable (the open module, unless the port is gone).
+impl MeterReader {
+    /// Opens the port and joins, from wherever `conn` is. A failure comes with what is still
+    /// usable (the open module, unless the port is gone).
     async fn connect(
         &mut self,
         conn: Option<Connection>,
         state: &mut State,
-    ) -> Result<Connection, Option<Connection>> {
+    ) -> Result<Connection, (Option<Connection>, anyhow::Error)> {
         let mut c = match conn {
             Some(c) => c,
             None => match self.open(state).await {
                 Ok(c) => c,
-                Err(e) => {
-                    self.fail(format!("{e:#}")).await;
-                    return Err(None);
-                }
+                Err(e) => return Err((None, e)),
             },
         };
         match self.join(&mut c, state).await {
@@ -148,19 +204,14 @@ impl MeterReader<'_> {
                 Ok(c)
             }
             Err(e) => {
-                let port_gone = e.downcast_ref::<port::PortLost>().is_some()
-                    || matches!(
-                        e.downcast_ref::<RequestError>(),
-                        Some(RequestError::PortLost(_))
-                    );
-                self.fail(format!("{e:#}")).await;
-                Err((!port_gone).then_some(c))
+                let port_gone = matches!(e, RequestError::PortLost(_));
+                Err(((!port_gone).then_some(c), e.into()))
             }
         }
     }
 
     async fn open(&mut self, state: &State) -> Result<Connection> {
-        let s = self.serial;
+        let s = &self.serial;
         let port = port::LinePort::open(&s.port, s.baud)?;
         let (family, detect) = match s.family {
             ModuleFamily::A1 => (Family::A1, false),
@@ -181,7 +232,7 @@ impl MeterReader<'_> {
     }
 
     /// Joins the cached PAN, or scans for one; a cached PAN that keeps failing is scanned anew.
-    async fn join(&mut self, c: &mut Connection, state: &mut State) -> Result<()> {
+    async fn join(&mut self, c: &mut Connection, state: &mut State) -> Result<(), RequestError> {
         c.module.terminate().await?;
         let pan = match &state.pan {
             Some(pan) => pan.clone(),
@@ -213,7 +264,7 @@ impl MeterReader<'_> {
         }
     }
 
-    async fn scan(&mut self, module: &mut Module) -> Result<Pan> {
+    async fn scan(&mut self, module: &mut Module) -> Result<Pan, RequestError> {
         for duration in [6, 7, 8] {
             tracing::info!(duration, "scanning for the meter");
             if let Some(pan) = module.scan(duration).await? {
@@ -221,7 +272,7 @@ impl MeterReader<'_> {
                 return Ok(pan);
             }
         }
-        bail!("no meter answered the scan: is the B-route ID right and the meter in range?")
+        Err(anyhow!("no meter answered the scan: is the B-route ID right and the meter in range?").into())
     }
 
     /// One cycle: scale (once per session), then the readings in the collector's order.
@@ -277,13 +328,6 @@ impl MeterReader<'_> {
                 Some(c)
             }
         }
-    }
-
-    async fn fail(&mut self, message: String) {
-        let wait = self.backoff.next_delay();
-        tracing::warn!("{message}; retrying in {wait:?}");
-        self.link.error(message);
-        tokio::time::sleep(wait).await;
     }
 }
 
@@ -420,20 +464,6 @@ fn credentials(secrets: &std::collections::BTreeMap<String, String>) -> Result<C
         bail!("the B-route password must be 1-32 printable characters without spaces");
     }
     Ok(Credentials { id, password })
-}
-
-async fn refuse_commands(
-    mut commands: tokio::sync::mpsc::Receiver<Command>,
-    link: std::sync::Arc<Link>,
-) {
-    while let Some(cmd) = commands.recv().await {
-        let (Command::Sync { id, .. } | Command::Custom { id, .. }) = cmd;
-        link.reply(
-            id,
-            false,
-            "a smart meter has no history to sync and takes no commands",
-        );
-    }
 }
 
 #[cfg(test)]

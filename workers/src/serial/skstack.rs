@@ -76,7 +76,7 @@ pub enum RequestError {
     SessionLost(String),
     #[error("no answer from the meter")]
     NoAnswer,
-    #[error("{0}")]
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
@@ -132,7 +132,7 @@ impl Module {
     }
 
     /// Active scan with growing durations; `None` if no meter answered.
-    pub async fn scan(&mut self, duration: u8) -> Result<Option<Pan>> {
+    pub async fn scan(&mut self, duration: u8) -> Result<Option<Pan>, RequestError> {
         let side = match self.family {
             Family::A1 => "",
             Family::C => " 0",
@@ -147,7 +147,7 @@ impl Module {
                 self.family = Family::C;
                 return Box::pin(self.scan(duration)).await;
             }
-            Line::Fail(code) => bail!("SKSCAN failed: FAIL {code}"),
+            Line::Fail(code) => return Err(anyhow!("SKSCAN failed: FAIL {code}").into()),
             _ => {}
         }
         // 28 channels, 0.01 s x (2^D + 1) each.
@@ -161,11 +161,11 @@ impl Module {
                 other => tracing::debug!(?other, "ignored during the scan"),
             }
         }
-        bail!("the scan did not finish (no EVENT 22) within {scan_secs:.0} s + 10 s")
+        Err(anyhow!("the scan did not finish (no EVENT 22) within {scan_secs:.0} s + 10 s").into())
     }
 
     /// Joins the PAN; returns the meter's link-local address.
-    pub async fn join(&mut self, pan: &Pan) -> Result<String> {
+    pub async fn join(&mut self, pan: &Pan) -> Result<String, RequestError> {
         let (_, text) = self
             .command(&format!("SKLL64 {}", pan.addr), COMMAND_TIMEOUT)
             .await?;
@@ -183,14 +183,15 @@ impl Module {
             match notice {
                 Notice::Event { code: 0x25, .. } => return Ok(meter),
                 Notice::Event { code: 0x24, .. } => {
-                    bail!(
+                    return Err(anyhow!(
                         "PANA authentication failed (EVENT 24): check the B-route ID and password"
                     )
+                    .into())
                 }
                 _ => {} // PANA chatter
             }
         }
-        bail!("no EVENT 25/24 within {JOIN_TIMEOUT:?} after SKJOIN")
+        Err(anyhow!("no EVENT 25/24 within {JOIN_TIMEOUT:?} after SKJOIN").into())
     }
 
     /// Ends the session; errors are of no interest (the session may be gone already).
@@ -324,11 +325,11 @@ impl Module {
         ))
     }
 
-    async fn expect_ok(&mut self, cmd: &str) -> Result<()> {
+    async fn expect_ok(&mut self, cmd: &str) -> Result<(), RequestError> {
         match self.command(cmd, COMMAND_TIMEOUT).await? {
             (Line::Ok(_), _) => Ok(()),
-            (Line::Fail(code), _) => bail!("{} failed: FAIL {code}", verb(cmd)),
-            _ => unreachable!("command returns a status"),
+            (Line::Fail(code), _) => Err(anyhow!("{} failed: FAIL {code}", verb(cmd)).into()),
+            (other, _) => Err(anyhow!("{} failed: {other:?}", verb(cmd)).into()),
         }
     }
 

@@ -22,11 +22,11 @@ use tokio::time::Instant;
 use crate::link::{Link, Worker};
 use crate::runtime::{self, Reply, Source};
 use hemflux_clients::smhi::{SmhiClient, Station, Step};
+use observations::{
+    nearest_active, observation_point, round2, station_rows, ObservedAt, TEMPERATURE,
+};
 
-/// Observation parameters: air temperature (which picks the station), wind speed, humidity.
-const TEMPERATURE: u32 = 1;
-const WIND_SPEED: u32 = 4;
-const HUMIDITY: u32 = 6;
+pub mod observations;
 
 struct Weather {
     client: SmhiClient,
@@ -154,19 +154,6 @@ async fn send(link: &Link, mut points: Vec<Point>, state: Option<serde_json::Val
     result.is_ok()
 }
 
-/// Great-circle distance in km.
-fn haversine_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    6371.0 * 2.0 * a.sqrt().asin()
-}
-
-fn round2(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
-
 fn key(p: &WeatherPosition) -> String {
     format!("{}/{}", p.tag, p.id)
 }
@@ -203,12 +190,7 @@ impl Weather {
         };
         let mut by_station: BTreeMap<u64, (Station, Vec<(WeatherPosition, f64)>)> = BTreeMap::new();
         for p in &self.positions {
-            let nearest = stations
-                .iter()
-                .filter(|s| s.active)
-                .map(|s| (haversine_km(p.lat, p.lon, s.latitude, s.longitude), s))
-                .min_by(|a, b| a.0.total_cmp(&b.0));
-            if let Some((km, s)) = nearest {
+            if let Some((s, km)) = nearest_active(&stations, p.lat, p.lon) {
                 by_station
                     .entry(s.id)
                     .or_insert_with(|| (s.clone(), Vec::new()))
@@ -231,7 +213,9 @@ impl Weather {
             } else {
                 "latest-day"
             };
-            let rows = match self.station_rows(&station, period).await {
+            // A failure fails the whole station: it waits for the next round rather than
+            // store rows without a field for good (rows are sent once).
+            let rows = match station_rows(&self.client, &station, period).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::warn!(station = %station.name, "observations failed: {e:#}");
@@ -248,20 +232,15 @@ impl Weather {
                     let Some(time) = Timestamp::from_millisecond(*date).ok() else {
                         continue;
                     };
-                    let mut point = Point::new("weather_observation", to_nanos(time))
-                        .tag(p.tag.as_str(), p.id.as_str())
-                        .tag("station_name", station.name.as_str())
-                        .tag("station_id", station.id.to_string())
-                        .field("distance_km", round2(km));
-                    // Hours a catch-up fills in after an outage carry the seed's gap-filler tag,
-                    // so that queries telling them apart keep working.
-                    if last != i64::MIN && *date < day_ago {
-                        point = point.tag("source", "gap_fill");
-                    }
-                    for (name, value) in fields {
-                        point = point.field(*name, round2(*value));
-                    }
-                    points.push(point);
+                    let at = ObservedAt {
+                        tag: &p.tag,
+                        id: &p.id,
+                        station: &station,
+                        distance_km: km,
+                    };
+                    // Hours a catch-up fills in after an outage are gap-filled hours.
+                    let gap_fill = last != i64::MIN && *date < day_ago;
+                    points.push(observation_point(&at, time, fields, gap_fill));
                 }
                 if let Some((newest, _)) = rows.last_key_value() {
                     self.last_observation.insert(key(&p), *newest);
@@ -269,43 +248,6 @@ impl Weather {
             }
         }
         points
-    }
-
-    /// The hourly rows of `period` at one station: temperature, with wind speed and humidity
-    /// where the station has them (404 leaves the field out; any other error fails the round).
-    async fn station_rows(
-        &self,
-        station: &Station,
-        period: &str,
-    ) -> Result<BTreeMap<i64, Vec<(&'static str, f64)>>> {
-        let mut rows: BTreeMap<i64, Vec<(&'static str, f64)>> = BTreeMap::new();
-        for (parameter, field) in [
-            (TEMPERATURE, "temperature"),
-            (WIND_SPEED, "wind_speed"),
-            (HUMIDITY, "humidity"),
-        ] {
-            let series = self
-                .client
-                .observations(parameter, station.id, period)
-                .await;
-            let series = match series {
-                Ok(Some(s)) => s,
-                Ok(None) if parameter != TEMPERATURE => continue,
-                Ok(None) => anyhow::bail!("station {} has no temperature data (404)", station.id),
-                // The whole station waits for the next round rather than store rows without
-                // this field for good (rows are sent once).
-                Err(e) => return Err(e.into()),
-            };
-            for (date, value) in series {
-                // Rows exist where the temperature does; the others join them.
-                if parameter == TEMPERATURE {
-                    rows.entry(date).or_default().push((field, value));
-                } else if let Some(r) = rows.get_mut(&date) {
-                    r.push((field, value));
-                }
-            }
-        }
-        Ok(rows)
     }
 
     /// A forecast for every position (`full`) or for those whose cell failed last time, one
@@ -434,10 +376,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn distances_and_summaries() {
-        // Helsingborg to Halmstad, about 74 km.
-        let km = haversine_km(56.0465, 12.6945, 56.6745, 12.8578);
-        assert!((69.0..79.0).contains(&km), "{km}");
+    fn summaries() {
         let t = |h: i64| Timestamp::from_second(1_768_471_200 + h * 3600).unwrap();
         let step = |h: i64, temp: f64, precip: f64| Step {
             time: t(h),

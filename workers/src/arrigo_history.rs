@@ -1,8 +1,9 @@
-//! History import (`sync {from, to}`): walks the range in 30-day chunks; for each chunk pulls
+//! History import from Arrigo (`sync {from, to}`), for a building's `building_system` rows and a
+//! house's `heating_system` rows alike: walks the range in 30-day chunks; for each chunk pulls
 //! every fetched signal's history one signal per request, following `hasNextPage` past the
-//! server's per-query cap, merges the rows into one `building_system` point per timestamp, and
-//! stores the chunk together with the progress (`state.backfill.done_until`). A sync of the same
-//! range after an interruption resumes there; the store overwrites same-series same-time
+//! server's per-query cap, merges the rows into one point per timestamp, and stores the chunk
+//! (with the progress, `state.backfill.done_until`, where the worker keeps it). A sync of the
+//! same range after an interruption resumes there; the store overwrites same-series same-time
 //! points, so running it twice changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,15 +11,60 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use hemflux_clients::arrigo::{Arrigo, HistoryPage, LoginError};
+use hemflux_shared::config::{ArrigoConfig, SignalConfig};
+use hemflux_shared::retry::RetryPolicy;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::client::{Arrigo, HistoryPage};
-use super::{backoff, round4, Config};
 use crate::link::Link;
+
+/// What is imported and as which rows.
+#[derive(Clone)]
+pub struct Source {
+    pub arrigo: ArrigoConfig,
+    pub signals: Vec<SignalConfig>,
+    /// The measurement of the rows and the tag naming the entity: those of its live rows.
+    pub measurement: &'static str,
+    pub tag: (&'static str, String),
+    /// Whether progress is saved as the worker's state (`{"backfill": job}`); a worker with
+    /// state of its own to keep saves none, and a rerun starts afresh.
+    pub save_progress: bool,
+}
+
+impl Source {
+    pub fn fetched(&self) -> impl Iterator<Item = &SignalConfig> {
+        self.signals.iter().filter(|s| s.fetch)
+    }
+
+    pub fn point(&self, time_ns: i64) -> Point {
+        Point::new(self.measurement, time_ns).tag(self.tag.0, self.tag.1.as_str())
+    }
+
+    pub fn client(&self, username: &str, password: &str) -> Result<Arrigo> {
+        let timeout = Duration::from_secs(self.arrigo.timeout_secs);
+        Arrigo::new(&self.arrigo.base_url, username, password, timeout)
+    }
+}
+
+/// 4 decimals, as stored before; keeps float noise out of the store.
+pub fn round4(v: f64) -> f64 {
+    (v * 10_000.0).round() / 10_000.0
+}
+
+/// Waits after the n-th failure in a row: 1, 2, 4 ... s, never longer than `cap`.
+pub fn backoff(failures: u32, cap: Duration) -> Duration {
+    let policy = RetryPolicy {
+        initial: Duration::from_secs(1),
+        factor: 2,
+        cap: cap.min(Duration::from_secs(64)),
+        jitter: 0.0,
+    };
+    policy.delay(failures.saturating_sub(1), 0.0)
+}
 
 const CHUNK: SignedDuration = SignedDuration::from_hours(30 * 24);
 const ATTEMPTS: u32 = 6;
@@ -61,7 +107,7 @@ impl Job {
 pub async fn run(
     link: Arc<Link>,
     mut client: Arrigo,
-    cfg: Config,
+    cfg: Source,
     id: u64,
     mut job: Job,
 ) -> Option<Job> {
@@ -74,11 +120,11 @@ pub async fn run(
             let batch = fetch_window(&mut client, &cfg, (start, end)).await?;
             points += batch.len() as u64;
             job.done_until = end;
-            let state = json!({ "backfill": job });
-            if batch.is_empty() {
+            let state = cfg.save_progress.then(|| json!({ "backfill": job }));
+            if !batch.is_empty() {
+                link.send_points(batch, state).await?;
+            } else if let Some(state) = state {
                 link.save_state(state).await?;
-            } else {
-                link.send_points(batch, Some(state)).await?;
             }
             let done = total - job.chunks(end);
             link.status(format!(
@@ -96,11 +142,15 @@ pub async fn run(
         }
         Err(e) => {
             tracing::warn!("backfill stopped at {}: {e:#}", job.done_until);
+            let (tag, entity) = &cfg.tag;
+            let again = if cfg.save_progress { "resume" } else { "go on" };
             link.reply(
                 id,
                 false,
                 format!(
-                    "backfill stopped at {} (run it again to resume): {e:#}",
+                    "backfill of {} {entity} from Arrigo at {} stopped at {} (run it again to {again}): {e:#}",
+                    tag.trim_end_matches("_id"),
+                    cfg.arrigo.base_url,
                     job.done_until
                 ),
             );
@@ -112,7 +162,7 @@ pub async fn run(
 /// Every fetched signal's history over [from, to), merged into one point per timestamp.
 async fn fetch_window(
     client: &mut Arrigo,
-    cfg: &Config,
+    cfg: &Source,
     range: (Timestamp, Timestamp),
 ) -> Result<Vec<Point>> {
     let fields: HashMap<&str, &str> = cfg
@@ -145,10 +195,11 @@ async fn fetch_window(
     Ok(by_time.into_values().collect())
 }
 
-/// A 500, an HTML page, cut-off JSON or a timeout is retried with backoff before giving up.
+/// A 500, an HTML page, cut-off JSON or a timeout is retried with backoff before giving up;
+/// refused credentials are not.
 async fn page_with_retries(
     client: &mut Arrigo,
-    cfg: &Config,
+    cfg: &Source,
     signal_id: &str,
     range: (Timestamp, Timestamp),
     after: Option<&str>,
@@ -161,7 +212,7 @@ async fn page_with_retries(
             .await
         {
             Ok(p) => return Ok(p),
-            Err(e) if attempt < ATTEMPTS => {
+            Err(e) if attempt < ATTEMPTS && !refused(&e) => {
                 let wait = backoff(attempt, Duration::from_secs(30));
                 tracing::warn!(
                     "history page failed (attempt {attempt}), retrying in {wait:?}: {e:#}"
@@ -171,6 +222,13 @@ async fn page_with_retries(
             Err(e) => return Err(e),
         }
     }
+}
+
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<LoginError>()
+            .is_some_and(|l| !l.is_retryable())
+    })
 }
 
 #[cfg(test)]
