@@ -17,7 +17,7 @@ use hemflux_analytics::energy::forecast::{
 };
 use hemflux_analytics::energy::records;
 use hemflux_analytics::energy::run::{analyse_range, energy_pipeline, EnergyState};
-use hemflux_analytics::energy::synthetic::{generate, HouseSpec, SyntheticHouse};
+use hemflux_analytics::energy::synthetic::{self, generate, HouseSpec, SyntheticHouse};
 use jiff::civil::date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -26,15 +26,7 @@ const HOUSES: usize = 300;
 const DISTINCT: usize = 10;
 
 fn entity(i: usize, spec: &HouseSpec) -> Entity {
-    Entity {
-        id: format!("villa_{i}"),
-        tag: "house_id",
-        tz: TimeZone::get("Europe/Stockholm").unwrap(),
-        location: Some(spec.location),
-        coefficients: Coefficients::default(),
-        assumed_indoor_c: 21.0,
-        poll_interval: SignedDuration::from_mins(5),
-    }
+    synthetic::entity(&format!("villa_{i}"), Some(spec.location))
 }
 
 /// Runs `work` for every house on all cores and returns the seconds taken and the points made.
@@ -92,12 +84,8 @@ fn main() {
     let settings = Settings::default();
 
     let (secs, points) = timed(&houses, |e, h| {
-        let meters = [h.meter.as_slice()];
-        let history = History {
-            meters: &meters,
-            heating: &h.heating,
-            weather: &h.weather,
-        };
+        let meters = h.meters();
+        let history = h.history(&meters);
         let a = analyse_range(e, &history, date(2025, 1, 1), date(2025, 12, 31), &settings);
         let now: Timestamp = "2026-01-01T07:00:00Z".parse().unwrap();
         records::energy_separated(e, &a.split).len()
@@ -129,12 +117,8 @@ fn main() {
     // Forecast from 28 December: the synthetic weather stands in for the forecast to the year's end.
     let now: Timestamp = "2025-12-28T07:00:00Z".parse().unwrap();
     let (secs, points) = timed(&houses, |e, h| {
-        let meters = [h.meter.as_slice()];
-        let history = History {
-            meters: &meters,
-            heating: &h.heating,
-            weather: &h.weather,
-        };
+        let meters = h.meters();
+        let history = h.history(&meters);
         let a = analyse_range(
             e,
             &history,

@@ -73,6 +73,37 @@ impl Device {
         }
     }
 
+    /// The controller's commands at `hours`, for this room and outdoor temperature and a
+    /// forecast from that outdoor temperature rising by `change`.
+    fn commands(
+        &self,
+        controller: &mut Controller,
+        hours: f64,
+        room: f64,
+        outdoor: f64,
+        change: f64,
+    ) -> Vec<Command> {
+        controller.step(
+            &self.obs(hours, room, outdoor),
+            &forecast(at(hours), outdoor, change),
+            None,
+        )
+    }
+
+    /// [`Device::commands`], then carries them out (see [`Device::run`]).
+    fn step(
+        &mut self,
+        controller: &mut Controller,
+        hours: f64,
+        room: f64,
+        outdoor: f64,
+        change: f64,
+        crash_after: Option<usize>,
+    ) {
+        let commands = self.commands(controller, hours, room, outdoor, change);
+        self.run(commands, crash_after);
+    }
+
     fn obs(&self, hours: f64, room: f64, outdoor: f64) -> Observation {
         Observation {
             now: at(hours),
@@ -108,11 +139,7 @@ fn tolerance_zero_is_a_config_error() {
 fn the_baseline_is_saved_before_the_first_write() {
     let mut device = Device::new();
     let mut controller = Controller::new("villa_1", reduction(true), None).unwrap();
-    let commands = controller.step(
-        &device.obs(0.0, 21.5, 1.0),
-        &forecast(at(0.0), 1.0, 6.0),
-        None,
-    );
+    let commands = device.commands(&mut controller, 0.0, 21.5, 1.0, 6.0);
     let save = commands.iter().position(|c| matches!(c, Command::SaveState(s) if s.baseline == Some(user_curve()) && s.device_modified));
     let write = commands
         .iter()
@@ -137,25 +164,14 @@ fn the_baseline_is_saved_before_the_first_write() {
 fn restart_mid_reduction_resumes_and_then_restores_the_true_baseline() {
     let mut device = Device::new();
     let mut controller = Controller::new("villa_1", reduction(true), None).unwrap();
-    device.run(
-        controller.step(
-            &device.obs(0.0, 21.5, 1.0),
-            &forecast(at(0.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 0.0, 21.5, 1.0, 6.0, None);
     let lowered = device.curve;
     assert_ne!(lowered, user_curve());
     drop(controller); // kill -9
 
     // The next start finds the saved state and resumes: no write, baseline unchanged.
     let mut controller = Controller::new("villa_1", reduction(true), device.saved.clone()).unwrap();
-    let commands = controller.step(
-        &device.obs(1.0, 21.4, 2.0),
-        &forecast(at(1.0), 2.0, 0.0),
-        None,
-    );
+    let commands = device.commands(&mut controller, 1.0, 21.4, 2.0, 0.0);
     assert!(
         !commands
             .iter()
@@ -166,27 +182,13 @@ fn restart_mid_reduction_resumes_and_then_restores_the_true_baseline() {
     assert_eq!(device.curve, lowered);
 
     // Expiry restores the user's curve, not the lowered one.
-    device.run(
-        controller.step(
-            &device.obs(73.0, 21.4, 5.0),
-            &forecast(at(73.0), 5.0, 0.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 73.0, 21.4, 5.0, 0.0, None);
     assert_eq!(device.curve, user_curve());
     assert_eq!(device.saved.as_ref().unwrap().phase, Phase::Idle);
     assert!(!device.saved.as_ref().unwrap().device_modified);
 
     // A new warm spell takes the user's curve as the baseline again.
-    device.run(
-        controller.step(
-            &device.obs(74.0, 21.5, 1.0),
-            &forecast(at(74.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 74.0, 21.5, 1.0, 6.0, None);
     assert_eq!(device.saved.as_ref().unwrap().baseline, Some(user_curve()));
 }
 
@@ -195,35 +197,14 @@ fn a_crash_at_any_command_never_saves_a_lowered_curve_as_baseline() {
     for crash_at in 0..8 {
         let mut device = Device::new();
         let mut controller = Controller::new("villa_1", reduction(true), None).unwrap();
-        device.run(
-            controller.step(
-                &device.obs(0.0, 21.5, 1.0),
-                &forecast(at(0.0), 1.0, 6.0),
-                None,
-            ),
-            Some(crash_at),
-        );
+        device.step(&mut controller, 0.0, 21.5, 1.0, 6.0, Some(crash_at));
         // Restart, a new warm spell, then the room falls below target - tolerance, then shutdown.
         let mut controller =
             Controller::new("villa_1", reduction(true), device.saved.clone()).unwrap();
-        device.run(
-            controller.step(
-                &device.obs(1.0, 21.5, 1.0),
-                &forecast(at(1.0), 1.0, 8.0),
-                None,
-            ),
-            Some(crash_at),
-        );
+        device.step(&mut controller, 1.0, 21.5, 1.0, 8.0, Some(crash_at));
         let mut controller =
             Controller::new("villa_1", reduction(true), device.saved.clone()).unwrap();
-        device.run(
-            controller.step(
-                &device.obs(2.0, 19.8, 1.0),
-                &forecast(at(2.0), 1.0, 8.0),
-                None,
-            ),
-            None,
-        );
+        device.step(&mut controller, 2.0, 19.8, 1.0, 8.0, None);
         device.run(controller.stop(at(3.0), StopReason::Shutdown), None);
         assert_eq!(
             device.curve,
@@ -240,22 +221,8 @@ fn a_crash_at_any_command_never_saves_a_lowered_curve_as_baseline() {
 fn room_below_target_minus_tolerance_restores_at_once() {
     let mut device = Device::new();
     let mut controller = Controller::new("villa_1", reduction(true), None).unwrap();
-    device.run(
-        controller.step(
-            &device.obs(0.0, 21.5, 1.0),
-            &forecast(at(0.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
-    device.run(
-        controller.step(
-            &device.obs(5.0, 19.9, 1.5),
-            &forecast(at(5.0), 1.5, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 0.0, 21.5, 1.0, 6.0, None);
+    device.step(&mut controller, 5.0, 19.9, 1.5, 6.0, None);
     assert_eq!(device.writes.last(), Some(&(user_curve(), true)));
     let restore = device
         .records
@@ -307,14 +274,7 @@ fn shutdown_and_offboarding_restore_the_baseline_first() {
 fn disabled_records_a_dry_run_and_writes_nothing() {
     let mut device = Device::new();
     let mut controller = Controller::new("villa_1", reduction(false), None).unwrap();
-    device.run(
-        controller.step(
-            &device.obs(0.0, 21.5, 1.0),
-            &forecast(at(0.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 0.0, 21.5, 1.0, 6.0, None);
     assert!(device.writes.is_empty());
     assert_eq!(device.curve, user_curve());
     let record = device
@@ -330,24 +290,10 @@ fn disabled_records_a_dry_run_and_writes_nothing() {
 fn disabling_after_a_crash_still_undoes_our_curve() {
     let mut device = Device::new();
     let mut controller = Controller::new("villa_1", reduction(true), None).unwrap();
-    device.run(
-        controller.step(
-            &device.obs(0.0, 21.5, 1.0),
-            &forecast(at(0.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 0.0, 21.5, 1.0, 6.0, None);
     let mut controller =
         Controller::new("villa_1", reduction(false), device.saved.clone()).unwrap();
-    device.run(
-        controller.step(
-            &device.obs(1.0, 21.5, 1.0),
-            &forecast(at(1.0), 1.0, 6.0),
-            None,
-        ),
-        None,
-    );
+    device.step(&mut controller, 1.0, 21.5, 1.0, 6.0, None);
     assert_eq!(device.curve, user_curve());
 }
 

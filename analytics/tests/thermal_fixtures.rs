@@ -33,6 +33,29 @@ fn close(a: f64, b: f64, eps: f64) -> bool {
 
 // ---- B: thermal analyzer -------------------------------------------------------------------
 
+/// A model with a perfect fit over a day of history.
+fn model(tau_hours: f64, heat_rate: f64) -> ThermalModel {
+    ThermalModel {
+        tau_hours,
+        heat_rate,
+        free_heat: 0.0,
+        r_squared: 1.0,
+        rmse: 0.0,
+        hours_used: 24,
+    }
+}
+
+/// Hourly weather from `t0` to `hours` later at one outdoor temperature, no sun or wind.
+fn steady_weather(hours: i64, outdoor: f64) -> Vec<WeatherHour> {
+    (0..=hours)
+        .map(|h| WeatherHour {
+            time: at(60 * h),
+            outdoor,
+            effective_outdoor: outdoor,
+        })
+        .collect()
+}
+
 fn seed_series(
     n: usize,
     step_min: i64,
@@ -156,14 +179,7 @@ fn b5_seed_prediction_is_linear() {
 
 #[test]
 fn b5_flipped_hemflux_cools_exponentially() {
-    let model = ThermalModel {
-        tau_hours: 100.0,
-        heat_rate: 0.0,
-        free_heat: 0.0,
-        r_squared: 1.0,
-        rmse: 0.0,
-        hours_used: 24,
-    };
+    let model = model(100.0, 0.0);
     assert!(close(
         model.cool_down(21.0, -9.0, 6.0),
         -9.0 + 30.0 * (-0.06f64).exp(),
@@ -227,21 +243,13 @@ fn c3_model_c_oscillates_on_steady_weather() {
 #[test]
 fn c3_flipped_hemflux_settles_on_steady_weather() {
     let model = ThermalModel {
-        tau_hours: 80.0,
-        heat_rate: 0.02,
-        free_heat: 0.0,
         r_squared: 0.9,
         rmse: 0.01,
         hours_used: 300,
+        ..model(80.0, 0.02)
     };
     let curve = HeatCurve([55.0, 52.0, 49.0, 46.0, 43.0, 40.0, 37.0, 34.0, 31.0, 28.0]);
-    let weather: Vec<WeatherHour> = (0..=72)
-        .map(|h| WeatherHour {
-            time: at(60 * h),
-            outdoor: -5.0,
-            effective_outdoor: -5.0,
-        })
-        .collect();
+    let weather = steady_weather(72, -5.0);
     let f = forecaster(
         &model,
         &curve,
@@ -288,21 +296,8 @@ fn c6_seed_bias_update_keeps_small_biases_forever() {
 #[test]
 fn c6_flipped_hemflux_bias_learns_small_errors_and_decays() {
     let config = BiasConfig::default();
-    let model = ThermalModel {
-        tau_hours: 80.0,
-        heat_rate: 0.0,
-        free_heat: 0.0,
-        r_squared: 1.0,
-        rmse: 0.0,
-        hours_used: 24,
-    };
-    let weather: Vec<WeatherHour> = (0..=72)
-        .map(|h| WeatherHour {
-            time: at(60 * h),
-            outdoor: 21.0,
-            effective_outdoor: 21.0,
-        })
-        .collect();
+    let model = model(80.0, 0.0);
+    let weather = steady_weather(72, 21.0);
     let curve = HeatCurve([21.0; 10]);
     let mut tracker = ForecastTracker::default();
     let forecast =
@@ -338,21 +333,8 @@ fn c6_flipped_hemflux_bias_learns_small_errors_and_decays() {
 
 #[test]
 fn temperature_forecast_keeps_the_generation_time_out_of_the_tags() {
-    let model = ThermalModel {
-        tau_hours: 80.0,
-        heat_rate: 0.02,
-        free_heat: 0.0,
-        r_squared: 1.0,
-        rmse: 0.0,
-        hours_used: 24,
-    };
-    let weather: Vec<WeatherHour> = (0..=3)
-        .map(|h| WeatherHour {
-            time: at(60 * h),
-            outdoor: 0.0,
-            effective_outdoor: 0.0,
-        })
-        .collect();
+    let model = model(80.0, 0.02);
+    let weather = steady_weather(3, 0.0);
     let curve = HeatCurve([40.0; 10]);
     let f = forecaster(
         &model,

@@ -17,6 +17,7 @@ use hemflux_shared::Point;
 const T0: i64 = 1_700_000_000_000_000_000;
 const SEC: i64 = 1_000_000_000;
 const WAIT: Duration = Duration::from_secs(60);
+const VM_METER: &str = r#"{__name__="energy_meter_kwh"}"#;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -24,6 +25,42 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// A runtime and a store in a temporary folder.
+fn rig() -> (tokio::runtime::Runtime, tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    (runtime(), dir, store)
+}
+
+/// Writes `n` meter points of each house as `writer` (kWh from the index), then starts the sinks.
+fn start_after_writing(
+    rt: &tokio::runtime::Runtime,
+    store: &Store,
+    configs: &[SinkConfig],
+    writer: &str,
+    houses: &[&str],
+    n: i64,
+    kwh: impl Fn(i64) -> f64,
+) -> Sinks {
+    rt.block_on(async {
+        for house in houses {
+            let points = (0..n).map(|i| meter(house, i, kwh(i))).collect();
+            store.write(writer, points, None).await.unwrap();
+        }
+        Sinks::start(store, configs).unwrap()
+    })
+}
+
+/// Waits until influxd and VictoriaMetrics both hold `n` meter points.
+fn wait_for_both(influxd: &Influxd, vm: &VictoriaMetrics, n: u64) {
+    wait_for(WAIT, &format!("{n} points in influxd"), || {
+        (influxd.count("energy", "energy_meter", "kwh") == n).then_some(())
+    });
+    wait_for(WAIT, &format!("{n} samples in VictoriaMetrics"), || {
+        (vm.count(VM_METER) == n).then_some(())
+    });
 }
 
 fn meter(house: &str, i: i64, kwh: f64) -> Point {
@@ -74,30 +111,18 @@ fn status(sinks: &Sinks, name: &str) -> SinkStatus {
         .expect("sink status")
 }
 
-const VM_METER: &str = r#"{__name__="energy_meter_kwh"}"#;
-
 #[test]
 fn points_arrive_in_both_servers_in_full() {
     let (Some(influxd), Some(vm)) = (Influxd::start("energy"), VictoriaMetrics::start()) else {
         return;
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (rt, _dir, store) = rig();
     let configs = [v1(&influxd, "energy"), v2(&vm)];
-    let sinks = rt.block_on(async {
-        for house in ["a", "b", "c"] {
-            let points = (0..5000).map(|i| meter(house, i, i as f64 * 0.5)).collect();
-            store.write("test", points, None).await.unwrap();
-        }
-        Sinks::start(&store, &configs).unwrap()
+    let houses = ["a", "b", "c"];
+    let sinks = start_after_writing(&rt, &store, &configs, "test", &houses, 5000, |i| {
+        i as f64 * 0.5
     });
-    wait_for(WAIT, "15000 points in influxd", || {
-        (influxd.count("energy", "energy_meter", "kwh") == 15_000).then_some(())
-    });
-    wait_for(WAIT, "15000 samples in VictoriaMetrics", || {
-        (vm.count(VM_METER) == 15_000).then_some(())
-    });
+    wait_for_both(&influxd, &vm, 15_000);
     // Values and tags arrive as written.
     let rows = influxd.rows("energy", "kwh, house_id", "energy_meter");
     assert_eq!(rows.len(), 15_000);
@@ -140,9 +165,7 @@ fn a_server_down_under_steady_load_loses_nothing_and_duplicates_nothing() {
     else {
         return;
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (rt, _dir, store) = rig();
     let configs = [v1(&influxd, "energy"), v2(&vm)];
     let sinks = rt.block_on(async { Sinks::start(&store, &configs).unwrap() });
 
@@ -206,9 +229,7 @@ fn a_poisoned_point_is_set_aside_while_the_rest_flows() {
     let Some(influxd) = Influxd::start("energy") else {
         return;
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (rt, _dir, store) = rig();
     let configs = [v1(&influxd, "energy")];
     let sinks = rt.block_on(async {
         store
@@ -263,23 +284,11 @@ fn delete_by_tag_reaches_the_store_and_both_servers() {
     let (Some(influxd), Some(vm)) = (Influxd::start("energy"), VictoriaMetrics::start()) else {
         return;
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (rt, _dir, store) = rig();
     let configs = [v1(&influxd, "energy"), v2(&vm)];
-    let sinks = rt.block_on(async {
-        for house in ["gone", "kept"] {
-            let points = (0..50).map(|i| meter(house, i, 1.0)).collect();
-            store.write("w", points, None).await.unwrap();
-        }
-        Sinks::start(&store, &configs).unwrap()
-    });
-    wait_for(WAIT, "100 points in influxd", || {
-        (influxd.count("energy", "energy_meter", "kwh") == 100).then_some(())
-    });
-    wait_for(WAIT, "100 samples in VictoriaMetrics", || {
-        (vm.count(VM_METER) == 100).then_some(())
-    });
+    let houses = ["gone", "kept"];
+    let sinks = start_after_writing(&rt, &store, &configs, "w", &houses, 50, |_| 1.0);
+    wait_for_both(&influxd, &vm, 100);
     rt.block_on(sinks.shutdown());
     let outcomes = rt.block_on(async {
         assert_eq!(store.delete_by_tag("house_id", "gone").await.unwrap(), 50);
@@ -309,9 +318,7 @@ fn an_auth_failure_is_retried_without_losing_or_setting_aside_anything() {
     let Some(influxd) = Influxd::start_with_auth("energy", "admin", "right") else {
         return;
     };
-    let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreConfig::default()).unwrap();
+    let (rt, _dir, store) = rig();
     let with_password = |password: &str| {
         let mut config = v1(&influxd, "energy");
         let Kind::InfluxdbV1(c) = &mut config.kind else {

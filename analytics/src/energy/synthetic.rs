@@ -14,6 +14,7 @@ use hemflux_shared::config::Location;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+use super::analysis::{Entity, History};
 use super::days::{daily_means, local_date, HourlyEnergy, LocalDays};
 use super::effective::{effective_temp, Coefficients, WeatherObs};
 use super::hot_water::HeatingRow;
@@ -63,6 +64,36 @@ pub struct HourTruth {
     pub heating_kwh: f64,
     pub dhw_kwh: f64,
     pub base_kwh: f64,
+}
+
+impl SyntheticHouse {
+    /// The one meter, as [`SyntheticHouse::history`] takes it.
+    pub fn meters(&self) -> [&[HourlyEnergy]; 1] {
+        [self.meter.as_slice()]
+    }
+
+    /// The whole history, `meters` being [`SyntheticHouse::meters`].
+    pub fn history<'a>(&'a self, meters: &'a [&'a [HourlyEnergy]]) -> History<'a> {
+        History {
+            meters,
+            heating: &self.heating,
+            weather: &self.weather,
+        }
+    }
+}
+
+/// A house in Stockholm as the generator assumes one: default coefficients, 21 °C indoors when
+/// unknown, 5-minute heating rows.
+pub fn entity(id: &str, location: Option<Location>) -> Entity {
+    Entity {
+        id: id.into(),
+        tag: "house_id",
+        tz: TimeZone::get("Europe/Stockholm").expect("jiff knows Europe/Stockholm"),
+        location,
+        coefficients: Coefficients::default(),
+        assumed_indoor_c: 21.0,
+        poll_interval: SignedDuration::from_mins(POLL / 60),
+    }
 }
 
 /// splitmix64: a deterministic generator, so every run sees the same house.

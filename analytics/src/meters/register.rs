@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::calendar::Ts;
-use super::definition::{Physical, Thresholds};
+use super::definition::{Physical, Swap, Thresholds};
 use super::flags::{Flag, FlagKind};
 
 /// A raw reading of a physical meter.
@@ -55,12 +55,7 @@ pub fn continuous(
             continue;
         }
         while let Some(s) = swaps.next_if(|s| s.at <= r.t) {
-            let at_swap = Point {
-                t: s.at,
-                raw: s.new_start,
-                value: s.old_final * f + offset,
-            };
-            offset = at_swap.value - s.new_start * f;
+            let at_swap = continue_at_swap(s, f, &mut offset);
             out.push(at_swap);
             last = Some(at_swap);
         }
@@ -108,13 +103,19 @@ pub fn continuous(
     }
     // Replacements after the last reading still continue the register.
     for s in swaps {
-        let at_swap = Point {
-            t: s.at,
-            raw: s.new_start,
-            value: s.old_final * f + offset,
-        };
-        offset = at_swap.value - s.new_start * f;
-        out.push(at_swap);
+        out.push(continue_at_swap(s, f, &mut offset));
     }
     out
+}
+
+/// The register at a replacement: the old meter's final count, from which the new meter's
+/// readings (less its `new_start`) count on; `offset` becomes the new meter's.
+fn continue_at_swap(s: &Swap, f: f64, offset: &mut f64) -> Point {
+    let at_swap = Point {
+        t: s.at,
+        raw: s.new_start,
+        value: s.old_final * f + *offset,
+    };
+    *offset = at_swap.value - s.new_start * f;
+    at_swap
 }

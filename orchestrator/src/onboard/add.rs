@@ -106,14 +106,29 @@ fn describe(ask: &Asker, c: &Common, default_name: &str) -> Result<(String, Opti
     Ok((name, location))
 }
 
-/// Validates the config as the orchestrator will, then writes credentials and config.
+/// Adds the entity's location to `config`, validates it as the orchestrator will, then writes
+/// the login and the config; returns the file and the credentials' `.env` prefix.
 fn write_entity(
     paths: &Paths,
     kind: EntityKind,
-    id: &str,
-    config: &Value,
-    credentials: [(String, String); 3],
-) -> Result<std::path::PathBuf> {
+    login: &Login,
+    new: &NewEntity,
+    mut config: Value,
+) -> Result<(std::path::PathBuf, String)> {
+    if let Some(loc) = &new.location {
+        config["location"] = loc.clone();
+    }
+    let id = &new.id;
+    let prefix = match kind {
+        EntityKind::House => format!("HOUSE_{id}"),
+        EntityKind::Building => format!("BUILDING_{id}"),
+    };
+    let creds = credentials(
+        &prefix,
+        login.username.clone(),
+        login.password.clone(),
+        &login.base_url,
+    )?;
     let path = paths.folder(kind).join(format!("{id}.json"));
     if path.exists() {
         bail!(
@@ -121,19 +136,19 @@ fn write_entity(
             path.display()
         );
     }
-    let mut text = serde_json::to_string_pretty(config)?;
+    let mut text = serde_json::to_string_pretty(&config)?;
     text.push('\n');
     if let Err(errors) = parse_entity(kind, &path, &text) {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         bail!("the new config would not be valid:\n{}", all.join("\n"));
     }
     // Credentials first: when the watcher sees the config, its secrets are already there.
-    env_set(&paths.env_file, &credentials)?;
+    env_set(&paths.env_file, &creds)?;
     write_atomic(&path, text.as_bytes(), 0o644)?;
     if super::offboarded::cancel_purge(&paths.data, kind, id)? {
         println!("{id} was soft-removed: its pending purge is cancelled and its data kept.");
     }
-    Ok(path)
+    Ok((path, prefix))
 }
 
 /// The login, and where it was verified: the only place it will be sent to.
@@ -271,23 +286,12 @@ pub fn write_building(
     new: &NewEntity,
     signals: Vec<Value>,
 ) -> Result<(std::path::PathBuf, String)> {
-    let mut config = json!({
+    let config = json!({
         "id": new.id, "name": new.name,
         "arrigo": {"base_url": login.base_url, "poll_interval_secs": new.poll_interval_secs},
         "signals": signals,
     });
-    if let Some(loc) = &new.location {
-        config["location"] = loc.clone();
-    }
-    let prefix = format!("BUILDING_{}", new.id);
-    let creds = credentials(
-        &prefix,
-        login.username.clone(),
-        login.password.clone(),
-        &login.base_url,
-    )?;
-    let path = write_entity(paths, EntityKind::Building, &new.id, &config, creds)?;
-    Ok((path, prefix))
+    write_entity(paths, EntityKind::Building, login, new, config)
 }
 
 /// The controller most signals belong to (`<controller>.<signal>`).
@@ -442,17 +446,6 @@ pub fn write_house(
     if login.base_url != HOMESIDE_URL {
         homeside["base_url"] = json!(login.base_url);
     }
-    let mut config = json!({"id": new.id, "name": new.name, "homeside": homeside});
-    if let Some(loc) = &new.location {
-        config["location"] = loc.clone();
-    }
-    let prefix = format!("HOUSE_{}", new.id);
-    let creds = credentials(
-        &prefix,
-        login.username.clone(),
-        login.password.clone(),
-        &login.base_url,
-    )?;
-    let path = write_entity(paths, EntityKind::House, &new.id, &config, creds)?;
-    Ok((path, prefix))
+    let config = json!({"id": new.id, "name": new.name, "homeside": homeside});
+    write_entity(paths, EntityKind::House, login, new, config)
 }

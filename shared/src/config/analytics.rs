@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
+use super::{Location, Problems};
 
 /// The time zone whose local days and wall clock the analytics use when a file names none.
 pub const DEFAULT_TIMEZONE: &str = "Europe/Stockholm";
@@ -108,8 +108,25 @@ impl AnalyticsConfig {
     }
 }
 
+/// Checks what a house profile and a building config share for the analytics: the location,
+/// the time zone and the `analytics` section.
+pub(crate) fn check_site(
+    location: &Option<Location>,
+    timezone: &Option<String>,
+    analytics: &Option<AnalyticsConfig>,
+    problems: &mut Problems,
+) {
+    if let Some(loc) = location {
+        loc.validate("location", problems);
+    }
+    check_timezone(timezone, problems);
+    if let Some(a) = analytics {
+        a.validate(problems);
+    }
+}
+
 /// Checks a `timezone` setting against the bundled time-zone database.
-pub(crate) fn check_timezone(tz: &Option<String>, problems: &mut Problems) {
+fn check_timezone(tz: &Option<String>, problems: &mut Problems) {
     if let Some(tz) = tz {
         if jiff::tz::TimeZone::get(tz).is_err() {
             problems.push((

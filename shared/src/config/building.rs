@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::analytics::{check_timezone, AnalyticsConfig};
-use super::{check_positive, Location, Problems};
+use super::analytics::{check_site, AnalyticsConfig};
+use super::{check_positive, check_url, Location, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -115,13 +115,7 @@ impl BuildingConfig {
     }
 
     pub(crate) fn validate(&self, problems: &mut Problems) {
-        if let Some(loc) = &self.location {
-            loc.validate("location", problems);
-        }
-        check_timezone(&self.timezone, problems);
-        if let Some(a) = &self.analytics {
-            a.validate(problems);
-        }
+        check_site(&self.location, &self.timezone, &self.analytics, problems);
         self.arrigo.validate(problems);
         validate_signals(&self.signals, problems);
     }
@@ -144,12 +138,7 @@ impl ArrigoConfig {
                 ),
             ));
         }
-        if !self.base_url.starts_with("http://") && !self.base_url.starts_with("https://") {
-            problems.push((
-                "arrigo.base_url".into(),
-                format!("{:?} is not an http(s) URL", self.base_url),
-            ));
-        }
+        check_url(&self.base_url, "arrigo.base_url", problems);
     }
 }
 

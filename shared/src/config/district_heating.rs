@@ -119,7 +119,7 @@ impl DistrictHeatingConfig {
             ("dropbox_token_url", &self.dropbox_token_url),
         ] {
             let mut p = Vec::new();
-            super::meter::check_url(url, &format!("district_heating.{key}"), &mut p);
+            super::check_url(url, &format!("district_heating.{key}"), &mut p);
             problems.extend(p);
         }
         problems

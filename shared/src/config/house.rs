@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::analytics::{check_timezone, AnalyticsConfig};
+use super::analytics::{check_site, AnalyticsConfig};
 use super::building::{ArrigoConfig, SignalConfig};
 use super::control::{self, ControlConfig};
-use super::{check_positive, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig};
+use super::{
+    check_positive, check_url, Location, MeterConfig, Problems, SerialConfig, SyntheticConfig,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,13 +190,6 @@ impl ArrigoHistoryConfig {
     }
 }
 
-/// Checks an http(s) URL setting.
-pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
-    if !url.starts_with("http://") && !url.starts_with("https://") {
-        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
-    }
-}
-
 impl HouseProfile {
     pub fn credential_prefix(&self) -> String {
         self.credential_ref
@@ -213,13 +208,7 @@ impl HouseProfile {
     }
 
     pub(crate) fn validate(&self, problems: &mut Problems) {
-        if let Some(loc) = &self.location {
-            loc.validate("location", problems);
-        }
-        check_timezone(&self.timezone, problems);
-        if let Some(a) = &self.analytics {
-            a.validate(problems);
-        }
+        check_site(&self.location, &self.timezone, &self.analytics, problems);
         if let Some(hs) = &self.homeside {
             hs.validate(problems);
         }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{check_positive, Problems, SecretSpec};
+use super::{check_positive, check_url, Problems, SecretSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -230,11 +230,5 @@ impl MeterConfig {
                 vendor_url: Some(TibberConfig::VENDOR_URL.into()),
             }),
         }
-    }
-}
-
-pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
-    if !url.starts_with("http://") && !url.starts_with("https://") {
-        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
     }
 }

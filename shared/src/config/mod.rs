@@ -272,6 +272,13 @@ pub(crate) fn check_positive(value: u64, at: &str, problems: &mut Problems) {
     }
 }
 
+/// Checks an http(s) URL setting.
+pub(crate) fn check_url(url: &str, at: &str, problems: &mut Problems) {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        problems.push((at.to_string(), format!("{url:?} is not an http(s) URL")));
+    }
+}
+
 #[cfg(test)]
 mod tests;
 

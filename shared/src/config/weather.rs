@@ -6,9 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::house::check_url;
 use super::workers::WorkerSpec;
-use super::{check_positive, ConfigError, Entity, Problems};
+use super::{check_positive, check_url, ConfigError, Entity, Problems};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{bin, free_port, run_with_stdin, servers::available, wait_for, Orchestrator};
+use crate::{bin, free_port, output_with_stdin, servers::available, wait_for, Orchestrator};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -210,7 +210,7 @@ impl Browser {
 /// orchestrator's data folder.
 pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entities: &[&str]) {
     let data = o.path("data");
-    let out = run_with_stdin(
+    let out = output_with_stdin(
         Command::new(bin("hemflux"))
             .args(["user", "add", name, "--role", role, "--data"])
             .arg(&data),

@@ -20,6 +20,8 @@ pub struct FakeOrchestrator {
     pub state: Option<Value>,
     /// Every `error` message's text.
     pub errors: Vec<String>,
+    /// Every `status` message's text.
+    pub statuses: Vec<String>,
     /// Refuse this many batches (as a store that cannot take them would) before acking again.
     pub nack_next: usize,
 }
@@ -40,6 +42,7 @@ impl FakeOrchestrator {
             points: Vec::new(),
             state: None,
             errors: Vec::new(),
+            statuses: Vec::new(),
             nack_next: 0,
         };
         let mut message = json!({"type": "init", "version": 1, "id": id, "kind": kind,
@@ -67,13 +70,46 @@ impl FakeOrchestrator {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(msg) = self.worker.messages.recv_timeout(left) else {
-                panic!("timed out waiting for {what}; log:\n{}", self.log());
+                let (errors, log) = (&self.errors, self.log());
+                panic!("timed out waiting for {what}; errors {errors:?}; log:\n{log}");
             };
             self.handle(&msg);
             if done(self, &msg) {
                 return msg;
             }
         }
+    }
+
+    /// The next message that is not a heartbeat, left unanswered (as by an orchestrator that
+    /// dies before it acks).
+    pub fn next_unanswered(&self, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.worker.messages.recv_timeout(left) {
+                Ok(msg) if msg["type"] != "heartbeat" => return msg,
+                Ok(_) => {}
+                Err(_) => panic!("no message within {timeout:?}; log:\n{}", self.log()),
+            }
+        }
+    }
+
+    /// Serves until a `status` containing `needle` and returns its text.
+    pub fn until_status(&mut self, needle: &str, timeout: Duration) -> String {
+        self.until_message("status", needle, timeout)
+    }
+
+    /// Serves until an `error` containing `needle` and returns its text.
+    pub fn until_error(&mut self, needle: &str, timeout: Duration) -> String {
+        self.until_message("error", needle, timeout)
+    }
+
+    fn until_message(&mut self, kind: &str, needle: &str, timeout: Duration) -> String {
+        let what = format!("a {kind} with {needle:?}");
+        let msg = self.serve_until(timeout, &what, |_, m| {
+            m["type"] == kind && m["message"].as_str().unwrap_or("").contains(needle)
+        });
+        msg["message"].as_str().unwrap_or("").into()
     }
 
     /// Handles whatever comes for `d`.
@@ -108,6 +144,9 @@ impl FakeOrchestrator {
             Some("error") => self
                 .errors
                 .push(msg["message"].as_str().unwrap_or("").into()),
+            Some("status") => self
+                .statuses
+                .push(msg["message"].as_str().unwrap_or("").into()),
             _ => {}
         }
     }
@@ -140,6 +179,12 @@ impl FakeOrchestrator {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// `kill -9` of the worker.
+    pub fn kill9(&mut self) {
+        let _ = self.worker.child.kill();
+        let _ = self.worker.child.wait();
+    }
+
     pub fn alive(&mut self) -> bool {
         self.worker
             .child
@@ -151,7 +196,6 @@ impl FakeOrchestrator {
 
 impl Drop for FakeOrchestrator {
     fn drop(&mut self) {
-        let _ = self.worker.child.kill();
-        let _ = self.worker.child.wait();
+        self.kill9();
     }
 }

@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+/// The `.env` lines of a house's HomeSide login, as `hemflux add-house` writes them.
+pub fn login_env(house: &str, user: &str, password: &str, url: &str) -> String {
+    format!("HOUSE_{house}_USERNAME={user}\nHOUSE_{house}_PASSWORD={password}\nHOUSE_{house}_URL={url}\n")
+}
+
 /// One logged-in client of one house.
 pub struct Client {
     http: reqwest::blocking::Client,

@@ -75,20 +75,6 @@ pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
     args
 }
 
-/// Runs `cmd` with `input` on its standard input; its output once it exits. A command that
-/// refuses its arguments exits before reading: a broken pipe is fine.
-pub fn run_with_stdin(cmd: &mut Command, input: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
-    let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -257,6 +243,16 @@ impl Orchestrator {
         resp.text().map_err(|e| e.to_string())
     }
 
+    /// `hemflux <args> --listen <this orchestrator>`: the commands that talk to it over HTTP.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin("hemflux"))
+            .args(args)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .output()
+            .expect("run hemflux")
+    }
+
     /// The API token `hemflux run` created in the data folder.
     pub fn token(&self) -> String {
         std::fs::read_to_string(self.path("data/api-token"))
@@ -382,6 +378,40 @@ fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStat
     }
 }
 
+/// The stdout of a finished command; panics with its stderr unless it succeeded.
+pub fn stdout_of(out: std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A finished command's stdout and stderr, one after the other.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `cmd` with `stdin` written to it and returns its output, whether it succeeded or not.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    // A command that refuses its arguments may exit before reading: a broken pipe is fine.
+    let _ = child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(stdin.as_bytes());
+    child.wait_with_output().expect("the command's output")
+}
+
 pub fn write_atomically(path: &Path, text: &str) {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
@@ -467,8 +497,41 @@ impl Sim {
 }
 
 impl Sim {
+    /// [`Sim::start`] listening on a free loopback port.
+    pub fn on_loopback(vendor: &str, args: &[&str]) -> Sim {
+        let mut all = vec!["--listen", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        Sim::start(vendor, &all)
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
+    }
+
+    /// The simulator's JSON document at `path` (its request log and such).
+    pub fn get_json(&self, path: &str) -> Value {
+        reqwest::blocking::get(format!("{}{path}", self.address))
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// The entries of the simulator's request log (`/_sim/log`) for `event`.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        let log = self.get_json("/_sim/log");
+        let entries = log.as_array().expect("/_sim/log is an array");
+        entries
+            .iter()
+            .filter(|e| e["event"] == event)
+            .cloned()
+            .collect()
+    }
+
+    /// The WattiVahti simulator's refresh-token redemptions: (accepted, refused).
+    pub fn redemptions(&self) -> (usize, usize) {
+        let redeems = self.events("redeem");
+        let ok = redeems.iter().filter(|e| e["ok"] == true).count();
+        (ok, redeems.len() - ok)
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::blocking::{Client, Response};
 use reqwest::redirect::Policy;
 
-use crate::{bin, run_with_stdin, Orchestrator};
+use crate::{bin, output_text, output_with_stdin, Orchestrator};
 
 pub const PW: &str = "a long enough password";
 
@@ -21,7 +21,7 @@ pub fn http() -> Client {
 
 /// `hemflux user ARGS... --data <o>/data` with `stdin`; (success, stdout + stderr).
 pub fn user_cmd(o: &Orchestrator, args: &[&str], stdin: &str) -> (bool, String) {
-    let out = run_with_stdin(
+    let out = output_with_stdin(
         Command::new(bin("hemflux"))
             .arg("user")
             .args(args)
@@ -29,12 +29,7 @@ pub fn user_cmd(o: &Orchestrator, args: &[&str], stdin: &str) -> (bool, String) 
             .arg(o.path("data")),
         stdin,
     );
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    (out.status.success(), output_text(&out))
 }
 
 pub fn add_user(o: &Orchestrator, name: &str, role: &str) {
@@ -107,4 +102,18 @@ impl<'a> Browser<'a> {
             .send()
             .unwrap()
     }
+}
+
+/// The `.eml` files the SMTP simulator wrote to `dir`, sorted; none while `dir` does not exist.
+pub fn read_mails(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    mails.sort();
+    mails
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hemflux_e2e::homeside::Client;
+use hemflux_e2e::homeside::{login_env, Client};
 use hemflux_e2e::{wait_for, Orchestrator, Sim, FAST_SUPERVISOR};
 use serde_json::{json, Value};
 
@@ -91,10 +91,7 @@ impl Rig {
         .start();
         std::fs::write(
             o.path(".env"),
-            format!(
-                "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
-                homeside.address
-            ),
+            login_env(HOUSE, USER, PASSWORD, &homeside.address),
         )
         .unwrap();
         let baseline = Client::login(&homeside.address, (HOUSE, USER, PASSWORD)).curve();

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use hemflux_e2e::homeside::login_env;
 use hemflux_e2e::{FakeOrchestrator, Orchestrator, Sim};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
@@ -409,10 +410,7 @@ fn a_dropped_profile_lands_heating_points_in_the_store() {
     let o = Orchestrator::new("[weather]\nenabled = false\n").start();
     std::fs::write(
         o.path(".env"),
-        format!(
-            "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
-            sim.address
-        ),
+        login_env(HOUSE, USER, PASSWORD, &sim.address),
     )
     .unwrap();
     let profile =
@@ -485,10 +483,7 @@ fn a_house_with_a_location_reaches_influxdb_with_its_weather() {
     let o = Orchestrator::new(&toml).start();
     std::fs::write(
         o.path(".env"),
-        format!(
-            "HOUSE_{HOUSE}_USERNAME={USER}\nHOUSE_{HOUSE}_PASSWORD={PASSWORD}\nHOUSE_{HOUSE}_URL={}\n",
-            homeside.address
-        ),
+        login_env(HOUSE, USER, PASSWORD, &homeside.address),
     )
     .unwrap();
     let profile = json!({"name": "Daggis 8", "location": {"lat": 56.046, "lon": 12.694},

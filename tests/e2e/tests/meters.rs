@@ -3,201 +3,37 @@
 //! `points` and `state` after recording them, and hands the last recorded state back on restart,
 //! exactly as the orchestrator does with its store.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, Sim};
+use hemflux_e2e::{bin, output_text, output_with_stdin, FakeOrchestrator, Sim};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// A child process killed on drop, its stdout lines on a channel and its stderr in a file.
-struct Proc {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
-    stderr: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Proc {
-    fn spawn(program: &Path, args: &[&str]) -> Proc {
-        let dir = tempfile::tempdir().unwrap();
-        let stderr = dir.path().join("stderr");
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc {
-            stdin: child.stdin.take(),
-            child,
-            lines,
-            stderr,
-            _dir: dir,
-        }
-    }
-
-    fn line(&self, timeout: Duration) -> String {
-        self.lines.recv_timeout(timeout).unwrap_or_else(|e| {
-            panic!(
-                "no line from the child in {timeout:?} ({e}); stderr:\n{}",
-                self.stderr_text()
-            )
-        })
-    }
-
-    fn send(&mut self, msg: Value) {
-        let stdin = self.stdin.as_mut().unwrap();
-        writeln!(stdin, "{msg}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
-
-/// A simulator on a free loopback port.
-fn start_sim(vendor: &str, args: &[&str]) -> Sim {
-    let mut all = vec!["--listen", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    Sim::start(vendor, &all)
-}
-
-/// A simulator's JSON document at `path` (its request log and such).
-fn get(sim: &Sim, path: &str) -> Value {
-    reqwest::blocking::get(format!("{}{path}", sim.address))
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
-/// What the orchestrator would have stored for one worker.
-#[derive(Default)]
-struct Store {
+/// Starts a worker under the shared fake orchestrator from `state`, as the store last held it,
+/// and waits for its `ready`.
+fn start(
+    kind: &str,
+    id: &str,
+    config: Value,
+    secrets: Value,
     state: Option<Value>,
-    points: Vec<Value>,
+) -> FakeOrchestrator {
+    let init = json!({"config": config, "secrets": secrets, "state": state});
+    let w = FakeOrchestrator::start(kind, id, init, &[]);
+    let ready = w.next_unanswered(WAIT);
+    assert_eq!(ready["type"], "ready", "{ready}");
+    w
 }
 
-/// The running worker and the messages it sent that the test looks at.
-struct WorkerRun {
-    proc: Proc,
-    statuses: Vec<String>,
-    errors: Vec<String>,
-    replies: Vec<Value>,
-}
-
-impl WorkerRun {
-    fn start(kind: &str, id: &str, config: Value, secrets: Value, store: &Store) -> WorkerRun {
-        let mut proc = Proc::spawn(&bin("hemflux-worker"), &[kind, id]);
-        proc.send(
-            json!({"type": "init", "version": 1, "id": id, "kind": kind, "config": config,
-            "secrets": secrets, "state": store.state, "poll_offset_ms": 0, "heartbeat_ms": 1000}),
-        );
-        let ready: Value = serde_json::from_str(&proc.line(WAIT)).unwrap();
-        assert_eq!(ready["type"], "ready", "{ready}");
-        WorkerRun {
-            proc,
-            statuses: Vec::new(),
-            errors: Vec::new(),
-            replies: Vec::new(),
-        }
-    }
-
-    /// The next message that is not a heartbeat, unanswered.
-    fn next_message(&mut self) -> Value {
-        loop {
-            let msg: Value = serde_json::from_str(&self.proc.line(WAIT)).unwrap();
-            if msg["type"] != "heartbeat" {
-                return msg;
-            }
-        }
-    }
-
-    /// Plays the orchestrator until `done` says so: records and acks points and state.
-    fn run_until(&mut self, store: &mut Store, mut done: impl FnMut(&Value, &Store) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out; errors {:?}; stderr:\n{}",
-                self.errors,
-                self.proc.stderr_text()
-            );
-            let msg: Value = serde_json::from_str(&self.proc.line(left)).unwrap();
-            match msg["type"].as_str().unwrap() {
-                "points" => {
-                    store
-                        .points
-                        .extend(msg["points"].as_array().unwrap().iter().cloned());
-                    if !msg["state"].is_null() {
-                        store.state = Some(msg["state"].clone());
-                    }
-                    self.proc.send(json!({"type": "ack", "seq": msg["seq"]}));
-                }
-                "state" => {
-                    store.state = Some(msg["state"].clone());
-                    self.proc.send(json!({"type": "ack", "seq": msg["seq"]}));
-                }
-                "status" => self.statuses.push(msg["message"].as_str().unwrap().into()),
-                "error" => self.errors.push(msg["message"].as_str().unwrap().into()),
-                "reply" => self.replies.push(msg.clone()),
-                _ => {}
-            }
-            if done(&msg, store) {
-                return;
-            }
-        }
-    }
-
-    fn until_status(&mut self, store: &mut Store, needle: &str) -> String {
-        self.run_until(store, |m, _| {
-            m["type"] == "status" && m["message"].as_str().unwrap().contains(needle)
-        });
-        self.statuses.last().unwrap().clone()
-    }
-
-    fn until_error(&mut self, store: &mut Store, needle: &str) -> String {
-        self.run_until(store, |m, _| {
-            m["type"] == "error" && m["message"].as_str().unwrap().contains(needle)
-        });
-        self.errors.last().unwrap().clone()
-    }
-
-    fn sync(&mut self, store: &mut Store, id: u64, from: &str, to: &str) -> Value {
-        self.proc
-            .send(json!({"type": "sync", "id": id, "from": from, "to": to}));
-        self.run_until(store, |m, _| m["type"] == "reply" && m["id"] == id);
-        self.replies.last().unwrap().clone()
-    }
+/// The points the worker sent so far, as the protocol carries them.
+fn points(w: &FakeOrchestrator) -> Vec<Value> {
+    w.points
+        .iter()
+        .map(|(_, p)| serde_json::to_value(p).unwrap())
+        .collect()
 }
 
 fn nanos(rfc3339: &str) -> i64 {
@@ -205,15 +41,16 @@ fn nanos(rfc3339: &str) -> i64 {
     t.as_nanosecond() as i64
 }
 
-fn in_range<'a>(points: &'a [Value], from: &str, to: &str) -> Vec<&'a Value> {
+fn in_range(points: &[Value], from: &str, to: &str) -> Vec<Value> {
     let (a, b) = (nanos(from), nanos(to));
     points
         .iter()
         .filter(|p| (a..b).contains(&p["time"].as_i64().unwrap()))
+        .cloned()
         .collect()
 }
 
-fn distinct_times(points: &[&Value]) -> usize {
+fn distinct_times(points: &[Value]) -> usize {
     points
         .iter()
         .map(|p| p["time"].as_i64().unwrap())
@@ -232,104 +69,82 @@ fn wattivahti_config(sim: &Sim, token_file: &Path, initial_days: u32, poll_secs:
         "initial_sync_days": initial_days, "poll_interval_secs": poll_secs}}})
 }
 
-fn redemptions(sim: &Sim) -> (usize, usize) {
-    let log = get(sim, "/_sim/log");
-    let redeems: Vec<&Value> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "redeem")
-        .collect();
-    let ok = redeems.iter().filter(|e| e["ok"] == true).count();
-    (ok, redeems.len() - ok)
-}
-
-fn meterdata_calls(sim: &Sim) -> usize {
-    get(sim, "/_sim/log")
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "meterdata")
-        .count()
-}
-
 /// A WattiVahti meter worker (one day back, polling every `poll_secs`) whose token file holds
 /// `token`; the folder holding the file lives as long as the returned `TempDir`.
 fn wattivahti_worker(
     sim: &Sim,
     token: &str,
     poll_secs: u64,
-) -> (tempfile::TempDir, Store, WorkerRun) {
+) -> (tempfile::TempDir, FakeOrchestrator) {
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
     std::fs::write(&token_file, token).unwrap();
-    let store = Store::default();
-    let w = WorkerRun::start(
+    let w = start(
         "meter",
         "meter:villa_fi/el",
         wattivahti_config(sim, &token_file, 1, poll_secs),
         json!({}),
-        &store,
+        None,
     );
-    (dir, store, w)
+    (dir, w)
 }
 
 #[test]
 fn wattivahti_kill_9_between_rotation_and_use_keeps_the_only_valid_token() {
-    let sim = start_sim("wattivahti", &["--refresh-token", "wv-first-token"]);
+    let sim = Sim::on_loopback("wattivahti", &["--refresh-token", "wv-first-token"]);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
     std::fs::write(&token_file, "wv-first-token\n").unwrap();
     let config = wattivahti_config(&sim, &token_file, 2, 3600);
     let id = "meter:villa_fi/el";
-    let mut store = Store::default();
 
     // First run: the worker redeems the token and asks to persist the rotated one. The
     // orchestrator stores it and is killed (with the worker) before the ack arrives.
-    let mut first = WorkerRun::start("meter", id, config.clone(), json!({}), &store);
-    let msg = first.next_message();
+    let mut first = start("meter", id, config.clone(), json!({}), None);
+    let msg = first.next_unanswered(WAIT);
     assert_eq!(
         msg["type"], "state",
         "the rotated token is persisted before anything else: {msg}"
     );
-    store.state = Some(msg["state"].clone());
+    let stored = msg["state"].clone();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
-        meterdata_calls(&sim),
+        sim.events("meterdata").len(),
         0,
         "the access token was used before the rotated refresh token was durable"
     );
-    first.proc.kill_9();
-    let stderr = first.proc.stderr_text();
+    first.kill9();
+    let stderr = first.log();
     assert!(
         !stderr.contains("wv-rt-") && !stderr.contains("wv-first-token"),
         "a token in the log:\n{stderr}"
     );
-    assert_eq!(redemptions(&sim), (1, 0));
+    assert_eq!(sim.redemptions(), (1, 0));
 
     // Second run from the persisted state: the file's token is spent, the state's one works.
-    let mut second = WorkerRun::start("meter", id, config, json!({}), &store);
-    second.until_status(&mut store, "synced");
+    let mut second = start("meter", id, config, json!({}), Some(stored));
+    second.until_status("synced", WAIT);
     assert_eq!(
-        redemptions(&sim),
+        sim.redemptions(),
         (2, 0),
         "no refused redemption: the worker used the persisted token"
     );
     assert!(second.errors.is_empty(), "{:?}", second.errors);
-    let n = store.points.len();
+    let stored = points(&second);
+    let n = stored.len();
     assert!(
         (150..=200).contains(&n),
         "two days of quarter-hours, got {n}"
     );
-    let p = &store.points[0];
+    let p = &stored[0];
     assert_eq!(p["measurement"], "electricity_consumption");
     assert_eq!(p["tags"]["metering_point"], "1234567");
     assert_eq!(p["fields"]["resolution"], "PT15MIN");
     let kwh = p["fields"]["consumption_kwh"].as_f64().unwrap();
     assert!((p["fields"]["consumption_wh"].as_f64().unwrap() - kwh * 1000.0).abs() < 1e-6);
-    let state = store.state.as_ref().unwrap();
+    let state = second.state.as_ref().unwrap();
     assert!(state["synced_until"].is_string(), "{state}");
-    let stderr = second.proc.stderr_text();
+    let stderr = second.log();
     assert!(
         !stderr.contains("wv-rt-") && !stderr.contains("wv-at-"),
         "a token in the log:\n{stderr}"
@@ -338,7 +153,7 @@ fn wattivahti_kill_9_between_rotation_and_use_keeps_the_only_valid_token() {
 
 #[test]
 fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
-    let sim = start_sim(
+    let sim = Sim::on_loopback(
         "wattivahti",
         &[
             "--refresh-token",
@@ -347,50 +162,24 @@ fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
             "2024-01-15",
         ],
     );
-    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "t0", 3600);
-    w.until_status(&mut store, "synced");
+    let (_dir, mut w) = wattivahti_worker(&sim, "t0", 3600);
+    w.until_status("synced", WAIT);
+    // Syncs `[from, to)` and returns the points stored in it.
+    let mut synced = |id: u64, from: &str, to: &str| {
+        let reply = w.sync(id, from, to, WAIT);
+        assert_eq!(reply["ok"], true, "{reply}");
+        in_range(&points(&w), from, to)
+    };
 
     // Autumn 2025: local 2025-10-26 is 25 hours, 100 quarter-hours, each its own UTC instant.
-    let reply = w.sync(
-        &mut store,
-        1,
-        "2025-10-25T21:00:00Z",
-        "2025-10-26T22:00:00Z",
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let autumn = in_range(
-        &store.points,
-        "2025-10-25T21:00:00Z",
-        "2025-10-26T22:00:00Z",
-    );
+    let autumn = synced(1, "2025-10-25T21:00:00Z", "2025-10-26T22:00:00Z");
     assert_eq!((autumn.len(), distinct_times(&autumn)), (100, 100));
     // Spring 2025: local 2025-03-30 is 23 hours, 92 quarter-hours.
-    w.sync(
-        &mut store,
-        2,
-        "2025-03-29T22:00:00Z",
-        "2025-03-30T21:00:00Z",
-    );
-    let spring = in_range(
-        &store.points,
-        "2025-03-29T22:00:00Z",
-        "2025-03-30T21:00:00Z",
-    );
+    let spring = synced(2, "2025-03-29T22:00:00Z", "2025-03-30T21:00:00Z");
     assert_eq!((spring.len(), distinct_times(&spring)), (92, 92));
 
     // January 2024 (local Jan 2 to Feb 1): hourly until the 14th, quarter-hours from the 15th.
-    let reply = w.sync(
-        &mut store,
-        3,
-        "2024-01-01T22:00:00Z",
-        "2024-01-31T22:00:00Z",
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let month = in_range(
-        &store.points,
-        "2024-01-01T22:00:00Z",
-        "2024-01-31T22:00:00Z",
-    );
+    let month = synced(3, "2024-01-01T22:00:00Z", "2024-01-31T22:00:00Z");
     let hourly = month
         .iter()
         .filter(|p| p["fields"]["resolution"] == "PT1H")
@@ -403,31 +192,26 @@ fn wattivahti_both_dst_days_and_a_month_with_the_switch_to_quarter_hours() {
     assert_eq!(distinct_times(&month), month.len());
     // An hour equals its four quarters in the simulator: the daily totals must not depend on
     // the resolution, so compare one hourly day's total with itself through PT1H only.
-    let day14: f64 = in_range(
-        &store.points,
-        "2024-01-13T22:00:00Z",
-        "2024-01-14T22:00:00Z",
-    )
-    .iter()
-    .map(|p| p["fields"]["consumption_kwh"].as_f64().unwrap())
-    .sum();
+    let day14: f64 = in_range(&points(&w), "2024-01-13T22:00:00Z", "2024-01-14T22:00:00Z")
+        .iter()
+        .map(|p| p["fields"]["consumption_kwh"].as_f64().unwrap())
+        .sum();
     assert!(day14 > 24.0 * 0.2, "{day14}");
 }
 
 #[test]
 fn wattivahti_missing_then_refused_then_new_token() {
-    let sim = start_sim("wattivahti", &["--refresh-token", "good-token"]);
+    let sim = Sim::on_loopback("wattivahti", &["--refresh-token", "good-token"]);
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token.txt");
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
+    let mut w = start(
         "meter",
         "meter:villa_fi/el",
         wattivahti_config(&sim, &token_file, 1, 1),
         json!({}),
-        &store,
+        None,
     );
-    let e = w.until_error(&mut store, "no WattiVahti refresh token");
+    let e = w.until_error("no WattiVahti refresh token", WAIT);
     assert!(
         e.contains(token_file.to_str().unwrap())
             && e.contains("hemflux meter-token meter:villa_fi/el"),
@@ -435,34 +219,34 @@ fn wattivahti_missing_then_refused_then_new_token() {
     );
 
     std::fs::write(&token_file, "expired-token").unwrap();
-    let e = w.until_error(&mut store, "re-authentication needed");
+    let e = w.until_error("re-authentication needed", WAIT);
     assert!(e.contains("AADB2C90080"), "{e}");
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        redemptions(&sim),
+        sim.redemptions(),
         (0, 1),
         "a refused token is not presented again"
     );
 
     std::fs::write(&token_file, "good-token").unwrap();
-    w.until_status(&mut store, "synced");
-    assert_eq!(redemptions(&sim).0, 1);
-    assert!(!store.points.is_empty());
-    assert!(!w.proc.stderr_text().contains("good-token"));
+    w.until_status("synced", WAIT);
+    assert_eq!(sim.redemptions().0, 1);
+    assert!(!w.points.is_empty());
+    assert!(!w.log().contains("good-token"));
 }
 
 /// A token of another customer account reads none of this metering point: a clear error, not
 /// an endless retry of a 403.
 #[test]
 fn wattivahti_token_of_another_account_names_the_metering_point() {
-    let sim = start_sim(
+    let sim = Sim::on_loopback(
         "wattivahti",
         &["--refresh-token", "mine", "--account", "neighbour:7654321"],
     );
-    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "neighbour", 1);
-    let e = w.until_error(&mut store, "refused metering point 1234567");
+    let (_dir, mut w) = wattivahti_worker(&sim, "neighbour", 1);
+    let e = w.until_error("refused metering point 1234567", WAIT);
     assert!(e.contains("does not own it"), "{e}");
-    assert!(store.points.is_empty());
+    assert!(w.points.is_empty());
 }
 
 // ---------------------------------------------------------------- district-heating exchange
@@ -528,7 +312,7 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
     // Each access token dies after 3 calls: the worker meets expired_access_token mid-import.
     // One entry per listing page: the whole listing takes several pages. Every 3rd call is
     // answered 429 and every 5th 503: both are retried.
-    let sim = start_sim(
+    let sim = Sim::on_loopback(
         "dropbox",
         &[
             "--access-token-calls",
@@ -546,12 +330,12 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
     let config = json!({"exchange": {"transport": "dropbox", "folder": "/data", "dropbox_api_url": sim.address,
         "dropbox_content_url": sim.address, "dropbox_token_url": format!("{}/oauth2/token", sim.address),
         "check_interval_secs": 1, "initial_days": 2}, "meters": dh_meters()});
-    let mut store = Store::default();
-    let mut w = WorkerRun::start("district_heating", DH_ID, config, dh_secrets(), &store);
-    let status = w.until_status(&mut store, "imported");
+    let mut w = start("district_heating", DH_ID, config, dh_secrets(), None);
+    let status = w.until_status("imported", WAIT);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let stored = points(&w);
     assert!(
-        status.starts_with("imported 96 points from 1 files") || store.points.len() > 96,
+        status.starts_with("imported 96 points from 1 files") || stored.len() > 96,
         "{status}"
     );
 
@@ -561,10 +345,10 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
     let expected: std::collections::BTreeMap<String, String> =
         ["735999255020057923", "735999255020057924"]
             .iter()
-            .map(|m| (m.to_string(), hour_after(last_time(&store.points, m))))
+            .map(|m| (m.to_string(), hour_after(last_time(&stored, m))))
             .collect();
     while Instant::now() < deadline {
-        files = get(&sim, "/_sim/files");
+        files = sim.get_json("/_sim/files");
         if request_dates(files["files"]["/data/BVPro_DH.csv"].as_str().unwrap()) == expected {
             break;
         }
@@ -598,8 +382,7 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
         "the 429 and 503 were met: {files}"
     );
 
-    let p = store
-        .points
+    let p = stored
         .iter()
         .find(|p| p["tags"]["meter_id"] == "735999255020057924")
         .unwrap();
@@ -614,10 +397,7 @@ fn district_heating_over_dropbox_imports_advances_dates_and_survives_token_expir
     for f in ["volume", "primary_temp_in", "primary_temp_out"] {
         assert!(p["fields"][f].is_f64(), "{f}: {p}");
     }
-    assert!(
-        !w.proc.stderr_text().contains("sl.u."),
-        "an access token in the log"
-    );
+    assert!(!w.log().contains("sl.u."), "an access token in the log");
 }
 
 #[test]
@@ -638,19 +418,19 @@ fn district_heating_folder_keeps_a_file_with_a_bad_line_and_imports_the_rest() {
     };
 
     // Dry run first: says what it would import, touches nothing.
-    let mut store = Store::default();
-    let mut w = WorkerRun::start("district_heating", DH_ID, config(true), json!({}), &store);
-    let status = w.until_status(&mut store, "dry run, nothing written");
+    let mut w = start("district_heating", DH_ID, config(true), json!({}), None);
+    let status = w.until_status("dry run, nothing written", WAIT);
     assert!(status.contains("energy_20260129.txt: meter 735999255020057923: 2 hours 2026-01-28 23:00 to 2026-01-29 00:00"), "{status}");
     assert!(
         status.contains("energy_20260130.txt:3: timestamp"),
         "{status}"
     );
-    assert!(store.points.is_empty() && !dir.path().join("BVPro_DH.csv").exists());
+    assert!(w.points.is_empty() && !dir.path().join("BVPro_DH.csv").exists());
+    let stored = w.state.clone();
     drop(w);
 
-    let mut w = WorkerRun::start("district_heating", DH_ID, config(false), json!({}), &store);
-    let status = w.until_status(&mut store, "imported");
+    let mut w = start("district_heating", DH_ID, config(false), json!({}), stored);
+    let status = w.until_status("imported", WAIT);
     assert_eq!(
         status,
         "imported 3 points from 1 files; kept energy_20260130.txt"
@@ -670,9 +450,8 @@ fn district_heating_folder_keeps_a_file_with_a_bad_line_and_imports_the_rest() {
         "file with a bad line kept"
     );
     assert!(dir.path().join("notes.txt").exists());
-    let bad_row = store
-        .points
-        .iter()
+    let bad_row = points(&w)
+        .into_iter()
         .find(|p| p["tags"]["meter_id"] == "735999255020057924")
         .unwrap();
     assert_eq!(
@@ -691,7 +470,7 @@ fn district_heating_folder_keeps_a_file_with_a_bad_line_and_imports_the_rest() {
         "not advanced by a kept file"
     );
     assert_eq!(
-        store.state.as_ref().unwrap()["from"]["735999255020057923"],
+        w.state.as_ref().unwrap()["from"]["735999255020057923"],
         "2026-01-29 01:00"
     );
 }
@@ -706,6 +485,12 @@ fn tibber_config(sim: &Sim, backfill_days: u32) -> Value {
         "min_request_interval_ms": 50}}})
 }
 
+/// The Tibber meter worker of `config`, with `token` as its secret.
+fn tibber_worker(config: Value, token: &str, state: Option<Value>) -> FakeOrchestrator {
+    let secrets = json!({ "token": token });
+    start("meter", "meter:villa_se/tibber", config, secrets, state)
+}
+
 fn of<'a>(points: &'a [Value], measurement: &str) -> Vec<&'a Value> {
     points
         .iter()
@@ -715,19 +500,13 @@ fn of<'a>(points: &'a [Value], measurement: &str) -> Vec<&'a Value> {
 
 #[test]
 fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
-    let sim = start_sim("tibber", &["--null-recent-hours", "3"]);
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&sim, 40),
-        json!({"token": "sim-tibber-token"}),
-        &store,
-    );
-    w.until_status(&mut store, "hours of consumption");
+    let sim = Sim::on_loopback("tibber", &["--null-recent-hours", "3"]);
+    let mut w = tibber_worker(tibber_config(&sim, 40), "sim-tibber-token", None);
+    w.until_status("hours of consumption", WAIT);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
 
-    let prices = of(&store.points, "electricity_price");
+    let stored = points(&w);
+    let prices = of(&stored, "electricity_price");
     let hourly = prices
         .iter()
         .filter(|p| p["tags"]["resolution"] == "HOURLY")
@@ -758,7 +537,7 @@ fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
 
     // 40 days of hours over two pages (Tibber caps a page at 744), no gap, no duplicate, and
     // the three newest (not yet metered) hours skipped.
-    let mut times: Vec<i64> = of(&store.points, "electricity_consumption")
+    let mut times: Vec<i64> = of(&stored, "electricity_consumption")
         .iter()
         .map(|p| p["time"].as_i64().unwrap())
         .collect();
@@ -769,7 +548,7 @@ fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
         times.windows(2).all(|w| w[1] - w[0] == 3_600_000_000_000),
         "gap-free and distinct"
     );
-    let c = of(&store.points, "electricity_consumption")[0];
+    let c = of(&stored, "electricity_consumption")[0];
     assert_eq!(c["tags"]["home_id"], HOME);
     let (kwh, cost, unit) = (
         c["fields"]["consumption_kwh"].as_f64().unwrap(),
@@ -778,34 +557,27 @@ fn tibber_prices_at_both_resolutions_and_a_gap_free_paged_backfill() {
     );
     assert!((kwh * unit - cost).abs() < 1e-3, "{c}");
     assert_eq!(
-        get(&sim, "/_sim/stats")["requests"],
+        sim.get_json("/_sim/stats")["requests"],
         3,
         "one price request and two consumption pages"
     );
-    let until = store.state.as_ref().unwrap()["consumption_until"]
+    let until = w.state.as_ref().unwrap()["consumption_until"]
         .as_str()
         .unwrap()
         .to_string();
     assert_eq!(nanos(&until), *times.last().unwrap());
-    assert!(!w.proc.stderr_text().contains("sim-tibber-token"));
+    assert!(!w.log().contains("sim-tibber-token"));
 }
 
 #[test]
 fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
     // Two requests allowed: the third (the second consumption page) is refused with a ban.
-    let sim = start_sim("tibber", &["--rate-limit", "2"]);
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&sim, 40),
-        json!({"token": "sim-tibber-token"}),
-        &store,
-    );
-    let e = w.until_error(&mut store, "rate limit");
+    let sim = Sim::on_loopback("tibber", &["--rate-limit", "2"]);
+    let mut w = tibber_worker(tibber_config(&sim, 40), "sim-tibber-token", None);
+    let e = w.until_error("rate limit", WAIT);
     assert!(e.contains("429"), "{e}");
     std::thread::sleep(Duration::from_secs(2));
-    let stats = get(&sim, "/_sim/stats");
+    let stats = sim.get_json("/_sim/stats");
     assert_eq!(
         (stats["requests"].as_u64(), stats["refused"].as_u64()),
         (Some(3), Some(1)),
@@ -813,21 +585,16 @@ fn tibber_backs_off_after_429_and_names_the_token_when_refused() {
     );
     assert_eq!(stats["banned"], true);
     assert_eq!(
-        of(&store.points, "electricity_consumption").len(),
+        of(&points(&w), "electricity_consumption").len(),
         744,
         "the first page is kept"
     );
+    let stored = w.state.clone();
     drop(w);
 
-    let fresh = start_sim("tibber", &[]);
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_se/tibber",
-        tibber_config(&fresh, 1),
-        json!({"token": "wrong"}),
-        &store,
-    );
-    let e = w.until_error(&mut store, "Tibber refused the token");
+    let fresh = Sim::on_loopback("tibber", &[]);
+    let mut w = tibber_worker(tibber_config(&fresh, 1), "wrong", stored);
+    let e = w.until_error("Tibber refused the token", WAIT);
     assert!(
         e.contains("invalid token") && e.contains("TIBBER_TOKEN"),
         "{e}"
@@ -846,19 +613,14 @@ fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
         {"name": "tibber", "source": {"type": "tibber", "home_id": HOME}}]});
     std::fs::write(profiles.join("villa_fi.json"), profile.to_string()).unwrap();
     let run = |id: &str, stdin: &str| {
-        let mut child = Command::new(bin("hemflux"))
-            .args(["meter-token", id, "--profiles"])
-            .arg(&profiles)
-            .arg("--buildings")
-            .arg(dir.path().join("none"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // A refusal may come before the token is read: a broken pipe is fine then.
-        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-        child.wait_with_output().unwrap()
+        output_with_stdin(
+            Command::new(bin("hemflux"))
+                .args(["meter-token", id, "--profiles"])
+                .arg(&profiles)
+                .arg("--buildings")
+                .arg(dir.path().join("none")),
+            stdin,
+        )
     };
     let out = run("meter:villa_fi/el", "  the-new-refresh-token \n");
     assert!(
@@ -872,11 +634,7 @@ fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
     );
     let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = output_text(&out);
     assert!(
         !all.contains("the-new-refresh-token"),
         "the token is never echoed"
@@ -894,7 +652,7 @@ fn meter_token_reads_stdin_and_writes_the_meters_token_file_private() {
 #[test]
 fn district_heating_folder_transport_with_the_partner_on_a_local_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let _partner = start_sim(
+    let _partner = Sim::on_loopback(
         "dropbox",
         &[
             "--local-folder",
@@ -906,24 +664,23 @@ fn district_heating_folder_transport_with_the_partner_on_a_local_directory() {
     );
     let config = json!({"exchange": {"transport": "folder", "folder": dir.path(), "check_interval_secs": 1,
         "settle_secs": 0, "initial_days": 1}, "meters": dh_meters()});
-    let mut store = Store::default();
-    let mut w = WorkerRun::start("district_heating", DH_ID, config, json!({}), &store);
-    let status = w.until_status(&mut store, "imported");
+    let mut w = start("district_heating", DH_ID, config, json!({}), None);
+    let status = w.until_status("imported", WAIT);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
+    let stored = points(&w);
     assert!(
-        status.starts_with("imported 48 points") || store.points.len() > 48,
+        status.starts_with("imported 48 points") || stored.len() > 48,
         "{status}"
     );
     // The BOM, decimal commas and `-` of --quirks parse; `-` leaves the field out.
-    assert!(store.points.iter().any(|p| p["fields"]["volume"].is_null()));
-    assert!(store
-        .points
+    assert!(stored.iter().any(|p| p["fields"]["volume"].is_null()));
+    assert!(stored
         .iter()
         .any(|p| p["fields"]["volume"].as_f64().is_some_and(|v| v > 0.0)));
     let expected: std::collections::BTreeMap<String, String> =
         ["735999255020057923", "735999255020057924"]
             .iter()
-            .map(|m| (m.to_string(), hour_after(last_time(&store.points, m))))
+            .map(|m| (m.to_string(), hour_after(last_time(&stored, m))))
             .collect();
     let request = std::fs::read_to_string(dir.path().join("BVPro_DH.csv")).unwrap();
     assert_eq!(request_dates(&request), expected, "{request}");
@@ -937,7 +694,7 @@ fn district_heating_folder_transport_with_the_partner_on_a_local_directory() {
 #[test]
 fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
     // Every rotated token inherits its chain's end, 3 s after the first token was issued.
-    let sim = start_sim(
+    let sim = Sim::on_loopback(
         "wattivahti",
         &[
             "--refresh-token",
@@ -949,12 +706,12 @@ fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
             "1",
         ],
     );
-    let (_dir, mut store, mut w) = wattivahti_worker(&sim, "t0", 1);
-    w.until_status(&mut store, "synced");
-    let e = w.until_error(&mut store, "re-authentication needed");
+    let (_dir, mut w) = wattivahti_worker(&sim, "t0", 1);
+    w.until_status("synced", WAIT);
+    let e = w.until_error("re-authentication needed", WAIT);
     assert!(e.contains("hemflux meter-token meter:villa_fi/el"), "{e}");
     std::thread::sleep(Duration::from_secs(3));
-    let (ok, refused) = redemptions(&sim);
+    let (ok, refused) = sim.redemptions();
     assert!(ok >= 2, "rotated within the chain: {ok}");
     assert_eq!(refused, 1, "the expired chain is not retried");
 }
@@ -962,23 +719,17 @@ fn wattivahti_end_of_a_fixed_token_chain_asks_for_a_new_token_once() {
 #[test]
 fn tibber_re_reads_recent_hours_so_corrections_reach_the_store() {
     // Tibber revises the newest 6 hours on every request; the worker polls every second.
-    let sim = start_sim("tibber", &["--revise-hours", "6"]);
+    let sim = Sim::on_loopback("tibber", &["--revise-hours", "6"]);
     let mut config = tibber_config(&sim, 3);
     config["meter"]["source"]["poll_interval_secs"] = json!(1);
-    let mut store = Store::default();
-    let mut w = WorkerRun::start(
-        "meter",
-        "meter:villa_se/tibber",
-        config,
-        json!({"token": "sim-tibber-token"}),
-        &store,
-    );
+    let mut w = tibber_worker(config, "sim-tibber-token", None);
     let mut polls = 0;
-    w.run_until(&mut store, |m, _| {
+    w.serve_until(WAIT, "two polls", |_, m| {
         polls += usize::from(m["type"] == "status");
         polls == 2
     });
-    let consumption = of(&store.points, "electricity_consumption");
+    let stored = points(&w);
+    let consumption = of(&stored, "electricity_consumption");
     let newest = consumption
         .iter()
         .map(|p| p["time"].as_i64().unwrap())
@@ -1019,9 +770,8 @@ fn district_heating_asks_for_a_new_meter_from_its_houses_start_date() {
     ]);
     let config = json!({"exchange": {"transport": "folder", "folder": dir.path(),
         "check_interval_secs": 3600, "initial_days": 2, "settle_secs": 0}, "meters": meters});
-    let mut store = Store::default();
-    let mut w = WorkerRun::start("district_heating", DH_ID, config, json!({}), &store);
-    w.until_status(&mut store, "");
+    let mut w = start("district_heating", DH_ID, config, json!({}), None);
+    w.until_status("", WAIT);
     let request = std::fs::read_to_string(dir.path().join("BVPro_DH.csv")).unwrap();
     let dates = request_dates(&request);
     // Swedish local midnight of the start date, in the request file's UTC.

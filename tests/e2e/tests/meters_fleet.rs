@@ -11,35 +11,11 @@ use serde_json::{json, Value};
 const WAIT: Duration = Duration::from_secs(60);
 const HOME: &str = "96a14971-525a-4420-aae9-e5aedaa129ff";
 
-fn redemptions(sim: &Sim) -> (usize, usize) {
-    let log: Value = reqwest::blocking::get(format!("{}/_sim/log", sim.address))
-        .unwrap()
-        .json()
-        .unwrap();
-    let redeems: Vec<&Value> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["event"] == "redeem")
-        .collect();
-    let ok = redeems.iter().filter(|e| e["ok"] == true).count();
-    (ok, redeems.len() - ok)
-}
-
 #[test]
 fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
-    let wv = Sim::start(
-        "wattivahti",
-        &["--listen", "127.0.0.1:0", "--refresh-token", "first-token"],
-    );
-    let tibber = Sim::start(
-        "tibber",
-        &["--listen", "127.0.0.1:0", "--token", "tibber-secret"],
-    );
-    let dropbox = Sim::start(
-        "dropbox",
-        &["--listen", "127.0.0.1:0", "--partner-interval-ms", "100"],
-    );
+    let wv = Sim::on_loopback("wattivahti", &["--refresh-token", "first-token"]);
+    let tibber = Sim::on_loopback("tibber", &["--token", "tibber-secret"]);
+    let dropbox = Sim::on_loopback("dropbox", &["--partner-interval-ms", "100"]);
     let settings = format!(
         "[district_heating]\nfolder = \"/data\"\ncheck_interval_secs = 1\ninitial_days = 1\n\
          dropbox_api_url = \"{0}\"\ndropbox_content_url = \"{0}\"\ndropbox_token_url = \"{0}/oauth2/token\"\n",
@@ -81,7 +57,7 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
     wait_for(WAIT, "district-heating hours in the store", || {
         (count(&o, "energy_meter", "house_id=villa_kallio") >= 24).then_some(())
     });
-    assert_eq!(redemptions(&wv), (1, 0));
+    assert_eq!(wv.redemptions(), (1, 0));
 
     // The orchestrator dies hard; its successor hands the worker the token it persisted.
     o.kill9();
@@ -125,7 +101,7 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
         100,
         "the repeated hour is two hours in the store"
     );
-    let (ok, refused) = redemptions(&wv);
+    let (ok, refused) = wv.redemptions();
     assert_eq!(
         (ok, refused),
         (2, 0),

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hemflux_e2e::bin;
+use hemflux_e2e::{bin, output_text as text};
 use serde_json::Value;
 
 fn seeds() -> PathBuf {
@@ -18,14 +18,6 @@ fn hemflux(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run hemflux")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn migrate(from: &[&Path], to: &Path, extra: &[&str]) -> Output {
@@ -69,6 +61,22 @@ fn bvpro_installation(dir: &Path) -> PathBuf {
         );
     std::fs::write(seed.join("offboarded.json"), offboarded).unwrap();
     seed
+}
+
+/// `hemflux check` accepts the folder the migration wrote.
+fn check_migrated(out: &Path) {
+    let check = hemflux(&[
+        "check",
+        "--profiles",
+        out.join("profiles").to_str().unwrap(),
+        "--buildings",
+        out.join("buildings").to_str().unwrap(),
+        "--config",
+        out.join("hemflux.toml").to_str().unwrap(),
+        "--env-file",
+        out.join(".env").to_str().unwrap(),
+    ]);
+    assert!(check.status.success(), "{}", text(&check));
 }
 
 #[test]
@@ -174,18 +182,7 @@ fn the_real_bvpro_files_become_hemflux_files_that_pass_check() {
         "{env}"
     );
 
-    let check = hemflux(&[
-        "check",
-        "--profiles",
-        out.join("profiles").to_str().unwrap(),
-        "--buildings",
-        out.join("buildings").to_str().unwrap(),
-        "--config",
-        out.join("hemflux.toml").to_str().unwrap(),
-        "--env-file",
-        out.join(".env").to_str().unwrap(),
-    ]);
-    assert!(check.status.success(), "{}", text(&check));
+    check_migrated(&out);
 
     // The learned parameters, as the analytics will find them.
     let data = out.join("data");
@@ -276,18 +273,7 @@ fn the_broute_collector_and_the_wattivahti_sync() {
     }
     let toml = std::fs::read_to_string(out.join("hemflux.toml")).unwrap();
     assert!(toml.contains("type = \"webhook\""), "{toml}");
-    let check = hemflux(&[
-        "check",
-        "--profiles",
-        out.join("profiles").to_str().unwrap(),
-        "--buildings",
-        out.join("buildings").to_str().unwrap(),
-        "--config",
-        out.join("hemflux.toml").to_str().unwrap(),
-        "--env-file",
-        out.join(".env").to_str().unwrap(),
-    ]);
-    assert!(check.status.success(), "{}", text(&check));
+    check_migrated(&out);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use hemflux_e2e::browser::add_user;
-use hemflux_e2e::session::{Browser, PW};
+use hemflux_e2e::session::{read_mails, Browser, PW};
 use hemflux_e2e::{wait_for, Orchestrator, Sim};
 
 const T: Duration = Duration::from_secs(60);
@@ -13,19 +13,6 @@ const ARRIGO_USER: &str = "kontor-user";
 const ARRIGO_PASSWORD: &str = "pw-Zq81-never-logged";
 /// TE236_HEM_Kontor.GT_UTE in the simulator.
 const GT_UTE: &str = "VEUyMzZfSEVNX0tvbnRvci5HVF9VVEU=";
-
-fn read_mails(dir: &std::path::Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut mails: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect();
-    mails.sort();
-    mails
-}
 
 /// Signs `name` in and saves an address and the events chosen on `/account/notifications`.
 fn choose(o: &Orchestrator, name: &str, events: &[&str]) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{bin, output_text as text, output_with_stdin, wait_for, Orchestrator, Sim};
 use serde_json::{json, Value};
 
 const USER: &str = "kontor-user";
@@ -25,44 +25,23 @@ fn arrigo(extra: &[&str]) -> Sim {
 /// Runs `hemflux <args> --profiles .. --buildings .. --data .. --env-file ..` on `dir` with
 /// `stdin` as its input.
 fn hemflux(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(bin("hemflux"))
-        .args(args)
-        .arg("--profiles")
-        .arg(dir.join("profiles"))
-        .arg("--buildings")
-        .arg(dir.join("buildings"))
-        .arg("--data")
-        .arg(dir.join("data"))
-        .arg("--env-file")
-        .arg(dir.join(".env"))
-        .env_remove("INFLUXDB_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = output_with_stdin(
+        Command::new(bin("hemflux"))
+            .args(args)
+            .arg("--profiles")
+            .arg(dir.join("profiles"))
+            .arg("--buildings")
+            .arg(dir.join("buildings"))
+            .arg("--data")
+            .arg(dir.join("data"))
+            .arg("--env-file")
+            .arg(dir.join(".env"))
+            .env_remove("INFLUXDB_URL"),
+        stdin,
     );
+    let all = text(&out);
     assert!(!all.contains(PASSWORD), "the password was printed:\n{all}");
     out
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn add_building(dir: &Path, sim: &Sim, password: &str) -> Output {
@@ -96,6 +75,13 @@ fn empty_dir() -> tempfile::TempDir {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
     }
     dir
+}
+
+/// Nothing in `folder` (`profiles` or `buildings`) and no `.env`: a refused add wrote nothing.
+fn assert_nothing_written(dir: &Path, folder: &str) {
+    let written = std::fs::read_dir(dir.join(folder)).unwrap().count();
+    assert_eq!(written, 0, "{folder}");
+    assert!(!dir.join(".env").exists());
 }
 
 #[test]
@@ -225,13 +211,7 @@ fn wrong_credentials_write_nothing() {
         text(&out)
     );
     assert!(text(&out).contains("nothing was written"), "{}", text(&out));
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("buildings"))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert!(!dir.path().join(".env").exists());
+    assert_nothing_written(dir.path(), "buildings");
 
     // The same for a house whose HomeSide login is wrong.
     let homeside = Sim::start(
@@ -253,13 +233,7 @@ fn wrong_credentials_write_nothing() {
     );
     assert!(!out.status.success());
     assert!(text(&out).contains("nothing was written"), "{}", text(&out));
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("profiles"))
-            .unwrap()
-            .count(),
-        0
-    );
-    assert!(!dir.path().join(".env").exists());
+    assert_nothing_written(dir.path(), "profiles");
 }
 
 #[test]

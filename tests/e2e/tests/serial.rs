@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{bin, stdout_of, wait_for, Orchestrator, Sim};
 use hemflux_shared::time::{from_nanos, parse_instant, to_nanos};
 use serde_json::{json, Value};
 
@@ -62,12 +62,7 @@ fn energy_at(t: &str) -> i64 {
         .args(METER)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    stdout_of(out).trim().parse().unwrap()
 }
 
 fn orchestrator(devices: &[(&str, &Sim, Value)]) -> Orchestrator {
@@ -104,6 +99,19 @@ fn f(row: &Value, key: &str) -> f64 {
     row["fields"][key]
         .as_f64()
         .unwrap_or_else(|| panic!("{key} missing in {row}"))
+}
+
+/// Checks that the row's historical (EA) reading is the meter's register at its timestamp, and
+/// returns the timestamp.
+fn historical_reading(row: &Value) -> &str {
+    let at = s(row, "historical_timestamp");
+    let raw = energy_at(at);
+    assert_eq!(
+        f(row, "historical_cumulative_power_kwh"),
+        raw as f64 / 10.0,
+        "{row}"
+    );
+    at
 }
 
 fn s<'a>(row: &'a Value, key: &str) -> &'a str {
@@ -186,13 +194,7 @@ fn an_hour_of_readings_lands_with_the_meters_values() {
     let mut last_cumulative = 0.0;
     for row in &rows {
         assert_eq!(row["tags"]["house_id"], HOUSE);
-        let at = s(row, "historical_timestamp");
-        let raw = energy_at(at);
-        assert_eq!(
-            f(row, "historical_cumulative_power_kwh"),
-            raw as f64 / 10.0,
-            "{row}"
-        );
+        let at = historical_reading(row);
 
         // The last half hour: the meter's two latest half-hour readings, 30 minutes apart.
         let recent = s(row, "recent_30min_timestamp");
@@ -469,13 +471,7 @@ fn dropped_and_stale_answers_are_retried_and_ignored() {
     );
     let mut last = 0.0;
     for row in &rows {
-        let at = s(row, "historical_timestamp");
-        let raw = energy_at(at);
-        assert_eq!(
-            f(row, "historical_cumulative_power_kwh"),
-            raw as f64 / 10.0,
-            "{row}"
-        );
+        let at = historical_reading(row);
         // E0 is read before EA, and retries at 300x take meter minutes: E0 lies within the
         // half hours around the fixed time, and never goes back.
         let cumulative = f(row, "cumulative_power_kwh");

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::session::{add_user, http, user_cmd, Browser, PW};
-use hemflux_e2e::{bin, Orchestrator};
+use hemflux_e2e::{bin, output_text, Orchestrator};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -123,12 +123,7 @@ fn check_names_the_file_and_the_key_of_a_bad_email_section() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        (out.status.success(), output_text(&out))
     };
     let (ok, out) = check("from = \"hemflux <hemflux@example.com>\"\nport = 465\n");
     assert!(ok, "{out}");

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hemflux_e2e::{alive, wait_for, Orchestrator};
+use hemflux_e2e::{alive, stdout_of, wait_for, Orchestrator};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -87,22 +87,13 @@ fn a_crash_loop_backs_off_then_fails_and_restart_revives_it() {
         last.duration_since(*first)
     );
 
-    let out = std::process::Command::new(hemflux_e2e::bin("hemflux"))
-        .args([
-            "restart",
-            "synthetic:crashy",
-            "--listen",
-            &format!("127.0.0.1:{}", o.port),
-            "--data",
-        ])
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let data = o.path("data");
+    stdout_of(o.cli(&[
+        "restart",
+        "synthetic:crashy",
+        "--data",
+        data.to_str().unwrap(),
+    ]));
     wait_for(T, "a restart out of failed", || {
         o.worker("synthetic:crashy")
             .filter(|w| w["state"] != "failed")
@@ -303,10 +294,7 @@ fn status_and_metrics_show_the_workers() {
         o.worker("synthetic:b")
             .filter(|w| w["restarts"].as_u64() >= Some(1))
     });
-    let out = std::process::Command::new(hemflux_e2e::bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let out = o.cli(&["status"]);
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     let row_a = table

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, stdout_of, wait_for, Orchestrator};
 use reqwest::blocking::Client;
 use serde_json::json;
 
@@ -205,12 +205,7 @@ fn the_api_needs_the_token_its_own_host_and_its_own_origin() {
             .unwrap()
     };
     let listen = format!("127.0.0.1:{}", o.port);
-    let out = cli(&["restart", "synthetic:villa", "--listen", &listen]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(cli(&["restart", "synthetic:villa", "--listen", &listen]));
     assert!(cli(&["token", "rotate"]).status.success());
     assert_ne!(o.token(), token);
     assert_eq!(
@@ -219,12 +214,7 @@ fn the_api_needs_the_token_its_own_host_and_its_own_origin() {
         "the old token is void"
     );
     assert_eq!(restart(None, None, Some(&o.token())).0, 200);
-    let out = cli(&["restart", "synthetic:villa", "--listen", &listen]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_of(cli(&["restart", "synthetic:villa", "--listen", &listen]));
 }
 
 #[test]
@@ -276,10 +266,7 @@ fn a_broken_env_is_reported_once_and_profile_changes_keep_applying() {
     std::thread::sleep(Duration::from_secs(2));
     let logged = o.log().matches(".env:2:").count();
     assert_eq!(logged, 1, "logged once, not on every event or rescan");
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains(".env:2:"), "{text}");
     std::fs::write(o.path(".env"), "A=1\n").unwrap();
@@ -560,10 +547,7 @@ fn a_full_disk_keeps_workers_running_and_heals_when_space_returns() {
         .get("/metrics")
         .unwrap()
         .contains("hemflux_store_writable 0"));
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains("NOT HEALTHY: the store cannot write"),
@@ -656,10 +640,7 @@ fn a_sinks_lag_keeps_counting_while_its_server_hangs() {
         "{}",
         o.get("/metrics").unwrap()
     );
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(
         text.contains(&format!("sink hung: {stored} points behind")),
@@ -707,10 +688,7 @@ fn a_house_that_cannot_log_in_shows_why() {
         w["error"].as_str().unwrap().contains("refused the login"),
         "{w}"
     );
-    let status = Command::new(bin("hemflux"))
-        .args(["status", "--listen", &format!("127.0.0.1:{}", o.port)])
-        .output()
-        .unwrap();
+    let status = o.cli(&["status"]);
     let text = String::from_utf8_lossy(&status.stdout);
     assert!(text.contains("refused the login"), "{text}");
 

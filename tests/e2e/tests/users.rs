@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hemflux_e2e::session::{add_user, http, login_as, user_cmd, Browser, PW};
+use hemflux_e2e::session::{add_user, http, login_as, read_mails, user_cmd, Browser, PW};
 use hemflux_e2e::{wait_for, Orchestrator, Sim};
 use reqwest::blocking::Response;
 
@@ -475,17 +475,6 @@ fn notification_e_mails_arrive_at_the_smtp_simulator() {
     );
     assert!(failed.contains("status 3"), "the worker's error: {failed}");
     assert!(!o.log().contains("sim-secret"), "no password in the log");
-}
-
-fn read_mails(dir: &std::path::Path) -> Vec<String> {
-    let mut mails: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap())
-        .collect();
-    mails.sort();
-    mails
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, folder_args, run_with_stdin, Orchestrator, Sim};
+use hemflux_e2e::{bin, folder_args, output_with_stdin, Orchestrator, Sim};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -24,7 +24,7 @@ fn cli(args: &[&str], password: &str) -> tempfile::TempDir {
     for sub in ["profiles", "buildings", "data"] {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
     }
-    let out = run_with_stdin(
+    let out = output_with_stdin(
         Command::new(bin("hemflux"))
             .args(args)
             .args(["--non-interactive", "--password-stdin"])

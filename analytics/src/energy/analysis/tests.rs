@@ -2,18 +2,10 @@ use jiff::civil::date;
 
 use super::*;
 use crate::energy::records;
-use crate::energy::synthetic::{year, HouseSpec};
+use crate::energy::synthetic::{self, year, HouseSpec};
 
 fn stockholm_entity(location: Option<Location>) -> Entity {
-    Entity {
-        id: "villa_1".into(),
-        tag: "house_id",
-        tz: TimeZone::get("Europe/Stockholm").unwrap(),
-        location,
-        coefficients: Coefficients::default(),
-        assumed_indoor_c: 21.0,
-        poll_interval: SignedDuration::from_mins(5),
-    }
+    synthetic::entity("villa_1", location)
 }
 
 #[test]
@@ -26,12 +18,8 @@ fn a_synthetic_year_gives_back_k_within_2_percent_and_hot_water_within_5() {
         &e.tz,
         "2025-01-01T00:00:00Z".parse().unwrap(),
     );
-    let meters = [house.meter.as_slice()];
-    let history = History {
-        meters: &meters,
-        heating: &house.heating,
-        weather: &house.weather,
-    };
+    let meters = house.meters();
+    let history = house.history(&meters);
     let days = day_inputs(&e, &history, date(2025, 1, 1), date(2025, 12, 31));
     let cal = calibrate(&days, &Settings::default());
     let fit = cal.usable_fit().unwrap_or_else(|| panic!("{:?}", cal.fit));
@@ -136,6 +124,21 @@ fn fixed_day(
     }
 }
 
+/// Twenty complete February days from -10 °C up, at k 2.4 kWh/K/day over 21 °C plus 5 kWh.
+fn twenty_clean_days() -> Vec<DayInputs> {
+    (0..20)
+        .map(|i| {
+            fixed_day(
+                date(2026, 2, 1 + i),
+                2.4 * (21.0 - (-10.0 + i as f64)) + 5.0,
+                -10.0 + i as f64,
+                96,
+                24,
+            )
+        })
+        .collect()
+}
+
 /// A fit of k 0.1, moved to a balance point at the indoor 21 °C so that degree-hours are the
 /// seed's (the grid's nearest point is 70 °F = 21.1 °C).
 fn fit_k_0_1() -> DailyFit {
@@ -234,17 +237,7 @@ fn fixture_d3_flipped_meter_hours_not_heating_rows_decide_a_breakdown() {
     let d = separate(&[missing_hour], Some(&fit), None, &e)[0];
     assert!(d.no_breakdown && d.heating_energy_kwh == 0.0);
     assert!((d.data_coverage - 23.0 / 24.0).abs() < 1e-12);
-    let mut days: Vec<DayInputs> = (0..20)
-        .map(|i| {
-            fixed_day(
-                date(2026, 2, 1 + i),
-                2.4 * (21.0 - (-10.0 + i as f64)) + 5.0,
-                -10.0 + i as f64,
-                96,
-                24,
-            )
-        })
-        .collect();
+    let mut days = twenty_clean_days();
     let clean = calibrate(&days, &Settings::default()).fit.unwrap();
     days.push(fixed_day(date(2026, 2, 28), 1.0, -20.0, 96, 3));
     assert_eq!(
@@ -282,17 +275,7 @@ fn fixture_e4_flipped_k_comes_from_the_meter_so_a_wrong_k_does_not_echo() {
     // The seed recalibrated from its own heating_energy_kwh (= k_sep·DH), so k echoed itself.
     // Here the split with a wrong k changes nothing in the next fit.
     let e = stockholm_entity(None);
-    let days: Vec<DayInputs> = (0..20)
-        .map(|i| {
-            fixed_day(
-                date(2026, 2, 1 + i),
-                2.4 * (21.0 - (-10.0 + i as f64)) + 5.0,
-                -10.0 + i as f64,
-                96,
-                24,
-            )
-        })
-        .collect();
+    let days = twenty_clean_days();
     let wrong = DailyFit {
         k_kw_per_k: 0.072,
         ..fit_k_0_1()

@@ -1,23 +1,14 @@
 use hemflux_shared::config::Location;
 use hemflux_shared::point::FieldValue;
-use jiff::tz::TimeZone;
 use jiff::SignedDuration;
 
 use super::*;
 use crate::energy::effective::Coefficients;
 use crate::energy::forecast::{energy_forecast, ForecastInputs};
-use crate::energy::synthetic::{generate, HouseSpec};
+use crate::energy::synthetic::{self, generate, HouseSpec, SyntheticHouse};
 
 fn entity(location: Option<Location>) -> Entity {
-    Entity {
-        id: "villa_7".into(),
-        tag: "house_id",
-        tz: TimeZone::get("Europe/Stockholm").unwrap(),
-        location,
-        coefficients: Coefficients::default(),
-        assumed_indoor_c: 21.0,
-        poll_interval: SignedDuration::from_mins(5),
-    }
+    synthetic::entity("villa_7", location)
 }
 
 fn at(s: &str) -> Timestamp {
@@ -31,8 +22,8 @@ fn count(points: &[Point], measurement: &str) -> usize {
         .count()
 }
 
-#[test]
-fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
+/// The default synthetic house from 1 December 2025 to `to`.
+fn winter_house(to: &str) -> (HouseSpec, Entity, SyntheticHouse) {
     let spec = HouseSpec::default();
     let e = entity(Some(spec.location));
     let house = generate(
@@ -40,14 +31,16 @@ fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
         &e.coefficients,
         &e.tz,
         at("2025-12-01T00:00:00Z"),
-        at("2026-02-01T00:00:00Z"),
+        at(to),
     );
-    let meters = [house.meter.as_slice()];
-    let history = History {
-        meters: &meters,
-        heating: &house.heating,
-        weather: &house.weather,
-    };
+    (spec, e, house)
+}
+
+#[test]
+fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
+    let (spec, e, house) = winter_house("2026-02-01T00:00:00Z");
+    let meters = house.meters();
+    let history = house.history(&meters);
     let settings = Settings::default();
     let mut state = EnergyState::default();
 
@@ -246,21 +239,9 @@ fn the_forecast_heats_the_loss_at_target_and_coasts_above_it() {
 
 #[test]
 fn k_value_history_carries_the_seeds_fields_and_the_fits() {
-    let spec = HouseSpec::default();
-    let e = entity(Some(spec.location));
-    let house = generate(
-        &spec,
-        &e.coefficients,
-        &e.tz,
-        at("2025-12-01T00:00:00Z"),
-        at("2026-01-16T00:00:00Z"),
-    );
-    let meters = [house.meter.as_slice()];
-    let history = History {
-        meters: &meters,
-        heating: &house.heating,
-        weather: &house.weather,
-    };
+    let (_, e, house) = winter_house("2026-01-16T00:00:00Z");
+    let meters = house.meters();
+    let history = house.history(&meters);
     let mut state = EnergyState::default();
     let run = energy_pipeline(
         &e,
@@ -274,22 +255,9 @@ fn k_value_history_carries_the_seeds_fields_and_the_fits() {
         .iter()
         .find(|p| p.measurement == "k_value_history")
         .unwrap();
-    for field in [
-        "k_value",
-        "k_median",
-        "k_stddev",
-        "days_used",
-        "total_days",
-        "avg_outdoor_temp",
-        "confidence",
-        "balance_point_c",
-        "intercept_kwh_per_day",
-        "r2_adj",
-        "cvrmse",
-        "usable",
-        "base_kwh_per_day",
-    ] {
-        assert!(k.fields.contains_key(field), "{field} missing from {k:?}");
+    let fields = hemflux_shared::schema::series("k_value_history").flat_map(|s| s.fields);
+    for field in fields {
+        assert!(k.fields.contains_key(*field), "{field} missing from {k:?}");
     }
     assert_eq!(k.tags["method"], "caltrack_daily");
     assert_eq!(k.fields["total_days"], FieldValue::Int(30));

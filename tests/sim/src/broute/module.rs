@@ -615,16 +615,7 @@ impl Module {
             }
             0xEA => {
                 let (at, raw) = m.fixed_time(now);
-                let mut v = (at.year() as u16).to_be_bytes().to_vec();
-                v.extend([
-                    at.month() as u8,
-                    at.day() as u8,
-                    at.hour() as u8,
-                    at.minute() as u8,
-                    0,
-                ]);
-                v.extend(raw.to_be_bytes());
-                v
+                fixed_time_value(&at, raw)
             }
             0xE5 => vec![self.state.lock().unwrap().history_day],
             0xE2 => {
@@ -681,15 +672,7 @@ impl Module {
             let mut f = vec![
                 0x10, 0x81, 0, 0, 0x02, 0x88, 0x01, 0x05, 0xFF, 0x01, 0x73, 0x01, 0xEA, 0x0B,
             ];
-            f.extend((at.year() as u16).to_be_bytes());
-            f.extend([
-                at.month() as u8,
-                at.day() as u8,
-                at.hour() as u8,
-                at.minute() as u8,
-                0,
-            ]);
-            f.extend(raw.to_be_bytes());
+            f.extend(fixed_time_value(&at, raw));
             self.erxudp(&self.meter_ip(), OWN_IP, "0E1A", true, &f);
         }
     }
@@ -697,6 +680,20 @@ impl Module {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// EA's 11 bytes: the fixed time (year, month, day, hour, minute, second 0) and the register.
+fn fixed_time_value(at: &jiff::Zoned, raw: u32) -> Vec<u8> {
+    let mut v = (at.year() as u16).to_be_bytes().to_vec();
+    v.extend([
+        at.month() as u8,
+        at.day() as u8,
+        at.hour() as u8,
+        at.minute() as u8,
+        0,
+    ]);
+    v.extend(raw.to_be_bytes());
+    v
 }
 
 fn is_hex(s: &str) -> bool {
