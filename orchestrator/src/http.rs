@@ -40,6 +40,10 @@ pub struct AppState {
     pub purger: Arc<crate::onboard::StorePurge>,
     /// The config folders, data folder and `.env`, for onboarding from the web UI.
     pub paths: crate::onboard::Paths,
+    /// `meters.yaml` (beside `hemflux.toml`): which house or building each meter belongs to.
+    pub meters: std::path::PathBuf,
+    /// Changes when a worker's state changes ([`crate::supervisor::Supervisor::state_changes`]).
+    pub worker_states: tokio::sync::watch::Receiver<u64>,
 }
 
 impl FromRef<AppState> for Auth {

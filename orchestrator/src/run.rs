@@ -85,14 +85,16 @@ pub async fn run(args: RunArgs) -> Result<()> {
     ));
 
     let (sup, heard) = Supervisor::new(settings.supervisor.clone(), worker_bin, store.clone())?;
+    let worker_states = sup.state_changes();
     let (requests, requests_rx) = mpsc::channel(64);
     let supervisor = tokio::spawn(sup.run(requests_rx, heard));
 
+    let meters_file = std::path::absolute(config_path.with_file_name("meters.yaml"))?;
     let folders = Folders {
         profiles: std::path::absolute(&args.profiles)?,
         buildings: std::path::absolute(&args.buildings)?,
         env_file: std::path::absolute(&args.env_file)?,
-        meters: std::path::absolute(config_path.with_file_name("meters.yaml"))?,
+        meters: meters_file.clone(),
     };
     tokio::spawn(watcher::run(
         folders,
@@ -135,6 +137,8 @@ pub async fn run(args: RunArgs) -> Result<()> {
             data: args.data.clone(),
             env_file: args.env_file.clone(),
         },
+        meters: meters_file,
+        worker_states,
     });
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {

@@ -9,6 +9,7 @@ mod reads;
 mod slot;
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use hemflux_shared::kinds::controller::{house_worker_id, may_ask};
 use hemflux_shared::protocol::{FromWorker, ToWorker};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::reconcile::{self, Fingerprints};
 use crate::secrets::Secrets;
@@ -93,6 +94,9 @@ pub struct Supervisor {
     /// Workers started by the first reconcile spread their first poll; later ones start at once.
     first_reconcile: bool,
     heard_tx: mpsc::UnboundedSender<(i32, Heard)>,
+    /// A hash of every worker's state and error, published when it changes (the web UI's
+    /// live overview waits on it instead of polling).
+    states: watch::Sender<u64>,
 }
 
 impl Supervisor {
@@ -114,8 +118,14 @@ impl Supervisor {
             next_ask: 1,
             first_reconcile: true,
             heard_tx,
+            states: watch::channel(0).0,
         };
         Ok((sup, heard_rx))
+    }
+
+    /// Changes whenever a worker's state or error changes (checked every tick, 100 ms).
+    pub fn state_changes(&self) -> watch::Receiver<u64> {
+        self.states.subscribe()
     }
 
     /// Runs until a `Shutdown` request has stopped every worker (bounded by two stop graces).
@@ -538,6 +548,17 @@ impl Supervisor {
             slot.advance_stop(now, &self.settings);
         }
         self.start_due().await;
+        self.publish_states();
+    }
+
+    fn publish_states(&self) {
+        let mut hasher = std::hash::DefaultHasher::new();
+        for (id, slot) in &self.slots {
+            (id, slot.condition()).hash(&mut hasher);
+        }
+        let now = hasher.finish();
+        self.states
+            .send_if_modified(|last| std::mem::replace(last, now) != now);
     }
 }
 

@@ -408,6 +408,11 @@ impl Slot {
         }
     }
 
+    /// What the overview shows of the worker's condition (cheap, for change detection).
+    pub fn condition(&self) -> (&'static str, Option<&str>) {
+        (self.state.as_str(), self.error.as_deref())
+    }
+
     pub fn view(&self) -> WorkerView {
         WorkerView {
             id: self.spec.id.clone(),

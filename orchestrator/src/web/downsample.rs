@@ -54,6 +54,44 @@ pub fn min_max(input: Columns, buckets: usize) -> Columns {
     out
 }
 
+/// For bars: at most one row per bucket, at the bucket's first time, with the sum of each
+/// `summed` column and the maximum of the others (markers). Input with no more than `buckets`
+/// rows is returned as it is.
+pub fn sums(input: Columns, buckets: usize, summed: &[bool]) -> Columns {
+    let n = input.x.len();
+    if buckets == 0 || n <= buckets {
+        return input;
+    }
+    let (first, last) = (input.x[0], input.x[n - 1]);
+    let span = (last - first).max(1) as f64;
+    let bucket_of =
+        |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
+    let mut out = Columns {
+        x: Vec::with_capacity(buckets),
+        ys: vec![Vec::with_capacity(buckets); input.ys.len()],
+    };
+    let mut start = 0;
+    while start < n {
+        let b = bucket_of(input.x[start]);
+        let mut end = start + 1;
+        while end < n && bucket_of(input.x[end]) == b {
+            end += 1;
+        }
+        out.x.push(input.x[start]);
+        for (col, ys) in input.ys.iter().enumerate() {
+            let values = ys[start..end].iter().flatten().copied();
+            let merged = if summed.get(col).copied().unwrap_or(true) {
+                values.reduce(|a, b| a + b)
+            } else {
+                values.reduce(f64::max)
+            };
+            out.ys[col].push(merged);
+        }
+        start = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +134,23 @@ mod tests {
         assert_eq!(got(0).fold(f64::MAX, f64::min), min_a);
         assert_eq!(got(0).fold(f64::MIN, f64::max), max_a);
         assert_eq!(got(1).fold(f64::MIN, f64::max), max_b);
+    }
+
+    #[test]
+    fn bars_are_summed_per_bucket_and_markers_keep_their_maximum() {
+        let input = Columns {
+            x: (0..10).collect(),
+            ys: vec![
+                (0..10).map(|i| Some(i as f64)).collect(),
+                (0..10).map(|i| (i == 3).then_some(7.0)).collect(),
+            ],
+        };
+        let out = sums(input, 2, &[true, false]);
+        assert_eq!(out.x, [0, 5]);
+        assert_eq!(out.ys[0], [Some(10.0), Some(35.0)]);
+        assert_eq!(out.ys[1], [Some(7.0), None]);
+        let short = sums(columns(5), 10, &[true, true]);
+        assert_eq!(short.x.len(), 5);
     }
 
     #[test]

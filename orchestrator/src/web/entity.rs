@@ -1,5 +1,7 @@
-//! `/entity/{id}`: one house or building: its workers (with restart) and charts of everything
-//! stored for it, drawn by `app.js` from `/api/entity/{id}/series`.
+//! `/entity/{id}`: one house or building: its workers (with restart), its meters, the
+//! purpose-built charts (`/api/entity/{id}/figures`) and a chart of everything else stored for
+//! it (`/api/entity/{id}/series`), drawn by `app.js`. `/meter/{id}`: one meter of `meters.yaml`
+//! the same way, with its anomaly flags listed.
 
 use std::fmt::Write;
 
@@ -40,7 +42,9 @@ pub async fn page(
     let has_data = tokio::task::spawn_blocking(move || {
         store
             .reader()
-            .and_then(|r| super::series::entity_series_list(&r, &key))
+            .and_then(|r| {
+                super::series::entity_series_list(&r, &super::series::Subject::Entity(key))
+            })
             .map(|s| !s.is_empty())
     })
     .await
@@ -92,26 +96,138 @@ pub async fn page(
             lang.t("remove_entity")
         );
     }
-    let _ = write!(
-        body,
-        r#"</ul></section>
-<form class="range" id="range" onsubmit="return false">
+    body.push_str("</ul></section>");
+    let meters = super::meters::meters_of(&state.meters, &id, &|e| who.can_see(e), who.is_admin());
+    if !meters.is_empty() {
+        let _ = write!(
+            body,
+            r#"<section class="meters"><h2>{}</h2><ul>"#,
+            lang.t("meters")
+        );
+        for m in &meters {
+            let _ = write!(
+                body,
+                r#"<li><a href="/meter/{id}">{id}</a> {desc} ({unit})</li>"#,
+                id = esc(&m.id),
+                desc = esc(&m.description),
+                unit = esc(&m.unit),
+            );
+        }
+        body.push_str("</ul></section>");
+    }
+    body.push_str(&charts_html(lang, "entity", &id));
+    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+}
+
+/// The range picker, the CSV link and the boxes `app.js` draws the charts in.
+fn charts_html(lang: Lang, kind: &str, id: &str) -> String {
+    format!(
+        r#"<form class="range" id="range" onsubmit="return false">
 <span>{range}:</span>
 <button data-span="86400">24 h</button><button data-span="604800">7 d</button><button data-span="2592000">30 d</button><button data-span="31536000">1 y</button>
 <label>{from} <input type="datetime-local" id="from"></label><label>{to} <input type="datetime-local" id="to"></label>
-<button id="apply">{show}</button> <a id="csv" href="/api/entity/{eid}/csv">{csv}</a></form>
-<div id="charts" data-entity="{eid}" data-loading="{loading}" data-empty="{empty}" data-points="{points}"></div>"#,
+<button id="apply">{show}</button> <a id="csv" href="/api/{kind}/{eid}/csv">{csv}</a></form>
+<div id="figures"></div>
+<div id="charts" data-kind="{kind}" data-entity="{eid}" data-loading="{loading}" data-empty="{empty}" data-points="{points}"></div>"#,
         range = lang.t("range"),
         from = lang.t("from"),
         to = lang.t("to"),
         show = lang.t("show"),
-        eid = esc(&id),
+        eid = esc(id),
         csv = lang.t("csv"),
         loading = lang.t("loading"),
         empty = lang.t("no_data"),
         points = lang.t("points"),
+    )
+}
+
+/// `/meter/{id}`: a meter the caller may see (through its house or building), else 404.
+pub async fn meter_page(
+    PageUser(who): PageUser,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<LangQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::from_request(q.lang.as_deref(), &headers);
+    let can_see = |e: &str| who.can_see(e);
+    let Some(meter) = super::meters::visible_meter(&state.meters, &id, &can_see, who.is_admin())
+    else {
+        return (StatusCode::NOT_FOUND, lang.t("not_found")).into_response();
+    };
+    let store = state.store.clone();
+    let key = id.clone();
+    let flags = tokio::task::spawn_blocking(move || anomalies(&store.reader()?, &key)).await;
+    let flags = match flags {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    };
+    let mut body = format!(
+        r#"<h1>{} · {}</h1><p>{} ({})</p><p>{}: "#,
+        lang.t("meter"),
+        esc(&id),
+        esc(&meter.description),
+        esc(&meter.unit),
+        lang.t("owner"),
     );
+    for o in &meter.owners {
+        let _ = write!(body, r#"<a href="/entity/{o}">{o}</a> "#, o = esc(o));
+    }
+    let _ = write!(
+        body,
+        r#"</p><section class="anomalies"><h2>{}</h2>"#,
+        lang.t("anomalies")
+    );
+    if flags.is_empty() {
+        let _ = write!(body, "<p>{}</p>", lang.t("no_anomalies"));
+    } else {
+        let _ = write!(
+            body,
+            r#"<table id="anomalies"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>"#,
+            lang.t("day"),
+            lang.t("flag"),
+            lang.t("reason")
+        );
+        for (time, flag, reason) in &flags {
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(time),
+                esc(flag),
+                esc(reason)
+            );
+        }
+        body.push_str("</tbody></table>");
+    }
+    body.push_str("</section>");
+    body.push_str(&charts_html(lang, "meter", &id));
     with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+}
+
+/// A meter's anomaly flags, newest first: (time, flag, reason).
+fn anomalies(
+    reader: &crate::store::Reader,
+    meter: &str,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    let query = crate::store::RangeQuery::new("meter_anomaly").tag("meter_id", meter);
+    reader.for_each_point(&query, |series, time, fields| {
+        let mut reason = String::new();
+        for f in fields {
+            if let ("reason", crate::store::RawValue::Str(r)) = f? {
+                reason = r.to_string();
+            }
+        }
+        let flag = series.tags.get("flag").cloned().unwrap_or_default();
+        out.push((time, flag, reason));
+        Ok(())
+    })?;
+    out.sort_by_key(|p| std::cmp::Reverse(p.0));
+    Ok(out
+        .into_iter()
+        .map(|(t, f, r)| (hemflux_shared::time::from_nanos(t).to_string(), f, r))
+        .collect())
 }
 
 /// `POST /web/workers/{id}/restart` from the entity page's button. The session guard has

@@ -1,6 +1,8 @@
 //! The web UI: the fleet at a glance (`/`), one entity's story in charts (`/entity/{id}`), and
-//! the data behind them (`/api/overview`, `/api/entity/{id}/series`, `/api/entity/{id}/csv`,
-//! live updates on `/events`). Served by `hemflux run` on its own listener; the pages, the script,
+//! the data behind them (`/api/overview`, `/api/entity/{id}/series`, `.../figures` (the
+//! purpose-built charts), `.../csv`), each meter of `meters.yaml` (`/meter/{id}`, the same
+//! routes under `/api/meter/{id}/`), and live updates on `/events` (the overview) and
+//! `/events/{entity|meter}/{id}` (new points for the charts), pushed when the store commits. Served by `hemflux run` on its own listener; the pages, the script,
 //! the style and the vendored uPlot are embedded in the binary.
 //!
 //! Every page and data route answers only under this server's own Host (like `/api`), and only
@@ -13,10 +15,13 @@ mod comfort;
 mod downsample;
 mod entity;
 mod events;
+mod figures;
 mod fleet;
 pub(crate) mod html;
 pub(crate) mod i18n;
 mod json_edit;
+mod live;
+mod meters;
 mod offboard;
 mod onboard;
 mod overview;
@@ -29,11 +34,12 @@ use axum::Router;
 use crate::http::AppState;
 
 // For the benchmark (`benches/web.rs`).
+pub use figures::figures;
 pub use fleet::overview_model;
 pub use i18n::Lang;
 pub use overview::rows_html;
 pub(crate) use overview::with_lang_cookie;
-pub use series::{entity_series, SeriesRequest};
+pub use series::{entity_series, SeriesRequest, Subject};
 
 /// The web UI's routes; `crate::http::router` merges them.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -59,9 +65,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))
-        .route("/api/entity/{id}/series", get(series::json))
-        .route("/api/entity/{id}/csv", get(series::csv))
+        .route("/meter/{id}", get(entity::meter_page))
+        .route(
+            "/api/entity/{id}/series",
+            get(series::routes::entity_series),
+        )
+        .route(
+            "/api/entity/{id}/figures",
+            get(series::routes::entity_figures),
+        )
+        .route("/api/entity/{id}/csv", get(series::routes::entity_csv))
+        .route("/api/meter/{id}/series", get(series::routes::meter_series))
+        .route(
+            "/api/meter/{id}/figures",
+            get(series::routes::meter_figures),
+        )
+        .route("/api/meter/{id}/csv", get(series::routes::meter_csv))
         .route("/events", get(events::stream))
+        .route("/events/entity/{id}", get(live::entity))
+        .route("/events/meter/{id}", get(live::meter))
         .route("/onboard", get(onboard::start))
         .route("/onboard/verify", post(onboard::verify))
         .route("/onboard/save", post(onboard::save))

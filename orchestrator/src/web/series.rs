@@ -1,14 +1,15 @@
-//! The data behind an entity's charts: `/api/entity/{id}/series` (JSON for uPlot, min/max per
-//! pixel bucket on long ranges) and `/api/entity/{id}/csv` (every stored point of the range).
+//! The data behind an entity's or a meter's generic charts: `/api/{entity|meter}/{id}/series`
+//! (JSON for uPlot, min/max per pixel bucket on long ranges) and `.../csv` (every stored point
+//! of the range).
 //!
 //! An entity's data is every series tagged `house_id` or `building_id` with its id: what its
-//! workers, the analytics and the weather store for it. One chart per series (measurement and
-//! tags), one line per numeric field.
+//! workers, the analytics and the weather store for it. A meter's is every `meter_*` series
+//! tagged `meter_id` with its id (what the meter analytics write). One chart per series
+//! (measurement and tags), one line per numeric field.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::Result;
-use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -42,7 +43,7 @@ impl SeriesRequest {
         (from, to)
     }
 
-    fn buckets(&self) -> usize {
+    pub(super) fn buckets(&self) -> usize {
         self.width.unwrap_or(1000).clamp(10, 4000)
     }
 }
@@ -61,12 +62,51 @@ pub struct Chart {
     pub stored: usize,
 }
 
-/// The entity's series, sorted so that related charts sit together.
-pub fn entity_series_list(reader: &Reader, entity_id: &str) -> Result<Vec<Series>> {
+/// Whose charts: a house or building, or a meter of `meters.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Entity(String),
+    Meter(String),
+}
+
+impl Subject {
+    pub fn id(&self) -> &str {
+        match self {
+            Subject::Entity(id) | Subject::Meter(id) => id,
+        }
+    }
+
+    /// Whether a series belongs to it.
+    pub fn owns(&self, measurement: &str, tags: &BTreeMap<String, String>) -> bool {
+        let tagged = |k: &str, id: &str| tags.get(k).map(String::as_str) == Some(id);
+        match self {
+            Subject::Entity(id) => tagged("house_id", id) || tagged("building_id", id),
+            Subject::Meter(id) => measurement.starts_with("meter_") && tagged("meter_id", id),
+        }
+    }
+
+    /// The tags that say whose a series is (not shown on its chart).
+    fn is_own_tag(&self, key: &str) -> bool {
+        match self {
+            Subject::Entity(_) => key == "house_id" || key == "building_id",
+            Subject::Meter(_) => key == "meter_id",
+        }
+    }
+
+    /// A series' tags without the subject's own.
+    pub fn other_tags(&self, tags: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mut tags = tags.clone();
+        tags.retain(|k, _| !self.is_own_tag(k));
+        tags
+    }
+}
+
+/// The subject's series, sorted so that related charts sit together.
+pub fn entity_series_list(reader: &Reader, subject: &Subject) -> Result<Vec<Series>> {
     let mut out: Vec<Series> = reader
         .all_series()?
         .into_iter()
-        .filter(|s| is_of(s, entity_id))
+        .filter(|s| subject.owns(&s.measurement, &s.tags))
         .collect();
     out.sort_by(|a, b| {
         (rank(&a.measurement), &a.measurement, &a.tags).cmp(&(
@@ -102,24 +142,17 @@ fn rank(measurement: &str) -> usize {
         .unwrap_or(ORDER.len())
 }
 
-fn is_of(series: &Series, entity_id: &str) -> bool {
-    ["house_id", "building_id"]
-        .iter()
-        .any(|k| series.tags.get(*k).map(String::as_str) == Some(entity_id))
-}
-
-/// The charts of an entity over `req`'s range, each downsampled to the requested width.
+/// The charts of a subject over `req`'s range, each downsampled to the requested width.
 pub fn entity_series(
     reader: &Reader,
-    entity_id: &str,
+    subject: &Subject,
     req: SeriesRequest,
     now_ns: i64,
 ) -> Result<Vec<Chart>> {
     let (from, to) = req.range(now_ns);
     let mut charts = Vec::new();
-    for series in entity_series_list(reader, entity_id)? {
+    for series in entity_series_list(reader, subject)? {
         let mut names: Vec<String> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
         let mut cols = Columns {
             x: Vec::new(),
             ys: Vec::new(),
@@ -134,10 +167,10 @@ pub fn entity_series(
                     RawValue::Int(v) => v as f64,
                     _ => continue,
                 };
-                let col = match index.get(name) {
-                    Some(c) => *c,
+                // A series has a few fields: a scan beats hashing each name of each point.
+                let col = match names.iter().position(|n| n == name) {
+                    Some(c) => c,
                     None => {
-                        index.insert(name.to_string(), names.len());
                         names.push(name.to_string());
                         cols.ys.push(vec![None; row]);
                         names.len() - 1
@@ -155,11 +188,9 @@ pub fn entity_series(
         }
         let stored = cols.x.len();
         let cols = min_max(cols, req.buckets());
-        let mut tags = series.tags;
-        tags.retain(|k, _| k != "house_id" && k != "building_id");
         charts.push(Chart {
+            tags: subject.other_tags(&series.tags),
             measurement: series.measurement,
-            tags,
             fields: names,
             x: cols.x.iter().map(|t| *t as f64 / NS as f64).collect(),
             y: cols.ys,
@@ -169,17 +200,17 @@ pub fn entity_series(
     Ok(charts)
 }
 
-/// Every stored point of the entity in the range as CSV: `time,measurement,tags,field,value`.
+/// Every stored point of the subject in the range as CSV: `time,measurement,tags,field,value`.
 pub fn entity_csv(
     reader: &Reader,
-    entity_id: &str,
+    subject: &Subject,
     req: SeriesRequest,
     now_ns: i64,
 ) -> Result<Vec<u8>> {
     let (from, to) = req.range(now_ns);
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(["time", "measurement", "tags", "field", "value"])?;
-    for series in entity_series_list(reader, entity_id)? {
+    for series in entity_series_list(reader, subject)? {
         let tags: Vec<String> = series
             .tags
             .iter()
@@ -204,51 +235,90 @@ pub fn entity_csv(
     Ok(out.into_inner()?)
 }
 
-/// The store, read off the async threads, for an entity the caller may see (else 404, the same
-/// answer as for an entity that does not exist).
-async fn read_for<T: Send + 'static>(
+/// The store, read off the async threads, for an entity or meter the caller may see (else 404,
+/// the same answer as for one that does not exist). `f` gets the meter's unit ("" for entities).
+pub(super) async fn read_for<T: Send + 'static>(
     state: &AppState,
-    reader: &ApiReader,
-    id: &str,
-    f: impl FnOnce(&Reader) -> Result<T> + Send + 'static,
+    caller: ApiReader,
+    meter: bool,
+    id: String,
+    f: impl FnOnce(&Reader, &Subject, &str) -> Result<T> + Send + 'static,
 ) -> Result<T, Response> {
-    if !reader.can_see(id) {
-        return Err((StatusCode::NOT_FOUND, "no such entity").into_response());
-    }
     let store = state.store.clone();
-    tokio::task::spawn_blocking(move || f(&store.reader()?))
-        .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response())
+    let meters = state.meters.clone();
+    let read = move || -> Result<Option<T>> {
+        let can_see = |e: &str| caller.can_see(e);
+        let Some((subject, unit)) =
+            super::meters::subject(&meters, meter, &id, &can_see, caller.sees_all())
+        else {
+            return Ok(None);
+        };
+        f(&store.reader()?, &subject, &unit).map(Some)
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(Some(t))) => Ok(t),
+        Ok(Ok(None)) => Err((StatusCode::NOT_FOUND, "no such entity").into_response()),
+        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()),
+        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+    }
 }
 
-pub async fn json(
+/// The routes' handlers, for an entity (`meter` false) or a meter.
+pub(super) async fn json(
+    meter: bool,
     caller: ApiReader,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(req): Query<SeriesRequest>,
+    state: AppState,
+    id: String,
+    req: SeriesRequest,
 ) -> Response {
-    let key = id.clone();
     let now = super::overview::now_ns();
-    match read_for(&state, &caller, &id, move |r| {
-        entity_series(r, &key, req, now)
+    let seq = state.store.committed().borrow().to_owned();
+    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
+        entity_series(r, s, req, now)
     })
     .await
     {
-        Ok(charts) => Json(serde_json::json!({ "entity": id, "charts": charts })).into_response(),
+        Ok(charts) => {
+            Json(serde_json::json!({ "entity": id, "seq": seq, "charts": charts })).into_response()
+        }
         Err(r) => r,
     }
 }
 
-pub async fn csv(
+pub(super) async fn figures(
+    meter: bool,
     caller: ApiReader,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(req): Query<SeriesRequest>,
+    state: AppState,
+    id: String,
+    req: SeriesRequest,
+    lang: super::i18n::Lang,
 ) -> Response {
-    let key = id.clone();
     let now = super::overview::now_ns();
-    match read_for(&state, &caller, &id, move |r| entity_csv(r, &key, req, now)).await {
+    match read_for(&state, caller, meter, id.clone(), move |r, s, unit| {
+        super::figures::figures(r, s, req, now, lang, unit)
+    })
+    .await
+    {
+        Ok(figures) => {
+            Json(serde_json::json!({ "entity": id, "figures": figures })).into_response()
+        }
+        Err(r) => r,
+    }
+}
+
+pub(super) async fn csv(
+    meter: bool,
+    caller: ApiReader,
+    state: AppState,
+    id: String,
+    req: SeriesRequest,
+) -> Response {
+    let now = super::overview::now_ns();
+    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
+        entity_csv(r, s, req, now)
+    })
+    .await
+    {
         Ok(bytes) => {
             let file: String = id
                 .chars()
@@ -273,5 +343,75 @@ pub async fn csv(
                 .into_response()
         }
         Err(r) => r,
+    }
+}
+
+/// `/api/entity/{id}/...` and `/api/meter/{id}/...`.
+pub mod routes {
+    use axum::extract::{Path, Query, State};
+    use axum::http::HeaderMap;
+    use axum::response::Response;
+
+    use super::SeriesRequest;
+    use crate::auth::ApiReader;
+    use crate::http::AppState;
+    use crate::web::i18n::Lang;
+
+    pub async fn entity_series(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+    ) -> Response {
+        super::json(false, c, s, id, q).await
+    }
+
+    pub async fn meter_series(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+    ) -> Response {
+        super::json(true, c, s, id, q).await
+    }
+
+    pub async fn entity_csv(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+    ) -> Response {
+        super::csv(false, c, s, id, q).await
+    }
+
+    pub async fn meter_csv(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+    ) -> Response {
+        super::csv(true, c, s, id, q).await
+    }
+
+    pub async fn entity_figures(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+        headers: HeaderMap,
+    ) -> Response {
+        let lang = Lang::from_request(None, &headers);
+        super::figures(false, c, s, id, q, lang).await
+    }
+
+    pub async fn meter_figures(
+        c: ApiReader,
+        State(s): State<AppState>,
+        Path(id): Path<String>,
+        Query(q): Query<SeriesRequest>,
+        headers: HeaderMap,
+    ) -> Response {
+        let lang = Lang::from_request(None, &headers);
+        super::figures(true, c, s, id, q, lang).await
     }
 }
