@@ -308,6 +308,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Inga avvikelser i intervallet.",
     ),
     ("owner", "Belongs to", "Tillhör"),
+    ("unit", "Unit", "Enhet"),
     // The sign-in, registration, account and admin pages.
     ("sign_in", "Sign in", "Logga in"),
     ("email", "E-mail", "E-post"),

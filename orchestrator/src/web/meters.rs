@@ -14,7 +14,7 @@ use hemflux_analytics::meters::Kind;
 use super::series::Subject;
 
 /// One meter as the web UI shows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MeterInfo {
     pub id: String,
     pub description: String,
@@ -71,6 +71,24 @@ impl MeterInfo {
     }
 }
 
+/// Every meter the caller may see (none, with a warning, when `meters.yaml` is unreadable).
+pub fn visible_meters(
+    file: &Path,
+    can_see: &dyn Fn(&str) -> bool,
+    sees_all: bool,
+) -> Vec<MeterInfo> {
+    match meters(file) {
+        Ok(all) => all
+            .into_iter()
+            .filter(|m| m.visible(can_see, sees_all))
+            .collect(),
+        Err(e) => {
+            tracing::warn!("the web UI cannot read {}: {e:#}", file.display());
+            Vec::new()
+        }
+    }
+}
+
 /// The meters of one entity that the caller may see.
 pub fn meters_of(
     file: &Path,
@@ -78,16 +96,9 @@ pub fn meters_of(
     can_see: &dyn Fn(&str) -> bool,
     sees_all: bool,
 ) -> Vec<MeterInfo> {
-    match meters(file) {
-        Ok(all) => all
-            .into_iter()
-            .filter(|m| m.owners.contains(entity) && m.visible(can_see, sees_all))
-            .collect(),
-        Err(e) => {
-            tracing::warn!("the web UI cannot read {}: {e:#}", file.display());
-            Vec::new()
-        }
-    }
+    let mut all = visible_meters(file, can_see, sees_all);
+    all.retain(|m| m.owners.contains(entity));
+    all
 }
 
 /// The meter `id` if it exists and the caller may see it.

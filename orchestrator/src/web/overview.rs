@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::fleet::{overview_model, EntityRow};
 use super::html::{esc, page as frame};
 use super::i18n::Lang;
+use super::meters::{visible_meters, MeterInfo};
 use crate::auth::{ApiReader, PageUser};
 use crate::http::AppState;
 use crate::sinks::SinkStatus;
@@ -24,6 +25,8 @@ pub struct LangQuery {
 #[derive(Serialize)]
 pub struct Overview {
     pub entities: Vec<EntityRow>,
+    /// The meters of `meters.yaml` the caller may see.
+    pub meters: Vec<MeterInfo>,
     pub sinks: Vec<SinkStatus>,
     pub config_errors: Vec<String>,
 }
@@ -57,6 +60,7 @@ pub async fn load(
     .map_err(|e| internal(&format!("{e:#}")))?;
     Ok(Overview {
         entities,
+        meters: visible_meters(&state.meters, &can_see, sees_all),
         sinks: state.sinks.status(),
         config_errors: if sees_all {
             snapshot.config_errors
@@ -152,6 +156,37 @@ pub fn render(lang: Lang, o: &Overview) -> String {
     if o.entities.is_empty() {
         let _ = write!(out, r#"<p class="empty">{}</p>"#, lang.t("nothing"));
     }
+    out.push_str(&meters_html(lang, &o.meters));
+    out
+}
+
+/// The meters of `meters.yaml`, each linked to its page.
+fn meters_html(lang: Lang, meters: &[MeterInfo]) -> String {
+    if meters.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        r#"<h2>{}</h2><table class="fleet" id="meters"><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>"#,
+        lang.t("meters"),
+        lang.t("meter"),
+        lang.t("unit"),
+        lang.t("owner"),
+    );
+    for m in meters {
+        let owners: Vec<String> = m.owners.iter().map(|o| esc(o)).collect();
+        let _ = write!(
+            out,
+            r#"<tr data-id="{id}"><td data-label="{meter_t}"><a href="/meter/{id}">{id}</a> {desc}</td><td data-label="{unit_t}">{unit}</td><td data-label="{owner_t}">{owners}</td></tr>"#,
+            id = esc(&m.id),
+            desc = esc(&m.description),
+            unit = esc(&m.unit),
+            owners = owners.join(", "),
+            meter_t = lang.t("meter"),
+            unit_t = lang.t("unit"),
+            owner_t = lang.t("owner"),
+        );
+    }
+    out.push_str("</tbody></table>");
     out
 }
 

@@ -166,6 +166,23 @@ fn stored(now: i64) -> (Stored, String) {
     (s, lp)
 }
 
+/// The meters the overview lists, by the links in its meters table.
+fn overview_meters(browser: &Browser) -> Vec<String> {
+    let ids = browser.eval(
+        "return Array.from(document.querySelectorAll('#meters a')).map(a => a.getAttribute('href'))",
+    );
+    ids.as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            h.as_str()
+                .unwrap()
+                .trim_start_matches("/meter/")
+                .to_string()
+        })
+        .collect()
+}
+
 /// A figure's labels and data: `columns[i]` is where line `i` is in `data`.
 fn figure(browser: &Browser, key: &str) -> (Vec<Vec<Option<f64>>>, Vec<usize>) {
     let v = browser.wait_for_js(
@@ -220,6 +237,8 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     import(&o, &lp);
 
     browser.sign_in(&o, "anna", "anna's long passphrase");
+    browser.goto(&o.url("/?lang=en"));
+    assert_eq!(overview_meters(&browser), ["el", "heat"]);
     browser.goto(&o.url("/entity/villa?lang=en"));
 
     // The split: heating at the bottom, hot water stacked on it; the day without a breakdown
@@ -363,9 +382,11 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     );
     browser.screenshot("entity-figures-sv");
 
-    // bo sees stuga and its meter, and nothing of villa's meter.
+    // bo sees stuga and its meter, and nothing of villa's meter: not on the overview either.
     browser.clear_cookies();
     browser.sign_in(&o, "bo", "bo's long passphrase");
+    browser.goto(&o.url("/?lang=en"));
+    assert_eq!(overview_meters(&browser), ["heat"]);
     for path in [
         "/meter/el",
         "/api/meter/el/series",
