@@ -168,6 +168,25 @@ impl Orchestrator {
         self
     }
 
+    /// Loads line protocol into this orchestrator's store with `hemflux import` (as a user
+    /// would beside `hemflux run`), through a file `name` in its folder.
+    pub fn import_lines(&self, name: &str, lines: &str) {
+        let file = self.path(name);
+        std::fs::write(&file, lines).unwrap();
+        let out = Command::new(bin("hemflux"))
+            .arg("import")
+            .arg(&file)
+            .arg("--data")
+            .arg(self.path("data"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hemflux import: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

@@ -7,12 +7,11 @@
 //! ahead on the local wall clock rather than waited for.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use hemflux_analytics::energy::effective::Coefficients;
 use hemflux_analytics::energy::synthetic::{generate, HouseSpec};
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{wait_for, Orchestrator, Sim};
 use hemflux_shared::point::write_line_protocol;
 use hemflux_shared::Point;
 use jiff::tz::TimeZone;
@@ -220,20 +219,7 @@ fn an_analytics_crash_leaves_collection_alone_and_it_reads_through_the_orchestra
 fn import(o: &Orchestrator, points: &[Point]) {
     let mut buf = Vec::new();
     write_line_protocol(points, &mut buf);
-    let file = o.path("history.lp");
-    std::fs::write(&file, buf).unwrap();
-    let out = Command::new(bin("hemflux"))
-        .arg("import")
-        .arg(&file)
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hemflux import failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    o.import_lines("history.lp", &String::from_utf8(buf).unwrap());
 }
 
 fn ns(t: Timestamp) -> i64 {

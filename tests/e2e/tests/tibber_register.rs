@@ -5,10 +5,9 @@
 //! register must add up.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, free_port, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{free_port, wait_for, Orchestrator, Sim};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
@@ -104,18 +103,7 @@ fn the_home_assistant_register_continues_the_migrated_value_and_survives_a_resta
         "kWh,entity_id={ENTITY},domain=input_number value={STORED} {}\n",
         since.as_nanosecond()
     );
-    let file = o.path("history.lp");
-    std::fs::write(&file, line).unwrap();
-    let out = Command::new(bin("hemflux"))
-        .args(["import", file.to_str().unwrap(), "--data"])
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    o.import_lines("history.lp", &line);
 
     std::fs::write(
         o.path(".env"),

@@ -6,11 +6,10 @@
 //! house gets none of (page, API, CSV, events); a point written while the page is open appears
 //! in its chart without a reload. Screenshots go to `target/web-screenshots/`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, Orchestrator};
+use hemflux_e2e::Orchestrator;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -29,23 +28,6 @@ const METERS: &str = r#"meters:
     output_unit: "kWh"
     series: { measurement: "meter_reading", tags: { house_id: "stuga", meter: "heat" } }
 "#;
-
-fn import(o: &Orchestrator, lines: &str) {
-    let file = o.path("charts.lp");
-    std::fs::write(&file, lines).unwrap();
-    let out = Command::new(bin("hemflux"))
-        .arg("import")
-        .arg(&file)
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hemflux import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A day of the split: (day, Some((heating, hot water)) or None for no breakdown, metered).
 type SplitDay = (i64, Option<(f64, f64)>, f64);
@@ -234,7 +216,7 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
     let now = jiff::Timestamp::now().as_second();
     let (s, lp) = stored(now);
-    import(&o, &lp);
+    o.import_lines("charts.lp", &lp);
 
     browser.sign_in(&o, "anna", "anna's long passphrase");
     browser.goto(&o.url("/?lang=en"));
@@ -319,8 +301,8 @@ fn purpose_built_charts_meter_pages_and_live_points() {
         "window.sameDocument = true; {room_chart} return c.plot.data[0].length;"
     ));
     let t_new = now - 30;
-    import(
-        &o,
+    o.import_lines(
+        "charts.lp",
         &format!(
             "heating_system,house_id=villa room_temperature=22.75 {}\n",
             t_new * NS

@@ -4,11 +4,10 @@
 //! what the store holds; Swedish; a phone-sized window. Screenshots go to
 //! `target/web-screenshots/`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, Orchestrator};
+use hemflux_e2e::Orchestrator;
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -16,24 +15,6 @@ const NS: i64 = 1_000_000_000;
 
 fn synthetic() -> &'static str {
     r#"{"synthetic": {"interval_ms": 200}}"#
-}
-
-/// Imports line protocol into the running orchestrator's store, as `hemflux import` does.
-fn import(o: &Orchestrator, name: &str, lines: &str) {
-    let file = o.path(name);
-    std::fs::write(&file, lines).unwrap();
-    let out = Command::new(bin("hemflux"))
-        .arg("import")
-        .arg(&file)
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hemflux import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The supply temperatures written for `villa`: one every 5 minutes over the last ~8 hours.
@@ -86,7 +67,7 @@ fn overview_entity_charts_csv_languages_phone() {
         "k_value_history,house_id=villa,method=caltrack_daily k_value=0.123,r2_adj=0.91 {}\n",
         (now_s - 3600) * NS
     ));
-    import(&o, "villa.lp", &lp);
+    o.import_lines("villa.lp", &lp);
 
     // Pages need a session.
     browser.goto(&o.url("/entity/villa"));
