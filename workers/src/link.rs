@@ -36,6 +36,8 @@ type Answers = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<String, String>>>>>
 /// A kind that finishes its work when stopped gets this long; then the process exits anyway
 /// (the orchestrator's SIGKILL comes after two stop graces, at most 7 s).
 const STOP_DEADLINE: Duration = Duration::from_secs(6);
+/// How often a worker looks whether its orchestrator is still its parent.
+const PARENT_CHECK: Duration = Duration::from_millis(500);
 
 /// What happens when the orchestrator stops the worker or goes away.
 enum OnStop {
@@ -63,7 +65,7 @@ impl Shared {
             match std::mem::replace(&mut *on_stop, OnStop::Stopping) {
                 OnStop::Exit => {
                     tracing::info!("{why}: exiting");
-                    std::process::exit(0);
+                    exit_now();
                 }
                 OnStop::Notify(tx) => tx,
                 OnStop::Stopping => return,
@@ -78,13 +80,32 @@ impl Shared {
         std::thread::spawn(|| {
             std::thread::sleep(STOP_DEADLINE);
             tracing::warn!("still not finished {STOP_DEADLINE:?} after the stop: exiting");
-            // `_exit`, not `exit`: the main thread may be returning from `main` at this very
-            // moment, and two concurrent `exit`s can deadlock in libc's exit handlers, leaving
-            // the worker alive after its orchestrator.
-            // SAFETY: `_exit` ends the process at once; it touches no state of ours.
-            unsafe { libc::_exit(0) }
+            exit_now();
         });
     }
+}
+
+/// Ends the process at once. `_exit`, not `exit`: this may run on any thread while the main
+/// thread returns from `main`, and two concurrent `exit`s can deadlock in libc's exit handlers,
+/// leaving the worker alive after its orchestrator. Every line sent is already written (stdout
+/// is written line by line), so nothing an exit handler would flush is lost.
+fn exit_now() -> ! {
+    // SAFETY: `_exit` ends the process at once; it touches no state of ours.
+    unsafe { libc::_exit(0) }
+}
+
+/// Stops the worker once its parent, the orchestrator, is gone, from a thread of its own: stdin's
+/// EOF and the death signal are both handled on the single-threaded runtime, and a worker whose
+/// runtime is stuck in a blocking call must still not outlive its orchestrator.
+fn watch_parent(shared: Shared) {
+    let parent = std::os::unix::process::parent_id();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(PARENT_CHECK);
+        if std::os::unix::process::parent_id() != parent {
+            shared.stop_or_exit("the orchestrator is gone");
+            return;
+        }
+    });
 }
 
 /// One page of a `query`'s answer: points and the next page's cursor, or the refusal.
@@ -148,6 +169,7 @@ pub async fn start() -> Result<Worker> {
     tokio::spawn(write_stdout(out_rx, shared.clone()));
     let (cmd_tx, commands) = mpsc::channel(16);
     tokio::spawn(read_stdin(stdin, shared.clone(), cmd_tx));
+    watch_parent(shared.clone());
 
     let link = Arc::new(Link {
         out,
