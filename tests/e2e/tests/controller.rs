@@ -159,9 +159,20 @@ impl Rig {
         let house = self.o.worker(&format!("house:{HOUSE}")).unwrap();
         let pid = house["pid"].as_i64().unwrap() as i32;
         self.o.kill9();
-        wait_for(Duration::from_secs(20), "the house worker gone", || {
-            (!hemflux_e2e::alive(pid)).then_some(())
-        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while hemflux_e2e::alive(pid) {
+            // What the worker is doing, should it outlive its orchestrator (a rare CI failure).
+            let proc =
+                |f: &str| std::fs::read_to_string(format!("/proc/{pid}/{f}")).unwrap_or_default();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the house worker {pid} outlived its orchestrator by 60 s:\n{}\nwchan: {}\n{}",
+                proc("status"),
+                proc("wchan"),
+                self.o.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn write_profile(&self, enabled: bool) {
