@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 /// Binds `listen` (port 0 picks a free port), prints `LISTENING http://ADDR`, and serves until
@@ -18,6 +19,25 @@ pub async fn serve(router: Router, listen: SocketAddr) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// An answer that ends a request early (boxed: responses are large), so that a handler's
+/// checks chain with `?`.
+pub struct Rejected(Box<Response>);
+
+impl From<Response> for Rejected {
+    fn from(answer: Response) -> Self {
+        Rejected(Box::new(answer))
+    }
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A handler's answer: a refusal is the `Err`.
+pub type Answer = Result<Response, Rejected>;
 
 /// Resolves when stdin reaches EOF (the parent is gone) or SIGTERM/SIGINT arrives.
 pub async fn stdin_closed() {
