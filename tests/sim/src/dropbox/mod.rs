@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
-use crate::common::{Answer, Rejected};
+use crate::common::{every, Answer, Rejected};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -235,25 +235,21 @@ fn bad_input(route: &str, message: String) -> Rejected {
 fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Rejected> {
     let mut store = sim.store.lock().unwrap();
     store.calls += 1;
-    if let Some(n) = sim.args.too_many_every {
-        if store.calls.is_multiple_of(n) {
-            let body = json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}});
-            let answer = (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "1")],
-                Json(body),
-            );
-            return Err(answer.into_response().into());
-        }
+    if every(store.calls, sim.args.too_many_every).is_some() {
+        let body = json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}});
+        let answer = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            Json(body),
+        );
+        return Err(answer.into_response().into());
     }
-    if let Some(n) = sim.args.server_error_every {
-        if store.calls.is_multiple_of(n) {
-            let answer = text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable".into(),
-            );
-            return Err(answer.into());
-        }
+    if every(store.calls, sim.args.server_error_every).is_some() {
+        let answer = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable".into(),
+        );
+        return Err(answer.into());
     }
     let Some(auth) = headers
         .get(header::AUTHORIZATION)

@@ -455,11 +455,7 @@ async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) 
         return Err(forbidden());
     }
     sim.token_requests += 1;
-    if sim
-        .args
-        .token_error_every
-        .is_some_and(|n| sim.token_requests % n.max(1) == 0)
-    {
+    if common::every(sim.token_requests, sim.args.token_error_every).is_some() {
         return Ok(axum::Json(json!({"error": "token"})).into_response());
     }
     let bms = Bms {
@@ -492,9 +488,9 @@ async fn variables(State(sim): State<Shared>, headers: HeaderMap, body: String) 
         return Err(forbidden());
     };
     sim.reads += 1;
-    if let Some(n) = sim.args.fail_every.filter(|n| sim.reads % n.max(&1) == 0) {
+    if let Some(hit) = common::every(sim.reads, sim.args.fail_every) {
         let kinds = &sim.args.fail_with;
-        let fault = kinds[((sim.reads / n.max(1) - 1) as usize) % kinds.len()];
+        let fault = kinds[(hit - 1) as usize % kinds.len()];
         return Ok(fault_response(fault, &sim.read_all(house, false)));
     }
     if !sim.bms_valid(&clientid, &token, &uid, &extend_uid) {
