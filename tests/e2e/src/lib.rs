@@ -58,7 +58,6 @@ pub fn check_field_types(measurement: &str, points: &[Value]) {
     }
 }
 
-/// A loopback port that was free a moment ago.
 /// `--profiles <dir>/profiles --buildings <dir>/buildings --data <dir>/data --env-file
 /// <dir>/.env`: the folders of one installation, as `hemflux run`, `add-*` and `remove` take them.
 pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
@@ -75,6 +74,7 @@ pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -173,17 +173,12 @@ impl Orchestrator {
     pub fn import_lines(&self, name: &str, lines: &str) {
         let file = self.path(name);
         std::fs::write(&file, lines).unwrap();
-        let out = Command::new(bin("hemflux"))
-            .arg("import")
-            .arg(&file)
-            .arg("--data")
-            .arg(self.path("data"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "hemflux import: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new(bin("hemflux"))
+                .arg("import")
+                .arg(&file)
+                .arg("--data")
+                .arg(self.path("data")),
         );
     }
 
@@ -312,19 +307,14 @@ impl Orchestrator {
 
     /// `hemflux query <measurement> --format json` on this folder's data.
     pub fn query(&self, measurement: &str, extra: &[&str]) -> Vec<Value> {
-        let out = Command::new(bin("hemflux"))
-            .args(["query", measurement, "--format", "json", "--data"])
-            .arg(self.path("data"))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "hemflux query failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            Command::new(bin("hemflux"))
+                .args(["query", measurement, "--format", "json", "--data"])
+                .arg(self.path("data"))
+                .args(extra),
         );
         let points: Vec<Value> =
-            serde_json::from_slice(&out.stdout).expect("query --format json prints a JSON array");
+            serde_json::from_str(&out).expect("query --format json prints a JSON array");
         check_field_types(measurement, &points);
         points
     }
@@ -395,6 +385,41 @@ fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStat
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Runs `cmd` to the end; its stdout. Panics naming the command, with its output, unless it
+/// succeeded.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("`{}`: {e}", command_line(cmd)));
+    succeeded(cmd, out)
+}
+
+/// `run_ok` with `stdin` written to the command.
+pub fn run_ok_with_stdin(cmd: &mut Command, stdin: &str) -> String {
+    let out = output_with_stdin(cmd, stdin);
+    succeeded(cmd, out)
+}
+
+fn succeeded(cmd: &Command, out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "`{}` failed ({}):\n{}",
+        command_line(cmd),
+        out.status,
+        output_text(&out)
+    );
+    String::from_utf8(out.stdout).expect("the command's stdout is UTF-8")
+}
+
+/// Program and arguments, for a failure message (not the environment: it may hold secrets).
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The stdout of a finished command; panics with its stderr unless it succeeded.

@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, run_ok, wait_for, Orchestrator};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -33,17 +33,12 @@ meters:
 "#;
 
 fn reading(o: &Orchestrator, meter: &str, value: &str, at: &str) {
-    let out = Command::new(bin("hemflux"))
-        .args(["reading", "add", meter, value, "--at", at, "--data"])
-        .arg(o.path("data"))
-        .arg("--meters")
-        .arg(o.path("meters.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin("hemflux"))
+            .args(["reading", "add", meter, value, "--at", at, "--data"])
+            .arg(o.path("data"))
+            .arg("--meters")
+            .arg(o.path("meters.yaml")),
     );
 }
 
@@ -67,18 +62,12 @@ fn day_use(o: &Orchestrator, meter: &str, at: &str) -> Option<(f64, String)> {
 
 /// `hemflux ARGS --data <its data>`; its stdout.
 fn hemflux(o: &Orchestrator, args: &[&str]) -> String {
-    let out = Command::new(bin("hemflux"))
-        .args(args)
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hemflux {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(
+        Command::new(bin("hemflux"))
+            .args(args)
+            .arg("--data")
+            .arg(o.path("data")),
+    )
 }
 
 /// Whether the virtual meter `rest` is `strom` minus `wohnung` on the day starting at `at`.

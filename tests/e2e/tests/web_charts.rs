@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use hemflux_e2e::browser::{add_user, Browser};
+use hemflux_e2e::browser::{two_houses_anna_and_bo, Browser};
 use hemflux_e2e::Orchestrator;
 use serde_json::Value;
 
@@ -205,15 +205,7 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     let o = Orchestrator::new("[meters]\nenabled = false\n");
     std::fs::write(o.path("meters.yaml"), METERS).unwrap();
     let o = o.start();
-    for house in ["villa", "stuga"] {
-        o.write_profile(
-            &format!("{house}.json"),
-            r#"{"synthetic": {"interval_ms": 200}}"#,
-        );
-        o.wait_state(&format!("synthetic:{house}"), "running", T);
-    }
-    add_user(&o, "anna", "admin", "anna's long passphrase", &[]);
-    add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
+    two_houses_anna_and_bo(&o);
     let now = jiff::Timestamp::now().as_second();
     let (s, lp) = stored(now);
     o.import_lines("charts.lp", &lp);

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, folder_args, output_with_stdin, Orchestrator, Sim};
+use hemflux_e2e::{bin, folder_args, run_ok_with_stdin, Orchestrator, Sim};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -24,17 +24,12 @@ fn cli(args: &[&str], password: &str) -> tempfile::TempDir {
     for sub in ["profiles", "buildings", "data"] {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
     }
-    let out = output_with_stdin(
+    run_ok_with_stdin(
         Command::new(bin("hemflux"))
             .args(args)
             .args(["--non-interactive", "--password-stdin"])
             .args(folder_args(dir.path())),
         &format!("{password}\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     dir
 }
@@ -180,9 +175,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
         "{env}\n---\n{cli_env}"
     );
 
-    browser.goto(&o.url("/admin/audit"));
-    let audit = browser.eval("return document.body.innerText;");
-    let audit = audit.as_str().unwrap();
+    let audit = browser.audit_log(&o);
     assert!(audit.contains(&format!("add building {id}")), "{audit}");
     assert!(audit.contains("add house HEM_FJV_Villa_149"), "{audit}");
 }
