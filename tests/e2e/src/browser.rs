@@ -171,6 +171,14 @@ impl Browser {
         v.as_u64().unwrap_or_else(|| panic!("POST {path}: {v}"))
     }
 
+    /// Asserts that each of `paths` is not found (404) for the signed-in user.
+    pub fn assert_not_found(&self, paths: &[&str]) {
+        for path in paths {
+            let (status, body) = self.fetch(path);
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+    }
+
     /// The audit log page's text, as the signed-in user sees it.
     pub fn audit_log(&self, o: &Orchestrator) -> String {
         self.goto(&o.url("/admin/audit"));

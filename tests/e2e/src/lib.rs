@@ -151,6 +151,19 @@ impl Orchestrator {
         }
     }
 
+    /// Production settings, weather off, and `n` profiles that start no worker; not started yet.
+    pub fn with_idle_profiles(n: usize) -> Orchestrator {
+        let o = Self::with_settings("[weather]\nenabled = false\n");
+        for i in 0..n {
+            std::fs::write(
+                o.path(&format!("profiles/idle{i:04}.json")),
+                r#"{"name": "idle"}"#,
+            )
+            .unwrap();
+        }
+        o
+    }
+
     /// Starts `hemflux run` and waits until `/health` answers.
     pub fn start(mut self) -> Orchestrator {
         self.spawn();
@@ -389,6 +402,7 @@ fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStat
 
 /// Runs `cmd` to the end; its stdout. Panics naming the command, with its output, unless it
 /// succeeded.
+#[track_caller]
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd
         .output()
@@ -397,11 +411,13 @@ pub fn run_ok(cmd: &mut Command) -> String {
 }
 
 /// `run_ok` with `stdin` written to the command.
+#[track_caller]
 pub fn run_ok_with_stdin(cmd: &mut Command, stdin: &str) -> String {
     let out = output_with_stdin(cmd, stdin);
     succeeded(cmd, out)
 }
 
+#[track_caller]
 fn succeeded(cmd: &Command, out: std::process::Output) -> String {
     assert!(
         out.status.success(),
@@ -423,10 +439,11 @@ fn command_line(cmd: &Command) -> String {
 }
 
 /// The stdout of a finished command; panics with its stderr unless it succeeded.
+#[track_caller]
 pub fn stdout_of(out: std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8(out.stdout).expect("the command's stdout is UTF-8")
 }
 
 /// A finished command's stdout and stderr, one after the other.

@@ -59,6 +59,13 @@ fn command(w: &mut FakeOrchestrator, id: u64, name: &str, args: Value) -> Value 
     w.command(id, name, args, Duration::from_secs(20))
 }
 
+/// `target_temp_setpoint` in the next poll's point (`what` names that poll).
+fn setpoint_of_next_poll(w: &mut FakeOrchestrator, what: &str) -> f64 {
+    let n = w.points.len();
+    w.serve_until(Duration::from_secs(10), what, |w, _| w.points.len() > n);
+    float(&w.points.last().unwrap().1, "target_temp_setpoint")
+}
+
 /// The simulator's variables as a HomeSide client of our own reads them (after warm-up).
 fn read_like_a_client(base: &str) -> Vec<Value> {
     let http = reqwest::blocking::Client::new();
@@ -353,44 +360,27 @@ fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
     });
     let before = float(&w.points[0].1, "target_temp_setpoint");
 
-    let reply = command(
-        &mut w,
-        1,
-        "set",
-        json!({"variable": "target_temp_setpoint", "value": 19.5}),
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
-    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
-    let n = w.points.len();
-    w.serve_until(Duration::from_secs(10), "a poll after the write", |w, _| {
-        w.points.len() > n
-    });
+    // Each set answers ok and keeps the value from before the first set, to restore.
+    let set_keeping_before = |w: &mut FakeOrchestrator, id: u64, variable: &str, value: Value| {
+        let reply = command(w, id, "set", json!({"variable": variable, "value": value}));
+        assert_eq!(reply["ok"], true, "{reply}");
+        let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
+        assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+    };
+    set_keeping_before(&mut w, 1, "target_temp_setpoint", json!(19.5));
     assert_eq!(
-        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        setpoint_of_next_poll(&mut w, "a poll after the write"),
         19.5
     );
 
     // A second set keeps the original value, not the intermediate one.
-    let reply = command(
-        &mut w,
-        2,
-        "set",
-        json!({"variable": "KU_VS1_GT_TILL_1_SetPoint", "value": 20}),
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
-    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+    set_keeping_before(&mut w, 2, "KU_VS1_GT_TILL_1_SetPoint", json!(20));
 
     let reply = command(&mut w, 3, "restore", json!({}));
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(w.state.as_ref().unwrap()["restore"], json!({}));
-    let n = w.points.len();
-    w.serve_until(Duration::from_secs(10), "a poll after restore", |w, _| {
-        w.points.len() > n
-    });
     assert_eq!(
-        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        setpoint_of_next_poll(&mut w, "a poll after restore"),
         before
     );
 

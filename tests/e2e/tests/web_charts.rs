@@ -361,16 +361,13 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     browser.sign_in(&o, "bo", "bo's long passphrase");
     browser.goto(&o.url("/?lang=en"));
     assert_eq!(overview_meters(&browser), ["heat"]);
-    for path in [
+    browser.assert_not_found(&[
         "/meter/el",
         "/api/meter/el/series",
         "/api/meter/el/figures",
         "/api/meter/el/csv",
         "/events/meter/el",
-    ] {
-        let (status, body) = browser.fetch(path);
-        assert_eq!(status, 404, "{path}: {body}");
-    }
+    ]);
     let (status, body) = browser.fetch("/api/meter/heat/figures");
     assert_eq!(status, 200, "{body}");
     let figs: Value = serde_json::from_str(&body).unwrap();

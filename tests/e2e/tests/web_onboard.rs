@@ -60,6 +60,17 @@ fn only_file(dir: &Path) -> (String, String) {
     )
 }
 
+/// The name of the one file in `by_web`, checked to be the one file in `by_cli`, byte for byte.
+fn one_file_as_by_cli(by_web: &Path, by_cli: &Path) -> String {
+    let (name, web) = only_file(by_web);
+    let (cli_name, cli_text) = only_file(by_cli);
+    assert_eq!(
+        (name.as_str(), web.as_str()),
+        (cli_name.as_str(), cli_text.as_str())
+    );
+    name
+}
+
 #[test]
 fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     let Some(browser) = Browser::start() else {
@@ -132,12 +143,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
         "return location.pathname == '/' && document.getElementById('fleet') != null;",
         T,
     );
-    let (name, web) = only_file(&o.path("buildings"));
-    let (cli_name, cli_text) = only_file(&by_cli.path().join("buildings"));
-    assert_eq!(
-        (name.as_str(), web.as_str()),
-        (cli_name.as_str(), cli_text.as_str())
-    );
+    let name = one_file_as_by_cli(&o.path("buildings"), &by_cli.path().join("buildings"));
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
     assert_eq!(
         env,
@@ -162,12 +168,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     browser.wait_for_js("return document.getElementById('onboard-save') != null;", T);
     browser.eval("document.getElementById('onboard-save').submit(); return true;");
     browser.wait_for_js("return location.pathname == '/';", T);
-    let (name, web) = only_file(&o.path("profiles"));
-    let (cli_name, cli_text) = only_file(&house_by_cli.path().join("profiles"));
-    assert_eq!(
-        (name.as_str(), web.as_str()),
-        (cli_name.as_str(), cli_text.as_str())
-    );
+    one_file_as_by_cli(&o.path("profiles"), &house_by_cli.path().join("profiles"));
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
     let cli_env = std::fs::read_to_string(house_by_cli.path().join(".env")).unwrap();
     assert!(
