@@ -532,12 +532,17 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(vendor: &str, args: &[&str]) -> Sim {
+        Self::start_with_stderr(vendor, args, Stdio::inherit())
+    }
+
+    /// [`Sim::start`] with the simulator's stderr (its request log) going to `stderr`.
+    pub fn start_with_stderr(vendor: &str, args: &[&str], stderr: Stdio) -> Sim {
         let mut child = Command::new(bin("hemflux-sim"))
             .arg(vendor)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start hemflux-sim");
         let stdout = child.stdout.take().unwrap();
