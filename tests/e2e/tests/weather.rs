@@ -241,8 +241,9 @@ fn a_position_days_behind_catches_up_from_the_last_months() {
     settings["forecasts"] = json!(false);
     let positions = json!([{"tag": "house_id", "id": "villa", "lat": 56.05, "lon": 12.7}]);
     let newest = sim
-        .get("/api/version/latest/parameter/1/station/62040/period/latest-hour/data.json")["value"]
-        [0]["date"]
+        .sim
+        .get_json("/api/version/latest/parameter/1/station/62040/period/latest-hour/data.json")
+        ["value"][0]["date"]
         .as_i64()
         .unwrap();
     let three_days_ago = newest - 72 * 3_600_000;
