@@ -82,6 +82,17 @@ fn virtual_follows(o: &Orchestrator, at: &str) -> bool {
     (s.0 - w.0 - r.0).abs() < 1e-9
 }
 
+/// Waits until `strom` used `want` on the day starting at `day` (`what` changed it), and the
+/// virtual meter follows on that day.
+fn counted_and_followed(o: &Orchestrator, what: &str, day: &str, want: f64) {
+    wait_for(T, &format!("{what} counted"), || {
+        day_use(o, "strom", day).filter(|(v, _)| (v - want).abs() < 1e-9)
+    });
+    wait_for(T, "the virtual meter to follow", || {
+        virtual_follows(o, day).then_some(())
+    });
+}
+
 #[test]
 fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() {
     let o = Orchestrator::new("[meters]\ncheck_interval_secs = 1\n");
@@ -120,13 +131,7 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
     // follows its terms.
     reading(&o, "strom", "520", "2026-11-14T00:00:00+01:00");
     let twelfth = "2026-11-11T23:00:00Z";
-    let want = (520.0 - 400.0) / 3.0;
-    wait_for(T, "the backdated reading counted", || {
-        day_use(&o, "strom", twelfth).filter(|(v, _)| (v - want).abs() < 1e-9)
-    });
-    wait_for(T, "the virtual meter to follow", || {
-        virtual_follows(&o, twelfth).then_some(())
-    });
+    counted_and_followed(&o, "the backdated reading", twelfth, (520.0 - 400.0) / 3.0);
 
     // Imported by another path, `hemflux import`: 200 on the 6th (linearly it was 250).
     assert!(
@@ -142,13 +147,7 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
     .unwrap();
     hemflux(&o, &["import", lp.to_str().unwrap()]);
     let third = "2026-11-02T23:00:00Z";
-    let want = (200.0 - 100.0) / 5.0;
-    wait_for(T, "the imported reading counted", || {
-        day_use(&o, "strom", third).filter(|(v, _)| (v - want).abs() < 1e-9)
-    });
-    wait_for(T, "the virtual meter to follow", || {
-        virtual_follows(&o, third).then_some(())
-    });
+    counted_and_followed(&o, "the imported reading", third, (200.0 - 100.0) / 5.0);
     let worker_status = o.worker("meters").unwrap()["status"].to_string();
     assert!(worker_status.contains("incremental run"), "{worker_status}");
 
