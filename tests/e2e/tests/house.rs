@@ -59,6 +59,15 @@ fn command(w: &mut FakeOrchestrator, id: u64, name: &str, args: Value) -> Value 
     w.command(id, name, args, Duration::from_secs(20))
 }
 
+/// The worker on `sim` with the default settings, served until it sent `n` polls' points.
+fn after_polls(sim: &Sim, n: usize) -> FakeOrchestrator {
+    let mut w = start(config(sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(30), &format!("{n} polls"), |w, _| {
+        w.points.len() >= n
+    });
+    w
+}
+
 /// `target_temp_setpoint` in the next poll's point (`what` names that poll).
 fn setpoint_of_next_poll(w: &mut FakeOrchestrator, what: &str) -> f64 {
     let n = w.points.len();
@@ -210,10 +219,7 @@ fn token_expiry_is_survived_without_losing_a_poll() {
         ),
     ] {
         let sim = sim(&[knobs[0], knobs[1], "--warmup-reads", "0"]);
-        let mut w = start(config(&sim, json!({})), PASSWORD);
-        w.serve_until(Duration::from_secs(30), "seven polls", |w, _| {
-            w.points.len() >= 7
-        });
+        let w = after_polls(&sim, 7);
         let times: Vec<Instant> = w.points.iter().map(|(t, _)| *t).collect();
         let worst = times.windows(2).map(|p| p[1] - p[0]).max().unwrap();
         assert!(
@@ -239,10 +245,7 @@ fn server_errors_are_logged_with_context_and_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = start(config(&sim, json!({})), PASSWORD);
-    w.serve_until(Duration::from_secs(30), "six polls", |w, _| {
-        w.points.len() >= 6
-    });
+    let mut w = after_polls(&sim, 6);
     assert!(w.alive());
     let log = w.log();
     assert!(log.contains("getducvariables: HTTP 500"), "{log}");
@@ -287,10 +290,7 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = start(config(&sim, json!({})), PASSWORD);
-    w.serve_until(Duration::from_secs(30), "five polls", |w, _| {
-        w.points.len() >= 5
-    });
+    let w = after_polls(&sim, 5);
     let log = w.log();
     assert!(
         log.contains("getarrigobmstoken answered an error instead of a token: \"token\""),
