@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use hemflux_shared::config::place;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
-use hemflux_shared::config::place;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 
@@ -31,7 +31,6 @@ pub struct DefinitionError {
     pub path: String,
     pub message: String,
 }
-
 
 /// A file's name (for messages) and its text.
 #[derive(Debug, Clone, Copy)]
