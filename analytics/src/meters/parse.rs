@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
+use hemflux_shared::config::place;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
 
@@ -20,7 +21,7 @@ use super::units;
 
 /// One problem in a definitions file: `file[:line:column][: path]: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {message}", place(.line, .column, .path))]
+#[error("{file}{}: {message}", place(.line, .column.max(&1), .path))]
 pub struct DefinitionError {
     pub file: String,
     /// 1-based; 0 when the problem has no single place.
@@ -31,17 +32,6 @@ pub struct DefinitionError {
     pub message: String,
 }
 
-/// `:line:column` when known, then `: path` when there is one.
-fn place(line: &usize, column: &usize, path: &str) -> String {
-    let mut out = String::new();
-    if *line > 0 {
-        out += &format!(":{line}:{}", column.max(&1));
-    }
-    if !path.is_empty() {
-        out += &format!(": {path}");
-    }
-    out
-}
 
 /// A file's name (for messages) and its text.
 #[derive(Debug, Clone, Copy)]
