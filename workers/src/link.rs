@@ -60,6 +60,7 @@ impl Shared {
     /// Exits, or tells the kind to finish (once) and exits after [`STOP_DEADLINE`]. Nothing sent
     /// to the orchestrator is answered any more: whatever waits for an answer gets an error.
     fn stop_or_exit(&self, why: &str) {
+        arm_kill_deadline();
         let notify = {
             let mut on_stop = self.on_stop.lock().expect("stop lock");
             match std::mem::replace(&mut *on_stop, OnStop::Stopping) {
@@ -71,18 +72,34 @@ impl Shared {
                 OnStop::Stopping => return,
             }
         };
+        std::thread::spawn(|| {
+            std::thread::sleep(STOP_DEADLINE);
+            tracing::warn!("still not finished {STOP_DEADLINE:?} after the stop: exiting");
+            exit_now();
+        });
         tracing::info!("{why}: finishing, then exiting");
         self.pending.lock().expect("pending lock").clear();
         self.answers.lock().expect("answers lock").clear();
         self.queries.lock().expect("queries lock").clear();
         self.changes.lock().expect("changes lock").clear();
         let _ = notify.send(());
-        std::thread::spawn(|| {
-            std::thread::sleep(STOP_DEADLINE);
-            tracing::warn!("still not finished {STOP_DEADLINE:?} after the stop: exiting");
-            exit_now();
-        });
     }
+}
+
+/// The kernel ends the process (SIGALRM, whose default action is to terminate) this long after
+/// the first stop, if nothing of ours has: every exit of ours first writes a log line to stderr,
+/// and a write to a full pipe that someone still holds open blocks, with the stderr lock held,
+/// every other thread that logs, the deadline thread included.
+const KILL_DEADLINE_SECS: u32 = STOP_DEADLINE.as_secs() as u32 + 2;
+
+/// Arms [`KILL_DEADLINE_SECS`] once: a later stop must not push it back.
+fn arm_kill_deadline() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: `alarm` only sets the process's real-time timer; no SIGALRM handler is installed
+    // anywhere in the worker, so it terminates the process.
+    ARMED.call_once(|| unsafe {
+        libc::alarm(KILL_DEADLINE_SECS);
+    });
 }
 
 /// Ends the process at once. `_exit`, not `exit`: this may run on any thread while the main

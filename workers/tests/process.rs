@@ -97,3 +97,56 @@ fn an_over_long_line_is_skipped_without_holding_it() {
     drop(stdin);
     assert!(wait(&mut child).success());
 }
+
+/// A worker's exit cannot hang on its own log line. Its stderr here is a full pipe that is still
+/// held open and never read, so the "stdin closed: exiting" it writes first blocks; a closed
+/// stdin must still end it, by the kernel's stop deadline (SIGALRM) at the latest.
+#[test]
+fn exits_when_stdin_closes_even_with_its_stderr_pipe_full() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::process::ExitStatusExt;
+
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hemflux-worker"))
+        .args(["synthetic", "synthetic:t"])
+        .env_clear()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(write_end.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "{INIT}").unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        r#"{"type":"ready","version":1}"#
+    );
+
+    // Fill the pipe through an open file of our own, non-blocking: only the worker's writes block.
+    let mut filler = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", write_end.as_raw_fd()))
+        .unwrap();
+    for chunk in [4096, 1] {
+        while filler.write(&vec![b'x'; chunk]).is_ok() {}
+    }
+    drop((filler, write_end));
+
+    let closed = Instant::now();
+    drop(child.stdin.take());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if closed.elapsed() > Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("the worker still runs 20 s after stdin closed, stuck writing to stderr");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), Some(libc::SIGALRM), "{status}");
+    eprintln!("exited {:?} after stdin closed", closed.elapsed());
+    drop(read_end);
+}
