@@ -76,10 +76,14 @@ fn spawn(req: SpawnRequest) -> std::io::Result<Spawned> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid) between fork and exec.
+    // SAFETY: only async-signal-safe calls (setpgid, close_range, prctl, getppid) between fork
+    // and exec.
     unsafe {
         cmd.pre_exec(move || {
             nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            // Hand the worker only its three pipes, not what the orchestrator inherited (a
+            // shell's or a CI runner's descriptors). Best effort: kernels before 5.11 lack it.
+            nix::libc::close_range(3, u32::MAX, nix::libc::CLOSE_RANGE_CLOEXEC as i32);
             // SIGTERM, not SIGKILL: a worker that must finish first (a house worker putting the
             // user's heat curve back) handles it within its stop deadline; any other dies of it.
             nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)?;

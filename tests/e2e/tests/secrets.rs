@@ -85,3 +85,33 @@ fn credentials_reach_only_their_worker_and_only_through_stdin() {
     assert_eq!(o.worker("synthetic:other").unwrap()["pid"], other["pid"]);
     assert!(!o.log().contains(PASSWORD), "a password reached the log");
 }
+
+#[test]
+fn a_worker_inherits_no_descriptor_the_orchestrator_was_given() {
+    let o = Orchestrator::new("");
+    let inherited = o.path("inherited-by-hemflux.txt");
+    // The shell opens fd 7 without close-on-exec, as a CI runner or a service manager may.
+    let o = o
+        .wrapped_in(&[
+            "sh",
+            "-c",
+            r#"exec 7>>"$0" && exec "$@""#,
+            inherited.to_str().unwrap(),
+        ])
+        .start();
+    o.write_profile("other.json", r#"{"synthetic": {"interval_ms": 200}}"#);
+    let worker = o.wait_state("synthetic:other", "running", T)["pid"]
+        .as_i64()
+        .unwrap();
+    let holds = |pid: i64| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|target| target == inherited)
+    };
+    assert!(holds(o.pid().into()), "the orchestrator was given fd 7");
+    assert!(
+        !holds(worker),
+        "the worker {worker} holds the orchestrator's fd 7"
+    );
+}
