@@ -1,7 +1,12 @@
 //! English and Swedish. The language comes from `?lang=`, else the `lang` cookie, else the
 //! browser's `Accept-Language`; a `?lang=` choice is remembered in the cookie.
 
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -69,6 +74,54 @@ impl Lang {
             .map(|(_, en, sv)| if self == Lang::Sv { *sv } else { *en })
             .unwrap_or(key)
     }
+}
+
+/// A page's language, extracted from the request as [`Lang::pick`] chooses it; `chosen` when
+/// `?lang=` chose it, so that [`with_lang_cookie`] remembers the choice.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLang {
+    pub lang: Lang,
+    pub chosen: bool,
+}
+
+impl PageLang {
+    /// From the cookie or `Accept-Language` alone, as for a form's post.
+    pub fn from_headers(headers: &HeaderMap) -> PageLang {
+        PageLang {
+            lang: Lang::from_request(None, headers),
+            chosen: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageLang {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(q) = Query::<LangQuery>::from_request_parts(parts, state).await?;
+        let (lang, chosen) = Lang::pick(q.lang.as_deref(), &parts.headers);
+        Ok(PageLang { lang, chosen })
+    }
+}
+
+/// The page as HTML, remembering a `?lang=` choice in a cookie.
+pub fn with_lang_cookie(chosen: bool, lang: Lang, html: String) -> Response {
+    let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+    if chosen {
+        let cookie = format!(
+            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            lang.code()
+        );
+        if let Ok(v) = cookie.parse() {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 const TEXTS: &[(&str, &str, &str)] = &[
@@ -419,6 +472,26 @@ mod tests {
         );
         assert_eq!(Lang::pick(None, &h), (Lang::Sv, false));
         assert_eq!(Lang::pick(Some("sv"), &h), (Lang::Sv, true));
+    }
+
+    #[tokio::test]
+    async fn page_lang_from_the_query_else_the_headers() {
+        let extract = |uri: &'static str, accept: &'static str| async move {
+            let request = axum::http::Request::builder()
+                .uri(uri)
+                .header(header::ACCEPT_LANGUAGE, accept)
+                .body(())
+                .unwrap();
+            let (mut parts, ()) = request.into_parts();
+            PageLang::from_request_parts(&mut parts, &())
+                .await
+                .map(|p| (p.lang, p.chosen))
+        };
+        assert_eq!(extract("/?lang=sv", "en").await.unwrap(), (Lang::Sv, true));
+        assert_eq!(extract("/e/x", "sv-SE").await.unwrap(), (Lang::Sv, false));
+        // Only a language we have is a choice to remember.
+        assert_eq!(extract("/?lang=xx", "sv").await.unwrap(), (Lang::Sv, false));
+        assert!(extract("/?lang=sv&lang=en", "en").await.is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use axum::http::{header, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -263,17 +264,21 @@ pub(super) async fn read_for<T: Send + 'static>(
     }
 }
 
-/// The routes' handlers, for an entity (`meter` false) or a meter.
-pub(super) async fn json(
-    meter: bool,
+/// The handlers' `IS_METER` for the routes under `/api/entity/{id}/` and `/api/meter/{id}/`
+/// (and `/events/entity/{id}`, `/events/meter/{id}`).
+pub(super) const ENTITY: bool = false;
+pub(super) const METER: bool = true;
+
+/// `/api/{entity|meter}/{id}/series`: the charts as JSON.
+pub(super) async fn json<const IS_METER: bool>(
     caller: ApiReader,
-    state: AppState,
-    id: String,
-    req: SeriesRequest,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(req): Query<SeriesRequest>,
 ) -> Response {
     let now = super::overview::now_ns();
     let seq = state.store.committed().borrow().to_owned();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
+    match read_for(&state, caller, IS_METER, id.clone(), move |r, s, _| {
         entity_series(r, s, req, now)
     })
     .await
@@ -285,16 +290,17 @@ pub(super) async fn json(
     }
 }
 
-pub(super) async fn figures(
-    meter: bool,
+/// `/api/{entity|meter}/{id}/figures`: the purpose-built charts, titled in the browser's language.
+pub(super) async fn figures<const IS_METER: bool>(
     caller: ApiReader,
-    state: AppState,
-    id: String,
-    req: SeriesRequest,
-    lang: super::i18n::Lang,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(req): Query<SeriesRequest>,
+    headers: HeaderMap,
 ) -> Response {
+    let lang = super::i18n::Lang::from_request(None, &headers);
     let now = super::overview::now_ns();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, unit| {
+    match read_for(&state, caller, IS_METER, id.clone(), move |r, s, unit| {
         super::figures::figures(r, s, req, now, lang, unit)
     })
     .await
@@ -306,15 +312,15 @@ pub(super) async fn figures(
     }
 }
 
-pub(super) async fn csv(
-    meter: bool,
+/// `/api/{entity|meter}/{id}/csv`: the charts' points as a CSV download.
+pub(super) async fn csv<const IS_METER: bool>(
     caller: ApiReader,
-    state: AppState,
-    id: String,
-    req: SeriesRequest,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(req): Query<SeriesRequest>,
 ) -> Response {
     let now = super::overview::now_ns();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
+    match read_for(&state, caller, IS_METER, id.clone(), move |r, s, _| {
         entity_csv(r, s, req, now)
     })
     .await
@@ -343,75 +349,5 @@ pub(super) async fn csv(
                 .into_response()
         }
         Err(r) => r,
-    }
-}
-
-/// `/api/entity/{id}/...` and `/api/meter/{id}/...`.
-pub mod routes {
-    use axum::extract::{Path, Query, State};
-    use axum::http::HeaderMap;
-    use axum::response::Response;
-
-    use super::SeriesRequest;
-    use crate::auth::ApiReader;
-    use crate::http::AppState;
-    use crate::web::i18n::Lang;
-
-    pub async fn entity_series(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::json(false, c, s, id, q).await
-    }
-
-    pub async fn meter_series(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::json(true, c, s, id, q).await
-    }
-
-    pub async fn entity_csv(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::csv(false, c, s, id, q).await
-    }
-
-    pub async fn meter_csv(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::csv(true, c, s, id, q).await
-    }
-
-    pub async fn entity_figures(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-        headers: HeaderMap,
-    ) -> Response {
-        let lang = Lang::from_request(None, &headers);
-        super::figures(false, c, s, id, q, lang).await
-    }
-
-    pub async fn meter_figures(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-        headers: HeaderMap,
-    ) -> Response {
-        let lang = Lang::from_request(None, &headers);
-        super::figures(true, c, s, id, q, lang).await
     }
 }
