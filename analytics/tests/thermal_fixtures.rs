@@ -10,7 +10,7 @@ use hemflux_analytics::thermal::control::reduction::plan_reduction;
 use hemflux_analytics::thermal::control::shift::{preemptive_shift, weather_shift, PiState};
 use hemflux_analytics::thermal::control::{Command, Controller, Observation};
 use hemflux_analytics::thermal::curve::{round_to, HeatCurve};
-use hemflux_analytics::thermal::forecast::{Forecaster, WeatherHour};
+use hemflux_analytics::thermal::forecast::{Forecaster, IndoorForecast, WeatherHour};
 use hemflux_analytics::thermal::history::{
     restore_thermal_history, thermal_history_point, ThermalSample,
 };
@@ -250,13 +250,7 @@ fn c3_flipped_hemflux_settles_on_steady_weather() {
     };
     let curve = HeatCurve([55.0, 52.0, 49.0, 46.0, 43.0, 40.0, 37.0, 34.0, 31.0, 28.0]);
     let weather = steady_weather(72, -5.0);
-    let f = forecaster(
-        &model,
-        &curve,
-        &HourlyBias::default(),
-        &BiasConfig::default(),
-    )
-    .forecast(t0(), 22.0, &weather);
+    let f = forecast_unbiased(&model, &curve, 22.0, &weather);
     assert_eq!(f.points.len(), 72);
     let steps: Vec<f64> = f
         .points
@@ -336,13 +330,7 @@ fn temperature_forecast_keeps_the_generation_time_out_of_the_tags() {
     let model = model(80.0, 0.02);
     let weather = steady_weather(3, 0.0);
     let curve = HeatCurve([40.0; 10]);
-    let f = forecaster(
-        &model,
-        &curve,
-        &HourlyBias::default(),
-        &BiasConfig::default(),
-    )
-    .forecast(t0(), 21.0, &weather);
+    let f = forecast_unbiased(&model, &curve, 21.0, &weather);
     let points = f.to_points("villa_1", Some(&curve));
     assert_eq!(points.len(), 3 * 4);
     for p in &points {
@@ -521,6 +509,20 @@ fn f5_flipped_tau_from_two_hours_is_not_estimated() {
         fit_thermal_model(&samples),
         Err(FitError::TooFewHours { .. })
     ));
+}
+
+/// The forecast from `t0()` with no bias learned yet.
+fn forecast_unbiased(
+    model: &ThermalModel,
+    curve: &HeatCurve,
+    indoor_now: f64,
+    weather: &[WeatherHour],
+) -> IndoorForecast {
+    forecaster(model, curve, &HourlyBias::default(), &BiasConfig::default()).forecast(
+        t0(),
+        indoor_now,
+        weather,
+    )
 }
 
 fn forecaster<'a>(

@@ -12,6 +12,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::oauth::post_token_form;
+
 /// After a 429 or 5xx without `Retry-After`: 2, 4, 8, 16 s; never longer than a minute.
 const RETRY: RetryPolicy = RetryPolicy {
     initial: Duration::from_secs(2),
@@ -130,18 +132,12 @@ impl DropboxClient {
             ("client_id", self.app.app_key.as_str()),
             ("client_secret", self.app.app_secret.as_str()),
         ];
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .form(&form)
-            .send()
+        let (status, body) = post_token_form(&self.http, &self.token_url, &form)
             .await
             .map_err(|source| DropboxError::Transport {
                 what: "refreshing the Dropbox access token".into(),
                 source,
             })?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let error = body["error"]
                 .as_str()

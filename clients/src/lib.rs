@@ -6,6 +6,7 @@ pub mod arrigo;
 pub mod dropbox;
 pub mod homeside;
 pub mod influxdb;
+mod oauth;
 pub mod smhi;
 pub mod tibber;
 pub mod wattivahti;

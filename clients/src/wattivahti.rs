@@ -15,6 +15,8 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::oauth::post_token_form;
+
 const DATA_PATH: &str = "/api/onlineapi/v1/meterdata2";
 const CLIENT_ID: &str = "84ebdb93-9ea6-42c7-bd7d-302abf7556fa";
 const SCOPE: &str =
@@ -107,18 +109,12 @@ impl WattivahtiClient {
             ("refresh_token", refresh),
             ("client_info", "1"),
         ];
-        let resp = self
-            .http
-            .post(&self.token_url)
-            .form(&form)
-            .send()
+        let (status, body) = post_token_form(&self.http, &self.token_url, &form)
             .await
             .map_err(|source| WattivahtiError::Transport {
                 what: "redeeming the WattiVahti refresh token",
                 source,
             })?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
         if status == StatusCode::BAD_REQUEST && body["error"] == "invalid_grant" {
             let why = body["error_description"].as_str().unwrap_or_default();
             let why = why.lines().next().unwrap_or_default();

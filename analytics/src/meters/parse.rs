@@ -191,12 +191,15 @@ impl Builder<'_> {
                     .ok(),
                 None => patterns.get(m.meter_id.as_str()).cloned(),
             };
+            let built = Built {
+                meters: &meters,
+                index: &final_index,
+                gas,
+            };
             let kind = match m.kind {
                 RawKind::Physical => Kind::Physical(self.physical(n, m)),
-                RawKind::Master => Kind::Master(self.master(n, m, &meters, &final_index, gas)),
-                RawKind::Virtual => {
-                    Kind::Virtual(self.virtual_meter(n, m, &meters, &final_index, gas))
-                }
+                RawKind::Master => Kind::Master(self.master(n, m, &built)),
+                RawKind::Virtual => Kind::Virtual(self.virtual_meter(n, m, &built)),
             };
             final_index.insert(&m.meter_id, meters.len());
             meters.push(Meter {
@@ -423,14 +426,7 @@ impl Builder<'_> {
         }
     }
 
-    fn master(
-        &mut self,
-        n: usize,
-        m: &RawMeter,
-        built: &[Meter],
-        index: &HashMap<&str, usize>,
-        gas: f64,
-    ) -> Master {
+    fn master(&mut self, n: usize, m: &RawMeter, built: &Built) -> Master {
         let raw_periods = m.periods.as_deref().unwrap_or_default();
         if raw_periods.is_empty() {
             self.meter_error(n, "periods", "", "a master meter needs at least one period");
@@ -458,10 +454,9 @@ impl Builder<'_> {
             }
             let mut sources = Vec::new();
             for id in &p.source_meters {
-                let Some(&i) = index.get(id.as_str()) else {
+                let Some((i, source)) = built.get(id) else {
                     continue;
                 };
-                let source = &built[i];
                 let unit = p.source_unit.as_deref().unwrap_or(&source.unit);
                 if !matches!(source.kind, Kind::Physical(_)) {
                     self.meter_error(
@@ -477,7 +472,7 @@ impl Builder<'_> {
                         &at("source_unit"),
                         format!("{id:?} counts in {:?}", source.unit),
                     );
-                } else if let Some(f) = units::factor(unit, &m.output_unit, gas) {
+                } else if let Some(f) = units::factor(unit, &m.output_unit, built.gas) {
                     sources.push((i, f));
                 } else {
                     self.meter_error(
@@ -498,7 +493,7 @@ impl Builder<'_> {
                         "overlaps the previous period",
                     );
                 }
-                from = swap_instant(prev, start, built);
+                from = swap_instant(prev, start, built.meters);
                 prev.until = Some(from);
             } else if p.apply_offset_from_previous_period || p.swap.is_some() {
                 self.meter_error(
@@ -534,14 +529,7 @@ impl Builder<'_> {
         Master { periods }
     }
 
-    fn virtual_meter(
-        &mut self,
-        n: usize,
-        m: &RawMeter,
-        built: &[Meter],
-        index: &HashMap<&str, usize>,
-        gas: f64,
-    ) -> Virtual {
+    fn virtual_meter(&mut self, n: usize, m: &RawMeter, built: &Built) -> Virtual {
         let declared: Vec<(String, f64, Option<RawConversion>)> = match (&m.terms, &m.base_meter) {
             (Some(terms), None) => terms
                 .iter()
@@ -581,10 +569,10 @@ impl Builder<'_> {
         };
         let mut terms = Vec::new();
         for (id, coef, convert) in declared {
-            let Some(&i) = index.get(id.as_str()) else {
+            let Some((i, source)) = built.get(&id) else {
                 continue;
             };
-            let unit = &built[i].unit;
+            let unit = &source.unit;
             if let Some(c) = &convert {
                 if &c.from_unit != unit || c.to_unit != m.output_unit {
                     self.meter_error(
@@ -598,7 +586,7 @@ impl Builder<'_> {
                     );
                 }
             }
-            match units::factor(unit, &m.output_unit, gas) {
+            match units::factor(unit, &m.output_unit, built.gas) {
                 Some(f) if convert.is_some() || units::same_family(unit, &m.output_unit) => {
                     terms.push((i, coef * f))
                 }
@@ -668,6 +656,22 @@ impl Builder<'_> {
             ))),
             _ => self.instant(s),
         }
+    }
+}
+
+/// The meters built so far (a meter's sources are built before it) and the gas conversion
+/// factor: what master and virtual meters are built from.
+struct Built<'m> {
+    meters: &'m [Meter],
+    index: &'m HashMap<&'m str, usize>,
+    gas: f64,
+}
+
+impl Built<'_> {
+    /// Meter `id`'s position and definition, if it is built.
+    fn get(&self, id: &str) -> Option<(usize, &Meter)> {
+        let &i = self.index.get(id)?;
+        Some((i, &self.meters[i]))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use anyhow::{Context, Result};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 /// Binds `listen` (port 0 picks a free port), prints `LISTENING http://ADDR`, and serves until
@@ -18,6 +19,25 @@ pub async fn serve(router: Router, listen: SocketAddr) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// An answer that ends a request early (boxed: responses are large), so that a handler's
+/// checks chain with `?`.
+pub struct Rejected(Box<Response>);
+
+impl From<Response> for Rejected {
+    fn from(answer: Response) -> Self {
+        Rejected(Box::new(answer))
+    }
+}
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// A handler's answer: a refusal is the `Err`.
+pub type Answer = Result<Response, Rejected>;
 
 /// Resolves when stdin reaches EOF (the parent is gone) or SIGTERM/SIGINT arrives.
 pub async fn stdin_closed() {
@@ -38,6 +58,13 @@ pub async fn stdin_closed() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+/// Fault injection `--X-every K`: which hit call number `n` (counted from 1) is, 1 for the
+/// Kth call, 2 for the 2Kth, ...; `None` between hits and when the knob is unset or 0.
+pub fn every(n: u64, knob: Option<u64>) -> Option<u64> {
+    knob.filter(|&k| k > 0 && n.is_multiple_of(k))
+        .map(|k| n / k)
 }
 
 /// A simulator's clock: starts at `--clock` (default now) and runs `--time-scale` times faster
@@ -75,4 +102,18 @@ pub fn parse_args<A: clap::Args>(argv: &[&str]) -> A {
         args: T,
     }
     Cli::<A>::parse_from(argv).args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::every;
+
+    #[test]
+    fn every_kth_call_is_a_hit_counted_from_one() {
+        let hits: Vec<_> = (1..=7).map(|n| every(n, Some(3))).collect();
+        assert_eq!(hits, [None, None, Some(1), None, None, Some(2), None]);
+        assert_eq!(every(1, Some(1)), Some(1));
+        assert_eq!(every(3, None), None, "unset: no faults");
+        assert_eq!(every(3, Some(0)), None, "0: no faults");
+    }
 }

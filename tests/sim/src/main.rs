@@ -7,6 +7,7 @@ mod common;
 mod arrigo;
 mod broute;
 mod dropbox;
+mod gql_doc;
 mod homeside;
 mod seq;
 mod smhi;

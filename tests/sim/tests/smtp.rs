@@ -48,6 +48,12 @@ impl Client {
             .unwrap();
         self.reply()
     }
+
+    /// Sends `line` and asserts the reply's code.
+    fn expect(&mut self, line: &str, want: &str, why: &str) {
+        let reply = self.send(line);
+        assert_eq!(code(&reply), want, "{line:?} ({why}): {reply}");
+    }
 }
 
 fn code(reply: &str) -> &str {
@@ -59,12 +65,8 @@ fn a_strict_server_in_order_with_dot_stuffing() {
     let dir = tempfile::tempdir().unwrap();
     let sim = Sim::start("smtp", &["--maildir", dir.path().to_str().unwrap()]);
     let mut c = Client::connect(&sim.address);
-    assert_eq!(
-        code(&c.send("MAIL FROM:<a@example.com>")),
-        "503",
-        "EHLO first"
-    );
-    assert_eq!(code(&c.send("EHLO")), "501", "EHLO needs a domain");
+    c.expect("MAIL FROM:<a@example.com>", "503", "EHLO first");
+    c.expect("EHLO", "501", "EHLO needs a domain");
     let ehlo = c.send("EHLO client.example");
     assert!(
         ehlo.starts_with("250-") && ehlo.contains("8BITMIME"),
@@ -74,52 +76,28 @@ fn a_strict_server_in_order_with_dot_stuffing() {
         !ehlo.contains("AUTH"),
         "no AUTH offered without --user: {ehlo}"
     );
-    assert_eq!(
-        code(&c.send("RCPT TO:<b@example.com>")),
-        "503",
-        "MAIL first"
-    );
-    assert_eq!(code(&c.send("DATA")), "503", "RCPT first");
-    assert_eq!(
-        code(&c.send("MAIL FROM:a@example.com")),
-        "501",
-        "angle brackets"
-    );
-    assert_eq!(code(&c.send("MAIL FROM:<a@example.com> SIZE=100")), "250");
-    assert_eq!(
-        code(&c.send("MAIL FROM:<again@example.com>")),
-        "503",
-        "one MAIL"
-    );
-    assert_eq!(code(&c.send("DATA")), "503", "no recipient yet");
-    assert_eq!(code(&c.send("RCPT TO:<b@example.com>")), "250");
-    assert_eq!(
-        code(&c.send("rcpt to:<c@example.com>")),
-        "250",
-        "verbs in any case"
-    );
-    assert_eq!(code(&c.send("DATA")), "354");
+    c.expect("RCPT TO:<b@example.com>", "503", "MAIL first");
+    c.expect("DATA", "503", "RCPT first");
+    c.expect("MAIL FROM:a@example.com", "501", "angle brackets");
+    c.expect("MAIL FROM:<a@example.com> SIZE=100", "250", "");
+    c.expect("MAIL FROM:<again@example.com>", "503", "one MAIL");
+    c.expect("DATA", "503", "no recipient yet");
+    c.expect("RCPT TO:<b@example.com>", "250", "");
+    c.expect("rcpt to:<c@example.com>", "250", "verbs in any case");
+    c.expect("DATA", "354", "");
     c.writer
         .write_all(b"Subject: hi\r\n\r\n..leading dot\r\nline\r\n.\r\n")
         .unwrap();
     assert_eq!(code(&c.reply()), "250");
-    assert_eq!(
-        code(&c.send("RCPT TO:<d@example.com>")),
-        "503",
-        "a new MAIL first"
-    );
-    assert_eq!(code(&c.send("HELP")), "500");
+    c.expect("RCPT TO:<d@example.com>", "503", "a new MAIL first");
+    c.expect("HELP", "500", "");
     assert_eq!(
         code(&c.send(&format!("NOOP {}", "x".repeat(1200)))),
         "500",
         "line too long"
     );
-    assert_eq!(
-        code(&c.send("NOOP")),
-        "250",
-        "still in step after the long line"
-    );
-    assert_eq!(code(&c.send("QUIT")), "221");
+    c.expect("NOOP", "250", "still in step after the long line");
+    c.expect("QUIT", "221", "");
     let text = std::fs::read_to_string(dir.path().join("1.eml")).unwrap();
     assert_eq!(
         text,
@@ -146,28 +124,20 @@ fn auth_plain_and_login_before_mail() {
         ],
     );
     let mut c = Client::connect(&sim.address);
-    assert_eq!(
-        code(&c.send("AUTH PLAIN AHUAczNjcmV0")),
-        "503",
-        "EHLO first"
-    );
+    c.expect("AUTH PLAIN AHUAczNjcmV0", "503", "EHLO first");
     assert!(c.send("EHLO x").contains("250-AUTH PLAIN LOGIN"));
-    assert_eq!(
-        code(&c.send("MAIL FROM:<a@example.com>")),
-        "530",
-        "AUTH first"
-    );
+    c.expect("MAIL FROM:<a@example.com>", "530", "AUTH first");
     // base64("\0u\0wrong")
-    assert_eq!(code(&c.send("AUTH PLAIN AHUAd3Jvbmc=")), "535");
+    c.expect("AUTH PLAIN AHUAd3Jvbmc=", "535", "");
     // base64("\0u\0s3cret")
-    assert_eq!(code(&c.send("AUTH PLAIN AHUAczNjcmV0")), "235");
-    assert_eq!(code(&c.send("AUTH PLAIN AHUAczNjcmV0")), "503", "once");
-    assert_eq!(code(&c.send("MAIL FROM:<a@example.com>")), "250");
+    c.expect("AUTH PLAIN AHUAczNjcmV0", "235", "");
+    c.expect("AUTH PLAIN AHUAczNjcmV0", "503", "once");
+    c.expect("MAIL FROM:<a@example.com>", "250", "");
 
     let mut c = Client::connect(&sim.address);
     c.send("HELO x");
     assert_eq!(c.send("AUTH LOGIN"), "334 VXNlcm5hbWU6\r\n");
     assert_eq!(c.send("dQ=="), "334 UGFzc3dvcmQ6\r\n");
-    assert_eq!(code(&c.send("czNjcmV0")), "235");
-    assert_eq!(code(&c.send("MAIL FROM:<a@example.com>")), "250");
+    c.expect("czNjcmV0", "235", "");
+    c.expect("MAIL FROM:<a@example.com>", "250", "");
 }

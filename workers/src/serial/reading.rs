@@ -203,6 +203,18 @@ mod tests {
         TimeZone::get("Asia/Tokyo").unwrap()
     }
 
+    /// The meter's clock in May 2026, on the hour.
+    fn may_2026(day: u8, hour: u8) -> MeterTime {
+        MeterTime {
+            year: 2026,
+            month: 5,
+            day,
+            hour,
+            minute: 0,
+            second: 0,
+        }
+    }
+
     fn slots(valid_up_to: usize, first: u32) -> Vec<Option<u32>> {
         (0..48)
             .map(|i| (i <= valid_up_to).then_some(first + 3 * i as u32))
@@ -215,17 +227,7 @@ mod tests {
             cumulative: Some(65139),
             power_w: Some(632),
             currents: Some((30, Some(50))),
-            fixed_time: Some((
-                MeterTime {
-                    year: 2026,
-                    month: 5,
-                    day: 20,
-                    hour: 14,
-                    minute: 0,
-                    second: 0,
-                },
-                65128,
-            )),
+            fixed_time: Some((may_2026(20, 14), 65128)),
             today: Some(slots(28, 65000)),
             yesterday: None,
         };
@@ -233,33 +235,25 @@ mod tests {
         let p = reading
             .to_point(&SCALE, &tokyo(), now, "home", "broute")
             .unwrap();
-        let f = |k: &str| p.fields.get(k).cloned();
         assert_eq!(p.measurement, "smart_meter");
         assert_eq!(p.tags["house_id"], "home");
         assert_eq!(p.tags["device"], "broute");
         assert_eq!(p.time, to_nanos(now));
-        assert_eq!(f("cumulative_power_kwh"), Some(FieldValue::Float(6513.9)));
-        assert_eq!(f("instant_power_w"), Some(FieldValue::Int(632)));
-        assert_eq!(f("current_a"), Some(FieldValue::Float(8.0)));
-        assert_eq!(f("current_r_a"), Some(FieldValue::Float(3.0)));
-        assert_eq!(f("current_t_a"), Some(FieldValue::Float(5.0)));
-        assert_eq!(
-            f("historical_timestamp"),
-            Some(FieldValue::Str("2026-05-20T05:00:00+00:00".into()))
-        );
-        assert_eq!(
-            f("historical_cumulative_power_kwh"),
-            Some(FieldValue::Float(6512.8))
-        );
-        // Slot 28 = 14:00 JST; 3 raw units of 0.1 kWh since slot 27.
-        assert_eq!(
-            f("recent_30min_timestamp"),
-            Some(FieldValue::Str("2026-05-20T05:00:00+00:00".into()))
-        );
-        assert_eq!(
-            f("recent_30min_consumption_kwh"),
-            Some(FieldValue::Float(0.3))
-        );
+        let expected = [
+            ("cumulative_power_kwh", FieldValue::Float(6513.9)),
+            ("instant_power_w", FieldValue::Int(632)),
+            ("current_a", FieldValue::Float(8.0)),
+            ("current_r_a", FieldValue::Float(3.0)),
+            ("current_t_a", FieldValue::Float(5.0)),
+            ("historical_timestamp", FieldValue::Str("2026-05-20T05:00:00+00:00".into())),
+            ("historical_cumulative_power_kwh", FieldValue::Float(6512.8)),
+            // Slot 28 = 14:00 JST; 3 raw units of 0.1 kWh since slot 27.
+            ("recent_30min_timestamp", FieldValue::Str("2026-05-20T05:00:00+00:00".into())),
+            ("recent_30min_consumption_kwh", FieldValue::Float(0.3)),
+        ];
+        for (key, value) in expected {
+            assert_eq!(p.fields.get(key), Some(&value), "{key}");
+        }
     }
 
     #[test]
@@ -287,17 +281,7 @@ mod tests {
         };
         assert!(reading.needs_yesterday());
         reading.yesterday = Some(slots(47, 64900));
-        reading.fixed_time = Some((
-            MeterTime {
-                year: 2026,
-                month: 5,
-                day: 21,
-                hour: 0,
-                minute: 0,
-                second: 0,
-            },
-            65100,
-        ));
+        reading.fixed_time = Some((may_2026(21, 0), 65100));
         let p = reading
             .to_point(
                 &SCALE,

@@ -16,13 +16,13 @@ pub(crate) fn days_from(k: f64, bp: f64, intercept: f64, n: usize, noise: f64) -
         .collect()
 }
 
+fn fit_with_defaults(days: &[FitDay]) -> Result<DailyFit, NoFit> {
+    fit_daily(days, &FitSettings::default())
+}
+
 #[test]
 fn recovers_a_villa() {
-    let fit = fit_daily(
-        &days_from(0.09, 15.0, 8.0, 60, 0.0),
-        &FitSettings::default(),
-    )
-    .unwrap();
+    let fit = fit_with_defaults(&days_from(0.09, 15.0, 8.0, 60, 0.0)).unwrap();
     assert!((fit.k_kw_per_k - 0.09).abs() < 1e-9, "{fit:?}");
     assert!((fit.intercept_kwh_per_day - 8.0).abs() < 1e-6);
     assert!(
@@ -47,28 +47,21 @@ fn fixture_e1_flipped_constant_temperature_gives_no_k_instead_of_a_percentile() 
             mean_temp_c: 1.0,
         })
         .collect();
-    assert_eq!(
-        fit_daily(&days, &FitSettings::default()),
-        Err(NoFit::NoTemperatureSpread)
-    );
+    assert_eq!(fit_with_defaults(&days), Err(NoFit::NoTemperatureSpread));
 }
 
 #[test]
 fn fixture_e2_two_days_give_no_k() {
     let days = days_from(0.1, 15.0, 5.0, 2, 0.0);
     assert_eq!(
-        fit_daily(&days, &FitSettings::default()),
+        fit_with_defaults(&days),
         Err(NoFit::TooFewDays { have: 2, need: 10 })
     );
 }
 
 #[test]
 fn fixture_e3_flipped_a_building_with_k_2_5_is_recovered_not_rejected_by_a_cap() {
-    let fit = fit_daily(
-        &days_from(2.5, 17.0, 300.0, 45, 20.0),
-        &FitSettings::default(),
-    )
-    .unwrap();
+    let fit = fit_with_defaults(&days_from(2.5, 17.0, 300.0, 45, 20.0)).unwrap();
     assert!((fit.k_kw_per_k - 2.5).abs() / 2.5 < 0.02, "{fit:?}");
     assert!(fit.usable(), "{fit:?}");
 }
@@ -84,7 +77,7 @@ fn too_few_heating_days_or_degree_days_give_no_k() {
         })
         .collect();
     assert_eq!(
-        fit_daily(&warm, &FitSettings::default()),
+        fit_with_defaults(&warm),
         Err(NoFit::InsufficientHeating {
             need: 10,
             min_hdd: 20.0 / 1.8
@@ -96,7 +89,7 @@ fn too_few_heating_days_or_degree_days_give_no_k() {
 fn energy_that_ignores_temperature_is_intercept_only() {
     let flat: Vec<FitDay> = days_from(0.0, 15.0, 10.0, 40, 1.0);
     assert_eq!(
-        fit_daily(&flat, &FitSettings::default()).map(|f| f.k_kw_per_k),
+        fit_with_defaults(&flat).map(|f| f.k_kw_per_k),
         Err(NoFit::InterceptOnly)
     );
 }
@@ -104,7 +97,7 @@ fn energy_that_ignores_temperature_is_intercept_only() {
 #[test]
 fn a_poor_fit_is_reported_with_its_reason_not_hidden() {
     let noisy = days_from(0.05, 15.0, 10.0, 40, 20.0);
-    let fit = fit_daily(&noisy, &FitSettings::default()).unwrap();
+    let fit = fit_with_defaults(&noisy).unwrap();
     assert!(!fit.usable());
     assert!(
         fit.rejected.as_deref().unwrap().contains("adjusted R²"),
@@ -128,7 +121,7 @@ fn a_poor_fit_is_reported_with_its_reason_not_hidden() {
 #[test]
 fn quality_figures_match_their_definitions() {
     let days = days_from(0.1, 15.0, 6.0, 50, 2.0);
-    let fit = fit_daily(&days, &FitSettings::default()).unwrap();
+    let fit = fit_with_defaults(&days).unwrap();
     let n = days.len() as f64;
     let resid: Vec<f64> = days
         .iter()

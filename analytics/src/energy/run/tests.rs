@@ -15,6 +15,11 @@ fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
+/// The pipeline with the default settings at `now`.
+fn pipeline(e: &Entity, history: &History, state: &mut EnergyState, now: &str) -> PipelineRun {
+    energy_pipeline(e, history, state, &Settings::default(), at(now))
+}
+
 fn count(points: &[Point], measurement: &str) -> usize {
     points
         .iter()
@@ -41,16 +46,9 @@ fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
     let (spec, e, house) = winter_house("2026-02-01T00:00:00Z");
     let meters = house.meters();
     let history = house.history(&meters);
-    let settings = Settings::default();
     let mut state = EnergyState::default();
 
-    let first = energy_pipeline(
-        &e,
-        &history,
-        &mut state,
-        &settings,
-        at("2026-01-15T07:00:00Z"),
-    );
+    let first = pipeline(&e, &history, &mut state, "2026-01-15T07:00:00Z");
     assert_eq!(count(&first.points, "k_value_history"), 1);
     assert_eq!(count(&first.points, "energy_separated"), 30);
     let fit = state.fit.as_ref().expect("a usable fit");
@@ -74,24 +72,12 @@ fn the_pipeline_refits_every_72_hours_and_splits_with_the_k_in_use() {
     // Through the checkpoint; the next day splits with the saved k and does not refit.
     let mut state: EnergyState =
         serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
-    let next = energy_pipeline(
-        &e,
-        &history,
-        &mut state,
-        &settings,
-        at("2026-01-16T07:00:00Z"),
-    );
+    let next = pipeline(&e, &history, &mut state, "2026-01-16T07:00:00Z");
     assert_eq!(count(&next.points, "k_value_history"), 0);
     assert!(next.calibration.is_none());
     assert_eq!(count(&next.points, "energy_separated"), 30);
     // 72 hours after the fit, it refits.
-    let later = energy_pipeline(
-        &e,
-        &history,
-        &mut state,
-        &settings,
-        at("2026-01-18T07:00:00Z"),
-    );
+    let later = pipeline(&e, &history, &mut state, "2026-01-18T07:00:00Z");
     assert_eq!(count(&later.points, "k_value_history"), 1);
     assert_eq!(state.calibrated_at, Some(at("2026-01-18T07:00:00Z")));
 }
@@ -105,13 +91,7 @@ fn a_failed_fit_keeps_the_k_in_use_and_is_retried_next_run() {
         heating: &[],
         weather: &[],
     };
-    let run = energy_pipeline(
-        &e,
-        &empty,
-        &mut state,
-        &Settings::default(),
-        at("2026-01-15T07:00:00Z"),
-    );
+    let run = pipeline(&e, &empty, &mut state, "2026-01-15T07:00:00Z");
     assert!(run.calibration.unwrap().fit.is_err());
     assert_eq!(state.calibrated_at, None, "retried next run");
     assert_eq!(
@@ -243,13 +223,7 @@ fn k_value_history_carries_the_seeds_fields_and_the_fits() {
     let meters = house.meters();
     let history = house.history(&meters);
     let mut state = EnergyState::default();
-    let run = energy_pipeline(
-        &e,
-        &history,
-        &mut state,
-        &Settings::default(),
-        at("2026-01-15T07:00:00Z"),
-    );
+    let run = pipeline(&e, &history, &mut state, "2026-01-15T07:00:00Z");
     let k = run
         .points
         .iter()

@@ -17,22 +17,22 @@ fn tick(state: &mut ScheduleState, now: &str) -> Vec<Task> {
 
 #[test]
 fn a_day_runs_each_slot_once_on_the_local_wall_clock() {
+    use Task::{EnergyPipeline, GapFill};
     let mut s = ScheduleState::default();
     // Winter: 07:30 Stockholm is 06:30Z. The first start catches up on yesterday's slots once.
-    assert_eq!(
-        tick(&mut s, "2026-01-15T06:00:00Z"),
-        vec![Task::GapFill, Task::EnergyPipeline]
-    );
-    assert_eq!(tick(&mut s, "2026-01-15T06:29:00Z"), vec![]);
-    assert_eq!(tick(&mut s, "2026-01-15T06:30:00Z"), vec![Task::GapFill]);
-    assert_eq!(tick(&mut s, "2026-01-15T06:45:00Z"), vec![]);
-    assert_eq!(
-        tick(&mut s, "2026-01-15T07:00:00Z"),
-        vec![Task::EnergyPipeline]
-    );
-    assert_eq!(tick(&mut s, "2026-01-15T10:59:00Z"), vec![]);
-    assert_eq!(tick(&mut s, "2026-01-15T11:00:00Z"), vec![Task::GapFill]);
-    assert_eq!(tick(&mut s, "2026-01-15T22:00:00Z"), vec![]);
+    let day: [(&str, &[Task]); 8] = [
+        ("2026-01-15T06:00:00Z", &[GapFill, EnergyPipeline]),
+        ("2026-01-15T06:29:00Z", &[]),
+        ("2026-01-15T06:30:00Z", &[GapFill]),
+        ("2026-01-15T06:45:00Z", &[]),
+        ("2026-01-15T07:00:00Z", &[EnergyPipeline]),
+        ("2026-01-15T10:59:00Z", &[]),
+        ("2026-01-15T11:00:00Z", &[GapFill]),
+        ("2026-01-15T22:00:00Z", &[]),
+    ];
+    for (now, tasks) in day {
+        assert_eq!(tick(&mut s, now), tasks, "at {now}");
+    }
 }
 
 #[test]

@@ -6,18 +6,13 @@
 //! Resolved values are JSON objects that name their type in a `__typename` key; the projection
 //! never lets a field through that the query did not ask for.
 
-use std::collections::HashMap;
-
-use graphql_parser::query::{
-    parse_query, Definition, Field, FragmentDefinition, OperationDefinition, Selection,
-    SelectionSet, Type, TypeCondition, Value as GqlValue,
-};
+use graphql_parser::query::{parse_query, Field, OperationDefinition, Selection, SelectionSet};
 use serde_json::{json, Map, Value};
+
+use crate::gql_doc::{self, applies, to_json, Fragments};
 
 /// Resolves one root field from its name and arguments (variables already substituted).
 pub type Resolver<'r> = dyn Fn(&str, &Map<String, Value>) -> Result<Value, String> + 'r;
-
-type Fragments<'q> = HashMap<&'q str, &'q FragmentDefinition<'q, String>>;
 
 /// Runs a request body (`{"query", "variables", "operationName"}`) and returns the response body.
 pub fn execute(body: &Value, root_type: &str, resolve: &Resolver) -> Value {
@@ -30,16 +25,7 @@ pub fn execute(body: &Value, root_type: &str, resolve: &Resolver) -> Value {
 fn run(body: &Value, root_type: &str, resolve: &Resolver) -> Result<Value, String> {
     let query = body["query"].as_str().ok_or("Must provide query string.")?;
     let doc = parse_query::<String>(query).map_err(|e| format!("Syntax Error: {e}"))?;
-    let mut fragments: Fragments = HashMap::new();
-    let mut operations = Vec::new();
-    for def in &doc.definitions {
-        match def {
-            Definition::Fragment(f) => {
-                fragments.insert(f.name.as_str(), f);
-            }
-            Definition::Operation(op) => operations.push(op),
-        }
-    }
+    let (fragments, operations) = gql_doc::split(&doc);
     let wanted = body["operationName"].as_str();
     let op = match wanted {
         Some(name) => operations
@@ -66,23 +52,7 @@ fn run(body: &Value, root_type: &str, resolve: &Resolver) -> Result<Value, Strin
         Value::Object(m) => m.clone(),
         _ => return Err("Variables must be provided as an Object.".into()),
     };
-    let mut variables = Map::new();
-    for def in var_defs {
-        let value = match given.get(def.name.as_str()) {
-            Some(v) => v.clone(),
-            None => match &def.default_value {
-                Some(d) => to_json(d, &Map::new())?,
-                None => Value::Null,
-            },
-        };
-        if value.is_null() && matches!(def.var_type, Type::NonNullType(_)) {
-            return Err(format!(
-                "Variable \"${}\" of required type \"{}\" was not provided.",
-                def.name, def.var_type
-            ));
-        }
-        variables.insert(def.name.clone(), value);
-    }
+    let variables = gql_doc::variables(var_defs, &given)?;
 
     let mut data = Map::new();
     for field in collect_fields(selection, root_type, &fragments)? {
@@ -136,13 +106,6 @@ fn collect_fields<'q>(
         }
     }
     Ok(out)
-}
-
-fn applies(cond: Option<&TypeCondition<'_, String>>, type_name: &str) -> bool {
-    match cond {
-        None => true,
-        Some(TypeCondition::On(t)) => t == type_name,
-    }
 }
 
 /// Keeps exactly what `field` selects from `value`, the resolved value of `parent.field`.
@@ -201,34 +164,6 @@ fn project<'q>(
             Ok(leaf.clone())
         }
     }
-}
-
-fn to_json(value: &GqlValue<'_, String>, variables: &Map<String, Value>) -> Result<Value, String> {
-    Ok(match value {
-        GqlValue::Variable(name) => variables
-            .get(name.as_str())
-            .cloned()
-            .ok_or_else(|| format!("Variable \"${name}\" is not defined."))?,
-        GqlValue::Int(n) => json!(n.as_i64()),
-        GqlValue::Float(f) => json!(f),
-        GqlValue::String(s) => json!(s),
-        GqlValue::Boolean(b) => json!(b),
-        GqlValue::Null => Value::Null,
-        GqlValue::Enum(e) => json!(e),
-        GqlValue::List(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| to_json(v, variables))
-                .collect::<Result<_, _>>()?,
-        ),
-        GqlValue::Object(fields) => {
-            let mut m = Map::new();
-            for (k, v) in fields {
-                m.insert(k.clone(), to_json(v, variables)?);
-            }
-            Value::Object(m)
-        }
-    })
 }
 
 /// Builds a connection in both shapes Arrigo serves: `items` and `edges { cursor node }`.

@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use crate::common::every;
 use auth::{Auth, Bearer};
 use schema::{Options, Schema};
 
@@ -108,10 +109,6 @@ impl Sim {
     /// The simulator's clock, unix seconds.
     fn now(&self) -> i64 {
         self.started_clock.as_second() + self.started_real.elapsed().as_secs() as i64
-    }
-
-    fn every(&self, n: u64, knob: Option<u64>) -> bool {
-        knob.is_some_and(|k| k > 0 && n.is_multiple_of(k))
     }
 }
 
@@ -291,17 +288,17 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
         Err((status, text)) => return message(status, text),
     };
     let n = sim.graphql_calls.fetch_add(1, Ordering::Relaxed) + 1;
-    if sim.every(n, sim.args.slow_every) {
+    if every(n, sim.args.slow_every).is_some() {
         tokio::time::sleep(Duration::from_millis(sim.args.slow_ms)).await;
     }
     let at = auth::bearer(&headers);
     let check = {
         let mut auth = sim.auth.lock().expect("auth lock");
         if let Some(t) = at {
-            if sim.every(n, sim.args.expire_every) {
+            if every(n, sim.args.expire_every).is_some() {
                 auth.expire(t);
             }
-            if sim.every(n, sim.args.revoke_every) {
+            if every(n, sim.args.revoke_every).is_some() {
                 auth.revoke(t);
             }
         }
@@ -317,10 +314,10 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
         }
         Bearer::Invalid => return message(StatusCode::UNAUTHORIZED, "Unauthorized"),
     }
-    if sim.every(n, sim.args.http_500_every) {
+    if every(n, sim.args.http_500_every).is_some() {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "An error has occurred.");
     }
-    if sim.every(n, sim.args.html_every) {
+    if every(n, sim.args.html_every).is_some() {
         let page = "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>\
                     <body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>";
         return (
@@ -334,7 +331,7 @@ async fn graphql(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -
     let answer = graphql::execute(&body, "Root", &|field, args| {
         sim.schema.resolve(field, args, now)
     });
-    if sim.every(n, sim.args.truncated_every) {
+    if every(n, sim.args.truncated_every).is_some() {
         let text = answer.to_string().into_bytes();
         let cut = text[..text.len() / 2].to_vec();
         return ([(header::CONTENT_TYPE, "application/json")], cut).into_response();

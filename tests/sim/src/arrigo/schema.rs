@@ -507,34 +507,45 @@ mod tests {
         }
     }
 
+    /// `key` of every item of `field`, page after page (`after` = the last `endCursor`), each
+    /// page checked by `check` first.
+    fn all_pages(
+        s: &Schema,
+        field: &str,
+        mut args: Map<String, Value>,
+        now: i64,
+        key: &str,
+        check: impl Fn(&Value),
+    ) -> Vec<String> {
+        let mut all = Vec::new();
+        loop {
+            let r = s.resolve(field, &args, now).unwrap();
+            check(&r);
+            let items = r["items"].as_array().unwrap();
+            all.extend(items.iter().map(|i| i[key].as_str().unwrap().to_string()));
+            if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
+                return all;
+            }
+            args.insert("after".into(), r["pageInfo"]["endCursor"].clone());
+        }
+    }
+
     #[test]
     fn history_pages_past_the_cap_without_gaps_or_repeats() {
         let s = schema(50);
-        let now = 1_700_000_000;
         let id = b64("B1.GT_UTE");
-        let mut after = Value::Null;
-        let mut times = Vec::new();
-        loop {
-            let mut args = Map::new();
-            args.insert("first".into(), json!(20_000));
-            args.insert("after".into(), after.clone());
-            args.insert("filter".into(), json!({"signalId": [id], "timeLength": 3600,
-                "ranges": [{"from": "2023-11-10T00:00:00+00:00", "to": "2023-11-14T00:00:00+00:00"}]}));
-            let r = s.resolve("analogsHistory", &args, now).unwrap();
+        let mut args = Map::new();
+        args.insert("first".into(), json!(20_000));
+        args.insert("after".into(), Value::Null);
+        args.insert(
+            "filter".into(),
+            json!({"signalId": [id], "timeLength": 3600,
+            "ranges": [{"from": "2023-11-10T00:00:00+00:00", "to": "2023-11-14T00:00:00+00:00"}]}),
+        );
+        let times = all_pages(&s, "analogsHistory", args, 1_700_000_000, "time", |r| {
             assert_eq!(r["totalCount"], 96);
             assert!(r["items"].as_array().unwrap().len() <= 50);
-            times.extend(
-                r["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i["time"].as_str().unwrap().to_string()),
-            );
-            if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
-                break;
-            }
-            after = r["pageInfo"]["endCursor"].clone();
-        }
+        });
         assert_eq!(times.len(), 96);
         assert_eq!(times[0], "2023-11-10T00:00:00Z");
         assert_eq!(times[95], "2023-11-13T23:00:00Z");
@@ -571,24 +582,13 @@ mod tests {
         s.opts.extra_digitals = 198;
         let mut names = std::collections::BTreeSet::new();
         for field in ["analogs", "digitals"] {
-            let mut after = Value::Null;
-            loop {
-                let mut args = Map::new();
-                args.insert("first".into(), json!(2000));
-                args.insert("after".into(), after.clone());
-                let r = s.resolve(field, &args, 1_700_000_000).unwrap();
+            let mut args = Map::new();
+            args.insert("first".into(), json!(2000));
+            args.insert("after".into(), Value::Null);
+            names.extend(all_pages(&s, field, args, 1_700_000_000, "name", |r| {
                 let items = r["items"].as_array().unwrap();
                 assert!(items.len() <= 500, "capped at 500");
-                names.extend(
-                    items
-                        .iter()
-                        .map(|i| i["name"].as_str().unwrap().to_string()),
-                );
-                if !r["pageInfo"]["hasNextPage"].as_bool().unwrap() {
-                    break;
-                }
-                after = r["pageInfo"]["endCursor"].clone();
-            }
+            }));
         }
         assert_eq!(names.len(), 1200);
         let r = s.resolve("analogs", &Map::new(), 1_700_000_000).unwrap();

@@ -518,7 +518,7 @@ impl Module {
             st.requests += 1;
             (st.requests, st.last_answer.replace(answer.clone()))
         };
-        if self.sim.opts.drop_every.is_some_and(|n| requests % n == 0) {
+        if crate::common::every(requests, self.sim.opts.drop_every).is_some() {
             super::report("dropped a request");
             return;
         }
@@ -632,22 +632,19 @@ impl Module {
 
     /// After every Nth answer, one line of the kinds a flaky serial link produces.
     fn maybe_garbage(&self, meter: &str) {
-        let Some(every) = self.sim.opts.garbage_every else {
-            return;
-        };
         let n = {
             let mut st = self.state.lock().unwrap();
             st.answered += 1;
             st.answered
         };
-        if n % every != 0 {
+        let Some(hit) = crate::common::every(n, self.sim.opts.garbage_every) else {
             return;
-        }
+        };
         let head = format!(
             "ERXUDP {meter} {OWN_IP} 0E1A 0E1A {} 1",
             self.sim.opts.meter_mac
         );
-        let garbage = match (n / every) % 5 {
+        let garbage = match hit % 5 {
             0 => b"\x15\xfe\x00~~}{noise\xff\r\n".to_vec(),
             1 => format!("{head} 0012 1081000302880105FF0172\r\n").into_bytes(), // truncated
             2 => format!("{head} 0012 1081000302880105FF017201E7040000027\r\n").into_bytes(), // odd

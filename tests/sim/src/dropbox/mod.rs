@@ -24,6 +24,8 @@ use axum::{Json, Router};
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
+use crate::common::{every, Answer, Rejected};
+
 #[derive(clap::Args)]
 pub struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -144,15 +146,16 @@ fn text(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-fn route_error(summary: &str, error: Value) -> Response {
-    (
+/// Dropbox's 409: the route understood the call and refuses it.
+fn route_error(summary: &str, error: Value) -> Rejected {
+    let answer = (
         StatusCode::CONFLICT,
         Json(json!({"error_summary": summary, "error": error})),
-    )
-        .into_response()
+    );
+    answer.into_response().into()
 }
 
-fn not_found(route: &str) -> Response {
+fn not_found(route: &str) -> Rejected {
     if route == "files/delete_v2" {
         route_error(
             "path_lookup/not_found/.",
@@ -219,40 +222,34 @@ fn base64_std(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-/// An answer that ends the request early (boxed: responses are large).
-type Rejected = Box<Response>;
-
 /// Dropbox's 400: plain text naming the route.
 fn bad_input(route: &str, message: String) -> Rejected {
-    Box::new(text(
+    text(
         StatusCode::BAD_REQUEST,
         format!("Error in call to API function \"{route}\": {message}"),
-    ))
+    )
+    .into()
 }
 
 /// Checks the bearer token and counts the call; an answer to return instead on failure.
 fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Rejected> {
     let mut store = sim.store.lock().unwrap();
     store.calls += 1;
-    if let Some(n) = sim.args.too_many_every {
-        if store.calls.is_multiple_of(n) {
-            let body = json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}});
-            let answer = (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "1")],
-                Json(body),
-            );
-            return Err(Box::new(answer.into_response()));
-        }
+    if every(store.calls, sim.args.too_many_every).is_some() {
+        let body = json!({"error_summary": "too_many_requests/..", "error": {"reason": {".tag": "too_many_requests"}, "retry_after": 1}});
+        let answer = (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            Json(body),
+        );
+        return Err(answer.into_response().into());
     }
-    if let Some(n) = sim.args.server_error_every {
-        if store.calls.is_multiple_of(n) {
-            let answer = text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable".into(),
-            );
-            return Err(Box::new(answer));
-        }
+    if every(store.calls, sim.args.server_error_every).is_some() {
+        let answer = text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable".into(),
+        );
+        return Err(answer.into());
     }
     let Some(auth) = headers
         .get(header::AUTHORIZATION)
@@ -272,7 +269,7 @@ fn authorize(sim: &Sim, route: &str, headers: &HeaderMap) -> Result<(), Rejected
     };
     let auth_error = |tag: &str| {
         let body = json!({"error_summary": format!("{tag}/"), "error": {".tag": tag}});
-        Box::new((StatusCode::UNAUTHORIZED, Json(body)).into_response())
+        Rejected::from((StatusCode::UNAUTHORIZED, Json(body)).into_response())
     };
     let Some((until, calls_left)) = store.tokens.get_mut(token) else {
         return Err(auth_error("invalid_access_token"));
@@ -386,29 +383,24 @@ fn page(store: &mut Store, entries: Vec<Value>, mut offset: usize, limit: usize)
     json!({"entries": chunk, "cursor": cursor, "has_more": has_more})
 }
 
-async fn list_folder(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn list_folder(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
     const ROUTE: &str = "files/list_folder";
-    let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let path = match path_arg(ROUTE, &arg, true) {
-        Ok(p) => p.to_lowercase(),
-        Err(r) => return *r,
-    };
+    authorize(&sim, ROUTE, &headers)?;
+    let arg = rpc_arg(ROUTE, &headers, &body)?;
+    let path = path_arg(ROUTE, &arg, true)?.to_lowercase();
     let limit = arg["limit"]
         .as_u64()
         .map_or(sim.args.page_size, |l| (l as usize).min(sim.args.page_size))
         .max(1);
     let mut store = sim.store.lock().unwrap();
     if store.files.contains_key(&path) {
-        return route_error(
+        return Err(route_error(
             "path/not_folder/..",
             json!({".tag": "path", "path": {".tag": "not_folder"}}),
-        );
+        ));
     }
     if !store.folders.contains(&path) {
-        return not_found(ROUTE);
+        return Err(not_found(ROUTE));
     }
     let mut entries: Vec<Value> = store
         .folders
@@ -423,51 +415,44 @@ async fn list_folder(State(sim): State<Shared>, headers: HeaderMap, body: Bytes)
             .filter(|(p, _)| parent(p) == path)
             .map(|(p, f)| tagged("file", file_metadata(p, f))),
     );
-    Json(page(&mut store, entries, 0, limit)).into_response()
+    Ok(Json(page(&mut store, entries, 0, limit)).into_response())
 }
 
-async fn list_continue(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn list_continue(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
     const ROUTE: &str = "files/list_folder/continue";
-    let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    authorize(&sim, ROUTE, &headers)?;
+    let arg = rpc_arg(ROUTE, &headers, &body)?;
     let mut store = sim.store.lock().unwrap();
     let Some((entries, offset)) = store
         .cursors
         .remove(arg["cursor"].as_str().unwrap_or_default())
     else {
-        return route_error("reset/...", json!({".tag": "reset"}));
+        return Err(route_error("reset/...", json!({".tag": "reset"})));
     };
-    Json(page(&mut store, entries, offset, sim.args.page_size)).into_response()
+    Ok(Json(page(&mut store, entries, offset, sim.args.page_size)).into_response())
 }
 
-async fn download(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn download(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
     const ROUTE: &str = "files/download";
-    let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| header_arg(ROUTE, &headers)) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    authorize(&sim, ROUTE, &headers)?;
+    let arg = header_arg(ROUTE, &headers)?;
     if !body.is_empty() {
-        return text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{ROUTE}\": This function requires its argument in the HTTP header \"Dropbox-API-Arg\" and an empty body."));
+        return Err(bad_input(ROUTE, "This function requires its argument in the HTTP header \"Dropbox-API-Arg\" and an empty body.".into()));
     }
-    let path = match path_arg(ROUTE, &arg, false) {
-        Ok(p) => p.to_lowercase(),
-        Err(r) => return *r,
-    };
+    let path = path_arg(ROUTE, &arg, false)?.to_lowercase();
     let store = sim.store.lock().unwrap();
     if store.folders.contains(&path) {
-        return route_error(
+        return Err(route_error(
             "path/not_file/..",
             json!({".tag": "path", "path": {".tag": "not_file"}}),
-        );
+        ));
     }
     let Some(f) = store.files.get(&path) else {
-        return not_found(ROUTE);
+        return Err(not_found(ROUTE));
     };
     let meta = file_metadata(&path, f).to_string();
     let meta = HeaderValue::from_str(&ascii_json(&meta)).expect("ascii");
-    (
+    let answer = (
         [
             (
                 header::CONTENT_TYPE,
@@ -476,8 +461,8 @@ async fn download(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) ->
             (header::HeaderName::from_static("dropbox-api-result"), meta),
         ],
         f.bytes.clone(),
-    )
-        .into_response()
+    );
+    Ok(answer.into_response())
 }
 
 /// JSON in an HTTP header must be ASCII: everything else as `\uXXXX`.
@@ -493,67 +478,60 @@ fn ascii_json(s: &str) -> String {
         .collect()
 }
 
-async fn upload(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn upload(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
     const ROUTE: &str = "files/upload";
-    let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| header_arg(ROUTE, &headers)) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
+    authorize(&sim, ROUTE, &headers)?;
+    let arg = header_arg(ROUTE, &headers)?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if ct != "application/octet-stream" {
-        return text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{ROUTE}\": Bad HTTP \"Content-Type\" header: \"{ct}\".  Expecting one of \"application/octet-stream\", \"text/plain; charset=dropbox-cors-hack\"."));
+        return Err(bad_input(ROUTE, format!("Bad HTTP \"Content-Type\" header: \"{ct}\".  Expecting one of \"application/octet-stream\", \"text/plain; charset=dropbox-cors-hack\".")));
     }
-    let display = match path_arg(ROUTE, &arg, false) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
+    let display = path_arg(ROUTE, &arg, false)?;
     let mode = match &arg["mode"] {
         Value::Null => "add",
         Value::String(s) => s.as_str(),
         v => v[".tag"].as_str().unwrap_or(""),
     };
     if mode != "add" && mode != "overwrite" {
-        return text(StatusCode::BAD_REQUEST, format!("Error in call to API function \"{ROUTE}\": HTTP header \"Dropbox-API-Arg\": mode: unknown tag '{mode}'"));
+        return Err(bad_input(
+            ROUTE,
+            format!("HTTP header \"Dropbox-API-Arg\": mode: unknown tag '{mode}'"),
+        ));
     }
     if let Some(expected) = arg["content_hash"].as_str() {
         if expected != content_hash(&body) {
-            return route_error(
+            return Err(route_error(
                 "content_hash_mismatch/...",
                 json!({".tag": "content_hash_mismatch"}),
-            );
+            ));
         }
     }
     let mut store = sim.store.lock().unwrap();
     let path = display.to_lowercase();
     if mode == "add" && store.files.contains_key(&path) {
-        return route_error(
+        return Err(route_error(
             "path/conflict/file/..",
             json!({".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": "file"}}, "upload_session_id": "sim"}),
-        );
+        ));
     }
     if store.folders.contains(&path) {
-        return route_error(
+        return Err(route_error(
             "path/conflict/folder/..",
             json!({".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": "folder"}}, "upload_session_id": "sim"}),
-        );
+        ));
     }
     let meta = store.put(&display, body.to_vec());
-    Json(meta).into_response()
+    Ok(Json(meta).into_response())
 }
 
-async fn delete(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn delete(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
     const ROUTE: &str = "files/delete_v2";
-    let arg = match authorize(&sim, ROUTE, &headers).and_then(|_| rpc_arg(ROUTE, &headers, &body)) {
-        Ok(a) => a,
-        Err(r) => return *r,
-    };
-    let path = match path_arg(ROUTE, &arg, false) {
-        Ok(p) => p.to_lowercase(),
-        Err(r) => return *r,
-    };
+    authorize(&sim, ROUTE, &headers)?;
+    let arg = rpc_arg(ROUTE, &headers, &body)?;
+    let path = path_arg(ROUTE, &arg, false)?.to_lowercase();
     let mut store = sim.store.lock().unwrap();
     if !path.is_empty() && store.folders.contains(&path) {
         // A folder goes with everything in it.
@@ -566,13 +544,13 @@ async fn delete(State(sim): State<Shared>, headers: HeaderMap, body: Bytes) -> R
         }
         let name = path.rsplit('/').next();
         let meta = json!({"name": name, "path_lower": path, "path_display": path, "id": format!("id:dir{path}")});
-        return Json(json!({"metadata": tagged("folder", meta)})).into_response();
+        return Ok(Json(json!({"metadata": tagged("folder", meta)})).into_response());
     }
     let Some(f) = store.files.remove(&path) else {
-        return not_found(ROUTE);
+        return Err(not_found(ROUTE));
     };
     store.deleted.push(f.display.clone());
-    Json(json!({"metadata": tagged("file", file_metadata(&path, &f))})).into_response()
+    Ok(Json(json!({"metadata": tagged("file", file_metadata(&path, &f))})).into_response())
 }
 
 impl Store {

@@ -8,7 +8,7 @@ mod thermal;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -20,7 +20,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::common::{self, SimClock};
+use crate::common::{self, Answer, Rejected, SimClock};
 use model::{dotnet_time, Plant, Source, VarDef};
 
 #[derive(clap::Args)]
@@ -261,20 +261,33 @@ fn message(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({ "message": text }))).into_response()
 }
 
-fn unauthorized() -> Response {
-    message(StatusCode::UNAUTHORIZED, "no authorization header sent")
+fn unauthorized() -> Rejected {
+    message(StatusCode::UNAUTHORIZED, "no authorization header sent").into()
 }
 
-fn forbidden() -> Response {
-    message(StatusCode::FORBIDDEN, "Method forbiden")
+fn forbidden() -> Rejected {
+    message(StatusCode::FORBIDDEN, "Method forbiden").into()
 }
 
-fn bad_request(what: &str) -> Response {
-    message(StatusCode::BAD_REQUEST, what)
+fn bad_request(what: &str) -> Rejected {
+    message(StatusCode::BAD_REQUEST, what).into()
 }
 
-fn parse_body(body: &str) -> Option<Value> {
-    serde_json::from_str(body).ok()
+fn parse_body(body: &str) -> Result<Value, Rejected> {
+    serde_json::from_str(body).map_err(|_| bad_request("The request is invalid."))
+}
+
+/// What every call after login starts with: its JSON body, the simulator (locked) and the
+/// session's user; else HomeSide's 400 or 401.
+fn authorized<'s>(
+    sim: &'s Shared,
+    headers: &HeaderMap,
+    body: &str,
+) -> Result<(MutexGuard<'s, Sim>, Value, String), Rejected> {
+    let body = parse_body(body)?;
+    let mut sim = sim.lock().expect("sim");
+    let username = sim.authorize(headers).ok_or_else(unauthorized)?;
+    Ok((sim, body, username))
 }
 
 fn random_token(len: usize) -> String {
@@ -390,10 +403,8 @@ impl Sim {
     }
 }
 
-async fn login(State(sim): State<Shared>, body: String) -> Response {
-    let Some(body) = parse_body(&body) else {
-        return bad_request("The request is invalid.");
-    };
+async fn login(State(sim): State<Shared>, body: String) -> Answer {
+    let body = parse_body(&body)?;
     let user = &body["user"];
     let (Some(account), Some(username), Some(password), Some(_lang)) = (
         user["Account"].as_str(),
@@ -401,7 +412,7 @@ async fn login(State(sim): State<Shared>, body: String) -> Response {
         user["Password"].as_str(),
         body["lang"].as_str(),
     ) else {
-        return bad_request("The request is invalid.");
+        return Err(bad_request("The request is invalid."));
     };
     let mut sim = sim.lock().expect("sim");
     let known = account == "homeside"
@@ -410,7 +421,7 @@ async fn login(State(sim): State<Shared>, body: String) -> Response {
             .iter()
             .any(|h| h.username == username && h.password == password);
     if !known {
-        return message(StatusCode::UNAUTHORIZED, "Invalid username or password");
+        return Err(message(StatusCode::UNAUTHORIZED, "Invalid username or password").into());
     }
     let querykey = random_token(48);
     sim.sessions.insert(
@@ -421,47 +432,31 @@ async fn login(State(sim): State<Shared>, body: String) -> Response {
             calls: 0,
         },
     );
-    axum::Json(json!({ "querykey": querykey })).into_response()
+    Ok(axum::Json(json!({ "querykey": querykey })).into_response())
 }
 
-async fn house_list(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    if parse_body(&body).is_none() {
-        return bad_request("The request is invalid.");
-    }
-    let mut sim = sim.lock().expect("sim");
-    let Some(username) = sim.authorize(&headers) else {
-        return unauthorized();
-    };
+async fn house_list(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let (sim, _, username) = authorized(&sim, &headers, &body)?;
     let houses: Vec<Value> = sim
         .houses
         .iter()
         .filter(|h| h.username == username)
         .map(|h| json!({"name": h.name, "restapiurl": h.restapiurl}))
         .collect();
-    axum::Json(Value::Array(houses)).into_response()
+    Ok(axum::Json(Value::Array(houses)).into_response())
 }
 
-async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let Some(body) = parse_body(&body) else {
-        return bad_request("The request is invalid.");
-    };
-    let mut sim = sim.lock().expect("sim");
-    let Some(username) = sim.authorize(&headers) else {
-        return unauthorized();
-    };
+async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let (mut sim, body, username) = authorized(&sim, &headers, &body)?;
     let Some(clientid) = body["clientid"].as_str() else {
-        return bad_request("The request is invalid.");
+        return Err(bad_request("The request is invalid."));
     };
     if sim.owned_house(&username, clientid).is_none() {
-        return forbidden();
+        return Err(forbidden());
     }
     sim.token_requests += 1;
-    if sim
-        .args
-        .token_error_every
-        .is_some_and(|n| sim.token_requests % n.max(1) == 0)
-    {
-        return axum::Json(json!({"error": "token"})).into_response();
+    if common::every(sim.token_requests, sim.args.token_error_every).is_some() {
+        return Ok(axum::Json(json!({"error": "token"})).into_response());
     }
     let bms = Bms {
         token: format!("eyJhbGciOiJIUzI1NiIs.{}", random_token(40)),
@@ -475,17 +470,11 @@ async fn bms_token(State(sim): State<Shared>, headers: HeaderMap, body: String) 
         "refreshToken": random_token(32),
     });
     sim.bms.insert(clientid.to_string(), bms);
-    axum::Json(answer).into_response()
+    Ok(axum::Json(answer).into_response())
 }
 
-async fn variables(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let Some(body) = parse_body(&body) else {
-        return bad_request("The request is invalid.");
-    };
-    let mut sim = sim.lock().expect("sim");
-    let Some(username) = sim.authorize(&headers) else {
-        return unauthorized();
-    };
+async fn variables(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Answer {
+    let (mut sim, body, username) = authorized(&sim, &headers, &body)?;
     let field = |k: &str| body[k].as_str().map(str::to_string);
     let (Some(uid), Some(clientid), Some(extend_uid), Some(token)) = (
         field("uid"),
@@ -493,28 +482,28 @@ async fn variables(State(sim): State<Shared>, headers: HeaderMap, body: String) 
         field("extendUid"),
         field("token"),
     ) else {
-        return bad_request("The request is invalid.");
+        return Err(bad_request("The request is invalid."));
     };
     let Some(house) = sim.owned_house(&username, &clientid) else {
-        return forbidden();
+        return Err(forbidden());
     };
     sim.reads += 1;
-    if let Some(n) = sim.args.fail_every.filter(|n| sim.reads % n.max(&1) == 0) {
+    if let Some(hit) = common::every(sim.reads, sim.args.fail_every) {
         let kinds = &sim.args.fail_with;
-        let fault = kinds[((sim.reads / n.max(1) - 1) as usize) % kinds.len()];
-        return fault_response(fault, &sim.read_all(house, false));
+        let fault = kinds[(hit - 1) as usize % kinds.len()];
+        return Ok(fault_response(fault, &sim.read_all(house, false)));
     }
     if !sim.bms_valid(&clientid, &token, &uid, &extend_uid) {
         if sim.args.bms_expiry_401 {
-            return unauthorized();
+            return Err(unauthorized());
         }
-        return axum::Json(json!({"variables": []})).into_response();
+        return Ok(axum::Json(json!({"variables": []})).into_response());
     }
     let warmup = sim.args.warmup_reads;
     let bms = sim.bms.get_mut(&clientid).expect("checked above");
     bms.reads += 1;
     let warm_up = bms.reads <= warmup;
-    axum::Json(sim.read_all(house, warm_up)).into_response()
+    Ok(axum::Json(sim.read_all(house, warm_up)).into_response())
 }
 
 fn fault_response(fault: Fault, full: &Value) -> Response {
@@ -538,27 +527,21 @@ fn fault_response(fault: Fault, full: &Value) -> Response {
     }
 }
 
-async fn save(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Response {
-    let Some(body) = parse_body(&body) else {
-        return bad_request("The request is invalid.");
-    };
+async fn save(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Answer {
     let hang = {
-        let mut sim = sim.lock().expect("sim");
-        let Some(username) = sim.authorize(&headers) else {
-            return unauthorized();
-        };
+        let (mut sim, body, username) = authorized(&sim, &headers, &body)?;
         let (Some(clientid), Some(tokens), Some(input)) = (
             body["clientid"].as_str(),
             body["arrigoBMSTokenAndUid"].as_str(),
             body["input"].as_array(),
         ) else {
-            return bad_request("The request is invalid.");
+            return Err(bad_request("The request is invalid."));
         };
         let Some(house) = sim.owned_house(&username, clientid) else {
-            return forbidden();
+            return Err(forbidden());
         };
         let Ok(tokens) = serde_json::from_str::<Value>(tokens) else {
-            return bad_request("arrigoBMSTokenAndUid is not valid JSON");
+            return Err(bad_request("arrigoBMSTokenAndUid is not valid JSON"));
         };
         let token = |k: &str| tokens[k].as_str().unwrap_or_default().to_string();
         if !sim.bms_valid(
@@ -567,20 +550,23 @@ async fn save(State(sim): State<Shared>, headers: HeaderMap, body: String) -> Re
             &token("uid"),
             &token("extendUid"),
         ) {
-            return unauthorized();
+            return Err(unauthorized());
         }
         match apply_writes(&mut sim, house, input) {
             Ok(()) => None,
-            Err(WriteError::Bad(what)) => return bad_request(&what),
+            Err(WriteError::Bad(what)) => return Err(bad_request(&what)),
             Err(WriteError::UnknownName) => Some(sim.args.bad_name_hang_secs),
         }
     };
     if let Some(secs) = hang {
         // Writing by variable name made the real API time out: hang past the client's timeout.
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        return message(StatusCode::GATEWAY_TIMEOUT, "The operation has timed out.");
+        return Ok(message(
+            StatusCode::GATEWAY_TIMEOUT,
+            "The operation has timed out.",
+        ));
     }
-    axum::Json(json!({})).into_response()
+    Ok(axum::Json(json!({})).into_response())
 }
 
 enum WriteError {

@@ -100,7 +100,7 @@ async fn handle(State(sim): State<Arc<Sim>>, req: Request) -> Response {
         + 1;
     let answer = if req.method() != Method::GET {
         Answer::Status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
-    } else if n <= sim.args.fail_first || sim.args.fail_every.is_some_and(|k| n % k.max(1) == 0) {
+    } else if n <= sim.args.fail_first || common::every(n, sim.args.fail_every).is_some() {
         Answer::Status(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     } else {
         route(&sim, &path, &query)

@@ -3,15 +3,12 @@
 //! fragments, checks every field, argument and enum against the schema, and resolves fields
 //! with their own arguments at any depth.
 
-use std::collections::HashMap;
-
-use graphql_parser::query::{
-    parse_query, Definition, Field, FragmentDefinition, OperationDefinition, Selection,
-    SelectionSet, TypeCondition, Value as Gql,
-};
+use graphql_parser::query::{parse_query, Field, OperationDefinition, Selection, SelectionSet};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+use crate::gql_doc::{self, applies, Fragments};
 
 /// A response: objects keep the order of the query's fields (a `serde_json::Map` would sort
 /// them), as a GraphQL server answers.
@@ -79,8 +76,6 @@ impl Error {
     }
 }
 
-type Fragments<'q> = HashMap<String, &'q FragmentDefinition<'q, String>>;
-
 /// Runs a request body; the HTTP status and the response body.
 pub fn execute<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> (u16, Out) {
     let (status, body) = match run(schema, root, body) {
@@ -107,16 +102,7 @@ fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Out, Error> 
         .ok_or_else(|| Error::Validation("Must provide query string.".into()))?;
     let doc =
         parse_query::<String>(query).map_err(|e| Error::Syntax(format!("Syntax Error: {e}")))?;
-    let mut fragments: Fragments = HashMap::new();
-    let mut operations = Vec::new();
-    for def in &doc.definitions {
-        match def {
-            Definition::Fragment(f) => {
-                fragments.insert(f.name.clone(), f);
-            }
-            Definition::Operation(op) => operations.push(op),
-        }
-    }
+    let (fragments, operations) = gql_doc::split(&doc);
     let op = match (body["operationName"].as_str(), operations.as_slice()) {
         (Some(name), ops) => *ops
             .iter()
@@ -141,21 +127,7 @@ fn run<S: Schema>(schema: &S, root: S::Obj, body: &Value) -> Result<Out, Error> 
         }
     };
     let given = body["variables"].as_object().cloned().unwrap_or_default();
-    let mut vars = Map::new();
-    for d in defs {
-        let v = match (given.get(&d.name), &d.default_value) {
-            (Some(v), _) => v.clone(),
-            (None, Some(def)) => to_json(def, &Map::new())?,
-            (None, None) => Value::Null,
-        };
-        if v.is_null() && matches!(d.var_type, graphql_parser::query::Type::NonNullType(_)) {
-            return Err(Error::Validation(format!(
-                "Variable \"${}\" of required type \"{}\" was not provided.",
-                d.name, d.var_type
-            )));
-        }
-        vars.insert(d.name.clone(), v);
-    }
+    let vars = gql_doc::variables(defs, &given).map_err(Error::Validation)?;
     let ctx = Ctx {
         schema,
         fragments: &fragments,
@@ -203,18 +175,21 @@ impl<'q, S: Schema> Ctx<'_, 'q, S> {
                         }
                     }
                     Selection::InlineFragment(frag) => {
-                        if type_matches(&frag.type_condition, ty) {
+                        if applies(frag.type_condition.as_ref(), ty) {
                             self.collect(ty, &[&frag.selection_set], out)?;
                         }
                     }
                     Selection::FragmentSpread(spread) => {
-                        let frag = self.fragments.get(&spread.fragment_name).ok_or_else(|| {
-                            Error::Validation(format!(
-                                "Unknown fragment \"{}\".",
-                                spread.fragment_name
-                            ))
-                        })?;
-                        if type_matches(&Some(frag.type_condition.clone()), ty) {
+                        let frag = self
+                            .fragments
+                            .get(spread.fragment_name.as_str())
+                            .ok_or_else(|| {
+                                Error::Validation(format!(
+                                    "Unknown fragment \"{}\".",
+                                    spread.fragment_name
+                                ))
+                            })?;
+                        if applies(Some(&frag.type_condition), ty) {
                             self.collect(ty, &[&frag.selection_set], out)?;
                         }
                     }
@@ -240,7 +215,10 @@ impl<'q, S: Schema> Ctx<'_, 'q, S> {
                     f.name
                 )));
             }
-            args.insert(name.clone(), to_json(value, self.vars)?);
+            args.insert(
+                name.clone(),
+                gql_doc::to_json(value, self.vars).map_err(Error::Validation)?,
+            );
         }
         Ok(args)
     }
@@ -315,36 +293,4 @@ impl<'q, S: Schema> Ctx<'_, 'q, S> {
         }
         Ok(Out::Object(out))
     }
-}
-
-fn type_matches(cond: &Option<TypeCondition<'_, String>>, ty: &str) -> bool {
-    match cond {
-        None => true,
-        Some(TypeCondition::On(name)) => name == ty,
-    }
-}
-
-fn to_json(v: &Gql<'_, String>, vars: &Map<String, Value>) -> Result<Value, Error> {
-    Ok(match v {
-        Gql::Variable(name) => vars
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Error::Validation(format!("Variable \"${name}\" is not defined.")))?,
-        Gql::Int(n) => json!(n.as_i64()),
-        Gql::Float(f) => json!(f),
-        Gql::String(s) | Gql::Enum(s) => json!(s),
-        Gql::Boolean(b) => json!(b),
-        Gql::Null => Value::Null,
-        Gql::List(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| to_json(i, vars))
-                .collect::<Result<_, _>>()?,
-        ),
-        Gql::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((k.clone(), to_json(v, vars)?)))
-                .collect::<Result<_, Error>>()?,
-        ),
-    })
 }

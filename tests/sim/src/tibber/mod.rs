@@ -281,6 +281,23 @@ mod tests {
         (status, serde_json::to_value(out).unwrap())
     }
 
+    /// The body of a query that must succeed (200).
+    fn ok(sim: &Sim, query: &str, vars: Value) -> Value {
+        let (status, body) = run(sim, query, vars);
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A query the schema must refuse before resolving anything (400, validation failed).
+    fn assert_invalid(sim: &Sim, query: &str, why: &str) {
+        let (status, body) = run(sim, query, Value::Null);
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].as_str()),
+            (400, Some("GRAPHQL_VALIDATION_FAILED")),
+            "{why}: {body}"
+        );
+    }
+
     #[test]
     fn a_demo_user_reads_prices_but_not_consumption() {
         let s = sim(&[]);
@@ -318,8 +335,7 @@ mod tests {
         let q = "query($id: ID!) { viewer { home(id: $id) { ...H } } }
                  fragment H on Home { __typename c: consumption(resolution: HOURLY, last: 2, before: \"\") {
                    edges { cursor node { from } } pageInfo { hasNextPage hasPreviousPage count } } }";
-        let (status, body) = run(&s, q, json!({"id": HOME}));
-        assert_eq!(status, 200, "{body}");
+        let body = ok(&s, q, json!({"id": HOME}));
         let home = &body["data"]["viewer"]["home"];
         assert_eq!(home["__typename"], "Home");
         let edges = home["c"]["edges"].as_array().unwrap();
@@ -450,8 +466,7 @@ mod tests {
                 subscriptions {{ id status validFrom validTo statusReason }}
             }} websocketSubscriptionUrl }} }}"
         );
-        let (status, body) = run(&s, &q, Value::Null);
-        assert_eq!(status, 200, "{body}");
+        let body = ok(&s, &q, Value::Null);
         let home = &body["data"]["viewer"]["home"];
         let sub = &home["currentSubscription"];
         assert_eq!(sub["status"], "running");
@@ -490,8 +505,7 @@ mod tests {
                 "{{ viewer {{ home(id: \"{HOME}\") {{ consumption(resolution: {res}, last: {n}) {{
                    nodes {{ from to consumption cost totalCost }} pageInfo {{ count hasPreviousPage }} }} }} }} }}"
             );
-            let (status, body) = run(&s, &q, Value::Null);
-            assert_eq!(status, 200, "{body}");
+            let body = ok(&s, &q, Value::Null);
             body["data"]["viewer"]["home"]["consumption"].clone()
         };
         for (res, cap) in [
@@ -529,33 +543,26 @@ mod tests {
         let sub = |inner: &str| {
             format!("{{ viewer {{ homes {{ currentSubscription {{ {inner} }} }} }} }}")
         };
-        let (status, body) = run(
+        let body = ok(
             &s,
             &sub("priceInfoRange(resolution: QUARTER_HOURLY, last: 96) { nodes { total startsAt } pageInfo { count resolution } }"),
             Value::Null,
         );
-        assert_eq!(status, 200, "{body}");
         let range = &body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceInfoRange"];
         assert_eq!(
             range["pageInfo"],
             json!({"count": 96, "resolution": "QUARTER_HOURLY"})
         );
-        let (status, body) = run(
+        assert_invalid(
             &s,
             &sub("priceInfo { range(resolution: QUARTER_HOURLY, last: 4) { nodes { total } } }"),
-            Value::Null,
+            "the older range has no quarter hours",
         );
-        assert_eq!(
-            (status, body["errors"][0]["extensions"]["code"].as_str()),
-            (400, Some("GRAPHQL_VALIDATION_FAILED")),
-            "the older range has no quarter hours"
-        );
-        let (status, body) = run(
+        let body = ok(
             &s,
             &sub("priceRating { thresholdPercentages { high low } hourly { entries { time total level } } monthly { entries { time } } }"),
             Value::Null,
         );
-        assert_eq!(status, 200, "{body}");
         let rating = &body["data"]["viewer"]["homes"][0]["currentSubscription"]["priceRating"];
         assert!(rating["hourly"]["entries"].as_array().unwrap().len() >= 23);
         assert_eq!(rating["monthly"]["entries"].as_array().unwrap().len(), 12);
@@ -572,19 +579,13 @@ mod tests {
             home("currentSubscription { priceInfo { tomorrow { total bogus } } }"),
             home("id { x }"),
         ] {
-            let (status, body) = run(&s, &q, Value::Null);
-            assert_eq!(
-                (status, body["errors"][0]["extensions"]["code"].as_str()),
-                (400, Some("GRAPHQL_VALIDATION_FAILED")),
-                "{q}: {body}"
-            );
+            assert_invalid(&s, &q, &q);
         }
-        let (status, body) = run(
+        let body = ok(
             &s,
             &home("production(resolution: HOURLY, last: 5) { nodes { from production profit } pageInfo { count totalProduction } }"),
             Value::Null,
         );
-        assert_eq!(status, 200, "{body}");
         let production = &body["data"]["viewer"]["home"]["production"];
         assert_eq!(
             production["pageInfo"],
