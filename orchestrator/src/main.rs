@@ -118,7 +118,7 @@ fn main() {
     // Only the long-running orchestrator ships its logs to Seq.
     let seq = match &cli.command {
         // `SEQ_URL` / `SEQ_API_KEY` from `.env` as our users have them, else the environment.
-        Command::Run(args) => hemflux::secrets::Secrets::load(&args.env_file)
+        Command::Run(args) => hemflux::secrets::Secrets::load(&args.paths.env_file)
             .and_then(|s| hemflux::logging::SeqConfig::from_lookup(|name| s.get(name))),
         _ => Ok(None),
     };

@@ -136,10 +136,12 @@ fn write_csv(reader: &Reader, query: &RangeQuery, out: &mut impl Write) -> Resul
         }
         Ok(())
     })?;
-    let header = std::iter::once("time".to_string())
-        .chain(tag_keys.iter().cloned())
-        .chain(field_keys.iter().cloned());
-    write_row(out, header)?;
+    let mut csv = csv::Writer::from_writer(out);
+    csv.write_record(
+        std::iter::once("time")
+            .chain(tag_keys.iter().map(String::as_str))
+            .chain(field_keys.iter().map(String::as_str)),
+    )?;
     let mut cells: Vec<String> = Vec::new();
     reader.for_each_point_by_time(query, |series, time, fields| {
         let mut by_name = std::collections::BTreeMap::new();
@@ -160,8 +162,9 @@ fn write_csv(reader: &Reader, query: &RangeQuery, out: &mut impl Write) -> Resul
                 .map(|v| field_text(*v))
                 .unwrap_or_default()
         }));
-        write_row(out, cells.drain(..))
-    })
+        Ok(csv.write_record(&cells)?)
+    })?;
+    Ok(csv.flush()?)
 }
 
 /// A float always shows that it is one (`21.0`, `1e21`), so that `hemflux import` reads the
@@ -175,30 +178,40 @@ fn field_text(v: RawValue<'_>) -> String {
     }
 }
 
-fn write_row(out: &mut impl Write, cells: impl Iterator<Item = String>) -> Result<()> {
-    let cells: Vec<String> = cells.map(|c| csv_cell(&c)).collect();
-    writeln!(out, "{}", cells.join(","))?;
-    Ok(())
-}
-
-fn csv_cell(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn csv_cells_are_quoted_when_needed() {
-        assert_eq!(csv_cell("plain"), "plain");
-        assert_eq!(csv_cell("a,b"), "\"a,b\"");
-        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+    #[tokio::test]
+    async fn csv_cells_are_quoted_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path(), &Default::default()).unwrap();
+        let cells = ["plain", "a,b", "say \"hi\"", "two\nlines"];
+        let points = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                hemflux_shared::Point::new("notes", i as i64 * 1_000_000_000).field("text", *c)
+            })
+            .collect();
+        store.write("w", points, None).await.unwrap();
+        let mut out = Vec::new();
+        write_csv(
+            &store.reader().unwrap(),
+            &RangeQuery::new("notes"),
+            &mut out,
+        )
+        .unwrap();
+        let quoted = ["plain", "\"a,b\"", "\"say \"\"hi\"\"\"", "\"two\nlines\""];
+        let rows: String = quoted
+            .iter()
+            .enumerate()
+            .map(|(i, q)| format!("{},{q}\n", rfc3339(i as i64 * 1_000_000_000)))
+            .collect();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            format!("time,text\n{rows}")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 
+use crate::onboard::Paths;
 use crate::settings::Settings;
 use crate::sinks::Sinks;
 use crate::store::Store;
@@ -17,21 +18,13 @@ use crate::watcher::{self, Folders};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
-    #[arg(long, default_value = "profiles")]
-    pub profiles: PathBuf,
-    #[arg(long, default_value = "buildings")]
-    pub buildings: PathBuf,
-    /// Where the embedded store and worker state live.
-    #[arg(long, default_value = "data")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub paths: Paths,
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Settings file; default `hemflux.toml` next to the data folder.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Credentials file (`HOUSE_<id>_USERNAME=...`), read at start and whenever it changes.
-    #[arg(long, default_value = ".env")]
-    pub env_file: PathBuf,
     /// The worker binary; default `hemflux-worker` next to this binary.
     #[arg(long, env = "HEMFLUX_WORKER_BIN")]
     pub worker_bin: Option<PathBuf>,
@@ -58,7 +51,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let config_path = args
         .config
         .clone()
-        .unwrap_or_else(|| default_config_path(&args.data));
+        .unwrap_or_else(|| default_config_path(&args.paths.data));
     let settings = Settings::load(&config_path)?;
     let worker_bin = worker_bin(args.worker_bin.clone())?;
     if !worker_bin.is_file() {
@@ -67,12 +60,12 @@ pub async fn run(args: RunArgs) -> Result<()> {
             worker_bin.display()
         );
     }
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
-    crate::auth::ensure_token(&args.data)?;
-    let store = Store::open(&args.data, &settings.store)?;
-    let users = crate::users::Users::open(&args.data, (&settings.http).into())?;
-    let secrets = crate::secrets::Secrets::load(&args.env_file)?;
+    std::fs::create_dir_all(&args.paths.data)
+        .with_context(|| format!("creating {}", args.paths.data.display()))?;
+    crate::auth::ensure_token(&args.paths.data)?;
+    let store = Store::open(&args.paths.data, &settings.store)?;
+    let users = crate::users::Users::open(&args.paths.data, (&settings.http).into())?;
+    let secrets = crate::secrets::Secrets::load(&args.paths.env_file)?;
     let sink_configs = settings.sinks_with_env(&secrets)?;
     let sinks = Arc::new(Sinks::start(&store, &sink_configs)?);
     let purger = Arc::new(crate::onboard::StorePurge {
@@ -80,7 +73,7 @@ pub async fn run(args: RunArgs) -> Result<()> {
         sinks: sink_configs,
     });
     tokio::spawn(crate::onboard::purge_daily(
-        args.data.clone(),
+        args.paths.data.clone(),
         purger.clone(),
     ));
 
@@ -91,9 +84,9 @@ pub async fn run(args: RunArgs) -> Result<()> {
 
     let meters_file = std::path::absolute(config_path.with_file_name("meters.yaml"))?;
     let folders = Folders {
-        profiles: std::path::absolute(&args.profiles)?,
-        buildings: std::path::absolute(&args.buildings)?,
-        env_file: std::path::absolute(&args.env_file)?,
+        profiles: std::path::absolute(&args.paths.profiles)?,
+        buildings: std::path::absolute(&args.paths.buildings)?,
+        env_file: std::path::absolute(&args.paths.env_file)?,
         meters: meters_file.clone(),
     };
     tokio::spawn(watcher::run(
@@ -120,23 +113,18 @@ pub async fn run(args: RunArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, data = %args.data.display(), "hemflux is running");
+    tracing::info!(listen = %listener.local_addr()?, data = %args.paths.data.display(), "hemflux is running");
     let app = crate::http::router(crate::http::AppState {
         supervisor: requests.clone(),
         sinks: sinks.clone(),
         store: store.clone(),
         auth: crate::auth::Auth {
-            token: crate::auth::TokenFile::new(&args.data),
+            token: crate::auth::TokenFile::new(&args.paths.data),
             allowed_hosts: settings.http.allowed_hosts.clone(),
         },
         users,
         purger,
-        paths: crate::onboard::Paths {
-            profiles: args.profiles.clone(),
-            buildings: args.buildings.clone(),
-            data: args.data.clone(),
-            env_file: args.env_file.clone(),
-        },
+        paths: args.paths.clone(),
         meters: meters_file,
         worker_states,
     });

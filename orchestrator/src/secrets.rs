@@ -102,14 +102,22 @@ impl Secrets {
     }
 }
 
+/// A `.env` holding `text` in a fresh folder, which lives as long as the returned `TempDir`.
+#[cfg(test)]
+pub(crate) fn env_file(text: impl AsRef<[u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join(".env");
+    std::fs::write(&env, text).unwrap();
+    (dir, env)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_seeds_name_is_read_when_ours_is_not_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
+        let (_dir, env) = env_file("");
         let specs = [
             SecretSpec::required("token", "HEMFLUX_TEST_TIBBER_TOKEN".into()),
             SecretSpec::fallback("token", "HEMFLUX_TEST_TIBBER_API_TOKEN"),
@@ -137,13 +145,9 @@ mod tests {
 
     #[test]
     fn resolves_only_what_the_spec_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(
-            &env,
+        let (_dir, env) = env_file(
             "# comment\nHOUSE_a_USERNAME=\"FC 2000\"\nHOUSE_a_PASSWORD=\"s3 cret\"\nOTHER=x\n",
-        )
-        .unwrap();
+        );
         let s = Secrets::load(&env).unwrap();
         let specs = [
             SecretSpec {
@@ -170,13 +174,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_is_named_by_position_without_its_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(
-            &env,
-            "# creds\nHOUSE_a_USERNAME=u\nHOUSE_a_PASSWORD s3cret\n",
-        )
-        .unwrap();
+        let (_dir, env) = env_file("# creds\nHOUSE_a_USERNAME=u\nHOUSE_a_PASSWORD s3cret\n");
         let e = Secrets::read(&env).unwrap_err();
         assert_eq!(e.line, 3, "{e}");
         let shown = e.to_string();
@@ -224,9 +222,7 @@ mod tests {
 
         /// Never a panic; a problem has a position inside the file and never quotes it.
         fn check(bytes: &[u8]) {
-            let dir = tempfile::tempdir().unwrap();
-            let env = dir.path().join(".env");
-            std::fs::write(&env, bytes).unwrap();
+            let (_dir, env) = env_file(bytes);
             if let Err(e) = Secrets::read(&env) {
                 let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
                 assert!(e.line <= lines, "{e}");

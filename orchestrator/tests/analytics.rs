@@ -8,6 +8,7 @@ use std::process::Command;
 use hemflux::store::{Store, StoreConfig};
 use hemflux_analytics::energy::effective::Coefficients;
 use hemflux_analytics::energy::synthetic::{year, HouseSpec};
+use hemflux_e2e::stdout_of;
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
 use jiff::tz::TimeZone;
@@ -112,12 +113,7 @@ async fn analytics_run_finds_the_synthetic_houses_k_in_the_store() {
             "json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<Value> = serde_json::from_str(&stdout_of(out)).unwrap();
     assert_eq!(
         rows.len(),
         1,
@@ -156,12 +152,7 @@ async fn analytics_run_finds_the_synthetic_houses_k_in_the_store() {
             "2025-12-31",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let table = String::from_utf8(out.stdout).unwrap();
+    let table = stdout_of(out);
     let lines: Vec<&str> = table.lines().collect();
     assert!(
         lines[0].starts_with("entity")

@@ -103,6 +103,11 @@ fn v2(vm: &VictoriaMetrics) -> SinkConfig {
     }
 }
 
+/// Waits until every sink's status satisfies `ok`.
+fn wait_all(sinks: &Sinks, what: &str, ok: impl Fn(&SinkStatus) -> bool) {
+    wait_for(WAIT, what, || sinks.status().iter().all(&ok).then_some(()));
+}
+
 fn status(sinks: &Sinks, name: &str) -> SinkStatus {
     sinks
         .status()
@@ -131,12 +136,8 @@ fn points_arrive_in_both_servers_in_full() {
     assert_eq!(series.len(), 3);
     assert_eq!(series[0]["metric"]["meter_id"], "el");
 
-    wait_for(WAIT, "both sinks to report no lag", || {
-        sinks
-            .status()
-            .iter()
-            .all(|s| s.points_behind == 0 && s.cursor == 15_000)
-            .then_some(())
+    wait_all(&sinks, "both sinks to report no lag", |s| {
+        s.points_behind == 0 && s.cursor == 15_000
     });
     let s = status(&sinks, "vm");
     assert_eq!(
@@ -147,12 +148,8 @@ fn points_arrive_in_both_servers_in_full() {
 
     // The cursor is durable: a restart sends nothing again.
     let sinks = rt.block_on(async { Sinks::start(&store, &configs).unwrap() });
-    wait_for(WAIT, "the restarted sinks to load their cursors", || {
-        sinks
-            .status()
-            .iter()
-            .all(|s| s.cursor == 15_000)
-            .then_some(())
+    wait_all(&sinks, "the restarted sinks to load their cursors", |s| {
+        s.cursor == 15_000
     });
     std::thread::sleep(Duration::from_millis(300));
     assert!(sinks.status().iter().all(|s| s.points_sent == 0));
@@ -187,12 +184,8 @@ fn a_server_down_under_steady_load_loses_nothing_and_duplicates_nothing() {
     std::thread::sleep(Duration::from_millis(800));
     influxd.stop();
     vm.stop();
-    wait_for(WAIT, "the sinks to notice the servers are down", || {
-        sinks
-            .status()
-            .iter()
-            .all(|s| s.last_error.is_some() && s.points_behind > 0)
-            .then_some(())
+    wait_all(&sinks, "the sinks to notice the servers are down", |s| {
+        s.last_error.is_some() && s.points_behind > 0
     });
     std::thread::sleep(Duration::from_secs(2));
     let lagging = status(&sinks, "influx1");
@@ -210,13 +203,7 @@ fn a_server_down_under_steady_load_loses_nothing_and_duplicates_nothing() {
     wait_for(WAIT, "20000 samples in VictoriaMetrics", || {
         (vm.count(VM_METER) == 20_000).then_some(())
     });
-    wait_for(WAIT, "the sinks to catch up", || {
-        sinks
-            .status()
-            .iter()
-            .all(|s| s.points_behind == 0)
-            .then_some(())
-    });
+    wait_all(&sinks, "the sinks to catch up", |s| s.points_behind == 0);
     // Settled: still exactly once each.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(influxd.count("energy", "energy_meter", "kwh"), 20_000);

@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hemflux::store::{RangeQuery, Store, StoreConfig};
+use hemflux_e2e::run_ok;
 use hemflux_shared::{FieldValue, Point};
 use serde_json::json;
 
@@ -13,6 +14,15 @@ const SEC: i64 = 1_000_000_000;
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(dir.path(), &StoreConfig::default()).unwrap()
+}
+
+/// Every stored point of `measurement`.
+fn all_points(store: &Store, measurement: &str) -> Vec<Point> {
+    store
+        .reader()
+        .unwrap()
+        .points(&RangeQuery::new(measurement))
+        .unwrap()
 }
 
 fn meter(house: &str, t: i64, kwh: f64) -> Point {
@@ -34,11 +44,7 @@ async fn same_series_and_time_is_one_point_last_value_wins() {
         .write("w", vec![meter("a", SEC, 2.0), meter("a", SEC, 3.0)], None)
         .await
         .unwrap();
-    let points = store
-        .reader()
-        .unwrap()
-        .points(&RangeQuery::new("energy_meter"))
-        .unwrap();
+    let points = all_points(&store, "energy_meter");
     assert_eq!(points, vec![meter("a", SEC, 3.0)]);
     assert_eq!(
         store.measurement_counts().unwrap(),
@@ -60,11 +66,7 @@ async fn a_rewrite_merges_fields_like_influxdb() {
         .field("pumps", 2i64);
     store.write("w", vec![first], None).await.unwrap();
     store.write("w", vec![second], None).await.unwrap();
-    let points = store
-        .reader()
-        .unwrap()
-        .points(&RangeQuery::new("heating_system"))
-        .unwrap();
+    let points = all_points(&store, "heating_system");
     assert_eq!(points.len(), 1);
     let fields = &points[0].fields;
     assert_eq!(fields["supply"], FieldValue::Float(41.0));
@@ -198,11 +200,7 @@ async fn retention_and_delete_by_tag() {
     )
     .unwrap();
     store.write("w", vec![], None).await.unwrap(); // queued after the retention pass
-    let times: Vec<i64> = store
-        .reader()
-        .unwrap()
-        .points(&RangeQuery::new("energy_meter"))
-        .unwrap()
+    let times: Vec<i64> = all_points(&store, "energy_meter")
         .iter()
         .map(|p| p.time)
         .collect();
@@ -210,11 +208,7 @@ async fn retention_and_delete_by_tag() {
 
     assert_eq!(store.delete_by_tag("house_id", "a").await.unwrap(), 1);
     assert_eq!(store.delete_by_tag("house_id", "nobody").await.unwrap(), 0);
-    let left = store
-        .reader()
-        .unwrap()
-        .points(&RangeQuery::new("energy_meter"))
-        .unwrap();
+    let left = all_points(&store, "energy_meter");
     assert_eq!(left, vec![meter("b", now, 3.0)]);
 }
 
@@ -433,19 +427,13 @@ async fn hemflux_query_reads_a_store_that_is_being_written() {
         .await
         .unwrap();
     let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_hemflux"))
-            .arg("query")
-            .args(args)
-            .arg("--data")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        run_ok(
+            Command::new(env!("CARGO_BIN_EXE_hemflux"))
+                .arg("query")
+                .args(args)
+                .arg("--data")
+                .arg(dir.path()),
+        )
     };
     assert_eq!(run(&["--list"]), "energy_meter\t3\n");
     let json: serde_json::Value = serde_json::from_str(&run(&[

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use hemflux_shared::config::place;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -20,7 +21,7 @@ use super::units;
 
 /// One problem in a definitions file: `file[:line:column][: path]: message`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {message}", place(.line, .column, .path))]
+#[error("{file}{}: {message}", place(.line, .column.max(&1), .path))]
 pub struct DefinitionError {
     pub file: String,
     /// 1-based; 0 when the problem has no single place.
@@ -29,18 +30,6 @@ pub struct DefinitionError {
     /// Such as `meters[3].periods[1].source_meters`; empty for the whole file.
     pub path: String,
     pub message: String,
-}
-
-/// `:line:column` when known, then `: path` when there is one.
-fn place(line: &usize, column: &usize, path: &str) -> String {
-    let mut out = String::new();
-    if *line > 0 {
-        out += &format!(":{line}:{}", column.max(&1));
-    }
-    if !path.is_empty() {
-        out += &format!(": {path}");
-    }
-    out
 }
 
 /// A file's name (for messages) and its text.

@@ -7,28 +7,8 @@ use std::collections::BTreeSet;
 use hemflux_shared::{FieldValue, Point};
 use influxdb_line_protocol::{parse_lines, FieldValue as Parsed};
 
-/// The unit of the timestamps in the file (`influx write --precision`).
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq)]
-pub enum Precision {
-    #[default]
-    Ns,
-    Us,
-    Ms,
-    S,
-}
-
-impl Precision {
-    /// `value` in this unit as nanoseconds, if it fits in an i64.
-    pub fn to_nanos(self, value: i64) -> Option<i64> {
-        let factor = match self {
-            Precision::Ns => 1,
-            Precision::Us => 1_000,
-            Precision::Ms => 1_000_000,
-            Precision::S => 1_000_000_000,
-        };
-        value.checked_mul(factor)
-    }
-}
+/// The unit of the timestamps in the file (`influx write --precision`): the sinks' unit.
+pub use crate::sinks::influx::Precision;
 
 /// What one line of the file is.
 #[derive(Debug, PartialEq)]

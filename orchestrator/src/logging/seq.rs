@@ -637,26 +637,28 @@ mod tests {
     #[test]
     fn lookup_without_seq_url_disables_shipping() {
         assert!(SeqConfig::from_lookup(|_| None).unwrap().is_none());
-        let cfg = SeqConfig::from_lookup(|n| match n {
-            "SEQ_URL" => Some("https://logs.example/api".into()),
-            "SEQ_API_KEY" => Some("k".into()),
-            _ => None,
-        })
-        .unwrap()
-        .unwrap();
+        let with = |vars: &[(&str, &str)]| {
+            let get = |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            };
+            SeqConfig::from_lookup(get).unwrap().unwrap()
+        };
+        let cfg = with(&[
+            ("SEQ_URL", "https://logs.example/api"),
+            ("SEQ_API_KEY", "k"),
+        ]);
         assert_eq!(cfg.endpoint, "https://logs.example/api/events/raw");
         assert_eq!(cfg.api_key.as_deref(), Some("k"));
         assert_eq!(
             cfg.application, "HomeSide",
             "the seed's, unless SEQ_APPLICATION is set"
         );
-        let cfg = SeqConfig::from_lookup(|n| match n {
-            "SEQ_URL" => Some("https://logs.example".into()),
-            "SEQ_APPLICATION" => Some("hemflux".into()),
-            _ => None,
-        })
-        .unwrap()
-        .unwrap();
+        let cfg = with(&[
+            ("SEQ_URL", "https://logs.example"),
+            ("SEQ_APPLICATION", "hemflux"),
+        ]);
         assert_eq!(cfg.application, "hemflux");
     }
 

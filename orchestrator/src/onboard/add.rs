@@ -76,6 +76,20 @@ pub struct AddBuildingArgs {
     pub building_id: Option<String>,
 }
 
+impl Common {
+    /// The login at `base_url`: the username (asked as `username_prompt` unless given), then
+    /// the password.
+    fn login(&self, ask: &Asker, base_url: String, username_prompt: &str) -> Result<Login> {
+        let username = ask.value(self.username.clone(), "--username", username_prompt, None)?;
+        let password = ask.password(self.password.clone(), self.password_stdin)?;
+        Ok(Login {
+            base_url,
+            username,
+            password,
+        })
+    }
+}
+
 /// Name and location, asked for after the login worked.
 fn describe(ask: &Asker, c: &Common, default_name: &str) -> Result<(String, Option<Value>)> {
     let name = ask.value(c.name.clone(), "--name", "Name", Some(default_name))?;
@@ -182,13 +196,7 @@ pub async fn add_building(a: AddBuildingArgs) -> Result<()> {
             format!("https://{host}/arrigo/api")
         }
     };
-    let username = ask.value(c.username.clone(), "--username", "Arrigo username", None)?;
-    let password = ask.password(c.password.clone(), c.password_stdin)?;
-    let login = Login {
-        base_url,
-        username,
-        password,
-    };
+    let login = c.login(&ask, base_url, "Arrigo username")?;
     let found = discover_building(&login).await?;
     let id = ask.value(
         a.building_id.clone(),
@@ -356,18 +364,11 @@ pub fn signal_configs(analogs: &[Analog], digitals: &[Digital]) -> Vec<Value> {
 pub async fn add_house(a: AddHouseArgs) -> Result<()> {
     let c = &a.common;
     let ask = Asker::new(c.non_interactive);
-    let username = ask.value(
-        c.username.clone(),
-        "--username",
+    let login = c.login(
+        &ask,
+        a.base_url.clone(),
         "HomeSide username (such as FC2000233091)",
-        None,
     )?;
-    let password = ask.password(c.password.clone(), c.password_stdin)?;
-    let login = Login {
-        base_url: a.base_url.clone(),
-        username,
-        password,
-    };
     let houses = verify_house(&login).await?;
     let controllers: Vec<&str> = houses.iter().map(|h| h.0.as_str()).collect();
     let wanted = match (&a.house_id, controllers.as_slice()) {

@@ -144,13 +144,9 @@ mod tests {
 
     #[test]
     fn env_edits_keep_other_lines_round_trip_odd_values_and_are_0600() {
-        let dir = tempfile::tempdir().unwrap();
-        let env = dir.path().join(".env");
-        std::fs::write(
-            &env,
+        let (_dir, env) = crate::secrets::env_file(
             "# mine\nINFLUXDB_URL=http://x\nB_USERNAME=old\n\nOTHER='keep'\n",
-        )
-        .unwrap();
+        );
         let odd = r#"p@ss w$rd\ it's "q""#;
         env_set(
             &env,

@@ -27,19 +27,21 @@ pub use arrigo::{Analog, Digital};
 pub use offboarded::{purge_daily, purge_due, Offboarded, Purge, Removed, StorePurge, GRACE_DAYS};
 pub use remove_cli::{remove, RemoveArgs};
 
-/// Where configs, data and credentials live; the same flags and defaults as `hemflux run`.
+/// Where configs, data and credentials live: `hemflux run`'s flags, which the commands that
+/// change them (add, remove) take too, so both sides agree on the defaults.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Paths {
-    /// House profiles (`hemflux run --profiles`).
+    /// House profiles, one `<id>.json` each.
     #[arg(long, default_value = "profiles")]
     pub profiles: PathBuf,
-    /// Building configs (`hemflux run --buildings`).
+    /// Building configs, one `<id>.json` each.
     #[arg(long, default_value = "buildings")]
     pub buildings: PathBuf,
-    /// The data folder (`hemflux run --data`): the store and `offboarded.json`.
+    /// The data folder: the store, worker state and `offboarded.json`.
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
-    /// The credentials file (`hemflux run --env-file`).
+    /// The credentials file (`HOUSE_<id>_USERNAME=...`); `hemflux run` reads it at start and
+    /// whenever it changes.
     #[arg(long, default_value = ".env")]
     pub env_file: PathBuf,
 }

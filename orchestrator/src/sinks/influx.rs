@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use super::{Batching, KindConfig, SendError, Sink};
 
-/// Timestamp precision sent to the server; points are stored in nanoseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+/// The unit of timestamps in line protocol: what a sink sends (`precision`) and what `hemflux
+/// import` reads (`--precision`); points are stored in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     #[default]
@@ -28,6 +29,7 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// Nanoseconds in one unit.
     fn divisor(self) -> i64 {
         match self {
             Precision::Ns => 1,
@@ -35,6 +37,11 @@ impl Precision {
             Precision::Ms => 1_000_000,
             Precision::S => 1_000_000_000,
         }
+    }
+
+    /// `value` in this unit as nanoseconds, if it fits in an i64.
+    pub fn to_nanos(self, value: i64) -> Option<i64> {
+        value.checked_mul(self.divisor())
     }
 
     fn v2_name(self) -> &'static str {

@@ -226,7 +226,7 @@ pub trait Sink: Send + 'static {
 }
 
 /// What `/api/sinks` and `/metrics` show of one sink.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SinkStatus {
     pub name: String,
     pub kind: String,
@@ -282,14 +282,7 @@ impl Sinks {
             let status = Arc::new(Mutex::new(SinkStatus {
                 name: config.name().to_string(),
                 kind: config.kind().to_string(),
-                cursor: 0,
-                points_behind: 0,
-                oldest_unsent_age_secs: None,
-                error: None,
-                last_error: None,
-                last_error_at: None,
-                points_sent: 0,
-                points_rejected: 0,
+                ..SinkStatus::default()
             }));
             let ctx = runner::Context {
                 name: config.name().to_string(),

@@ -74,12 +74,17 @@ mod tests {
         Duration::from_secs(s)
     }
 
-    #[test]
-    fn doubles_from_one_second_to_the_cap() {
-        let s = SupervisorSettings {
+    /// The default settings with a crash limit these tests never reach: the delays alone.
+    fn delays_only() -> SupervisorSettings {
+        SupervisorSettings {
             crash_limit: 100,
             ..Default::default()
-        };
+        }
+    }
+
+    #[test]
+    fn doubles_from_one_second_to_the_cap() {
+        let s = delays_only();
         let mut h = CrashHistory::default();
         let t0 = Instant::now();
         let delays: Vec<_> = (0..12)
@@ -103,10 +108,7 @@ mod tests {
 
     #[test]
     fn a_stable_run_resets_the_delay() {
-        let s = SupervisorSettings {
-            crash_limit: 100,
-            ..Default::default()
-        };
+        let s = delays_only();
         let mut h = CrashHistory::default();
         let t0 = Instant::now();
         for i in 0..4 {
@@ -118,30 +120,28 @@ mod tests {
         );
     }
 
-    #[test]
-    fn five_crashes_in_five_minutes_fail() {
+    /// `n` one-second runs that crash `every` seconds apart from `t0`, each one retried.
+    fn crash_retried(h: &mut CrashHistory, t0: Instant, every: u64, n: u64) {
         let s = SupervisorSettings::default();
-        let mut h = CrashHistory::default();
-        let t0 = Instant::now();
-        for i in 0..4 {
+        for i in 0..n {
             assert!(matches!(
-                h.crashed(t0 + secs(i * 10), secs(1), &s, 0.0),
+                h.crashed(t0 + secs(i * every), secs(1), &s, 0.0),
                 Verdict::Retry(_)
             ));
         }
+    }
+
+    #[test]
+    fn five_crashes_in_five_minutes_fail() {
+        let mut h = CrashHistory::default();
+        let t0 = Instant::now();
+        crash_retried(&mut h, t0, 10, 4);
+        let s = SupervisorSettings::default();
         assert_eq!(h.crashed(t0 + secs(50), secs(1), &s, 0.0), Verdict::Failed);
     }
 
     #[test]
     fn crashes_spread_wider_than_the_window_do_not_fail() {
-        let s = SupervisorSettings::default();
-        let mut h = CrashHistory::default();
-        let t0 = Instant::now();
-        for i in 0..10 {
-            assert!(matches!(
-                h.crashed(t0 + secs(i * 100), secs(1), &s, 0.0),
-                Verdict::Retry(_)
-            ));
-        }
+        crash_retried(&mut CrashHistory::default(), Instant::now(), 100, 10);
     }
 }

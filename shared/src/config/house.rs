@@ -221,16 +221,8 @@ impl HouseProfile {
                 ));
             }
         }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, m) in self.meters.iter().enumerate() {
-            m.validate(&format!("meters[{i}]"), problems);
-            if !names.insert(m.name.as_str()) {
-                problems.push((
-                    format!("meters[{i}].name"),
-                    format!("meter name {:?} is used twice", m.name),
-                ));
-            }
-        }
+        let meters = self.meters.iter().map(|m| (m.name.as_str(), m));
+        validate_named(meters, "meters", "meter", MeterConfig::validate, problems);
         for (i, id) in self.meter_ids.iter().enumerate() {
             if id.trim().is_empty() || id.contains(';') {
                 problems.push((
@@ -239,16 +231,14 @@ impl HouseProfile {
                 ));
             }
         }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, s) in self.serial.iter().enumerate() {
-            s.validate(&format!("serial[{i}]"), problems);
-            if !names.insert(s.name.as_str()) {
-                problems.push((
-                    format!("serial[{i}].name"),
-                    format!("serial device name {:?} is used twice", s.name),
-                ));
-            }
-        }
+        let devices = self.serial.iter().map(|s| (s.name.as_str(), s));
+        validate_named(
+            devices,
+            "serial",
+            "serial device",
+            SerialConfig::validate,
+            problems,
+        );
         if let Some(s) = &self.synthetic {
             s.validate("synthetic", problems);
         }
@@ -275,6 +265,27 @@ impl HouseProfile {
             problems.push((
                 "heat_curve_control".into(),
                 "needs a location: control follows the weather forecast there".into(),
+            ));
+        }
+    }
+}
+
+/// Checks each `(name, item)` of the list `key` with `check` at `key[i]`, and that no two share
+/// a name (`<what> name "x" is used twice`): the names are parts of their worker ids.
+fn validate_named<'a, T: 'a>(
+    items: impl Iterator<Item = (&'a str, &'a T)>,
+    key: &str,
+    what: &str,
+    check: fn(&T, &str, &mut Problems),
+    problems: &mut Problems,
+) {
+    let mut names = std::collections::BTreeSet::new();
+    for (i, (name, item)) in items.enumerate() {
+        check(item, &format!("{key}[{i}]"), problems);
+        if !names.insert(name) {
+            problems.push((
+                format!("{key}[{i}].name"),
+                format!("{what} name {name:?} is used twice"),
             ));
         }
     }

@@ -76,7 +76,7 @@ pub struct ConfigError {
 }
 
 /// `:line:column` when known, then `: path` when there is one.
-fn place(line: &usize, column: &usize, path: &str) -> String {
+pub fn place(line: &usize, column: &usize, path: &str) -> String {
     let mut out = String::new();
     if *line > 0 {
         out += &format!(":{line}:{column}");

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::{bin, free_port, output_with_stdin, servers::available, wait_for, Orchestrator};
+use crate::{
+    bin, free_port, run_ok, run_ok_with_stdin, servers::available, wait_for, Orchestrator,
+};
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -169,6 +171,21 @@ impl Browser {
         v.as_u64().unwrap_or_else(|| panic!("POST {path}: {v}"))
     }
 
+    /// Asserts that each of `paths` is not found (404) for the signed-in user.
+    pub fn assert_not_found(&self, paths: &[&str]) {
+        for path in paths {
+            let (status, body) = self.fetch(path);
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+    }
+
+    /// The audit log page's text, as the signed-in user sees it.
+    pub fn audit_log(&self, o: &Orchestrator) -> String {
+        self.goto(&o.url("/admin/audit"));
+        let text = self.eval("return document.body.innerText;");
+        text.as_str().expect("the page's text").to_string()
+    }
+
     /// Forgets every cookie (the session): the next page is an anonymous visitor's.
     pub fn clear_cookies(&self) {
         self.call("DELETE", &self.session_path("/cookie"), Value::Null);
@@ -210,31 +227,47 @@ impl Browser {
 /// orchestrator's data folder.
 pub fn add_user(o: &Orchestrator, name: &str, role: &str, password: &str, entities: &[&str]) {
     let data = o.path("data");
-    let out = output_with_stdin(
+    run_ok_with_stdin(
         Command::new(bin("hemflux"))
             .args(["user", "add", name, "--role", role, "--data"])
             .arg(&data),
         &format!("{password}\n"),
     );
-    assert!(
-        out.status.success(),
-        "user add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     if !entities.is_empty() {
-        let out = Command::new(bin("hemflux"))
-            .args(["user", "assign", name])
-            .args(entities)
-            .arg("--data")
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "user assign: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new(bin("hemflux"))
+                .args(["user", "assign", name])
+                .args(entities)
+                .arg("--data")
+                .arg(&data),
         );
     }
+}
+
+/// Asserts that one line of `text` (an audit log) holds every one of `parts`.
+pub fn assert_a_line_holds(text: &str, parts: &[&str]) {
+    assert!(
+        text.lines().any(|l| parts.iter().all(|p| l.contains(p))),
+        "no line holds all of {parts:?}:\n{text}"
+    );
+}
+
+/// Synthetic houses `villa` and `stuga`, running, and the web users `anna` (admin) and `bo`
+/// (a user who sees stuga only).
+pub fn two_houses_anna_and_bo(o: &Orchestrator) {
+    for house in ["villa", "stuga"] {
+        o.write_profile(
+            &format!("{house}.json"),
+            r#"{"synthetic": {"interval_ms": 200}}"#,
+        );
+        o.wait_state(
+            &format!("synthetic:{house}"),
+            "running",
+            Duration::from_secs(30),
+        );
+    }
+    add_user(o, "anna", "admin", "anna's long passphrase", &[]);
+    add_user(o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
 }
 
 /// `target/web-screenshots/`, beside the test binaries' `target/<profile>/`.

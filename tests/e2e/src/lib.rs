@@ -58,7 +58,6 @@ pub fn check_field_types(measurement: &str, points: &[Value]) {
     }
 }
 
-/// A loopback port that was free a moment ago.
 /// `--profiles <dir>/profiles --buildings <dir>/buildings --data <dir>/data --env-file
 /// <dir>/.env`: the folders of one installation, as `hemflux run`, `add-*` and `remove` take them.
 pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
@@ -75,6 +74,7 @@ pub fn folder_args(dir: &Path) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -151,6 +151,19 @@ impl Orchestrator {
         }
     }
 
+    /// Production settings, weather off, and `n` profiles that start no worker; not started yet.
+    pub fn with_idle_profiles(n: usize) -> Orchestrator {
+        let o = Self::with_settings("[weather]\nenabled = false\n");
+        for i in 0..n {
+            std::fs::write(
+                o.path(&format!("profiles/idle{i:04}.json")),
+                r#"{"name": "idle"}"#,
+            )
+            .unwrap();
+        }
+        o
+    }
+
     /// Starts `hemflux run` and waits until `/health` answers.
     pub fn start(mut self) -> Orchestrator {
         self.spawn();
@@ -173,17 +186,12 @@ impl Orchestrator {
     pub fn import_lines(&self, name: &str, lines: &str) {
         let file = self.path(name);
         std::fs::write(&file, lines).unwrap();
-        let out = Command::new(bin("hemflux"))
-            .arg("import")
-            .arg(&file)
-            .arg("--data")
-            .arg(self.path("data"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "hemflux import: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new(bin("hemflux"))
+                .arg("import")
+                .arg(&file)
+                .arg("--data")
+                .arg(self.path("data")),
         );
     }
 
@@ -312,19 +320,14 @@ impl Orchestrator {
 
     /// `hemflux query <measurement> --format json` on this folder's data.
     pub fn query(&self, measurement: &str, extra: &[&str]) -> Vec<Value> {
-        let out = Command::new(bin("hemflux"))
-            .args(["query", measurement, "--format", "json", "--data"])
-            .arg(self.path("data"))
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "hemflux query failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = run_ok(
+            Command::new(bin("hemflux"))
+                .args(["query", measurement, "--format", "json", "--data"])
+                .arg(self.path("data"))
+                .args(extra),
         );
         let points: Vec<Value> =
-            serde_json::from_slice(&out.stdout).expect("query --format json prints a JSON array");
+            serde_json::from_str(&out).expect("query --format json prints a JSON array");
         check_field_types(measurement, &points);
         points
     }
@@ -397,11 +400,50 @@ fn wait_child(c: &mut Child, timeout: Duration) -> Option<std::process::ExitStat
     }
 }
 
+/// Runs `cmd` to the end; its stdout. Panics naming the command, with its output, unless it
+/// succeeded.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("`{}`: {e}", command_line(cmd)));
+    succeeded(cmd, out)
+}
+
+/// `run_ok` with `stdin` written to the command.
+#[track_caller]
+pub fn run_ok_with_stdin(cmd: &mut Command, stdin: &str) -> String {
+    let out = output_with_stdin(cmd, stdin);
+    succeeded(cmd, out)
+}
+
+#[track_caller]
+fn succeeded(cmd: &Command, out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "`{}` failed ({}):\n{}",
+        command_line(cmd),
+        out.status,
+        output_text(&out)
+    );
+    String::from_utf8(out.stdout).expect("the command's stdout is UTF-8")
+}
+
+/// Program and arguments, for a failure message (not the environment: it may hold secrets).
+fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The stdout of a finished command; panics with its stderr unless it succeeded.
+#[track_caller]
 pub fn stdout_of(out: std::process::Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8(out.stdout).expect("the command's stdout is UTF-8")
 }
 
 /// A finished command's stdout and stderr, one after the other.
@@ -490,12 +532,17 @@ pub struct Sim {
 
 impl Sim {
     pub fn start(vendor: &str, args: &[&str]) -> Sim {
+        Self::start_with_stderr(vendor, args, Stdio::inherit())
+    }
+
+    /// [`Sim::start`] with the simulator's stderr (its request log) going to `stderr`.
+    pub fn start_with_stderr(vendor: &str, args: &[&str], stderr: Stdio) -> Sim {
         let mut child = Command::new(bin("hemflux-sim"))
             .arg(vendor)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start hemflux-sim");
         let stdout = child.stdout.take().unwrap();

@@ -46,6 +46,17 @@ fn pid(o: &Orchestrator, id: &str) -> i64 {
     o.wait_state(id, "running", T)["pid"].as_i64().unwrap()
 }
 
+/// A profile in `TZ` at (lat, lon) whose analytics run each (task, local time) daily.
+fn analytics_profile((lat, lon): (f64, f64), schedule: &[(&str, &str)]) -> String {
+    let schedule: Vec<Value> = schedule
+        .iter()
+        .map(|(task, at)| json!({"task": task, "at": at}))
+        .collect();
+    json!({"timezone": TZ, "location": {"lat": lat, "lon": lon},
+        "analytics": {"schedule": schedule}})
+    .to_string()
+}
+
 /// Local wall-clock time `secs` from now, to the second, and its instant; clear of midnight.
 fn slot_in(secs: i64) -> (String, i64) {
     let tz = TimeZone::get(TZ).unwrap();
@@ -81,10 +92,11 @@ fn restarts_mid_schedule_neither_rerun_nor_skip_a_slot() {
     let mut o = Orchestrator::new("").start();
     let (gap_at, gap_ns) = slot_in(10);
     let (pipe_at, pipe_ns) = slot_in(24);
-    let profile = json!({"timezone": TZ, "location": {"lat": 59.33, "lon": 18.07},
-        "analytics": {"schedule": [
-            {"task": "gap_fill", "at": gap_at}, {"task": "energy_pipeline", "at": pipe_at}]}});
-    o.write_profile("villa_s.json", &profile.to_string());
+    let profile = analytics_profile(
+        (59.33, 18.07),
+        &[("gap_fill", &gap_at), ("energy_pipeline", &pipe_at)],
+    );
+    o.write_profile("villa_s.json", &profile);
     let id = "analytics:villa_s";
 
     // First start: yesterday's occurrences were missed, and run once each.
@@ -298,10 +310,11 @@ fn weather_gaps_are_refilled_from_the_nearest_active_station_after_an_outage_and
     let (first_at, first_ns) = slot_in(15);
     let (second_at, second_ns) = slot_in(30);
     // On top of the inactive Helsingborg station; Helsingborg A (active) is about 1 km away.
-    let profile = json!({"timezone": TZ, "location": {"lat": 56.0461, "lon": 12.6950},
-        "analytics": {"schedule": [
-            {"task": "gap_fill", "at": first_at}, {"task": "gap_fill", "at": second_at}]}});
-    o.write_profile("villa_g.json", &profile.to_string());
+    let profile = analytics_profile(
+        (56.0461, 12.6950),
+        &[("gap_fill", &first_at), ("gap_fill", &second_at)],
+    );
+    o.write_profile("villa_g.json", &profile);
     let gap_filled = |o: &Orchestrator| -> Vec<Value> {
         o.query("weather_observation", &[])
             .into_iter()
@@ -417,9 +430,8 @@ fn a_new_weather_forecast_gets_an_energy_forecast_without_waiting_for_a_slot() {
     let o = o.start();
     // The pipeline slot was an hour ago: it runs once at the first start, then not for a day.
     let (pipe_at, _) = slot_in(-3600);
-    let profile = json!({"timezone": TZ, "location": {"lat": 59.33, "lon": 18.07},
-        "analytics": {"schedule": [{"task": "energy_pipeline", "at": pipe_at}]}});
-    o.write_profile("villa_f.json", &profile.to_string());
+    let profile = analytics_profile((59.33, 18.07), &[("energy_pipeline", &pipe_at)]);
+    o.write_profile("villa_f.json", &profile);
     let first = wait_runs(&o, 1);
     let fits = o.query("k_value_history", &[]);
     assert!(

@@ -77,6 +77,13 @@ fn sync(w: &mut FakeOrchestrator, id: u64, from: &str, to: &str) -> Value {
     w.sync(id, from, to, Duration::from_secs(60))
 }
 
+/// The worker on `config`, served until it sent points from four polls.
+fn after_four_polls(config: Value, timeout: Duration) -> FakeOrchestrator {
+    let mut w = start(config, None);
+    w.serve_until(timeout, "four polls", |w, _| received(w) >= 4);
+    w
+}
+
 fn assert_no_secret(w: &FakeOrchestrator) {
     let log = w.log();
     assert!(
@@ -128,10 +135,7 @@ fn poll_writes_the_configured_fields_at_the_servers_time() {
 #[test]
 fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
     let sim = sim(&["--token-lifetime-secs", "0.5"]);
-    let mut w = start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        received(w) >= 4
-    });
+    let w = after_four_polls(config(&sim, 1), Duration::from_secs(30));
     let log = w.log();
     // Each poll after the first meets an expired token; every refresh must use the rotated
     // refresh token (the spent one is refused, which would show as a failed refresh).
@@ -145,10 +149,7 @@ fn token_expiry_is_survived_by_refresh_with_rotated_tokens() {
 #[test]
 fn a_forgotten_session_is_survived_by_logging_in_again() {
     let sim = sim(&["--revoke-every", "3"]);
-    let mut w = start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(30), "four polls", |w, _| {
-        received(w) >= 4
-    });
+    let w = after_four_polls(config(&sim, 1), Duration::from_secs(30));
     let log = w.log();
     assert!(log.matches("logged in to Arrigo").count() >= 2, "{log}");
     assert!(w.errors.is_empty(), "{:?}", w.errors);
@@ -160,10 +161,7 @@ fn slow_answers_time_out_and_are_retried() {
     let sim = sim(&["--slow-every", "3", "--slow-ms", "2500"]);
     let mut cfg = config(&sim, 1);
     cfg["arrigo"]["timeout_secs"] = json!(1);
-    let mut w = start(cfg, None);
-    w.serve_until(Duration::from_secs(40), "four polls", |w, _| {
-        received(w) >= 4
-    });
+    let mut w = after_four_polls(cfg, Duration::from_secs(40));
     assert!(w.alive());
     let all = w.errors.join("\n") + &w.log();
     assert!(all.contains("timed out"), "{all}");
@@ -179,10 +177,7 @@ fn server_errors_html_pages_and_cut_json_are_retried_without_exiting() {
         "--truncated-every",
         "5",
     ]);
-    let mut w = start(config(&sim, 1), None);
-    w.serve_until(Duration::from_secs(40), "four good polls", |w, _| {
-        received(w) >= 4
-    });
+    let mut w = after_four_polls(config(&sim, 1), Duration::from_secs(40));
     assert!(w.alive(), "the worker exited");
     let all = w.errors.join("\n");
     assert!(all.contains("HTTP 500"), "{all}");

@@ -5,16 +5,25 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use hemflux_e2e::WorkerProcess;
-use serde_json::json;
+use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-#[test]
-fn a_constant_worker_delivers_its_value_and_declines_sync() {
-    let mut w = WorkerProcess::spawn("constant", "constant:t", Stdio::null(), &[]);
+/// A `constant:t` worker, sent its `init` with `config`.
+fn started(stderr: Stdio, config: Value) -> WorkerProcess {
+    let mut w = WorkerProcess::spawn("constant", "constant:t", stderr, &[]);
     w.send(
         json!({"type": "init", "version": 1, "id": "constant:t", "kind": "constant",
-        "config": {"source": "test", "value": 21.5, "interval_ms": 20}, "heartbeat_ms": 1000}),
+        "config": config, "heartbeat_ms": 1000}),
+    );
+    w
+}
+
+#[test]
+fn a_constant_worker_delivers_its_value_and_declines_sync() {
+    let mut w = started(
+        Stdio::null(),
+        json!({"source": "test", "value": 21.5, "interval_ms": 20}),
     );
     assert_eq!(w.next_of("ready", WAIT)["version"], 1);
     for _ in 0..2 {
@@ -38,10 +47,9 @@ fn a_constant_worker_delivers_its_value_and_declines_sync() {
 
 #[test]
 fn a_config_that_is_not_the_kinds_is_refused_naming_the_kind() {
-    let mut w = WorkerProcess::spawn("constant", "constant:t", Stdio::piped(), &[]);
-    w.send(
-        json!({"type": "init", "version": 1, "id": "constant:t", "kind": "constant",
-        "config": {"source": "test", "valeu": 1, "interval_ms": 20}, "heartbeat_ms": 1000}),
+    let w = started(
+        Stdio::piped(),
+        json!({"source": "test", "valeu": 1, "interval_ms": 20}),
     );
     let out = w.child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));

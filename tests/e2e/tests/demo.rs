@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use hemflux_e2e::{bin, free_port};
+use hemflux_e2e::{bin, free_port, run_ok};
 
 /// Every measurement the demo fleet must have delivered by the end of its run.
 const EXPECTED: &[&str] = &[
@@ -23,23 +23,17 @@ const EXPECTED: &[&str] = &[
 #[test]
 fn the_demo_shows_points_from_every_source() {
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(bin("hemflux"))
-        .args([
-            "demo",
-            "--duration",
-            "30",
-            "--listen",
-            &format!("127.0.0.1:{}", free_port()),
-        ])
-        .arg("--data")
-        .arg(data.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "demo failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        Command::new(bin("hemflux"))
+            .args([
+                "demo",
+                "--duration",
+                "30",
+                "--listen",
+                &format!("127.0.0.1:{}", free_port()),
+            ])
+            .arg("--data")
+            .arg(data.path()),
     );
     let last = stdout
         .lines()

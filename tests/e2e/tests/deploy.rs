@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hemflux_e2e::{bin, children, free_port, wait_for, Orchestrator};
+use hemflux_e2e::{bin, children, free_port, run_ok, wait_for, Orchestrator};
 use hemflux_shared::schema;
 use serde_json::Value;
 
@@ -299,16 +299,11 @@ fn can_unshare() -> bool {
 
 /// Runs `deploy/rootfs.sh <built binaries> <args...>`.
 fn rootfs_sh(args: &[&Path]) {
-    let out = Command::new("sh")
-        .arg(repo().join("deploy/rootfs.sh"))
-        .arg(bin("hemflux").parent().unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rootfs.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("sh")
+            .arg(repo().join("deploy/rootfs.sh"))
+            .arg(bin("hemflux").parent().unwrap())
+            .args(args),
     );
 }
 

@@ -59,6 +59,22 @@ fn command(w: &mut FakeOrchestrator, id: u64, name: &str, args: Value) -> Value 
     w.command(id, name, args, Duration::from_secs(20))
 }
 
+/// The worker on `sim` with the default settings, served until it sent `n` polls' points.
+fn after_polls(sim: &Sim, n: usize) -> FakeOrchestrator {
+    let mut w = start(config(sim, json!({})), PASSWORD);
+    w.serve_until(Duration::from_secs(30), &format!("{n} polls"), |w, _| {
+        w.points.len() >= n
+    });
+    w
+}
+
+/// `target_temp_setpoint` in the next poll's point (`what` names that poll).
+fn setpoint_of_next_poll(w: &mut FakeOrchestrator, what: &str) -> f64 {
+    let n = w.points.len();
+    w.serve_until(Duration::from_secs(10), what, |w, _| w.points.len() > n);
+    float(&w.points.last().unwrap().1, "target_temp_setpoint")
+}
+
 /// The simulator's variables as a HomeSide client of our own reads them (after warm-up).
 fn read_like_a_client(base: &str) -> Vec<Value> {
     let http = reqwest::blocking::Client::new();
@@ -203,10 +219,7 @@ fn token_expiry_is_survived_without_losing_a_poll() {
         ),
     ] {
         let sim = sim(&[knobs[0], knobs[1], "--warmup-reads", "0"]);
-        let mut w = start(config(&sim, json!({})), PASSWORD);
-        w.serve_until(Duration::from_secs(30), "seven polls", |w, _| {
-            w.points.len() >= 7
-        });
+        let w = after_polls(&sim, 7);
         let times: Vec<Instant> = w.points.iter().map(|(t, _)| *t).collect();
         let worst = times.windows(2).map(|p| p[1] - p[0]).max().unwrap();
         assert!(
@@ -232,10 +245,7 @@ fn server_errors_are_logged_with_context_and_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = start(config(&sim, json!({})), PASSWORD);
-    w.serve_until(Duration::from_secs(30), "six polls", |w, _| {
-        w.points.len() >= 6
-    });
+    let mut w = after_polls(&sim, 6);
     assert!(w.alive());
     let log = w.log();
     assert!(log.contains("getducvariables: HTTP 500"), "{log}");
@@ -280,10 +290,7 @@ fn refused_bms_tokens_and_slow_answers_are_retried() {
         "--warmup-reads",
         "0",
     ]);
-    let mut w = start(config(&sim, json!({})), PASSWORD);
-    w.serve_until(Duration::from_secs(30), "five polls", |w, _| {
-        w.points.len() >= 5
-    });
+    let w = after_polls(&sim, 5);
     let log = w.log();
     assert!(
         log.contains("getarrigobmstoken answered an error instead of a token: \"token\""),
@@ -353,44 +360,27 @@ fn set_writes_a_setpoint_and_restore_brings_the_old_value_back() {
     });
     let before = float(&w.points[0].1, "target_temp_setpoint");
 
-    let reply = command(
-        &mut w,
-        1,
-        "set",
-        json!({"variable": "target_temp_setpoint", "value": 19.5}),
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
-    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
-    let n = w.points.len();
-    w.serve_until(Duration::from_secs(10), "a poll after the write", |w, _| {
-        w.points.len() > n
-    });
+    // Each set answers ok and keeps the value from before the first set, to restore.
+    let set_keeping_before = |w: &mut FakeOrchestrator, id: u64, variable: &str, value: Value| {
+        let reply = command(w, id, "set", json!({"variable": variable, "value": value}));
+        assert_eq!(reply["ok"], true, "{reply}");
+        let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
+        assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+    };
+    set_keeping_before(&mut w, 1, "target_temp_setpoint", json!(19.5));
     assert_eq!(
-        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        setpoint_of_next_poll(&mut w, "a poll after the write"),
         19.5
     );
 
     // A second set keeps the original value, not the intermediate one.
-    let reply = command(
-        &mut w,
-        2,
-        "set",
-        json!({"variable": "KU_VS1_GT_TILL_1_SetPoint", "value": 20}),
-    );
-    assert_eq!(reply["ok"], true, "{reply}");
-    let kept = &w.state.as_ref().unwrap()["restore"]["KU_VS1_GT_TILL_1_SetPoint"];
-    assert_eq!(kept.as_str().unwrap().parse::<f64>().unwrap(), before);
+    set_keeping_before(&mut w, 2, "KU_VS1_GT_TILL_1_SetPoint", json!(20));
 
     let reply = command(&mut w, 3, "restore", json!({}));
     assert_eq!(reply["ok"], true, "{reply}");
     assert_eq!(w.state.as_ref().unwrap()["restore"], json!({}));
-    let n = w.points.len();
-    w.serve_until(Duration::from_secs(10), "a poll after restore", |w, _| {
-        w.points.len() > n
-    });
     assert_eq!(
-        float(&w.points.last().unwrap().1, "target_temp_setpoint"),
+        setpoint_of_next_poll(&mut w, "a poll after restore"),
         before
     );
 

@@ -193,15 +193,17 @@ fn an_import_beside_a_running_orchestrator_is_stored_and_forwarded() {
     assert!(out.contains("imported 20000 points"), "{out}");
 
     // The running orchestrator's sink forwards all of it, and its worker kept writing.
+    // How many lines the sink's file holds with `"<measurement>"` in them.
+    let forwarded = |measurement: &str| {
+        let text = std::fs::read_to_string(&sink).unwrap_or_default();
+        let quoted = format!("\"{measurement}\"");
+        text.lines().filter(|l| l.contains(&quoted)).count()
+    };
     let live_before = o.query("synthetic", &[]).len();
     wait_for(
         Duration::from_secs(30),
         "the sink to forward the history",
-        || {
-            let text = std::fs::read_to_string(&sink).unwrap_or_default();
-            let n = text.lines().filter(|l| l.contains("\"history\"")).count();
-            (n == 20_000).then_some(())
-        },
+        || (forwarded("history") == 20_000).then_some(()),
     );
     assert_eq!(o.query("history", &[]).len(), 20_000);
     // Live points written after the import get seqs after the history's, so the sink, whose
@@ -213,11 +215,7 @@ fn an_import_beside_a_running_orchestrator_is_stored_and_forwarded() {
     wait_for(
         Duration::from_secs(30),
         "the sink to forward the live points",
-        || {
-            let text = std::fs::read_to_string(&sink).unwrap_or_default();
-            let n = text.lines().filter(|l| l.contains("\"synthetic\"")).count();
-            (n >= live_now).then_some(())
-        },
+        || (forwarded("synthetic") >= live_now).then_some(()),
     );
     assert_eq!(o.worker("synthetic:live").unwrap()["state"], "running");
 }

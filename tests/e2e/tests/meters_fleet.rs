@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{bin, run_ok, wait_for, Orchestrator, Sim};
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -63,26 +63,20 @@ fn meters_through_the_orchestrator_survive_kill_9_and_sync_a_range() {
     o.kill9();
     o.restart();
     o.wait_state("meter:villa_kallio/el", "running", WAIT);
-    let out = Command::new(bin("hemflux"))
-        .args([
-            "sync",
-            "meter:villa_kallio/el",
-            "--start",
-            "2025-10-25T21:00:00Z",
-            "--end",
-            "2025-10-26T22:00:00Z",
-            "--listen",
-        ])
-        .arg(format!("127.0.0.1:{}", o.port))
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_ok(
+        Command::new(bin("hemflux"))
+            .args([
+                "sync",
+                "meter:villa_kallio/el",
+                "--start",
+                "2025-10-25T21:00:00Z",
+                "--end",
+                "2025-10-26T22:00:00Z",
+                "--listen",
+            ])
+            .arg(format!("127.0.0.1:{}", o.port))
+            .arg("--data")
+            .arg(o.path("data")),
     );
     assert!(stdout.contains("synced 100 readings"), "{stdout}");
     let autumn = o.query(

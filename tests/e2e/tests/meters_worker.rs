@@ -8,7 +8,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, Orchestrator};
+use hemflux_e2e::{bin, run_ok, wait_for, Orchestrator};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -33,17 +33,12 @@ meters:
 "#;
 
 fn reading(o: &Orchestrator, meter: &str, value: &str, at: &str) {
-    let out = Command::new(bin("hemflux"))
-        .args(["reading", "add", meter, value, "--at", at, "--data"])
-        .arg(o.path("data"))
-        .arg("--meters")
-        .arg(o.path("meters.yaml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(bin("hemflux"))
+            .args(["reading", "add", meter, value, "--at", at, "--data"])
+            .arg(o.path("data"))
+            .arg("--meters")
+            .arg(o.path("meters.yaml")),
     );
 }
 
@@ -67,18 +62,12 @@ fn day_use(o: &Orchestrator, meter: &str, at: &str) -> Option<(f64, String)> {
 
 /// `hemflux ARGS --data <its data>`; its stdout.
 fn hemflux(o: &Orchestrator, args: &[&str]) -> String {
-    let out = Command::new(bin("hemflux"))
-        .args(args)
-        .arg("--data")
-        .arg(o.path("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hemflux {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(
+        Command::new(bin("hemflux"))
+            .args(args)
+            .arg("--data")
+            .arg(o.path("data")),
+    )
 }
 
 /// Whether the virtual meter `rest` is `strom` minus `wohnung` on the day starting at `at`.
@@ -91,6 +80,17 @@ fn virtual_follows(o: &Orchestrator, at: &str) -> bool {
         return false;
     };
     (s.0 - w.0 - r.0).abs() < 1e-9
+}
+
+/// Waits until `strom` used `want` on the day starting at `day` (`what` changed it), and the
+/// virtual meter follows on that day.
+fn counted_and_followed(o: &Orchestrator, what: &str, day: &str, want: f64) {
+    wait_for(T, &format!("{what} counted"), || {
+        day_use(o, "strom", day).filter(|(v, _)| (v - want).abs() < 1e-9)
+    });
+    wait_for(T, "the virtual meter to follow", || {
+        virtual_follows(o, day).then_some(())
+    });
 }
 
 #[test]
@@ -131,13 +131,7 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
     // follows its terms.
     reading(&o, "strom", "520", "2026-11-14T00:00:00+01:00");
     let twelfth = "2026-11-11T23:00:00Z";
-    let want = (520.0 - 400.0) / 3.0;
-    wait_for(T, "the backdated reading counted", || {
-        day_use(&o, "strom", twelfth).filter(|(v, _)| (v - want).abs() < 1e-9)
-    });
-    wait_for(T, "the virtual meter to follow", || {
-        virtual_follows(&o, twelfth).then_some(())
-    });
+    counted_and_followed(&o, "the backdated reading", twelfth, (520.0 - 400.0) / 3.0);
 
     // Imported by another path, `hemflux import`: 200 on the 6th (linearly it was 250).
     assert!(
@@ -153,13 +147,7 @@ fn the_meters_worker_writes_consumption_and_recomputes_when_a_reading_arrives() 
     .unwrap();
     hemflux(&o, &["import", lp.to_str().unwrap()]);
     let third = "2026-11-02T23:00:00Z";
-    let want = (200.0 - 100.0) / 5.0;
-    wait_for(T, "the imported reading counted", || {
-        day_use(&o, "strom", third).filter(|(v, _)| (v - want).abs() < 1e-9)
-    });
-    wait_for(T, "the virtual meter to follow", || {
-        virtual_follows(&o, third).then_some(())
-    });
+    counted_and_followed(&o, "the imported reading", third, (200.0 - 100.0) / 5.0);
     let worker_status = o.worker("meters").unwrap()["status"].to_string();
     assert!(worker_status.contains("incremental run"), "{worker_status}");
 

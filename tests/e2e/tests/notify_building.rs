@@ -63,11 +63,13 @@ fn a_building_alarm_and_a_silent_building_each_send_one_e_mail_to_who_may_see_it
         ),
     );
 
-    let alarm = wait_for(T, "the alarm e-mail", || {
-        read_mails(&mails_in)
-            .into_iter()
-            .find(|m| m.contains("alarm"))
-    });
+    // Waits for the first e-mail holding `text`.
+    let mail_with = |what: &str, text: &str| {
+        wait_for(T, what, || {
+            read_mails(&mails_in).into_iter().find(|m| m.contains(text))
+        })
+    };
+    let alarm = mail_with("the alarm e-mail", "alarm");
     assert!(
         alarm.contains("Subject: hemflux: building:kontor raises 1 alarm(s)"),
         "{alarm}"
@@ -86,11 +88,10 @@ fn a_building_alarm_and_a_silent_building_each_send_one_e_mail_to_who_may_see_it
 
     let listen = arrigo.address.trim_start_matches("http://").to_string();
     drop(arrigo);
-    let silent = wait_for(T, "the no-data e-mail", || {
-        read_mails(&mails_in)
-            .into_iter()
-            .find(|m| m.contains("Subject: hemflux: no data from building:kontor"))
-    });
+    let silent = mail_with(
+        "the no-data e-mail",
+        "Subject: hemflux: no data from building:kontor",
+    );
     assert!(
         silent.contains("X-Envelope-To: <owner@example.com>"),
         "{silent}"

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use hemflux_e2e::{bin, output_text as text, output_with_stdin, wait_for, Orchestrator, Sim};
+use hemflux_e2e::{
+    bin, folder_args, output_text as text, output_with_stdin, wait_for, Orchestrator, Sim,
+};
 use serde_json::{json, Value};
 
 const USER: &str = "kontor-user";
@@ -28,14 +30,7 @@ fn hemflux(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let out = output_with_stdin(
         Command::new(bin("hemflux"))
             .args(args)
-            .arg("--profiles")
-            .arg(dir.join("profiles"))
-            .arg("--buildings")
-            .arg(dir.join("buildings"))
-            .arg("--data")
-            .arg(dir.join("data"))
-            .arg("--env-file")
-            .arg(dir.join(".env"))
+            .args(folder_args(dir))
             .env_remove("INFLUXDB_URL"),
         stdin,
     );
@@ -67,6 +62,21 @@ fn add_building(dir: &Path, sim: &Sim, password: &str) -> Output {
         ],
         &format!("{password}\n"),
     )
+}
+
+/// `hemflux add-house --non-interactive` against `homeside` as `username`, `extra` after.
+fn add_house(dir: &Path, homeside: &Sim, username: &str, extra: &[&str], password: &str) -> Output {
+    let mut args = vec![
+        "add-house",
+        "--non-interactive",
+        "--base-url",
+        &homeside.address,
+        "--username",
+        username,
+        "--password-stdin",
+    ];
+    args.extend_from_slice(extra);
+    hemflux(dir, &args, &format!("{password}\n"))
 }
 
 fn empty_dir() -> tempfile::TempDir {
@@ -218,19 +228,7 @@ fn wrong_credentials_write_nothing() {
         "homeside",
         &["--house", "HEM_FJV_Villa_149:FC2000233091:right"],
     );
-    let out = hemflux(
-        dir.path(),
-        &[
-            "add-house",
-            "--non-interactive",
-            "--base-url",
-            &homeside.address,
-            "--username",
-            "FC2000233091",
-            "--password-stdin",
-        ],
-        "wrong\n",
-    );
+    let out = add_house(dir.path(), &homeside, "FC2000233091", &[], "wrong");
     assert!(!out.status.success());
     assert!(text(&out).contains("nothing was written"), "{}", text(&out));
     assert_nothing_written(dir.path(), "profiles");
@@ -246,20 +244,12 @@ fn add_house_finds_the_controller_of_the_login() {
         ],
     );
     let dir = empty_dir();
-    let out = hemflux(
+    let out = add_house(
         dir.path(),
-        &[
-            "add-house",
-            "--non-interactive",
-            "--base-url",
-            &homeside.address,
-            "--username",
-            "FC 2000233091",
-            "--password-stdin",
-            "--name",
-            "Villa 149",
-        ],
-        &format!("{PASSWORD}\n"),
+        &homeside,
+        "FC 2000233091",
+        &["--name", "Villa 149"],
+        PASSWORD,
     );
     assert!(out.status.success(), "{}", text(&out));
     let profile: Value = serde_json::from_str(
@@ -473,19 +463,7 @@ fn a_login_with_several_houses_needs_house_id() {
         ],
     );
     let dir = empty_dir();
-    let add = |extra: &[&str]| {
-        let mut args = vec![
-            "add-house",
-            "--non-interactive",
-            "--base-url",
-            &homeside.address,
-            "--username",
-            "FC2000233091",
-            "--password-stdin",
-        ];
-        args.extend_from_slice(extra);
-        hemflux(dir.path(), &args, &format!("{PASSWORD}\n"))
-    };
+    let add = |extra: &[&str]| add_house(dir.path(), &homeside, "FC2000233091", extra, PASSWORD);
     let out = add(&[]);
     assert!(!out.status.success());
     assert!(text(&out).contains("--house-id"), "{}", text(&out));

@@ -288,15 +288,7 @@ fn read_calls(pid: i32) -> u64 {
 
 #[test]
 fn an_idle_watcher_does_not_wake_itself() {
-    let o = Orchestrator::with_settings("[weather]\nenabled = false\n");
-    for i in 0..200 {
-        std::fs::write(
-            o.path(&format!("profiles/h{i}.json")),
-            r#"{"name": "idle"}"#,
-        )
-        .unwrap();
-    }
-    let o = o.start();
+    let o = Orchestrator::with_idle_profiles(200).start();
     std::thread::sleep(Duration::from_secs(2));
     let before = read_calls(o.pid());
     std::thread::sleep(Duration::from_secs(3));

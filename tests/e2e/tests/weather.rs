@@ -3,18 +3,15 @@
 //! then through the whole orchestrator.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hemflux_e2e::{bin, wait_for, FakeOrchestrator, Orchestrator};
+use hemflux_e2e::{wait_for, FakeOrchestrator, Orchestrator, Sim};
 use hemflux_shared::{FieldValue, Point};
 use serde_json::{json, Value};
 
 /// `hemflux-sim smhi` with its request log in a file, so a test can count requests.
 struct SmhiSim {
-    child: Child,
-    url: String,
+    sim: Sim,
     log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -23,26 +20,9 @@ impl SmhiSim {
     fn start(extra: &[&str]) -> SmhiSim {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("sim.log");
-        let mut child = Command::new(bin("hemflux-sim"))
-            .arg("smhi")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .strip_prefix("LISTENING ")
-            .expect("the simulator prints LISTENING")
-            .trim()
-            .to_string();
+        let stderr = std::fs::File::create(&log).unwrap();
         SmhiSim {
-            child,
-            url,
+            sim: Sim::start_with_stderr("smhi", extra, stderr.into()),
             log,
             _dir: dir,
         }
@@ -55,27 +35,13 @@ impl SmhiSim {
             .count()
     }
 
-    fn get(&self, path: &str) -> Value {
-        reqwest::blocking::get(format!("{}{path}", self.url))
-            .unwrap()
-            .json()
-            .unwrap()
-    }
-
     fn settings(&self) -> Value {
         json!({
-            "observations_url": format!("{}/api/version/latest", self.url),
-            "forecast_url": format!("{}/api/category/snow1g/version/1", self.url),
+            "observations_url": format!("{}/api/version/latest", self.sim.address),
+            "forecast_url": format!("{}/api/category/snow1g/version/1", self.sim.address),
             "observation_interval_secs": 1, "forecast_interval_secs": 3600,
             "forecast_grid_deg": 0.05, "timeout_secs": 5,
         })
-    }
-}
-
-impl Drop for SmhiSim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -137,8 +103,9 @@ fn three_hundred_houses_near_one_station_cost_one_request_each() {
     assert_eq!(sim.requests("/geotype/point/"), 3, "one forecast per cell");
 
     // Observations: SMHI's own values and times, tagged with the nearest active station.
-    let served =
-        sim.get("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
+    let served = sim
+        .sim
+        .get_json("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
     let served: BTreeMap<i64, f64> = served["value"]
         .as_array()
         .unwrap()
@@ -254,8 +221,9 @@ fn refused_observations_are_sent_again_not_skipped() {
     w.nack_next = 1;
     w.serve_for(Duration::from_secs(3));
     assert!(w.alive(), "a refused batch is not fatal");
-    let served =
-        sim.get("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
+    let served = sim
+        .sim
+        .get_json("/api/version/latest/parameter/1/station/62040/period/latest-day/data.json");
     let times: Vec<i64> = of(&w, "weather_observation", "villa")
         .map(|p| p.time)
         .collect();
@@ -273,8 +241,9 @@ fn a_position_days_behind_catches_up_from_the_last_months() {
     settings["forecasts"] = json!(false);
     let positions = json!([{"tag": "house_id", "id": "villa", "lat": 56.05, "lon": 12.7}]);
     let newest = sim
-        .get("/api/version/latest/parameter/1/station/62040/period/latest-hour/data.json")["value"]
-        [0]["date"]
+        .sim
+        .get_json("/api/version/latest/parameter/1/station/62040/period/latest-hour/data.json")
+        ["value"][0]["date"]
         .as_i64()
         .unwrap();
     let three_days_ago = newest - 72 * 3_600_000;

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use hemflux_e2e::browser::{add_user, Browser};
+use hemflux_e2e::browser::{add_user, assert_a_line_holds, two_houses_anna_and_bo, Browser};
 use hemflux_e2e::Orchestrator;
 
 const T: Duration = Duration::from_secs(30);
@@ -27,15 +27,7 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
         return;
     };
     let o = Orchestrator::new("").start();
-    for house in ["villa", "stuga"] {
-        o.write_profile(
-            &format!("{house}.json"),
-            r#"{"synthetic": {"interval_ms": 200}}"#,
-        );
-        o.wait_state(&format!("synthetic:{house}"), "running", T);
-    }
-    add_user(&o, "anna", "admin", "anna's long passphrase", &[]);
-    add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
+    two_houses_anna_and_bo(&o);
     add_user(
         &o,
         "vera",
@@ -48,14 +40,11 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     browser.sign_in(&o, "bo", "bo's long passphrase");
     assert_eq!(rows(&browser), ["stuga"]);
     browser.screenshot("overview-user");
-    for path in [
+    browser.assert_not_found(&[
         "/entity/villa",
         "/api/entity/villa/series",
         "/api/entity/villa/csv",
-    ] {
-        let (status, body) = browser.fetch(path);
-        assert_eq!(status, 404, "{path}: {body}");
-    }
+    ]);
     let (status, overview) = browser.fetch("/api/overview");
     assert_eq!(status, 200);
     assert!(
@@ -161,29 +150,21 @@ fn users_see_their_houses_viewers_change_nothing_forms_need_csrf() {
     browser.clear_cookies();
     browser.sign_in(&o, "anna", "anna's long passphrase");
     assert_eq!(rows(&browser), ["stuga", "villa"]);
-    browser.goto(&o.url("/admin/audit"));
-    let audit = browser.eval("return document.body.innerText;");
-    let audit = audit.as_str().unwrap();
-    assert!(
-        audit.lines().any(|l| l.contains("bo")
-            && l.contains("restart synthetic:stuga")
-            && l.contains(r#""ok":true"#)
-            && l.contains("restarting")),
-        "{audit}"
+    let audit = browser.audit_log(&o);
+    assert_a_line_holds(
+        &audit,
+        &[
+            "bo",
+            "restart synthetic:stuga",
+            r#""ok":true"#,
+            "restarting",
+        ],
     );
-    assert!(
-        audit.lines().any(|l| l.contains("bo")
-            && l.contains("restart house:stuga")
-            && l.contains(r#""ok":false"#)
-            && l.contains("no worker")),
-        "{audit}"
+    assert_a_line_holds(
+        &audit,
+        &["bo", "restart house:stuga", r#""ok":false"#, "no worker"],
     );
     assert!(!audit.contains("restart synthetic:villa"), "{audit}");
-    assert!(
-        audit
-            .lines()
-            .any(|l| l.contains("bo") && l.contains("edit settings of stuga")),
-        "{audit}"
-    );
+    assert_a_line_holds(&audit, &["bo", "edit settings of stuga"]);
     assert!(!audit.contains("edit settings of villa"), "{audit}");
 }

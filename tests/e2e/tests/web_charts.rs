@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use hemflux_e2e::browser::{add_user, Browser};
+use hemflux_e2e::browser::{two_houses_anna_and_bo, Browser};
 use hemflux_e2e::Orchestrator;
 use serde_json::Value;
 
@@ -205,15 +205,7 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     let o = Orchestrator::new("[meters]\nenabled = false\n");
     std::fs::write(o.path("meters.yaml"), METERS).unwrap();
     let o = o.start();
-    for house in ["villa", "stuga"] {
-        o.write_profile(
-            &format!("{house}.json"),
-            r#"{"synthetic": {"interval_ms": 200}}"#,
-        );
-        o.wait_state(&format!("synthetic:{house}"), "running", T);
-    }
-    add_user(&o, "anna", "admin", "anna's long passphrase", &[]);
-    add_user(&o, "bo", "user", "bo's long passphrase", &["house:stuga"]);
+    two_houses_anna_and_bo(&o);
     let now = jiff::Timestamp::now().as_second();
     let (s, lp) = stored(now);
     o.import_lines("charts.lp", &lp);
@@ -369,16 +361,13 @@ fn purpose_built_charts_meter_pages_and_live_points() {
     browser.sign_in(&o, "bo", "bo's long passphrase");
     browser.goto(&o.url("/?lang=en"));
     assert_eq!(overview_meters(&browser), ["heat"]);
-    for path in [
+    browser.assert_not_found(&[
         "/meter/el",
         "/api/meter/el/series",
         "/api/meter/el/figures",
         "/api/meter/el/csv",
         "/events/meter/el",
-    ] {
-        let (status, body) = browser.fetch(path);
-        assert_eq!(status, 404, "{path}: {body}");
-    }
+    ]);
     let (status, body) = browser.fetch("/api/meter/heat/figures");
     assert_eq!(status, 200, "{body}");
     let figs: Value = serde_json::from_str(&body).unwrap();

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, folder_args, wait_for, Orchestrator};
+use hemflux_e2e::browser::{add_user, assert_a_line_holds, Browser};
+use hemflux_e2e::{bin, folder_args, run_ok, wait_for, Orchestrator};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -21,18 +21,12 @@ const ENV: &str = "BUILDING_kontor_USERNAME='u'\nBUILDING_kontor_PASSWORD='S3cre
 
 /// `hemflux remove <args>` on the folders of `dir`; its standard output.
 fn cli_remove(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(bin("hemflux"))
-        .arg("remove")
-        .args(args)
-        .args(folder_args(dir))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_ok(
+        Command::new(bin("hemflux"))
+            .arg("remove")
+            .args(args)
+            .args(folder_args(dir)),
+    )
 }
 
 /// `offboarded.json` without what differs between two runs: the times (checked to be 30 days
@@ -188,20 +182,13 @@ fn offboarding_in_the_browser_does_what_the_cli_does() {
         (browser.fetch("/entity/villa").0 == 404).then_some(())
     });
 
-    browser.goto(&o.url("/admin/audit"));
-    let audit = browser.eval("return document.body.innerText;");
-    let audit = audit.as_str().unwrap();
+    let audit = browser.audit_log(&o);
     for what in [
         "remove building kontor (soft)",
         "restore building kontor",
         "remove house villa (hard)",
     ] {
-        assert!(
-            audit
-                .lines()
-                .any(|l| l.contains("anna") && l.contains(what) && l.contains(r#""ok":true"#)),
-            "{what}: {audit}"
-        );
+        assert_a_line_holds(&audit, &["anna", what, r#""ok":true"#]);
     }
     assert!(
         !audit.contains("S3cret"),
@@ -306,14 +293,14 @@ fn comfort_and_control_form_changes_only_its_values() {
 
     browser.clear_cookies();
     browser.sign_in(&o, "anna", "anna's long passphrase");
-    browser.goto(&o.url("/admin/audit"));
-    let audit = browser.eval("return document.body.innerText;");
-    let audit = audit.as_str().unwrap();
-    assert!(
-        audit.lines().any(|l| l.contains("bo")
-            && l.contains("edit control settings of kok")
-            && l.contains(r#"{"target":21.0}"#)
-            && l.contains(r#"{"target":22.5,"tolerance":0.5}"#)),
-        "{audit}"
+    let audit = browser.audit_log(&o);
+    assert_a_line_holds(
+        &audit,
+        &[
+            "bo",
+            "edit control settings of kok",
+            r#"{"target":21.0}"#,
+            r#"{"target":22.5,"tolerance":0.5}"#,
+        ],
     );
 }

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use hemflux_e2e::browser::{add_user, Browser};
-use hemflux_e2e::{bin, folder_args, output_with_stdin, Orchestrator, Sim};
+use hemflux_e2e::{bin, folder_args, run_ok_with_stdin, Orchestrator, Sim};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(30);
@@ -24,17 +24,12 @@ fn cli(args: &[&str], password: &str) -> tempfile::TempDir {
     for sub in ["profiles", "buildings", "data"] {
         std::fs::create_dir(dir.path().join(sub)).unwrap();
     }
-    let out = output_with_stdin(
+    run_ok_with_stdin(
         Command::new(bin("hemflux"))
             .args(args)
             .args(["--non-interactive", "--password-stdin"])
             .args(folder_args(dir.path())),
         &format!("{password}\n"),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     dir
 }
@@ -63,6 +58,17 @@ fn only_file(dir: &Path) -> (String, String) {
         files[0].file_name().unwrap().to_string_lossy().to_string(),
         std::fs::read_to_string(&files[0]).unwrap(),
     )
+}
+
+/// The name of the one file in `by_web`, checked to be the one file in `by_cli`, byte for byte.
+fn one_file_as_by_cli(by_web: &Path, by_cli: &Path) -> String {
+    let (name, web) = only_file(by_web);
+    let (cli_name, cli_text) = only_file(by_cli);
+    assert_eq!(
+        (name.as_str(), web.as_str()),
+        (cli_name.as_str(), cli_text.as_str())
+    );
+    name
 }
 
 #[test]
@@ -137,12 +143,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
         "return location.pathname == '/' && document.getElementById('fleet') != null;",
         T,
     );
-    let (name, web) = only_file(&o.path("buildings"));
-    let (cli_name, cli_text) = only_file(&by_cli.path().join("buildings"));
-    assert_eq!(
-        (name.as_str(), web.as_str()),
-        (cli_name.as_str(), cli_text.as_str())
-    );
+    let name = one_file_as_by_cli(&o.path("buildings"), &by_cli.path().join("buildings"));
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
     assert_eq!(
         env,
@@ -167,12 +168,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
     browser.wait_for_js("return document.getElementById('onboard-save') != null;", T);
     browser.eval("document.getElementById('onboard-save').submit(); return true;");
     browser.wait_for_js("return location.pathname == '/';", T);
-    let (name, web) = only_file(&o.path("profiles"));
-    let (cli_name, cli_text) = only_file(&house_by_cli.path().join("profiles"));
-    assert_eq!(
-        (name.as_str(), web.as_str()),
-        (cli_name.as_str(), cli_text.as_str())
-    );
+    one_file_as_by_cli(&o.path("profiles"), &house_by_cli.path().join("profiles"));
     let env = std::fs::read_to_string(o.path(".env")).unwrap();
     let cli_env = std::fs::read_to_string(house_by_cli.path().join(".env")).unwrap();
     assert!(
@@ -180,9 +176,7 @@ fn onboarding_in_the_browser_writes_what_the_cli_writes() {
         "{env}\n---\n{cli_env}"
     );
 
-    browser.goto(&o.url("/admin/audit"));
-    let audit = browser.eval("return document.body.innerText;");
-    let audit = audit.as_str().unwrap();
+    let audit = browser.audit_log(&o);
     assert!(audit.contains(&format!("add building {id}")), "{audit}");
     assert!(audit.contains("add house HEM_FJV_Villa_149"), "{audit}");
 }

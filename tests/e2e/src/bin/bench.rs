@@ -74,15 +74,7 @@ fn cpu_share(o: &Orchestrator, secs: u64) -> f64 {
 /// Production settings (rescan every 30 s), `n` profiles that start no worker: what the watcher,
 /// supervisor and HTTP side cost when nothing happens.
 fn cpu_idle(n: usize, secs: u64) {
-    let o = Orchestrator::with_settings("[weather]\nenabled = false\n");
-    for i in 0..n {
-        std::fs::write(
-            o.path(&format!("profiles/idle{i:04}.json")),
-            r#"{"name": "idle"}"#,
-        )
-        .unwrap();
-    }
-    let o = o.start();
+    let o = Orchestrator::with_idle_profiles(n).start();
     std::thread::sleep(Duration::from_secs(5));
     let share = cpu_share(&o, secs);
     println!(
