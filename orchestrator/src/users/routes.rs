@@ -14,7 +14,7 @@ use super::notify::Event;
 use super::{audit, pages, session, Role, Users};
 use crate::auth::{AdminUser, PageUser, Principal, SessionUser};
 use crate::http::AppState;
-use crate::web::i18n::Lang;
+use crate::web::i18n::{Lang, PageLang};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,21 +29,14 @@ pub fn router() -> Router<AppState> {
         .route("/admin/audit", get(audit_page))
 }
 
-#[derive(Deserialize)]
-struct LangQuery {
-    lang: Option<String>,
-}
-
 /// An HTML page in the request's language (setting the `lang` cookie when `?lang=` chose it).
 fn html(
     status: StatusCode,
-    q: &LangQuery,
-    headers: &HeaderMap,
+    PageLang { lang, chosen }: PageLang,
     title: &'static str,
     who: Option<&Principal>,
     body: impl Fn(Lang) -> String,
 ) -> Response {
-    let (lang, chosen) = Lang::pick(q.lang.as_deref(), headers);
     let page = pages::layout(lang, lang.t(title), who, &body(lang));
     let mut resp = crate::web::with_lang_cookie(chosen, lang, page);
     *resp.status_mut() = status;
@@ -67,27 +60,21 @@ pub fn safe_next(next: Option<&str>) -> Option<&str> {
 
 #[derive(Deserialize)]
 struct LoginQuery {
-    lang: Option<String>,
     next: Option<String>,
 }
 
 async fn login_page(
     who: Option<Extension<SessionUser>>,
     Query(q): Query<LoginQuery>,
-    headers: HeaderMap,
+    lang: PageLang,
 ) -> Response {
     let next = safe_next(q.next.as_deref());
     if who.is_some() {
         return Redirect::to(next.unwrap_or("/")).into_response();
     }
-    html(
-        StatusCode::OK,
-        &LangQuery { lang: q.lang },
-        &headers,
-        "sign_in",
-        None,
-        |l| pages::login(l, "", next),
-    )
+    html(StatusCode::OK, lang, "sign_in", None, |l| {
+        pages::login(l, "", next)
+    })
 }
 
 #[derive(Deserialize)]
@@ -104,10 +91,10 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
-    let q = LangQuery { lang: None };
+    let lang = PageLang::from_headers(&headers);
     let next = safe_next(form.next.as_deref()).map(str::to_string);
     let refuse = |status, msg: &'static str| {
-        html(status, &q, &headers, "sign_in", None, |l| {
+        html(status, lang, "sign_in", None, |l| {
             let msg = pages::message("error", l.t(msg));
             pages::login(l, &msg, next.as_deref())
         })
@@ -167,8 +154,8 @@ async fn logout(
         .into_response()
 }
 
-async fn register_page(Query(q): Query<LangQuery>, headers: HeaderMap) -> Response {
-    html(StatusCode::OK, &q, &headers, "register", None, |l| {
+async fn register_page(lang: PageLang) -> Response {
+    html(StatusCode::OK, lang, "register", None, |l| {
         pages::register(l, "")
     })
 }
@@ -187,17 +174,13 @@ async fn register(
     headers: HeaderMap,
     Form(form): Form<RegisterForm>,
 ) -> Response {
-    let q = LangQuery { lang: None };
-    let page = |status, msg: String| {
-        html(status, &q, &headers, "register", None, |l| {
-            pages::register(l, &msg)
-        })
-    };
+    let lang = PageLang::from_headers(&headers);
+    let page =
+        |status, msg: String| html(status, lang, "register", None, |l| pages::register(l, &msg));
     if users.registration_allowed(client.addr).is_err() {
-        let (lang, _) = Lang::pick(None, &headers);
         return page(
             StatusCode::TOO_MANY_REQUESTS,
-            pages::message("error", lang.t("too_many")),
+            pages::message("error", lang.lang.t("too_many")),
         );
     }
     let name = form.username.trim().to_string();
@@ -215,9 +198,8 @@ async fn register(
             if let Some(n) = users.notifier() {
                 n.registration(&name);
             }
-            let (lang, _) = Lang::pick(None, &headers);
-            html(StatusCode::OK, &q, &headers, "register", None, |_| {
-                pages::message("registered", lang.t("registered"))
+            html(StatusCode::OK, lang, "register", None, |l| {
+                pages::message("registered", l.t("registered"))
             })
         }
         Ok(Err(e)) => page(
@@ -231,17 +213,15 @@ async fn register(
 async fn account_page(
     State(users): State<Users>,
     PageUser(who): PageUser,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    lang: PageLang,
 ) -> Response {
-    account_with(&users, &who, &q, &headers, StatusCode::OK, String::new())
+    account_with(&users, &who, lang, StatusCode::OK, String::new())
 }
 
 fn account_with(
     users: &Users,
     who: &Principal,
-    q: &LangQuery,
-    headers: &HeaderMap,
+    lang: PageLang,
     status: StatusCode,
     msg: String,
 ) -> Response {
@@ -250,7 +230,7 @@ fn account_with(
         Ok(None) => return Redirect::to("/login").into_response(),
         Err(e) => return failure(format!("{e:#}")),
     };
-    html(status, q, headers, "account", Some(who), |l| {
+    html(status, lang, "account", Some(who), |l| {
         pages::account(l, who, &me, &msg)
     })
 }
@@ -264,8 +244,8 @@ fn account_after(
     id: &str,
     text: &str,
 ) -> Response {
-    let q = LangQuery { lang: None };
-    account_with(users, who, &q, headers, status, pages::message(id, text))
+    let lang = PageLang::from_headers(headers);
+    account_with(users, who, lang, status, pages::message(id, text))
 }
 
 #[derive(Deserialize)]
@@ -392,17 +372,15 @@ async fn set_notifications(
 async fn users_page(
     State(state): State<AppState>,
     AdminUser(who): AdminUser,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    lang: PageLang,
 ) -> Response {
-    users_with(&state, &who, &q, &headers, StatusCode::OK, String::new()).await
+    users_with(&state, &who, lang, StatusCode::OK, String::new()).await
 }
 
 async fn users_with(
     state: &AppState,
     who: &Principal,
-    q: &LangQuery,
-    headers: &HeaderMap,
+    lang: PageLang,
     status: StatusCode,
     msg: String,
 ) -> Response {
@@ -414,7 +392,7 @@ async fn users_with(
         .await
         .map(|s| s.workers.into_iter().map(|w| w.id).collect())
         .unwrap_or_default();
-    html(status, q, headers, "users", Some(who), |l| {
+    html(status, lang, "users", Some(who), |l| {
         pages::users(l, who, &accounts, &known, &msg)
     })
 }
@@ -466,9 +444,9 @@ async fn user_action(
     match result {
         Ok(()) => Redirect::to("/admin/users").into_response(),
         Err(e) => {
-            let q = LangQuery { lang: None };
+            let lang = PageLang::from_headers(&headers);
             let msg = pages::message("error", &format!("{e:#}"));
-            users_with(&state, &who, &q, &headers, StatusCode::BAD_REQUEST, msg).await
+            users_with(&state, &who, lang, StatusCode::BAD_REQUEST, msg).await
         }
     }
 }
@@ -476,11 +454,10 @@ async fn user_action(
 async fn audit_page(
     State(users): State<Users>,
     AdminUser(who): AdminUser,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    lang: PageLang,
 ) -> Response {
     match audit::recent(&users, 500) {
-        Ok(entries) => html(StatusCode::OK, &q, &headers, "audit", Some(&who), |l| {
+        Ok(entries) => html(StatusCode::OK, lang, "audit", Some(&who), |l| {
             pages::audit(l, &entries)
         }),
         Err(e) => failure(format!("{e:#}")),

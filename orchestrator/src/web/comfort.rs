@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -16,10 +16,9 @@ use hemflux_shared::config::{parse_entity, EntityKind};
 use serde_json::Value;
 
 use super::html::{csrf_field, esc, page as frame};
-use super::i18n::Lang;
-use super::overview::{with_lang_cookie, LangQuery};
-use super::settings::{profile_path, refusal};
-use crate::auth::{PageUser, Principal};
+use super::i18n::{with_lang_cookie, Lang, PageLang};
+use super::settings::EditableProfile;
+use crate::auth::Principal;
 use crate::http::AppState;
 
 const SECTION: &str = "heat_curve_control";
@@ -218,37 +217,24 @@ fn read_profile(path: &std::path::Path) -> Result<(String, Value), String> {
 }
 
 pub async fn edit(
-    PageUser(who): PageUser,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    EditableProfile { who, id, path }: EditableProfile,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    let path = match profile_path(&state, &who, &id) {
-        Ok(p) => p,
-        Err(status) => return refusal(status),
-    };
     let (_, profile) = match read_profile(&path) {
         Ok(p) => p,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     };
     let body = form_html(lang, &who, &id, &effective(&profile), &[]);
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+    with_lang_cookie(chosen, lang, frame(lang, &id, &who, &body))
 }
 
 pub async fn save(
-    PageUser(who): PageUser,
+    EditableProfile { who, id, path }: EditableProfile,
     State(state): State<AppState>,
-    Path(id): Path<String>,
     headers: HeaderMap,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
     let lang = Lang::from_request(None, &headers);
-    let path = match profile_path(&state, &who, &id) {
-        Ok(p) => p,
-        Err(status) => return refusal(status),
-    };
     let (mut text, profile) = match read_profile(&path) {
         Ok(p) => p,
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),

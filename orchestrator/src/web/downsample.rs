@@ -2,6 +2,8 @@
 //! so a year of 5-minute data (105,120 points) draws as ~2 points per pixel with every peak and
 //! trough still visible.
 
+use std::ops::Range;
+
 /// Columns sharing one time axis: `x` in nanoseconds, `ys[field][row]`.
 pub struct Columns {
     pub x: Vec<i64>,
@@ -16,22 +18,12 @@ pub fn min_max(input: Columns, buckets: usize) -> Columns {
     if buckets == 0 || n <= 2 * buckets {
         return input;
     }
-    let (first, last) = (input.x[0], input.x[n - 1]);
-    let span = (last - first).max(1) as f64;
-    let bucket_of =
-        |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
     let fields = input.ys.len();
     let mut out = Columns {
         x: Vec::with_capacity(2 * buckets),
         ys: vec![Vec::with_capacity(2 * buckets); fields],
     };
-    let mut start = 0;
-    while start < n {
-        let b = bucket_of(input.x[start]);
-        let mut end = start + 1;
-        while end < n && bucket_of(input.x[end]) == b {
-            end += 1;
-        }
+    for Range { start, end } in bucket_runs(&input.x, buckets) {
         out.x.push(input.x[start]);
         if end - start > 1 {
             out.x.push(input.x[end - 1]);
@@ -49,7 +41,6 @@ pub fn min_max(input: Columns, buckets: usize) -> Columns {
                 out.ys[col].push(hi);
             }
         }
-        start = end;
     }
     out
 }
@@ -62,21 +53,11 @@ pub fn sums(input: Columns, buckets: usize, summed: &[bool]) -> Columns {
     if buckets == 0 || n <= buckets {
         return input;
     }
-    let (first, last) = (input.x[0], input.x[n - 1]);
-    let span = (last - first).max(1) as f64;
-    let bucket_of =
-        |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
     let mut out = Columns {
         x: Vec::with_capacity(buckets),
         ys: vec![Vec::with_capacity(buckets); input.ys.len()],
     };
-    let mut start = 0;
-    while start < n {
-        let b = bucket_of(input.x[start]);
-        let mut end = start + 1;
-        while end < n && bucket_of(input.x[end]) == b {
-            end += 1;
-        }
+    for Range { start, end } in bucket_runs(&input.x, buckets) {
         out.x.push(input.x[start]);
         for (col, ys) in input.ys.iter().enumerate() {
             let values = ys[start..end].iter().flatten().copied();
@@ -87,9 +68,27 @@ pub fn sums(input: Columns, buckets: usize, summed: &[bool]) -> Columns {
             };
             out.ys[col].push(merged);
         }
-        start = end;
     }
     out
+}
+
+/// The runs of rows of `x` (in time order, not empty) that fall in the same one of `buckets`
+/// (at least 1) equal parts of `[x.first, x.last]`.
+fn bucket_runs(x: &[i64], buckets: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+    let (first, last) = (x[0], x[x.len() - 1]);
+    let span = (last - first).max(1) as f64;
+    let bucket_of =
+        move |t: i64| (((t - first) as f64 / span * buckets as f64) as usize).min(buckets - 1);
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let b = bucket_of(*x.get(start)?);
+        let end = start
+            + x[start..]
+                .iter()
+                .take_while(|&&t| bucket_of(t) == b)
+                .count();
+        Some(std::mem::replace(&mut start, end)..end)
+    })
 }
 
 #[cfg(test)]

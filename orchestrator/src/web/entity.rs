@@ -5,14 +5,13 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::fleet::entity_of;
 use super::html::{csrf_field, esc, page as frame};
-use super::i18n::Lang;
-use super::overview::{with_lang_cookie, LangQuery};
+use super::i18n::{with_lang_cookie, Lang, PageLang};
 use crate::auth::PageUser;
 use crate::http::AppState;
 
@@ -20,10 +19,8 @@ pub async fn page(
     PageUser(who): PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let not_found = || (StatusCode::NOT_FOUND, lang.t("not_found")).into_response();
     if !who.can_see(&id) {
         return not_found();
@@ -116,7 +113,7 @@ pub async fn page(
         body.push_str("</ul></section>");
     }
     body.push_str(&charts_html(lang, "entity", &id));
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+    with_lang_cookie(chosen, lang, frame(lang, &id, &who, &body))
 }
 
 /// The range picker, the CSV link and the boxes `app.js` draws the charts in.
@@ -146,10 +143,8 @@ pub async fn meter_page(
     PageUser(who): PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let can_see = |e: &str| who.can_see(e);
     let Some(meter) = super::meters::visible_meter(&state.meters, &id, &can_see, who.is_admin())
     else {
@@ -202,7 +197,7 @@ pub async fn meter_page(
     }
     body.push_str("</section>");
     body.push_str(&charts_html(lang, "meter", &id));
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, &id, &who, &body))
+    with_lang_cookie(chosen, lang, frame(lang, &id, &who, &body))
 }
 
 /// A meter's anomaly flags, newest first: (time, flag, reason).

@@ -6,16 +6,15 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::i18n::Lang;
-use super::overview::{load, rows_html, sinks_html, LangQuery};
+use super::i18n::{Lang, PageLang};
+use super::overview::{load, rows_html, sinks_html};
 use crate::auth::{PageUser, Principal};
 use crate::http::AppState;
 
@@ -27,10 +26,8 @@ const IDLE: Duration = Duration::from_secs(10);
 pub async fn stream(
     PageUser(who): PageUser,
     State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, .. }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     Sse::new(updates(state, who, lang))
         .keep_alive(KeepAlive::default())
         .into_response()

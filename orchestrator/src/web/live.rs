@@ -38,33 +38,15 @@ pub struct LiveQuery {
     after: Option<u64>,
 }
 
-pub async fn entity(
-    user: PageUser,
-    state: State<AppState>,
-    id: Path<String>,
-    q: Query<LiveQuery>,
-) -> Response {
-    open(false, user, state, id, q).await
-}
-
-pub async fn meter(
-    user: PageUser,
-    state: State<AppState>,
-    id: Path<String>,
-    q: Query<LiveQuery>,
-) -> Response {
-    open(true, user, state, id, q).await
-}
-
-async fn open(
-    meter: bool,
+/// `/events/{entity|meter}/{id}`: the new points of the charts' series as they are stored.
+pub async fn open<const IS_METER: bool>(
     PageUser(who): PageUser,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<LiveQuery>,
 ) -> Response {
     let can_see = |e: &str| who.can_see(e);
-    let subject = super::meters::subject(&state.meters, meter, &id, &can_see, who.is_admin());
+    let subject = super::meters::subject(&state.meters, IS_METER, &id, &can_see, who.is_admin());
     let Some((subject, _)) = subject else {
         return (StatusCode::NOT_FOUND, "no such entity").into_response();
     };

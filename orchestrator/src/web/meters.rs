@@ -77,16 +77,18 @@ pub fn visible_meters(
     can_see: &dyn Fn(&str) -> bool,
     sees_all: bool,
 ) -> Vec<MeterInfo> {
-    match meters(file) {
-        Ok(all) => all
-            .into_iter()
-            .filter(|m| m.visible(can_see, sees_all))
-            .collect(),
-        Err(e) => {
-            tracing::warn!("the web UI cannot read {}: {e:#}", file.display());
-            Vec::new()
-        }
-    }
+    readable_meters(file)
+        .into_iter()
+        .filter(|m| m.visible(can_see, sees_all))
+        .collect()
+}
+
+/// The meters of `file`, or none (with a warning) if it cannot be read: the pages go on without.
+fn readable_meters(file: &Path) -> Vec<MeterInfo> {
+    meters(file).unwrap_or_else(|e| {
+        tracing::warn!("the web UI cannot read {}: {e:#}", file.display());
+        Vec::new()
+    })
 }
 
 /// The meters of one entity that the caller may see.
@@ -108,14 +110,8 @@ pub fn visible_meter(
     can_see: &dyn Fn(&str) -> bool,
     sees_all: bool,
 ) -> Option<MeterInfo> {
-    let all = match meters(file) {
-        Ok(all) => all,
-        Err(e) => {
-            tracing::warn!("the web UI cannot read {}: {e:#}", file.display());
-            return None;
-        }
-    };
-    all.into_iter()
+    readable_meters(file)
+        .into_iter()
         .find(|m| m.id == id)
         .filter(|m| m.visible(can_see, sees_all))
 }

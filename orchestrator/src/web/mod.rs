@@ -32,13 +32,14 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::http::AppState;
+use series::{ENTITY, METER};
 
 // For the benchmark (`benches/web.rs`).
 pub use figures::figures;
 pub use fleet::overview_model;
+pub(crate) use i18n::with_lang_cookie;
 pub use i18n::Lang;
 pub use overview::rows_html;
-pub(crate) use overview::with_lang_cookie;
 pub use series::{entity_series, SeriesRequest, Subject};
 
 /// The web UI's routes; `crate::http::router` merges them.
@@ -66,24 +67,15 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/web/workers/{*id}", post(entity::restart))
         .route("/api/overview", get(overview::json))
         .route("/meter/{id}", get(entity::meter_page))
-        .route(
-            "/api/entity/{id}/series",
-            get(series::routes::entity_series),
-        )
-        .route(
-            "/api/entity/{id}/figures",
-            get(series::routes::entity_figures),
-        )
-        .route("/api/entity/{id}/csv", get(series::routes::entity_csv))
-        .route("/api/meter/{id}/series", get(series::routes::meter_series))
-        .route(
-            "/api/meter/{id}/figures",
-            get(series::routes::meter_figures),
-        )
-        .route("/api/meter/{id}/csv", get(series::routes::meter_csv))
+        .route("/api/entity/{id}/series", get(series::json::<ENTITY>))
+        .route("/api/entity/{id}/figures", get(series::figures::<ENTITY>))
+        .route("/api/entity/{id}/csv", get(series::csv::<ENTITY>))
+        .route("/api/meter/{id}/series", get(series::json::<METER>))
+        .route("/api/meter/{id}/figures", get(series::figures::<METER>))
+        .route("/api/meter/{id}/csv", get(series::csv::<METER>))
         .route("/events", get(events::stream))
-        .route("/events/entity/{id}", get(live::entity))
-        .route("/events/meter/{id}", get(live::meter))
+        .route("/events/entity/{id}", get(live::open::<ENTITY>))
+        .route("/events/meter/{id}", get(live::open::<METER>))
         .route("/onboard", get(onboard::start))
         .route("/onboard/verify", post(onboard::verify))
         .route("/onboard/save", post(onboard::save))

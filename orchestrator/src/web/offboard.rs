@@ -18,8 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::html::{csrf_field, esc, page as frame};
-use super::i18n::Lang;
-use super::overview::{with_lang_cookie, LangQuery};
+use super::i18n::{with_lang_cookie, Lang, PageLang};
 use crate::auth::{AdminUser, Principal};
 use crate::http::AppState;
 use crate::onboard::remove::{hard_remove, plan, restore, soft_remove, Plan};
@@ -30,7 +29,6 @@ const STOP_WAIT: Duration = Duration::from_secs(20);
 
 #[derive(Deserialize)]
 pub struct KindQuery {
-    lang: Option<String>,
     /// `house` or `building`, when both have the id.
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -115,14 +113,13 @@ pub async fn preview(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(q): Query<KindQuery>,
-    headers: HeaderMap,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let title = lang.t("remove_entity");
     match plan_counted(&state, &id, kinds(q.kind.as_deref())).await {
         Ok(plan) => {
             let body = preview_page(&state, lang, &who, &plan, "");
-            with_lang_cookie(q.lang.is_some(), lang, frame(lang, title, &who, &body))
+            with_lang_cookie(chosen, lang, frame(lang, title, &who, &body))
         }
         Err(e) => respond(
             StatusCode::NOT_FOUND,
@@ -248,10 +245,8 @@ async fn workers_stopped(state: &AppState, ids: &[String]) {
 pub async fn list(
     AdminUser(who): AdminUser,
     State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let title = lang.t("offboarded");
     let state_file = match Offboarded::load(&state.paths.data) {
         Ok(s) => s,
@@ -292,7 +287,7 @@ pub async fn list(
             lang.t("purge_after"),
         )
     };
-    with_lang_cookie(q.lang.is_some(), lang, frame(lang, title, &who, &body))
+    with_lang_cookie(chosen, lang, frame(lang, title, &who, &body))
 }
 
 /// `POST /admin/offboarded/{kind}/{id}/restore`.

@@ -10,14 +10,13 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
 use super::html::{csrf_field, esc, page as frame};
-use super::i18n::Lang;
-use super::overview::{with_lang_cookie, LangQuery};
+use super::i18n::{with_lang_cookie, Lang, PageLang};
 use crate::auth::{AdminUser, Principal};
 use crate::http::AppState;
 use crate::onboard::{
@@ -68,13 +67,8 @@ fn page(lang: Lang, who: &Principal, body: &str, chosen: bool) -> Response {
 }
 
 /// Step 1: which vendor, where, and the login.
-pub async fn start(
-    AdminUser(who): AdminUser,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    page(lang, &who, &step1(lang, &who, ""), q.lang.is_some())
+pub async fn start(AdminUser(who): AdminUser, PageLang { lang, chosen }: PageLang) -> Response {
+    page(lang, &who, &step1(lang, &who, ""), chosen)
 }
 
 fn step1(lang: Lang, who: &Principal, error: &str) -> String {
@@ -109,11 +103,9 @@ fn step1(lang: Lang, who: &Principal, error: &str) -> String {
 /// Verifies the login and discovers the houses or signals; shows step 2.
 pub async fn verify(
     AdminUser(who): AdminUser,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, .. }: PageLang,
     body: String,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     match verified(&body).await {
         Ok((key, pending)) => {
             let html = step2(lang, &who, &key, &pending);
@@ -253,11 +245,9 @@ fn step2(lang: Lang, who: &Principal, key: &str, p: &Pending) -> String {
 pub async fn save(
     AdminUser(who): AdminUser,
     State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, .. }: PageLang,
     body: String,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let form = match fields(&body) {
         Ok(f) => f,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),

@@ -2,24 +2,19 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::fleet::{overview_model, EntityRow};
 use super::html::{esc, page as frame};
-use super::i18n::Lang;
+use super::i18n::{with_lang_cookie, Lang, PageLang};
 use super::meters::{visible_meters, MeterInfo};
 use crate::auth::{ApiReader, PageUser};
 use crate::http::AppState;
 use crate::sinks::SinkStatus;
-
-#[derive(Deserialize)]
-pub struct LangQuery {
-    pub lang: Option<String>,
-}
 
 /// Everything the overview shows, for the page, `/api/overview` and the live updates.
 #[derive(Serialize)]
@@ -88,35 +83,14 @@ pub async fn json(reader: ApiReader, State(state): State<AppState>) -> Response 
 pub async fn page(
     PageUser(who): PageUser,
     State(state): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
     let overview = match load(&state, |id| who.can_see(id), who.is_admin()).await {
         Ok(o) => o,
         Err(r) => return r,
     };
     let body = render(lang, &overview);
-    with_lang_cookie(
-        q.lang.is_some(),
-        lang,
-        frame(lang, lang.t("overview"), &who, &body),
-    )
-}
-
-/// The page as HTML, remembering a `?lang=` choice in a cookie.
-pub fn with_lang_cookie(chosen: bool, lang: Lang, html: String) -> Response {
-    let mut resp = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-    if chosen {
-        let cookie = format!(
-            "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
-            lang.code()
-        );
-        if let Ok(v) = cookie.parse() {
-            resp.headers_mut().insert(header::SET_COOKIE, v);
-        }
-    }
-    resp
+    with_lang_cookie(chosen, lang, frame(lang, lang.t("overview"), &who, &body))
 }
 
 /// The overview's body: the sinks' lag, the filters, and the table of entities.

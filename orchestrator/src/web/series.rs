@@ -10,7 +10,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use axum::http::{header, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -235,48 +237,82 @@ pub fn entity_csv(
     Ok(out.into_inner()?)
 }
 
-/// The store, read off the async threads, for an entity or meter the caller may see (else 404,
-/// the same answer as for one that does not exist). `f` gets the meter's unit ("" for entities).
-pub(super) async fn read_for<T: Send + 'static>(
-    state: &AppState,
-    caller: ApiReader,
-    meter: bool,
-    id: String,
-    f: impl FnOnce(&Reader, &Subject, &str) -> Result<T> + Send + 'static,
-) -> Result<T, Response> {
-    let store = state.store.clone();
-    let meters = state.meters.clone();
-    let read = move || -> Result<Option<T>> {
-        let can_see = |e: &str| caller.can_see(e);
-        let Some((subject, unit)) =
-            super::meters::subject(&meters, meter, &id, &can_see, caller.sees_all())
-        else {
-            return Ok(None);
-        };
-        f(&store.reader()?, &subject, &unit).map(Some)
-    };
-    match tokio::task::spawn_blocking(read).await {
-        Ok(Ok(Some(t))) => Ok(t),
-        Ok(Ok(None)) => Err((StatusCode::NOT_FOUND, "no such entity").into_response()),
-        Ok(Err(e)) => Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response()),
-        Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
-    }
-}
+/// The handlers' `IS_METER` for the routes under `/api/entity/{id}/` and `/api/meter/{id}/`
+/// (and `/events/entity/{id}`, `/events/meter/{id}`).
+pub(super) const ENTITY: bool = false;
+pub(super) const METER: bool = true;
 
-/// The routes' handlers, for an entity (`meter` false) or a meter.
-pub(super) async fn json(
-    meter: bool,
+/// A call to a data route: who asks, about which entity (or meter, `IS_METER`), for what range.
+pub(super) struct SeriesCall<const IS_METER: bool> {
     caller: ApiReader,
     state: AppState,
     id: String,
     req: SeriesRequest,
-) -> Response {
-    let now = super::overview::now_ns();
-    let seq = state.store.committed().borrow().to_owned();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
-        entity_series(r, s, req, now)
-    })
-    .await
+}
+
+impl<const IS_METER: bool> FromRequestParts<AppState> for SeriesCall<IS_METER> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let caller = ApiReader::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(req) = Query::<SeriesRequest>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let state = state.clone();
+        Ok(SeriesCall {
+            caller,
+            state,
+            id,
+            req,
+        })
+    }
+}
+
+impl<const IS_METER: bool> SeriesCall<IS_METER> {
+    /// `f` on the store, off the async threads, if the caller may see the entity or meter (else
+    /// 404, the same answer as for one that does not exist). `f` gets the meter's unit ("" for
+    /// entities), the request and the time now.
+    async fn read<T: Send + 'static>(
+        self,
+        f: impl FnOnce(&Reader, &Subject, &str, SeriesRequest, i64) -> Result<T> + Send + 'static,
+    ) -> Result<T, Response> {
+        let SeriesCall {
+            caller,
+            state,
+            id,
+            req,
+        } = self;
+        let now = super::overview::now_ns();
+        let read = move || -> Result<Option<T>> {
+            let can_see = |e: &str| caller.can_see(e);
+            let Some((subject, unit)) =
+                super::meters::subject(&state.meters, IS_METER, &id, &can_see, caller.sees_all())
+            else {
+                return Ok(None);
+            };
+            f(&state.store.reader()?, &subject, &unit, req, now).map(Some)
+        };
+        match tokio::task::spawn_blocking(read).await {
+            Ok(Ok(Some(t))) => Ok(t),
+            Ok(Ok(None)) => Err((StatusCode::NOT_FOUND, "no such entity").into_response()),
+            Ok(Err(e)) => {
+                Err((StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response())
+            }
+            Err(e) => Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()),
+        }
+    }
+}
+
+/// `/api/{entity|meter}/{id}/series`: the charts as JSON.
+pub(super) async fn json<const IS_METER: bool>(call: SeriesCall<IS_METER>) -> Response {
+    let id = call.id.clone();
+    let seq = call.state.store.committed().borrow().to_owned();
+    match call
+        .read(|r, s, _, req, now| entity_series(r, s, req, now))
+        .await
     {
         Ok(charts) => {
             Json(serde_json::json!({ "entity": id, "seq": seq, "charts": charts })).into_response()
@@ -285,20 +321,17 @@ pub(super) async fn json(
     }
 }
 
-pub(super) async fn figures(
-    meter: bool,
-    caller: ApiReader,
-    state: AppState,
-    id: String,
-    req: SeriesRequest,
-    lang: super::i18n::Lang,
+/// `/api/{entity|meter}/{id}/figures`: the purpose-built charts, titled in the browser's language.
+pub(super) async fn figures<const IS_METER: bool>(
+    call: SeriesCall<IS_METER>,
+    headers: HeaderMap,
 ) -> Response {
-    let now = super::overview::now_ns();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, unit| {
+    let lang = super::i18n::Lang::from_request(None, &headers);
+    let id = call.id.clone();
+    let figures = move |r: &Reader, s: &Subject, unit: &str, req: SeriesRequest, now: i64| {
         super::figures::figures(r, s, req, now, lang, unit)
-    })
-    .await
-    {
+    };
+    match call.read(figures).await {
         Ok(figures) => {
             Json(serde_json::json!({ "entity": id, "figures": figures })).into_response()
         }
@@ -306,18 +339,12 @@ pub(super) async fn figures(
     }
 }
 
-pub(super) async fn csv(
-    meter: bool,
-    caller: ApiReader,
-    state: AppState,
-    id: String,
-    req: SeriesRequest,
-) -> Response {
-    let now = super::overview::now_ns();
-    match read_for(&state, caller, meter, id.clone(), move |r, s, _| {
-        entity_csv(r, s, req, now)
-    })
-    .await
+/// `/api/{entity|meter}/{id}/csv`: the charts' points as a CSV download.
+pub(super) async fn csv<const IS_METER: bool>(call: SeriesCall<IS_METER>) -> Response {
+    let id = call.id.clone();
+    match call
+        .read(|r, s, _, req, now| entity_csv(r, s, req, now))
+        .await
     {
         Ok(bytes) => {
             let file: String = id
@@ -343,75 +370,5 @@ pub(super) async fn csv(
                 .into_response()
         }
         Err(r) => r,
-    }
-}
-
-/// `/api/entity/{id}/...` and `/api/meter/{id}/...`.
-pub mod routes {
-    use axum::extract::{Path, Query, State};
-    use axum::http::HeaderMap;
-    use axum::response::Response;
-
-    use super::SeriesRequest;
-    use crate::auth::ApiReader;
-    use crate::http::AppState;
-    use crate::web::i18n::Lang;
-
-    pub async fn entity_series(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::json(false, c, s, id, q).await
-    }
-
-    pub async fn meter_series(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::json(true, c, s, id, q).await
-    }
-
-    pub async fn entity_csv(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::csv(false, c, s, id, q).await
-    }
-
-    pub async fn meter_csv(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-    ) -> Response {
-        super::csv(true, c, s, id, q).await
-    }
-
-    pub async fn entity_figures(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-        headers: HeaderMap,
-    ) -> Response {
-        let lang = Lang::from_request(None, &headers);
-        super::figures(false, c, s, id, q, lang).await
-    }
-
-    pub async fn meter_figures(
-        c: ApiReader,
-        State(s): State<AppState>,
-        Path(id): Path<String>,
-        Query(q): Query<SeriesRequest>,
-        headers: HeaderMap,
-    ) -> Response {
-        let lang = Lang::from_request(None, &headers);
-        super::figures(true, c, s, id, q, lang).await
     }
 }

@@ -4,25 +4,23 @@
 //! atomically, and the running orchestrator applies it within a second. Audited with the
 //! profile before and after.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::path::PathBuf;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use hemflux_shared::config::{parse_entity, EntityKind};
 use serde_json::Value;
 
 use super::html::{csrf_field, esc, page as frame};
-use super::i18n::Lang;
-use super::overview::{with_lang_cookie, LangQuery};
+use super::i18n::{with_lang_cookie, Lang, PageLang};
 use crate::auth::{PageUser, Principal};
 use crate::http::AppState;
 
 /// The profile file of house `id`, if the caller may edit it and it exists; else the status to
 /// answer ([`refusal`]).
-pub fn profile_path(
-    state: &AppState,
-    who: &Principal,
-    id: &str,
-) -> Result<std::path::PathBuf, StatusCode> {
+pub fn profile_path(state: &AppState, who: &Principal, id: &str) -> Result<PathBuf, StatusCode> {
     let safe = !id.is_empty()
         && !id.starts_with('.')
         && id
@@ -38,13 +36,34 @@ pub fn profile_path(
     Ok(path)
 }
 
-pub(super) fn refusal(status: StatusCode) -> Response {
+fn refusal(status: StatusCode) -> Response {
     let why = if status == StatusCode::FORBIDDEN {
         "you may not change anything here"
     } else {
         "no such house profile"
     };
     (status, why).into_response()
+}
+
+/// A house profile that the signed-in caller may edit, from the path's `{id}`; else the
+/// answer of [`refusal`] (or of [`PageUser`]: sign in).
+pub struct EditableProfile {
+    pub who: Principal,
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl FromRequestParts<AppState> for EditableProfile {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let PageUser(who) = PageUser::from_request_parts(parts, state).await?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let path = profile_path(state, &who, &id).map_err(refusal)?;
+        Ok(EditableProfile { who, id, path })
+    }
 }
 
 fn form(lang: Lang, who: &Principal, id: &str, text: &str, errors: &[String]) -> String {
@@ -66,20 +85,12 @@ fn form(lang: Lang, who: &Principal, id: &str, text: &str, errors: &[String]) ->
 }
 
 pub async fn edit(
-    PageUser(who): PageUser,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    EditableProfile { who, id, path }: EditableProfile,
+    PageLang { lang, chosen }: PageLang,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    let path = match profile_path(&state, &who, &id) {
-        Ok(p) => p,
-        Err(status) => return refusal(status),
-    };
     match std::fs::read_to_string(&path) {
         Ok(text) => with_lang_cookie(
-            q.lang.is_some(),
+            chosen,
             lang,
             frame(lang, &id, &who, &form(lang, &who, &id, &text, &[])),
         ),
@@ -97,18 +108,11 @@ pub struct SettingsForm {
 }
 
 pub async fn save(
-    PageUser(who): PageUser,
+    EditableProfile { who, id, path }: EditableProfile,
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    PageLang { lang, .. }: PageLang,
     axum::Form(f): axum::Form<SettingsForm>,
 ) -> Response {
-    let lang = Lang::from_request(q.lang.as_deref(), &headers);
-    let path = match profile_path(&state, &who, &id) {
-        Ok(p) => p,
-        Err(status) => return refusal(status),
-    };
     let mut text = f.profile.replace("\r\n", "\n");
     if !text.ends_with('\n') {
         text.push('\n');
