@@ -4,12 +4,13 @@
 //! task counts as run exactly when its results are durable: after a restart a slot that ran is
 //! not rerun and a missed one runs once. Between slots it watches for a newer weather forecast,
 //! which gets an energy forecast at once. It runs as a [`Source`] of the shared runtime: a poll
-//! is "whatever is due now", the next delay the time to the next slot (at most a minute).
+//! is "whatever is due now", the next delay the time to the next slot (at most 30 s), or after a
+//! failed task the shared retry policy's backoff (reset by a success).
 
 mod forecast;
 mod refill;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,9 +21,10 @@ use hemflux_analytics::energy::inputs::{self, HistoryData, HistoryQueries};
 use hemflux_analytics::energy::run::{energy_pipeline, gap_fill, EnergyState};
 use hemflux_analytics::energy::schedule::{next_slot, Due, Slot, Task};
 use hemflux_shared::kinds::AnalyticsWorker;
+use hemflux_shared::retry::{Backoff, RetryPolicy};
 use hemflux_shared::time::to_nanos;
 use hemflux_shared::Point;
-use jiff::{SignedDuration, Timestamp};
+use jiff::{SignedDuration, Timestamp, Unit};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,6 +38,14 @@ const GAP_FILL_LOOKBACK: SignedDuration = SignedDuration::from_hours(72);
 /// query), and so that a clock change never delays a slot for long.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 /// What a `sync` or command is told: the schedule is the only trigger.
+/// After a failed task (store unreachable, a bad input): 30 s, doubling to 15 minutes, with
+/// jitter; a success starts afresh.
+const RETRY: RetryPolicy = RetryPolicy {
+    initial: Duration::from_secs(30),
+    factor: 2,
+    cap: Duration::from_secs(15 * 60),
+    jitter: 0.1,
+};
 const SCHEDULE_ONLY: &str =
     "the analytics run on their schedule; `hemflux analytics run` runs them now";
 
@@ -50,6 +60,10 @@ struct Checkpoint {
     forecast_issued: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     migrated: Option<Value>,
+    /// Weather gaps (from, to) already reported as having no data at SMHI, so that a restart
+    /// does not report them again; those that ended before the refill window are dropped.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    gaps_reported: BTreeSet<(Timestamp, Timestamp)>,
 }
 
 impl Checkpoint {
@@ -79,6 +93,8 @@ struct Analytics {
     refill: Option<Refill>,
     /// Whether the first poll (which checks for a missing energy forecast) has been.
     started: bool,
+    /// The delays after consecutive failed polls.
+    backoff: Backoff,
 }
 
 pub async fn run(mut worker: Worker, config: AnalyticsWorker) -> Result<()> {
@@ -90,6 +106,7 @@ pub async fn run(mut worker: Worker, config: AnalyticsWorker) -> Result<()> {
         state: Checkpoint::from_init(worker.init.state.take(), &link),
         refill: config.weather.as_ref().map(Refill::new).transpose()?,
         started: false,
+        backoff: RETRY.backoff(),
         link,
     };
     runtime::drive(worker, analytics).await
@@ -99,7 +116,7 @@ impl Source for Analytics {
     type Error = anyhow::Error;
 
     /// The due slots, then the energy forecast if a newer weather forecast is there. A task
-    /// that fails leaves the state as it was: it is due again at the next poll.
+    /// that fails leaves the state as it was: it is due again at the next poll, after a backoff.
     async fn poll(&mut self) -> Result<String> {
         let now = Timestamp::now();
         let mut said = Vec::new();
@@ -125,12 +142,25 @@ impl Source for Analytics {
         Ok(said.join("; "))
     }
 
-    fn next_delay(&mut self, _outcome: &Result<String>) -> Duration {
+    fn next_delay(&mut self, outcome: &Result<String>) -> Duration {
+        if outcome.is_err() {
+            return self.backoff.next_delay();
+        }
+        self.backoff = RETRY.backoff();
         let now = Timestamp::now();
         next_slot(&self.slots, &self.entity.tz, now)
             .map(|t| t.duration_since(now).unsigned_abs())
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP)
+    }
+
+    fn report(&mut self, error: &anyhow::Error, next: Duration) -> Option<String> {
+        let at = Timestamp::now()
+            .checked_add(next)
+            .and_then(|t| t.round(Unit::Second))
+            .map_or_else(|_| "later".to_string(), |t| format!("at {t}"));
+        tracing::warn!("{error:#}; next try in {} s", next.as_secs());
+        Some(format!("{error:#}; next try in {} s ({at})", next.as_secs()))
     }
 
     async fn sync(&mut self, _id: u64, _from: Timestamp, _to: Timestamp) -> Result<Reply> {
@@ -213,12 +243,13 @@ impl Analytics {
             now,
         );
         points.extend(effective);
-        match (&mut self.refill, fetched) {
-            (Some(refill), Some(hours)) => {
+        match (&self.refill, fetched) {
+            (Some(_), Some(hours)) => {
                 if hours > 0 {
                     link.status(format!("weather gaps: {hours} hours refilled from SMHI"));
                 }
-                refill.report_empty(link, &still_missing);
+                let reported = &mut self.state.gaps_reported;
+                refill::report_empty(link, reported, &still_missing, from);
             }
             (None, _) if !gaps.is_empty() => {
                 let hours: i64 = gaps

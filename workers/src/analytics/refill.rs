@@ -27,8 +27,6 @@ const LATEST_DAY_REACH: SignedDuration = SignedDuration::from_hours(23);
 
 pub struct Refill {
     client: SmhiClient,
-    /// Gaps already reported as having no data at SMHI (said once, while they last).
-    reported_empty: BTreeSet<(Timestamp, Timestamp)>,
 }
 
 impl Refill {
@@ -40,7 +38,6 @@ impl Refill {
                 Duration::from_secs(settings.timeout_secs),
             )
             .context("the SMHI client for the weather-gap refill")?,
-            reported_empty: BTreeSet::new(),
         })
     }
 
@@ -105,17 +102,29 @@ impl Refill {
             .map(|(time, fields)| observation_point(&at, time, fields, true))
             .collect())
     }
+}
 
-    /// Says once, per gap, that SMHI had nothing for it; forgets the gaps that are gone.
-    pub fn report_empty(&mut self, link: &Link, still_missing: &[WeatherRefill]) {
-        let now: BTreeSet<(Timestamp, Timestamp)> =
-            still_missing.iter().map(|g| (g.from, g.to)).collect();
-        for (from, to) in now.difference(&self.reported_empty) {
-            link.status(format!(
-                "weather gap {from} to {to}: SMHI has no observations for it at the nearest station"
-            ));
+/// Says once per gap that SMHI had nothing for it: a gap within one in `reported` was said
+/// (the same gap, or what is left of it as the window moves on). `reported` keeps what was said
+/// and ends after `since` (the refill window's start), so it stays small.
+pub fn report_empty(
+    link: &Link,
+    reported: &mut BTreeSet<(Timestamp, Timestamp)>,
+    still_missing: &[WeatherRefill],
+    since: Timestamp,
+) {
+    reported.retain(|(_, to)| *to > since);
+    for g in still_missing {
+        let within = |(from, to): &(Timestamp, Timestamp)| *from <= g.from && g.to <= *to;
+        if reported.iter().any(within) {
+            continue;
         }
-        self.reported_empty = now;
+        link.status(format!(
+            "weather gap {} to {}: SMHI has no observations for it at the nearest station",
+            g.from, g.to
+        ));
+        reported.retain(|(from, to)| !(g.from <= *from && *to <= g.to));
+        reported.insert((g.from, g.to));
     }
 }
 
