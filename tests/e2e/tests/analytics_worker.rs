@@ -4,13 +4,16 @@
 //! the read path and writes its records through the protocol, and its crash leaves collection
 //! alone; weather gaps are refilled from the SMHI simulator's nearest station, and a new weather
 //! forecast gets an energy forecast without waiting for a slot. Slots are set a few seconds
-//! ahead on the local wall clock rather than waited for.
+//! ahead on the local wall clock rather than waited for. A failing task backs off, and a weather
+//! gap SMHI has no data for is reported once across restarts (the worker alone, its store
+//! played by the test).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hemflux_analytics::energy::effective::Coefficients;
 use hemflux_analytics::energy::synthetic::{generate, HouseSpec};
+use hemflux_e2e::fake_orchestrator::FakeOrchestrator;
 use hemflux_e2e::{wait_for, Orchestrator, Sim};
 use hemflux_shared::point::write_line_protocol;
 use hemflux_shared::Point;
@@ -75,13 +78,13 @@ fn sleep_until(ns: i64) {
     }
 }
 
-/// Waits until the local day has at least a minute left, so that the slots fall on one day.
+/// Waits until the local day has over three minutes left, so that the slots fall on one day.
 fn clear_of_midnight() {
     let tz = TimeZone::get(TZ).unwrap();
     let now = Timestamp::now().to_zoned(tz);
     let midnight = now.tomorrow().unwrap().start_of_day().unwrap().timestamp();
     let left = midnight.duration_since(now.timestamp());
-    if left < SignedDuration::from_secs(90) {
+    if left < SignedDuration::from_secs(200) {
         std::thread::sleep(left.unsigned_abs() + Duration::from_secs(1));
     }
 }
@@ -468,4 +471,201 @@ fn a_new_weather_forecast_gets_an_energy_forecast_without_waiting_for_a_slot() {
         .iter()
         .all(|p| p["fields"]["total_energy_kwh"].as_f64().unwrap() > 0.0));
     assert_eq!(runs(&o), first, "a pipeline slot ran for it");
+}
+
+/// The store as one analytics worker sees it, played by the test: each query is answered with
+/// the points of `weather` in its range (other measurements have none), or refused while
+/// `refuse`; batches are acked and their checkpoint kept.
+struct Store {
+    weather: Vec<Point>,
+    refuse: bool,
+    state: Option<Value>,
+    /// Every status and error so far: (type, text).
+    said: Vec<(String, String)>,
+}
+
+impl Store {
+    fn new(weather: Vec<Point>) -> Store {
+        Store {
+            weather,
+            refuse: false,
+            state: None,
+            said: Vec::new(),
+        }
+    }
+
+    /// Serves `fake` until a `kind` message containing `needle`; returns its text.
+    fn until(&mut self, fake: &mut FakeOrchestrator, kind: &str, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {kind} with {needle:?}: {:?}",
+                self.said
+            );
+            let msg = fake.next_unanswered(left);
+            match msg["type"].as_str().unwrap() {
+                "query" => fake.send(self.answer(&msg)),
+                "points" => {
+                    if !msg["state"].is_null() {
+                        self.state = Some(msg["state"].clone());
+                    }
+                    fake.send(json!({"type": "ack", "seq": msg["seq"]}));
+                }
+                said @ ("status" | "error") => {
+                    let text = msg["message"].as_str().unwrap().to_string();
+                    self.said.push((said.into(), text.clone()));
+                    if said == kind && text.contains(needle) {
+                        return text;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn answer(&self, msg: &Value) -> Value {
+        let (id, q) = (&msg["id"], &msg["query"]);
+        if self.refuse {
+            return json!({"type": "query_result", "id": id, "error": "the store is unreachable"});
+        }
+        let (from, to) = (q["from"].as_i64().unwrap(), q["to"].as_i64().unwrap());
+        let points: Vec<&Point> = match q["measurement"].as_str() {
+            Some("weather_observation") => self
+                .weather
+                .iter()
+                .filter(|p| (from..to).contains(&p.time))
+                .collect(),
+            _ => Vec::new(),
+        };
+        json!({"type": "query_result", "id": id, "points": points})
+    }
+
+    fn errors(&self) -> Vec<&str> {
+        let errors = self.said.iter().filter(|(kind, _)| kind == "error");
+        errors.map(|(_, text)| text.as_str()).collect()
+    }
+}
+
+/// The init of `analytics:<id>` at Helsingborg, its gap fill daily at `at`, with weather (and
+/// so the SMHI refill) from `smhi` if given.
+fn analytics_init(id: &str, at: &str, smhi: Option<&Sim>) -> Value {
+    let mut config = json!({"entity_id": id, "entity_tag": "house_id", "timezone": TZ,
+        "location": {"lat": 56.0461, "lon": 12.6950}, "poll_interval_secs": 300,
+        "analytics": {"schedule": [{"task": "gap_fill", "at": at}]}});
+    if let Some(sim) = smhi {
+        config["weather"] = json!({
+            "observations_url": format!("{}/api/version/latest", sim.address),
+            "forecast_url": format!("{}/api/category/snow1g/version/1", sim.address),
+            "timeout_secs": 5});
+    }
+    json!({"config": config})
+}
+
+/// The seconds of "next try in N s" in a worker's error.
+fn next_try_secs(error: &str) -> u64 {
+    let rest = error
+        .split("next try in ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{error}"));
+    rest.split(' ').next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_failing_task_backs_off_doubling_and_a_success_resets_the_backoff() {
+    clear_of_midnight();
+    // Yesterday's occurrence is due at start; today's comes after the retries below (at most
+    // 33 + 66 s with jitter).
+    let (slot_at, slot_ns) = slot_in(150);
+    let id = "analytics:villa_r";
+    let mut fake = FakeOrchestrator::start(
+        "analytics",
+        id,
+        analytics_init("villa_r", &slot_at, None),
+        &[],
+    );
+    let mut store = Store::new(Vec::new());
+    store.refuse = true;
+
+    let first = store.until(&mut fake, "error", "next try in");
+    assert!(first.contains("the store is unreachable"), "{first}");
+    assert!((30..=33).contains(&next_try_secs(&first)), "{first}");
+    let second = store.until(&mut fake, "error", "next try in");
+    assert!((60..=66).contains(&next_try_secs(&second)), "{second}");
+
+    // The store is back: the retry runs the slot, and it says no error.
+    store.refuse = false;
+    let ran = store.until(&mut fake, "status", " ran at ");
+    assert!(ran.starts_with(&format!("gap_fill@{slot_at}")), "{ran}");
+    assert_eq!(store.errors().len(), 2, "{:?}", store.said);
+    let now = Timestamp::now().as_nanosecond() as i64;
+    assert!(
+        now < slot_ns,
+        "the retries took past today's slot: {:?}",
+        store.said
+    );
+
+    // Today's slot fails again: the backoff starts afresh at 30 s.
+    store.refuse = true;
+    let third = store.until(&mut fake, "error", "next try in");
+    assert!(Timestamp::now().as_nanosecond() as i64 >= slot_ns);
+    assert!((30..=33).contains(&next_try_secs(&third)), "{third}");
+}
+
+#[test]
+fn a_weather_gap_smhi_has_no_data_for_is_reported_once_across_restarts() {
+    // SMHI has no rows at all: every gap stays.
+    let sim = Sim::start("smhi", &["--missing-hours-percent", "100"]);
+    let hour = Timestamp::from_second(Timestamp::now().as_second() / 3600 * 3600).unwrap();
+    let at = |h: i64| hour - SignedDuration::from_hours(h);
+    let weather = |holes: &[std::ops::RangeInclusive<i64>]| -> Vec<Point> {
+        (0..80)
+            .filter(|h| !holes.iter().any(|r| r.contains(h)))
+            .map(|h| {
+                Point::new("weather_observation", ns(at(h)))
+                    .tag("house_id", "villa_n")
+                    .tag("station_id", "62040")
+                    .field("temperature", 2.0)
+            })
+            .collect()
+    };
+    let said_gap =
+        |from: i64, to: i64| format!("weather gap {} to {}: SMHI has no", at(from), at(to));
+    let old_gap = said_gap(*HOLE.end() + 1, *HOLE.start() - 1);
+
+    // Any time of day is due at start: its last occurrence has not run.
+    let mut fake = FakeOrchestrator::start(
+        "analytics",
+        "analytics:villa_n",
+        analytics_init("villa_n", "03:00", Some(&sim)),
+        &[],
+    );
+    let mut store = Store::new(weather(&[HOLE]));
+    store.until(&mut fake, "status", &old_gap);
+    store.until(&mut fake, "status", " ran at ");
+    let state = store.state.clone().expect("a checkpoint");
+    assert_eq!(
+        state["gaps_reported"].as_array().map(Vec::len),
+        Some(1),
+        "{state}"
+    );
+    fake.kill9();
+
+    // A new process from the checkpoint, a second slot (due at once) and a second hole: only
+    // the new hole is reported.
+    let mut init = analytics_init("villa_n", "03:00:01", Some(&sim));
+    init["state"] = state;
+    let mut fake = FakeOrchestrator::start("analytics", "analytics:villa_n", init, &[]);
+    let mut store = Store::new(weather(&[HOLE, 10..=14]));
+    store.until(&mut fake, "status", &said_gap(15, 9));
+    store.until(&mut fake, "status", " ran at ");
+    let gaps: Vec<&String> = store
+        .said
+        .iter()
+        .map(|(_, text)| text)
+        .filter(|t| t.contains("SMHI has no observations"))
+        .collect();
+    assert_eq!(gaps.len(), 1, "{:?}", store.said);
+    assert!(store.errors().is_empty(), "{:?}", store.said);
 }
