@@ -511,16 +511,14 @@ pub fn proc_state(pid: i32) -> Option<char> {
 
 /// Whether a process is alive (a zombie is not: it has exited and only waits to be reaped).
 pub fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit(')')
-                .next()
-                .and_then(|s| s.split_whitespace().next());
-            state != Some("Z")
-        }
-        Err(_) => false,
-    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| state_in_stat(&stat) != Some("Z"))
+}
+
+/// The state letter (`R`, `S`, `D`, `Z`, ...) of a `/proc/<pid>[/task/<tid>]/stat` line: the
+/// field after the command name, which may itself hold `)` and spaces.
+pub fn state_in_stat(stat: &str) -> Option<&str> {
+    stat.rsplit(')').next()?.split_whitespace().next()
 }
 
 /// A simulator subprocess (`hemflux-sim <vendor> ...`), stopped on drop.

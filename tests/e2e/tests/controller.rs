@@ -296,8 +296,7 @@ fn post_mortem(pid: i32) -> String {
     {
         let t = task.path().display().to_string();
         let stat = read(format!("{t}/stat"));
-        let state = stat.rsplit(')').next().unwrap_or_default();
-        let state = state.split_whitespace().next().unwrap_or("?");
+        let state = hemflux_e2e::state_in_stat(&stat).unwrap_or("?");
         let wchan = read(format!("{t}/wchan"));
         out += &format!("thread {t}: {state} in {wchan}\n");
     }

@@ -37,7 +37,6 @@ const GAP_FILL_LOOKBACK: SignedDuration = SignedDuration::from_hours(72);
 /// The worker wakes at least this often: to look for a newer weather forecast (one small
 /// query), and so that a clock change never delays a slot for long.
 const MAX_SLEEP: Duration = Duration::from_secs(30);
-/// What a `sync` or command is told: the schedule is the only trigger.
 /// After a failed task (store unreachable, a bad input): 30 s, doubling to 15 minutes, with
 /// jitter; a success starts afresh.
 const RETRY: RetryPolicy = RetryPolicy {
@@ -46,6 +45,7 @@ const RETRY: RetryPolicy = RetryPolicy {
     cap: Duration::from_secs(15 * 60),
     jitter: 0.1,
 };
+/// What a `sync` or command is told: the schedule is the only trigger.
 const SCHEDULE_ONLY: &str =
     "the analytics run on their schedule; `hemflux analytics run` runs them now";
 
